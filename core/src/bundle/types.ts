@@ -1,0 +1,76 @@
+/**
+ * trustplane-bundle-v1: the signed, local trust and policy document. `docs/bundle.md` is the
+ * normative description; these types are its shape after validation.
+ */
+import type { FreshnessClass, KeyBinding, PublicJwk, SigningAlg } from '../types.js';
+
+export const BUNDLE_FORMAT = 'trustplane-bundle-v1';
+
+export interface TrustKey {
+  readonly kid: string;
+  readonly issuer: string;
+  readonly trust_domain: string;
+  /** The highest key-binding class passports signed by this key may claim. */
+  readonly max_key_binding: KeyBinding;
+  readonly jwk: PublicJwk;
+}
+
+export interface AllowedSource {
+  readonly issuer: string;
+  readonly trust_domain: string;
+  /** Exact subject, or a pattern where `*` matches within one path segment and a trailing `/**` any rest. */
+  readonly subject: string;
+  readonly min_key_binding?: KeyBinding;
+}
+
+export interface RouteMatch {
+  /** Upper-case methods; absent means any. */
+  readonly methods?: readonly string[];
+  /** Exact canonical path (no query), or a prefix when it ends in `/*` (one segment) or `/**` (any). */
+  readonly path: string;
+  /** Canonical authority (lower-case host, default port stripped); absent means any. */
+  readonly authority?: string;
+}
+
+export interface Route {
+  readonly id: string;
+  readonly match: RouteMatch;
+  readonly audience: string;
+  readonly allowed_sources: readonly AllowedSource[];
+  readonly required_key_binding: KeyBinding;
+  readonly freshness_class: FreshnessClass;
+  /** Header names (lower-case) every proof for this route must bind. */
+  readonly bound_headers: readonly string[];
+  /** Maximum passport lifetime (exp - iat) in seconds; defaults to 300. */
+  readonly max_passport_lifetime_s?: number;
+  /** Require the mTLS peer principal (Envoy source.principal) to equal the passport subject. */
+  readonly require_peer_principal?: boolean;
+  readonly mode?: 'enforce' | 'dry_run';
+}
+
+export interface Revocations {
+  readonly kids: readonly string[];
+  readonly jtis: readonly string[];
+  readonly subjects: readonly string[];
+  /** RFC 7638 thumbprints of holder (cnf) keys. */
+  readonly cnf_thumbprints: readonly string[];
+}
+
+export interface BundleSignature {
+  readonly alg: SigningAlg;
+  readonly kid: string;
+  /** base64url signature over the canonical JSON of the document without `signature`. */
+  readonly value: string;
+}
+
+export interface BundleDocument {
+  readonly format: typeof BUNDLE_FORMAT;
+  readonly serial: number;
+  /** Unix seconds. */
+  readonly issued_at: number;
+  readonly expires_at: number;
+  readonly keys: readonly TrustKey[];
+  readonly routes: readonly Route[];
+  readonly revocations: Revocations;
+  readonly signature?: BundleSignature;
+}

@@ -1,0 +1,128 @@
+/**
+ * The reason-code registry: the one list of every outcome a decision can have.
+ *
+ * Reason codes are API. They appear in the deny response (`x-trustplane-reason` and the JSON body),
+ * in audit events, and as the bounded `reason` label of metrics. `docs/reason-codes.md` documents
+ * each one; a test fails when this table and that document disagree.
+ *
+ * `status` is the HTTP status Envoy returns to the client (DESIGN: 401 for missing or invalid
+ * credentials, 403 for policy, 503 when a dependency cannot answer). `grpc` is the google.rpc code
+ * put in CheckResponse.status; Envoy does not map it to HTTP, which is why `status` is explicit.
+ */
+
+export type Phase =
+  | 'decision'
+  | 'parse'
+  | 'signature'
+  | 'claims'
+  | 'trust'
+  | 'route'
+  | 'transcript'
+  | 'freshness'
+  | 'replay'
+  | 'internal';
+
+export interface ReasonInfo {
+  readonly status: number;
+  readonly grpc: number;
+  readonly phase: Phase;
+  readonly summary: string;
+}
+
+const UNAUTHENTICATED = 16;
+const PERMISSION_DENIED = 7;
+const INVALID_ARGUMENT = 3;
+const UNAVAILABLE = 14;
+const INTERNAL = 13;
+const OK = 0;
+
+function r(status: number, grpc: number, phase: Phase, summary: string): ReasonInfo {
+  return Object.freeze({ status, grpc, phase, summary });
+}
+
+export const REASONS = Object.freeze({
+  ok: r(200, OK, 'decision', 'Every check passed and the jti was consumed.'),
+
+  // parse: the request carries the credentials in a readable shape
+  request_malformed: r(400, INVALID_ARGUMENT, 'parse', 'The CheckRequest lacks a method, path or authority, or carries an unusable value.'),
+  passport_missing: r(401, UNAUTHENTICATED, 'parse', 'No passport header.'),
+  proof_missing: r(401, UNAUTHENTICATED, 'parse', 'No proof header.'),
+  credential_duplicated: r(401, UNAUTHENTICATED, 'parse', 'A credential header appears more than once (or was comma-joined).'),
+  passport_malformed: r(401, UNAUTHENTICATED, 'parse', 'The passport is not a well-formed compact JWS with a JSON header and claims.'),
+  proof_malformed: r(401, UNAUTHENTICATED, 'parse', 'The proof is not a well-formed transcript-v1 proof.'),
+  passport_typ_invalid: r(401, UNAUTHENTICATED, 'parse', 'The passport header `typ` is not `tp-passport+jwt`.'),
+  passport_alg_not_allowed: r(401, UNAUTHENTICATED, 'parse', 'The passport `alg` is not EdDSA or ES256 (none and HMAC are refused).'),
+  passport_key_in_header: r(401, UNAUTHENTICATED, 'parse', 'The passport header carries a key or key reference (jwk, jku, x5u, x5c); keys come only from the bundle.'),
+
+  // signature: the passport is signed by a key the bundle trusts
+  passport_kid_unknown: r(401, UNAUTHENTICATED, 'signature', 'No bundle key has the passport `kid`.'),
+  passport_signature_invalid: r(401, UNAUTHENTICATED, 'signature', 'The passport signature does not verify with the bundle key.'),
+
+  // claims
+  passport_claims_invalid: r(401, UNAUTHENTICATED, 'claims', 'A required claim is missing or has the wrong type.'),
+  passport_expired: r(401, UNAUTHENTICATED, 'claims', 'The passport `exp` has passed (beyond the clock tolerance).'),
+  passport_not_yet_valid: r(401, UNAUTHENTICATED, 'claims', 'The passport `iat` or `nbf` is in the future (beyond the clock tolerance).'),
+  passport_lifetime_exceeded: r(401, UNAUTHENTICATED, 'claims', '`exp - iat` is longer than policy allows.'),
+  passport_cnf_invalid: r(401, UNAUTHENTICATED, 'claims', 'The `cnf` claim does not hold a usable Ed25519 or P-256 public JWK.'),
+
+  // trust
+  issuer_untrusted: r(401, UNAUTHENTICATED, 'trust', 'The passport `iss` is not the issuer the bundle names for its `kid`.'),
+  trust_domain_mismatch: r(403, PERMISSION_DENIED, 'trust', 'The passport `trust_domain` is not the trust domain of its signing key.'),
+  key_binding_exceeds_issuer: r(403, PERMISSION_DENIED, 'trust', 'The passport claims a key-binding class above what its issuer key may assert.'),
+  key_revoked: r(403, PERMISSION_DENIED, 'trust', 'The passport signing key, or its holder key, is revoked by the bundle.'),
+  passport_revoked: r(403, PERMISSION_DENIED, 'trust', 'The passport `jti` or `sub` is revoked by the bundle.'),
+
+  // route policy
+  route_not_found: r(403, PERMISSION_DENIED, 'route', 'No bundle route matches the request (or the route id from Envoy is unknown).'),
+  audience_mismatch: r(403, PERMISSION_DENIED, 'route', 'The passport `aud` is not the audience of the matched route.'),
+  route_mismatch: r(403, PERMISSION_DENIED, 'route', 'The proof names a different route than the one the request matched.'),
+  source_not_allowed: r(403, PERMISSION_DENIED, 'route', 'No `allowed_sources` rule of the route matches the issuer, trust domain and subject.'),
+  key_binding_insufficient: r(403, PERMISSION_DENIED, 'route', 'The key-binding class is below what the route or the matching source rule requires.'),
+  header_not_bound: r(403, PERMISSION_DENIED, 'route', 'The route requires a header to be bound and the proof does not bind it.'),
+  peer_principal_mismatch: r(403, PERMISSION_DENIED, 'route', 'The route requires the mTLS peer principal to equal the passport subject, and it does not.'),
+
+  // transcript: the proof signs exactly the request the verifier observed
+  path_not_canonical: r(400, INVALID_ARGUMENT, 'transcript', 'The path is ambiguous (dot segments, empty segments, encoded slash or backslash, bad escapes) and cannot be bound.'),
+  authority_invalid: r(400, INVALID_ARGUMENT, 'transcript', 'The authority is empty or not a valid host[:port].'),
+  header_not_bindable: r(401, UNAUTHENTICATED, 'transcript', 'The proof lists a header that may not be bound (pseudo, credential, hop-by-hop, host, cookie) or an invalid name.'),
+  bound_header_missing: r(401, UNAUTHENTICATED, 'transcript', 'The proof binds a header the request does not carry.'),
+  body_unavailable: r(401, UNAUTHENTICATED, 'transcript', 'No trusted body hash: neither the filter header nor a buffered body is available.'),
+  body_partial: r(413, INVALID_ARGUMENT, 'transcript', 'Envoy sent only part of the body (x-envoy-auth-partial-body: true); it cannot be bound.'),
+  body_hash_invalid: r(401, UNAUTHENTICATED, 'transcript', 'The trusted body-hash header is not a base64url SHA-256 digest.'),
+  transcript_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof signature does not verify over the rebuilt transcript.'),
+  method_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another method.'),
+  authority_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another authority.'),
+  path_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another path.'),
+  query_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another query.'),
+  header_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed over other values of the bound headers.'),
+  body_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed over another body.'),
+  nonce_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof nonce was changed after signing.'),
+  proof_time_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof timestamp was changed after signing.'),
+  passport_binding_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another passport (jti or passport hash).'),
+  key_binding_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another key-binding class or holder key.'),
+
+  // freshness
+  proof_expired: r(401, UNAUTHENTICATED, 'freshness', 'The proof timestamp is older than the route freshness window.'),
+  proof_not_yet_valid: r(401, UNAUTHENTICATED, 'freshness', 'The proof timestamp is in the future beyond the clock tolerance.'),
+  bundle_stale: r(503, UNAVAILABLE, 'freshness', 'The bundle in use is older than the route freshness class allows.'),
+
+  // replay
+  jti_replay: r(401, UNAUTHENTICATED, 'replay', 'The passport `jti` was already consumed.'),
+  replay_store_unavailable: r(503, UNAVAILABLE, 'replay', 'The replay store could not answer; the request is denied (fail closed).'),
+
+  // internal
+  bundle_unavailable: r(503, UNAVAILABLE, 'internal', 'No verified bundle is loaded.'),
+  internal_error: r(500, INTERNAL, 'internal', 'An unexpected error on the request path; denied and logged (fail closed).'),
+} satisfies Record<string, ReasonInfo>);
+
+export type ReasonCode = keyof typeof REASONS;
+
+export const REASON_CODES: readonly ReasonCode[] = Object.freeze(Object.keys(REASONS) as ReasonCode[]);
+
+export function reasonInfo(code: ReasonCode): ReasonInfo {
+  return REASONS[code];
+}
+
+export function isReasonCode(value: unknown): value is ReasonCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(REASONS, value);
+}

@@ -1,0 +1,15 @@
+/**
+ * Replay stores consume a passport `jti` exactly once. `consume` is atomic: of any number of
+ * concurrent calls with one key, at most one sees `consumed`. A store that cannot answer returns
+ * `unavailable`, never `consumed`: the decision engine turns that into a deny (fail closed).
+ */
+export type ConsumeResult = 'consumed' | 'replayed' | 'unavailable';
+
+export interface ReplayStore {
+  readonly kind: 'memory' | 'redis';
+  /** Mark `key` used for `ttlMs` milliseconds. */
+  consume(key: string, ttlMs: number): Promise<ConsumeResult>;
+  /** Resolves true when the store can answer right now (used by readiness). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,155 @@
+/**
+ * Shared types of the protocol core. Everything the edges (gRPC server, gateway, SDK, CLI) pass into
+ * the core, and everything the core hands back, is declared here.
+ */
+import type { ReasonCode } from './reasons.js';
+
+/** Header names on the wire. Lower-case, because Envoy presents every header name lower-cased. */
+export const HEADER = Object.freeze({
+  passport: 'x-trustplane-passport',
+  proof: 'x-trustplane-proof',
+  /** Set (replaced) by the wasm filter: base64url SHA-256 of the request body, no padding. */
+  bodySha256: 'x-trustplane-body-sha256',
+  /** Deny responses carry the reason code here. */
+  reason: 'x-trustplane-reason',
+  decisionId: 'x-trustplane-decision-id',
+  /** Identity headers added to the upstream request on allow. */
+  subject: 'x-trustplane-subject',
+  issuer: 'x-trustplane-issuer',
+  trustDomain: 'x-trustplane-trust-domain',
+  keyBinding: 'x-trustplane-key-binding',
+  route: 'x-trustplane-route',
+  /** Added by Envoy into the CheckRequest only when it buffered a body. */
+  envoyPartialBody: 'x-envoy-auth-partial-body',
+});
+
+/** Headers a caller sends that must never reach the upstream. */
+export const CREDENTIAL_HEADERS: readonly string[] = Object.freeze([HEADER.passport, HEADER.proof, HEADER.bodySha256]);
+
+/** Ordered weakest → strongest. */
+export const KEY_BINDINGS = Object.freeze(['software', 'remote_kms', 'hardware_local', 'attested_workload'] as const);
+export type KeyBinding = (typeof KEY_BINDINGS)[number];
+
+export function keyBindingRank(kb: KeyBinding): number {
+  return KEY_BINDINGS.indexOf(kb);
+}
+
+export function isKeyBinding(v: unknown): v is KeyBinding {
+  return typeof v === 'string' && (KEY_BINDINGS as readonly string[]).includes(v);
+}
+
+export const FRESHNESS_CLASSES = Object.freeze(['realtime', 'bounded', 'offline-ok'] as const);
+export type FreshnessClass = (typeof FRESHNESS_CLASSES)[number];
+
+/**
+ * Where the body hash comes from, as the edge observed it. The core never trusts a client value:
+ * the edge only produces `filter_header` when it is configured to trust the wasm filter.
+ */
+export type BodyObservation =
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array; readonly partial: boolean }
+  | { readonly kind: 'filter_header'; readonly value: string }
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'unavailable' };
+
+/**
+ * The request as the verifier observed it, in Envoy's shape (envoy-facts §1):
+ * `path` holds the query; header names are lower-case; repeated headers are comma-joined with a bare
+ * `,`; pseudo-headers may be present in `headers` and are ignored there.
+ */
+export interface RequestView {
+  readonly method: string;
+  readonly scheme: string;
+  readonly authority: string;
+  /** `:path` exactly as Envoy holds it, including `?query`. */
+  readonly path: string;
+  /** Lower-case name → value. A Map, so names such as `__proto__` are ordinary keys. */
+  readonly headers: ReadonlyMap<string, string>;
+  /** Names that arrived more than once (from `header_map`), when the edge can tell. */
+  readonly repeatedHeaders?: ReadonlySet<string>;
+  readonly body: BodyObservation;
+  /** Route id from Envoy `context_extensions` (`trustplane_route`), if configured. */
+  readonly routeId?: string;
+  /** Per-request mode override from `context_extensions` (`trustplane_mode`). */
+  readonly mode?: 'enforce' | 'dry_run';
+  readonly sourceAddress?: string;
+  /** mTLS peer principal (Istio: the caller's SPIFFE ID). */
+  readonly sourcePrincipal?: string;
+}
+
+/** An Ed25519 or P-256 public key as a JWK (RFC 7517). */
+export interface PublicJwk {
+  readonly kty: 'OKP' | 'EC';
+  readonly crv: 'Ed25519' | 'P-256';
+  readonly x: string;
+  readonly y?: string;
+  readonly kid?: string;
+  readonly alg?: string;
+}
+
+export type SigningAlg = 'EdDSA' | 'ES256';
+
+export interface PassportClaims {
+  readonly iss: string;
+  readonly sub: string;
+  readonly aud: string;
+  readonly iat: number;
+  readonly exp: number;
+  readonly nbf?: number;
+  readonly jti: string;
+  readonly trust_domain: string;
+  readonly cnf: { readonly jwk: PublicJwk };
+  readonly key_binding: KeyBinding;
+}
+
+/** Identity established by an allowed (or dry-run) decision; safe to log and forward. */
+export interface Identity {
+  readonly issuer: string;
+  readonly subject: string;
+  readonly trustDomain: string;
+  readonly keyBinding: KeyBinding;
+  readonly kid: string;
+  readonly jti: string;
+  readonly audience: string;
+}
+
+export interface Decision {
+  /** True when the request may proceed: an allow, or a dry-run deny. */
+  readonly allow: boolean;
+  /** The verdict before dry-run was applied. */
+  readonly reason: ReasonCode;
+  readonly httpStatus: number;
+  readonly grpcStatus: number;
+  readonly decisionId: string;
+  readonly dryRun: boolean;
+  readonly routeId?: string;
+  readonly identity?: Identity;
+  readonly transcriptSha256?: string;
+  readonly audit: AuditEvent;
+}
+
+export const AUDIT_SCHEMA = 'trustplane-auth-audit-event-v0.1';
+
+export interface AuditEvent {
+  readonly schema: typeof AUDIT_SCHEMA;
+  readonly time: string;
+  readonly decision_id: string;
+  readonly decision: 'allow' | 'deny';
+  readonly enforced: boolean;
+  readonly reason_code: ReasonCode;
+  readonly route_id: string | null;
+  readonly audience: string | null;
+  readonly issuer: string | null;
+  readonly subject: string | null;
+  readonly trust_domain: string | null;
+  readonly jti: string | null;
+  readonly kid: string | null;
+  readonly key_binding: KeyBinding | null;
+  readonly transcript_sha256: string | null;
+  readonly method: string | null;
+  readonly authority: string | null;
+  readonly path: string | null;
+  readonly source_address: string | null;
+  readonly source_principal: string | null;
+  readonly bundle_serial: number | null;
+  readonly latency_us: number;
+}
