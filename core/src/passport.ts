@@ -1,0 +1,94 @@
+/**
+ * Passports: short-lived, audience-scoped compact JWTs with a `cnf` holder key (RFC 7800) and a
+ * claimed key-binding class. `issuePassport` is used by issuers and the broker; verification is split
+ * into the decision engine's phases (parse → signature → claims → trust), built on the checks here.
+ */
+import { randomBytes } from 'node:crypto';
+import { signCompact, type ParsedJws } from './jws.js';
+import { algForJwk, type SigningKey } from './keys.js';
+import type { ReasonCode } from './reasons.js';
+import { isKeyBinding, type KeyBinding, type PassportClaims, type PublicJwk } from './types.js';
+import { b64url } from './encoding.js';
+
+export const PASSPORT_TYP = 'tp-passport+jwt';
+export const ALLOWED_ALGS: readonly string[] = Object.freeze(['EdDSA', 'ES256']);
+/** Header members that carry or point at a key. Keys come only from the bundle, by `kid`. */
+export const KEY_HEADER_MEMBERS: readonly string[] = Object.freeze(['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256']);
+export const MAX_JTI_LENGTH = 128;
+export const DEFAULT_PASSPORT_LIFETIME_S = 60;
+
+export interface IssuePassportOptions {
+  readonly key: SigningKey;
+  readonly issuer: string;
+  readonly subject: string;
+  readonly audience: string;
+  readonly trustDomain: string;
+  readonly holder: PublicJwk;
+  readonly keyBinding: KeyBinding;
+  readonly lifetimeS?: number;
+  /** Unix milliseconds; defaults to Date.now(). */
+  readonly nowMs?: number;
+  readonly jti?: string;
+}
+
+export function newJti(): string {
+  return b64url(randomBytes(18));
+}
+
+export function issuePassport(o: IssuePassportOptions): string {
+  const iat = Math.floor((o.nowMs ?? Date.now()) / 1000);
+  const lifetime = o.lifetimeS ?? DEFAULT_PASSPORT_LIFETIME_S;
+  if (!Number.isSafeInteger(lifetime) || lifetime < 1) throw new TypeError('lifetimeS must be a positive integer');
+  if (!isKeyBinding(o.keyBinding)) throw new TypeError(`unknown key binding ${String(o.keyBinding)}`);
+  algForJwk(o.holder); // throws for unsupported holder keys
+  const holder: PublicJwk =
+    o.holder.kty === 'OKP' ? { kty: 'OKP', crv: 'Ed25519', x: o.holder.x } : { kty: 'EC', crv: 'P-256', x: o.holder.x, y: o.holder.y! };
+  const claims: PassportClaims = {
+    iss: o.issuer,
+    sub: o.subject,
+    aud: o.audience,
+    iat,
+    exp: iat + lifetime,
+    jti: o.jti ?? newJti(),
+    trust_domain: o.trustDomain,
+    cnf: { jwk: holder },
+    key_binding: o.keyBinding,
+  };
+  return signCompact({ alg: o.key.alg, typ: PASSPORT_TYP, kid: o.key.kid }, claims as unknown as Record<string, unknown>, o.key.alg, o.key.privateKey);
+}
+
+export type HeaderCheck = { ok: true; kid: string; alg: 'EdDSA' | 'ES256' } | { ok: false; reason: ReasonCode };
+
+/** Header rules, in order: alg allow-list, no key material, explicit typ, a kid. */
+export function checkPassportHeader(h: Record<string, unknown>): HeaderCheck {
+  if (typeof h.alg !== 'string' || !ALLOWED_ALGS.includes(h.alg)) return { ok: false, reason: 'passport_alg_not_allowed' };
+  for (const m of KEY_HEADER_MEMBERS) if (h[m] !== undefined) return { ok: false, reason: 'passport_key_in_header' };
+  if (h.typ !== PASSPORT_TYP) return { ok: false, reason: 'passport_typ_invalid' };
+  if (h.crit !== undefined) return { ok: false, reason: 'passport_malformed' };
+  if (typeof h.kid !== 'string' || h.kid.length === 0 || h.kid.length > 256) return { ok: false, reason: 'passport_malformed' };
+  return { ok: true, kid: h.kid, alg: h.alg as 'EdDSA' | 'ES256' };
+}
+
+export type ClaimsCheck = { ok: true; claims: PassportClaims } | { ok: false; reason: ReasonCode; detail: string };
+
+const isStr = (v: unknown, max = 1024): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** Shape of the claims only; time and trust rules are separate phases. */
+export function checkPassportClaimsShape(p: ParsedJws['payload']): ClaimsCheck {
+  const bad = (detail: string): ClaimsCheck => ({ ok: false, reason: 'passport_claims_invalid', detail });
+  if (!isStr(p.iss)) return bad('iss');
+  if (!isStr(p.sub) || !/^[a-z][a-z0-9+.-]*:/i.test(p.sub)) return bad('sub must be a URI');
+  if (!isStr(p.aud)) return bad('aud must be one string');
+  if (!isTime(p.iat)) return bad('iat');
+  if (!isTime(p.exp)) return bad('exp');
+  if (p.nbf !== undefined && !isTime(p.nbf)) return bad('nbf');
+  if (!isStr(p.jti, MAX_JTI_LENGTH) || !/^[\x21-\x7e]+$/.test(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
+  if (!isStr(p.trust_domain, 255)) return bad('trust_domain');
+  if (!isKeyBinding(p.key_binding)) return bad('key_binding');
+  const cnf = p.cnf as { jwk?: unknown } | undefined;
+  if (cnf === null || typeof cnf !== 'object' || cnf.jwk === null || typeof cnf.jwk !== 'object') {
+    return { ok: false, reason: 'passport_cnf_invalid', detail: 'cnf.jwk missing' };
+  }
+  return { ok: true, claims: p as unknown as PassportClaims };
+}
