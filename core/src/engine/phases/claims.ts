@@ -1,0 +1,27 @@
+/**
+ * Phase 3, claims. Rule: every required claim is present and typed, the holder key is usable, and
+ * the passport is inside its validity window (with the clock tolerance) and not longer-lived than
+ * the verifier's hard cap. Route-specific limits come later, in the route phase.
+ */
+import { holderKey } from '../holder-keys.js';
+import { checkPassportClaimsShape } from '../../passport.js';
+import type { ReasonCode } from '../../reasons.js';
+import type { PhaseState } from '../state.js';
+
+export function claimsPhase(s: PhaseState): ReasonCode | undefined {
+  const shape = checkPassportClaimsShape(s.passportJws!.payload);
+  if (!shape.ok) return shape.reason;
+  const c = shape.claims;
+  const holder = holderKey(c.cnf.jwk);
+  if (!holder) return 'passport_cnf_invalid';
+  const now = Math.floor(s.nowMs / 1000);
+  const tol = s.options.clockToleranceS;
+  if (c.exp <= c.iat) return 'passport_claims_invalid';
+  if (now > c.exp + tol) return 'passport_expired';
+  if (c.iat > now + tol || (c.nbf !== undefined && c.nbf > now + tol)) return 'passport_not_yet_valid';
+  if (c.exp - c.iat > s.options.maxPassportLifetimeS) return 'passport_lifetime_exceeded';
+  s.claims = c;
+  s.cnfKey = holder.key;
+  s.cnfJkt = holder.jkt;
+  return undefined;
+}

@@ -1,0 +1,41 @@
+/**
+ * Phase 1, parse. Rule: the request names a method, path and authority, and carries exactly one
+ * passport and one proof, each well-formed. A comma in a credential means Envoy joined two copies
+ * (envoy-facts §1.2): neither base64url nor our proof form contains one.
+ */
+import { parseCompact } from '../../jws.js';
+import { checkPassportHeader } from '../../passport.js';
+import { parseProof } from '../../proof.js';
+import { HEADER } from '../../types.js';
+import type { PhaseState } from '../state.js';
+import type { ReasonCode } from '../../reasons.js';
+
+function single(s: PhaseState, name: string): string | undefined | 'dup' {
+  const v = s.view.headers.get(name);
+  if (v === undefined) return undefined;
+  if (s.view.repeatedHeaders?.has(name) || v.includes(',')) return 'dup';
+  return v.trim();
+}
+
+export function parsePhase(s: PhaseState): ReasonCode | undefined {
+  const { view } = s;
+  if (!view.method || !view.path || !view.authority) return 'request_malformed';
+  const passport = single(s, HEADER.passport);
+  if (passport === undefined || passport === '') return 'passport_missing';
+  if (passport === 'dup') return 'credential_duplicated';
+  const proof = single(s, HEADER.proof);
+  if (proof === undefined || proof === '') return 'proof_missing';
+  if (proof === 'dup') return 'credential_duplicated';
+  const jws = parseCompact(passport);
+  if (!jws) return 'passport_malformed';
+  const header = checkPassportHeader(jws.header);
+  if (!header.ok) return header.reason;
+  const parsed = parseProof(proof);
+  if (!parsed.ok) return parsed.reason;
+  s.passport = passport;
+  s.passportJws = jws;
+  s.kid = header.kid;
+  s.alg = header.alg;
+  s.proof = parsed.proof;
+  return undefined;
+}

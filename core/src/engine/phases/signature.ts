@@ -1,0 +1,18 @@
+/**
+ * Phase 2, signature. Rule: the passport verifies with the bundle key named by its `kid`, under the
+ * algorithm that key is for (a header `alg` naming another algorithm is a bad signature, never a
+ * reason to try another verifier).
+ */
+import { algForJwk, verifyBytes } from '../../keys.js';
+import type { ReasonCode } from '../../reasons.js';
+import type { PhaseState } from '../state.js';
+
+export function signaturePhase(s: PhaseState): ReasonCode | undefined {
+  const entry = s.bundle.keyByKid(s.kid!);
+  if (!entry) return 'passport_kid_unknown';
+  const jws = s.passportJws!;
+  if (algForJwk(entry.key.jwk) !== s.alg) return 'passport_signature_invalid';
+  if (!verifyBytes(s.alg!, entry.publicKey, jws.signingInput, jws.signature)) return 'passport_signature_invalid';
+  s.trustKey = entry.key;
+  return undefined;
+}

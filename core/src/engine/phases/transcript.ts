@@ -1,0 +1,67 @@
+/**
+ * Phase 6, transcript. Rule: rebuild transcript-v1 from what the verifier observed — method,
+ * authority, path and query from the request; bound header values from the request; the body hash
+ * from the buffered body or the trusted filter header; audience, jti, passport hash, key binding and
+ * holder thumbprint from the verified passport; route from the route phase — taking from the proof
+ * only the nonce, the timestamp and the header names. The proof must verify over those bytes with
+ * the `cnf` key. When it does not, the field-digest table names the field that differs.
+ */
+import { fromB64url, sha256b64url } from '../../encoding.js';
+import { verifyBytes, algForKey } from '../../keys.js';
+import type { ReasonCode } from '../../reasons.js';
+import { buildTranscript, diagnoseMismatch } from '../../transcript.js';
+import type { PhaseState } from '../state.js';
+
+const EMPTY_SHA256 = sha256b64url(new Uint8Array(0));
+
+function bodyHash(s: PhaseState): { ok: true; value: string } | { ok: false; reason: ReasonCode } {
+  const b = s.view.body;
+  switch (b.kind) {
+    case 'bytes':
+      if (b.partial) return { ok: false, reason: 'body_partial' };
+      return { ok: true, value: sha256b64url(b.bytes) };
+    case 'filter_header': {
+      const d = b.value.length === 43 ? fromB64url(b.value) : undefined;
+      return d && d.length === 32 ? { ok: true, value: b.value } : { ok: false, reason: 'body_hash_invalid' };
+    }
+    case 'empty':
+      return { ok: true, value: EMPTY_SHA256 };
+    case 'unavailable':
+      return { ok: false, reason: 'body_unavailable' };
+  }
+}
+
+export function transcriptPhase(s: PhaseState): ReasonCode | undefined {
+  const proof = s.proof!;
+  const c = s.claims!;
+  const headers: [string, string][] = [];
+  for (const name of proof.h) {
+    const v = s.view.headers.get(name);
+    if (v === undefined) {
+      // An unbindable name is reported as such even when absent, so the reason names the real fault.
+      return /^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name) && !name.startsWith('x-trustplane-') ? 'bound_header_missing' : 'header_not_bindable';
+    }
+    headers.push([name, v]);
+  }
+  const body = bodyHash(s);
+  if (!body.ok) return body.reason;
+  const tr = buildTranscript({
+    method: s.view.method,
+    authority: s.authority!,
+    pathAndQuery: s.view.path,
+    headers,
+    bodySha256: body.value,
+    nonce: proof.nonce,
+    audience: c.aud,
+    routeId: s.route!.id,
+    jti: c.jti,
+    passportSha256: sha256b64url(s.passport!),
+    ts: proof.ts,
+    keyBinding: c.key_binding,
+    cnfJkt: s.cnfJkt!,
+  });
+  if (!tr.ok) return tr.reason;
+  s.transcript = tr.value;
+  if (!verifyBytes(algForKey(s.cnfKey!), s.cnfKey!, tr.value.bytes, proof.signature)) return diagnoseMismatch(tr.value, proof.fd);
+  return undefined;
+}

@@ -1,0 +1,105 @@
+/**
+ * The decision engine: runs the phases in the order DESIGN.md fixes — parse, signature, claims,
+ * trust, route policy, transcript, freshness, and only then the replay consume — and turns the
+ * first failure (or success) into one Decision value. A deny is a value, never an exception: an
+ * exception from any phase becomes `internal_error`, fail closed.
+ */
+import { randomUUID } from 'node:crypto';
+import type { CompiledBundle } from '../bundle/compile.js';
+import { REASONS, type ReasonCode } from '../reasons.js';
+import type { ReplayStore } from '../replay/types.js';
+import { AUDIT_SCHEMA, type AuditEvent, type Decision, type Identity, type RequestView } from '../types.js';
+import { sha256hex } from '../encoding.js';
+import { claimsPhase } from './phases/claims.js';
+import { freshnessPhase } from './phases/freshness.js';
+import { parsePhase } from './phases/parse.js';
+import { replayPhase } from './phases/replay.js';
+import { routePhase } from './phases/route.js';
+import { signaturePhase } from './phases/signature.js';
+import { transcriptPhase } from './phases/transcript.js';
+import { trustPhase } from './phases/trust.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type PhaseState, type SyncPhase } from './state.js';
+
+const SYNC_PHASES: readonly SyncPhase[] = [parsePhase, signaturePhase, claimsPhase, trustPhase, routePhase, transcriptPhase, freshnessPhase];
+
+export interface VerifyInput {
+  readonly view: RequestView;
+  readonly bundle: CompiledBundle | undefined;
+  readonly store: ReplayStore;
+  /** Unix milliseconds; injected so tests and vectors run on a frozen clock. */
+  readonly nowMs?: number;
+  readonly options?: EngineOptions;
+}
+
+export async function verifyRequest(input: VerifyInput): Promise<Decision> {
+  const started = performance.now();
+  const nowMs = input.nowMs ?? Date.now();
+  const options = input.options ?? DEFAULT_ENGINE_OPTIONS;
+  if (!input.bundle) return decide(undefined, input.view, options, 'bundle_unavailable', nowMs, started);
+  const s: PhaseState = { view: input.view, bundle: input.bundle, store: input.store, options, nowMs };
+  let reason: ReasonCode | undefined;
+  try {
+    for (const phase of SYNC_PHASES) {
+      reason = phase(s);
+      if (reason !== undefined) break;
+    }
+    // Dry-run never consumes: it must not change what an enforcing replica would decide later.
+    if (reason === undefined && modeOf(s, options) === 'enforce') reason = await replayPhase(s);
+  } catch {
+    reason = 'internal_error';
+  }
+  return decide(s, input.view, options, reason ?? 'ok', nowMs, started);
+}
+
+function modeOf(s: PhaseState | undefined, options: EngineOptions): 'enforce' | 'dry_run' {
+  return s?.view.mode ?? s?.route?.mode ?? options.mode;
+}
+
+function decide(s: PhaseState | undefined, view: RequestView, options: EngineOptions, reason: ReasonCode, nowMs: number, started: number): Decision {
+  const info = REASONS[reason];
+  const dryRun = modeOf(s, options) === 'dry_run' || (s === undefined && view.mode === 'dry_run');
+  const allow = reason === 'ok' || dryRun;
+  const c = s?.claims;
+  const identity: Identity | undefined =
+    c && s?.trustKey
+      ? { issuer: c.iss, subject: c.sub, trustDomain: c.trust_domain, keyBinding: c.key_binding, kid: s.trustKey.kid, jti: c.jti, audience: c.aud }
+      : undefined;
+  const decisionId = randomUUID();
+  const transcriptSha256 = s?.transcript ? sha256hex(s.transcript.bytes) : undefined;
+  const audit: AuditEvent = {
+    schema: AUDIT_SCHEMA,
+    time: new Date(nowMs).toISOString(),
+    decision_id: decisionId,
+    decision: reason === 'ok' ? 'allow' : 'deny',
+    enforced: !dryRun,
+    reason_code: reason,
+    route_id: s?.route?.id ?? view.routeId ?? null,
+    audience: c?.aud ?? null,
+    issuer: c?.iss ?? null,
+    subject: c?.sub ?? null,
+    trust_domain: c?.trust_domain ?? null,
+    jti: c?.jti ?? null,
+    kid: s?.kid ?? null,
+    key_binding: c?.key_binding ?? null,
+    transcript_sha256: transcriptSha256 ?? null,
+    method: view.method || null,
+    authority: view.authority || null,
+    path: view.path ? view.path.slice(0, 2048) : null,
+    source_address: view.sourceAddress ?? null,
+    source_principal: view.sourcePrincipal ?? null,
+    bundle_serial: s?.bundle.serial ?? null,
+    latency_us: Math.round((performance.now() - started) * 1000),
+  };
+  return {
+    allow,
+    reason,
+    httpStatus: info.status,
+    grpcStatus: info.grpc,
+    decisionId,
+    dryRun,
+    ...(audit.route_id !== null ? { routeId: audit.route_id } : {}),
+    ...(identity ? { identity } : {}),
+    ...(transcriptSha256 ? { transcriptSha256 } : {}),
+    audit,
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * Proofs: the holder's signature over transcript-v1, made with the passport's `cnf` key.
+ *
+ * Wire form (header `x-trustplane-proof`): `v1.<base64url(params JSON)>.<base64url(signature)>`.
+ * The params carry only what the verifier cannot observe itself: the creation time, the nonce, the
+ * route the signer meant, the names of the bound headers, and the field-digest table used to name
+ * a mismatching field. Everything else in the transcript the verifier rebuilds from the request and
+ * the passport. The form has no "," so a comma-joined duplicate can never parse.
+ */
+import { randomBytes } from 'node:crypto';
+import { b64url, fromB64url, parseJsonObject } from './encoding.js';
+import type { SigningKey } from './keys.js';
+import { jwkThumbprint, signBytes } from './keys.js';
+import { MAX_BOUND_HEADERS, buildTranscript, fieldDigests, isValidNonce, type Transcript, type TranscriptInput } from './transcript.js';
+import type { ReasonCode } from './reasons.js';
+
+export const PROOF_PREFIX = 'v1.';
+export const MAX_PROOF_LENGTH = 4096;
+
+export interface ProofParams {
+  readonly ts: number;
+  readonly nonce: string;
+  readonly route: string;
+  /** Bound header names: lower-case, sorted, unique. */
+  readonly h: readonly string[];
+  /** Field-digest table (transcript.fieldDigests), optional. */
+  readonly fd?: Buffer;
+}
+
+export interface ParsedProof extends ProofParams {
+  readonly signature: Buffer;
+}
+
+export type ProofParse = { ok: true; proof: ParsedProof } | { ok: false; reason: ReasonCode; detail: string };
+
+const ROUTE_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const KNOWN = new Set(['ts', 'nonce', 'route', 'h', 'fd']);
+
+export function newNonce(): string {
+  return b64url(randomBytes(18));
+}
+
+export function encodeProof(params: ProofParams, signature: Uint8Array): string {
+  const json: Record<string, unknown> = { ts: params.ts, nonce: params.nonce, route: params.route, h: params.h };
+  if (params.fd) json.fd = b64url(params.fd);
+  return `${PROOF_PREFIX}${b64url(Buffer.from(JSON.stringify(json)))}.${b64url(signature)}`;
+}
+
+export function parseProof(value: string): ProofParse {
+  const bad = (detail: string): ProofParse => ({ ok: false, reason: 'proof_malformed', detail });
+  if (value.length > MAX_PROOF_LENGTH) return bad('proof too long');
+  if (!value.startsWith(PROOF_PREFIX)) return bad('proof must start with "v1."');
+  const dot = value.indexOf('.', PROOF_PREFIX.length);
+  if (dot < 0 || value.indexOf('.', dot + 1) !== -1) return bad('proof must have three dot-separated parts');
+  const pj = fromB64url(value.slice(PROOF_PREFIX.length, dot));
+  const sig = fromB64url(value.slice(dot + 1));
+  if (!pj || !sig || sig.length === 0) return bad('proof parts must be base64url');
+  const p = parseJsonObject(pj.toString('utf8'));
+  if (!p) return bad('proof params must be a JSON object');
+  for (const k of Object.keys(p)) if (!KNOWN.has(k)) return bad(`unknown proof param "${k}"`);
+  if (typeof p.ts !== 'number' || !Number.isSafeInteger(p.ts) || p.ts < 0) return bad('ts must be a non-negative integer');
+  if (typeof p.nonce !== 'string' || !isValidNonce(p.nonce)) return bad('nonce must be 16-64 base64url characters');
+  if (typeof p.route !== 'string' || !ROUTE_ID.test(p.route)) return bad('route must be a route id');
+  if (!Array.isArray(p.h) || p.h.length > MAX_BOUND_HEADERS || !p.h.every((x) => typeof x === 'string')) {
+    return bad(`h must be an array of at most ${MAX_BOUND_HEADERS} header names`);
+  }
+  let fd: Buffer | undefined;
+  if (p.fd !== undefined) {
+    fd = typeof p.fd === 'string' ? fromB64url(p.fd) : undefined;
+    if (!fd) return bad('fd must be base64url');
+  }
+  const proof: ParsedProof = { ts: p.ts, nonce: p.nonce, route: p.route, h: p.h as string[], signature: sig, ...(fd ? { fd } : {}) };
+  return { ok: true, proof };
+}
+
+/** Sign a transcript input with the holder key and return the proof header value. */
+export function createProof(input: TranscriptInput, holder: SigningKey, withDigests = true): { proof: string; transcript: Transcript } {
+  if (input.cnfJkt !== jwkThumbprint(holder.publicJwk)) throw new TypeError('the holder key is not the passport cnf key');
+  const tr = buildTranscript(input);
+  if (!tr.ok) throw new TypeError(`cannot sign this request: ${tr.reason}: ${tr.detail}`);
+  const signature = signBytes(holder.alg, holder.privateKey, tr.value.bytes);
+  const params: ProofParams = {
+    ts: input.ts,
+    nonce: input.nonce,
+    route: input.routeId,
+    h: input.headers.map(([n]) => n),
+    ...(withDigests ? { fd: fieldDigests(tr.value) } : {}),
+  };
+  return { proof: encodeProof(params, signature), transcript: tr.value };
+}

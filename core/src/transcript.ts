@@ -1,0 +1,352 @@
+/**
+ * transcript-v1: the canonical byte string a holder signs and a verifier rebuilds.
+ * `docs/transcript-v1.md` is the normative specification; this file implements it line for line.
+ *
+ * The canonical forms are chosen to be fixed points of what Envoy and Istio may do to a request on
+ * the way (envoy-facts §1 and the Addendum): percent-decoding of unreserved characters, upper-casing
+ * of escapes, lower-cased header names, comma-joined repeated headers, `:authority` instead of Host,
+ * default ports. Paths that Envoy's normalisation could map onto a different path (dot segments,
+ * empty segments, encoded slash or backslash) are refused outright rather than normalised, so a
+ * signature over one path can never verify for another.
+ */
+import { sha256 } from './encoding.js';
+import type { ReasonCode } from './reasons.js';
+
+export const TRANSCRIPT_VERSION_LINE = 'trustplane-transcript-v1';
+
+/** Headers that may never be named in a proof: bound elsewhere, rewritten by proxies, or secret. */
+export const UNBINDABLE_HEADERS: ReadonlySet<string> = new Set([
+  'host',
+  'cookie',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'x-trustplane-passport',
+  'x-trustplane-proof',
+  'x-trustplane-body-sha256',
+  'x-envoy-auth-partial-body',
+]);
+
+export const MAX_BOUND_HEADERS = 32;
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const METHOD = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/;
+const NONCE = /^[A-Za-z0-9_-]{16,64}$/;
+
+export interface TranscriptInput {
+  readonly method: string;
+  readonly authority: string;
+  /** Path with optional `?query`, as sent (signer) or as Envoy presents it (verifier). */
+  readonly pathAndQuery: string;
+  /** Lower-case names, sorted and unique, each with its value (repeated values joined with ","). */
+  readonly headers: readonly (readonly [string, string])[];
+  /** base64url (unpadded) SHA-256 of the body. */
+  readonly bodySha256: string;
+  readonly nonce: string;
+  readonly audience: string;
+  readonly routeId: string;
+  readonly jti: string;
+  /** base64url SHA-256 of the passport's compact serialisation. */
+  readonly passportSha256: string;
+  /** Proof creation time, unix seconds. */
+  readonly ts: number;
+  readonly keyBinding: string;
+  /** RFC 7638 thumbprint of the passport `cnf` key. */
+  readonly cnfJkt: string;
+}
+
+export type Canon<T> = { ok: true; value: T } | { ok: false; reason: ReasonCode; detail: string };
+
+/** The field each transcript line carries, for diagnosing which bound field differs. */
+export type TranscriptField =
+  | 'method'
+  | 'authority'
+  | 'path'
+  | 'query'
+  | 'headers'
+  | 'body'
+  | 'nonce'
+  | 'aud'
+  | 'route'
+  | 'passport'
+  | 'ts'
+  | 'key_binding';
+
+export interface Transcript {
+  /** The exact bytes that are signed (UTF-8; in practice ASCII). */
+  readonly bytes: Buffer;
+  /** One entry per line after the version line: which field the line binds. */
+  readonly fields: readonly TranscriptField[];
+  readonly lines: readonly string[];
+}
+
+const HEX = '0123456789ABCDEF';
+const UNRESERVED = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') UNRESERVED[c.charCodeAt(0)] = 1;
+/** pchar minus unreserved and pct-encoded (RFC 3986 §3.3), plus "/" which separates segments. */
+const PATH_LITERAL = new Uint8Array(128);
+for (const c of "!$&'()*+,;=:@/") PATH_LITERAL[c.charCodeAt(0)] = 1;
+/** Query characters (RFC 3986 §3.4) that stay literal; "&" and "=" are structure and handled apart. */
+const QUERY_LITERAL = new Uint8Array(128);
+for (const c of "!$'()*+,;:@/?") QUERY_LITERAL[c.charCodeAt(0)] = 1;
+
+function hexVal(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+function pct(out: string[], b: number): void {
+  out.push('%', HEX[b >> 4]!, HEX[b & 15]!);
+}
+
+/**
+ * Canonical percent-encoding of one path or query component: escapes of unreserved characters are
+ * decoded, other escapes get upper-case hex, characters outside `literal` are encoded as UTF-8.
+ * Returns undefined on a malformed escape, or on an encoded byte listed in `refuseEncoded`.
+ */
+function canonicalComponent(s: string, literal: Uint8Array, refuseEncoded: readonly number[]): string | undefined {
+  const bytes = Buffer.from(s, 'utf8');
+  const out: string[] = [];
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === 0x25) {
+      if (i + 2 >= bytes.length) return undefined;
+      const hi = hexVal(bytes[i + 1]!);
+      const lo = hexVal(bytes[i + 2]!);
+      if (hi < 0 || lo < 0) return undefined;
+      const d = (hi << 4) | lo;
+      if (refuseEncoded.includes(d)) return undefined;
+      if (d < 128 && UNRESERVED[d]) out.push(String.fromCharCode(d));
+      else pct(out, d);
+      i += 2;
+    } else if (b < 128 && (UNRESERVED[b] || literal[b])) {
+      out.push(String.fromCharCode(b));
+    } else {
+      pct(out, b);
+    }
+  }
+  return out.join('');
+}
+
+/**
+ * Canonical path: must start with "/"; no "\\", "#", NUL; no encoded "/" or "\\"; after canonical
+ * percent-encoding, no "." or ".." segment and no empty segment except a trailing one.
+ */
+export function canonicalPath(rawPath: string): Canon<string> {
+  const bad = (detail: string): Canon<string> => ({ ok: false, reason: 'path_not_canonical', detail });
+  if (!rawPath.startsWith('/')) return bad('path must start with "/"');
+  if (rawPath.includes('\\')) return bad('backslash in path');
+  if (rawPath.includes('#')) return bad('fragment in path');
+  const c = canonicalComponent(rawPath, PATH_LITERAL, [0x2f, 0x5c, 0x00]);
+  if (c === undefined) return bad('malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)');
+  const segs = c.split('/');
+  for (let i = 1; i < segs.length; i++) {
+    const s = segs[i]!;
+    if (s === '.' || s === '..') return bad('dot segment in path');
+    if (s === '' && i !== segs.length - 1) return bad('empty segment ("//") in path');
+  }
+  return { ok: true, value: c };
+}
+
+/**
+ * Canonical query: split on "&", empty parameters dropped, each key and value canonically
+ * percent-encoded ("+" stays "+", distinct from "%20" and "%2B"), parameters sorted by key with
+ * the original order kept among equal keys, a key without "=" kept without "=".
+ */
+export function canonicalQuery(rawQuery: string): Canon<string> {
+  if (rawQuery === '') return { ok: true, value: '' };
+  if (rawQuery.includes('#')) return { ok: false, reason: 'path_not_canonical', detail: 'fragment in query' };
+  const params: { k: string; p: string; i: number }[] = [];
+  const parts = rawQuery.split('&');
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const k = canonicalComponent(eq < 0 ? part : part.slice(0, eq), QUERY_LITERAL, [0x00]);
+    const v = eq < 0 ? '' : canonicalComponent(part.slice(eq + 1), QUERY_LITERAL_WITH_EQ, [0x00]);
+    if (k === undefined || v === undefined) return { ok: false, reason: 'path_not_canonical', detail: 'malformed percent-escape in query' };
+    params.push({ k, p: eq < 0 ? k : `${k}=${v}`, i });
+  }
+  params.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.i - b.i));
+  return { ok: true, value: params.map((x) => x.p).join('&') };
+}
+/** In a value, "=" is data and stays literal. */
+const QUERY_LITERAL_WITH_EQ = new Uint8Array(QUERY_LITERAL);
+QUERY_LITERAL_WITH_EQ['='.charCodeAt(0)] = 1;
+
+const HOST_CHARS = /^[a-z0-9._~!$&'()*+,;=-]+$/;
+
+/** Canonical authority: lower-case; no userinfo; port 80 and 443 dropped; IPv6 kept in brackets. */
+export function canonicalAuthority(raw: string): Canon<string> {
+  const bad = (detail: string): Canon<string> => ({ ok: false, reason: 'authority_invalid', detail });
+  const a = raw.toLowerCase();
+  if (a.length === 0 || a.length > 255) return bad('authority is empty or too long');
+  if (a.includes('@')) return bad('userinfo in authority');
+  let host: string;
+  let port: string | undefined;
+  if (a.startsWith('[')) {
+    const end = a.indexOf(']');
+    if (end < 0) return bad('unterminated IPv6 literal');
+    host = a.slice(0, end + 1);
+    if (!/^\[[0-9a-f:.]+\]$/.test(host)) return bad('invalid IPv6 literal');
+    const rest = a.slice(end + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) return bad('junk after IPv6 literal');
+      port = rest.slice(1);
+    }
+  } else {
+    const colon = a.lastIndexOf(':');
+    host = colon < 0 ? a : a.slice(0, colon);
+    port = colon < 0 ? undefined : a.slice(colon + 1);
+    if (!HOST_CHARS.test(host)) return bad('invalid host');
+  }
+  if (port !== undefined) {
+    if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return bad('invalid port');
+    port = String(Number(port));
+    if (port === '80' || port === '443') port = undefined;
+  }
+  return { ok: true, value: port === undefined ? host : `${host}:${port}` };
+}
+
+export function isValidMethod(m: string): boolean {
+  return METHOD.test(m);
+}
+
+export function isValidNonce(n: string): boolean {
+  return NONCE.test(n);
+}
+
+/** A name that may be listed in a proof. */
+export function isBindableHeaderName(name: string): boolean {
+  return HEADER_NAME.test(name) && !name.startsWith(':') && !UNBINDABLE_HEADERS.has(name);
+}
+
+/**
+ * Free-text escaping for values that are not already canonical (header values, audience, route,
+ * jti, nonce): UTF-8 bytes 0x20–0x7E other than "%" stay as they are, every other byte becomes
+ * %XX with upper-case hex. The result never holds a line break.
+ */
+export function escapeText(s: string): string {
+  let plain = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return s;
+  const out: string[] = [];
+  for (const b of Buffer.from(s, 'utf8')) {
+    if (b >= 0x20 && b <= 0x7e && b !== 0x25) out.push(String.fromCharCode(b));
+    else pct(out, b);
+  }
+  return out.join('');
+}
+
+/** Header values are compared after trimming optional whitespace at both ends, as Envoy stores them. */
+export function canonicalHeaderValue(v: string): string {
+  return escapeText(v.replace(/^[ \t]+|[ \t]+$/g, ''));
+}
+
+/** Split `:path` at the first "?". */
+export function splitPathAndQuery(pathAndQuery: string): [string, string] {
+  const q = pathAndQuery.indexOf('?');
+  return q < 0 ? [pathAndQuery, ''] : [pathAndQuery.slice(0, q), pathAndQuery.slice(q + 1)];
+}
+
+/**
+ * Build the transcript. Every input is canonicalised here, so signer and verifier call the same
+ * function with what they each hold. Fails with the reason a verifier reports.
+ */
+export function buildTranscript(t: TranscriptInput): Canon<Transcript> {
+  if (!isValidMethod(t.method)) return { ok: false, reason: 'request_malformed', detail: 'method is not an HTTP token' };
+  const authority = canonicalAuthority(t.authority);
+  if (!authority.ok) return authority;
+  const [rawPath, rawQuery] = splitPathAndQuery(t.pathAndQuery);
+  const path = canonicalPath(rawPath);
+  if (!path.ok) return path;
+  const query = canonicalQuery(rawQuery);
+  if (!query.ok) return query;
+  if (!isValidNonce(t.nonce)) return { ok: false, reason: 'proof_malformed', detail: 'nonce must be 16-64 base64url characters' };
+  if (!Number.isSafeInteger(t.ts) || t.ts < 0) return { ok: false, reason: 'proof_malformed', detail: 'ts must be a non-negative integer' };
+  const names: string[] = [];
+  for (let i = 0; i < t.headers.length; i++) {
+    const name = t.headers[i]![0];
+    if (!isBindableHeaderName(name)) return { ok: false, reason: 'header_not_bindable', detail: `header "${escapeText(name)}" cannot be bound` };
+    if (i > 0 && !(names[i - 1]! < name)) return { ok: false, reason: 'proof_malformed', detail: 'bound header names must be sorted and unique' };
+    names.push(name);
+  }
+  const lines: string[] = [];
+  const fields: TranscriptField[] = [];
+  const add = (field: TranscriptField, line: string): void => {
+    lines.push(line);
+    fields.push(field);
+  };
+  add('method', `method:${t.method}`);
+  add('authority', `authority:${authority.value}`);
+  add('path', `path:${path.value}`);
+  add('query', `query:${query.value}`);
+  add('headers', `headers:${names.join(';')}`);
+  for (const [name, value] of t.headers) add('headers', `header:${name}:${canonicalHeaderValue(value)}`);
+  add('body', `body-sha256:${t.bodySha256}`);
+  add('nonce', `nonce:${t.nonce}`);
+  add('aud', `aud:${escapeText(t.audience)}`);
+  add('route', `route:${escapeText(t.routeId)}`);
+  add('passport', `jti:${escapeText(t.jti)}`);
+  add('passport', `passport-sha256:${t.passportSha256}`);
+  add('ts', `ts:${t.ts}`);
+  add('key_binding', `key-binding:${escapeText(t.keyBinding)}`);
+  add('key_binding', `cnf-jkt:${t.cnfJkt}`);
+  const text = `${TRANSCRIPT_VERSION_LINE}\n${lines.join('\n')}\n`;
+  return { ok: true, value: { bytes: Buffer.from(text, 'utf8'), fields, lines } };
+}
+
+/** Bytes of digest kept per line in a proof's field-digest table. */
+export const FIELD_DIGEST_BYTES = 4;
+
+/**
+ * The field-digest table: the first 4 bytes of SHA-256 of each transcript line (after the version
+ * line, without its "\n"), concatenated. Diagnostic only: a verifier never decides from it, it only
+ * names which bound field differs once the signature has already failed.
+ */
+export function fieldDigests(tr: Transcript): Buffer {
+  const out = Buffer.alloc(tr.lines.length * FIELD_DIGEST_BYTES);
+  tr.lines.forEach((line, i) => sha256(line).copy(out, i * FIELD_DIGEST_BYTES, 0, FIELD_DIGEST_BYTES));
+  return out;
+}
+
+const FIELD_REASON: Record<TranscriptField, ReasonCode> = {
+  method: 'method_mismatch',
+  authority: 'authority_mismatch',
+  path: 'path_mismatch',
+  query: 'query_mismatch',
+  headers: 'header_mismatch',
+  body: 'body_mismatch',
+  nonce: 'nonce_mismatch',
+  aud: 'audience_mismatch',
+  route: 'route_mismatch',
+  passport: 'passport_binding_mismatch',
+  ts: 'proof_time_mismatch',
+  key_binding: 'key_binding_mismatch',
+};
+
+/** After a failed signature: the reason naming the first line whose digest differs, if any. */
+export function diagnoseMismatch(rebuilt: Transcript, signerDigests: Buffer | undefined): ReasonCode {
+  if (!signerDigests || signerDigests.length % FIELD_DIGEST_BYTES !== 0) return 'transcript_mismatch';
+  const mine = fieldDigests(rebuilt);
+  const n = Math.min(mine.length, signerDigests.length) / FIELD_DIGEST_BYTES;
+  for (let i = 0; i < n; i++) {
+    const a = i * FIELD_DIGEST_BYTES;
+    if (mine.compare(signerDigests, a, a + FIELD_DIGEST_BYTES, a, a + FIELD_DIGEST_BYTES) !== 0) return FIELD_REASON[rebuilt.fields[i]!];
+  }
+  // Same prefix but a different number of lines: the signer bound a different header list.
+  if (mine.length !== signerDigests.length) return 'header_mismatch';
+  return 'transcript_mismatch';
+}
