@@ -6,6 +6,9 @@ import type { FreshnessClass, KeyBinding, PublicJwk, SigningAlg } from '../types
 
 export const BUNDLE_FORMAT = 'trustplane-bundle-v1';
 
+/** Used when a route omits `max_passport_lifetime_s`. */
+export const DEFAULT_MAX_PASSPORT_LIFETIME_S = 300;
+
 export interface TrustKey {
   readonly kid: string;
   readonly issuer: string;
@@ -32,6 +35,18 @@ export interface RouteMatch {
   readonly authority?: string;
 }
 
+/**
+ * What a route demands of the request body. `bound` (the default when `body` is absent): the
+ * transcript binds the SHA-256 of the complete body, so the verifier must observe it (trusted filter
+ * header or the whole buffered body), else deny. `empty`: the route takes no body; the transcript binds
+ * the empty-body hash and any body is a mismatch, so Envoy need not buffer for such routes.
+ */
+export interface BodyRule {
+  readonly mode: 'bound' | 'empty';
+  /** Largest body accepted, in bytes; only meaningful with `bound`. */
+  readonly max_bytes?: number;
+}
+
 export interface Route {
   readonly id: string;
   readonly match: RouteMatch;
@@ -46,6 +61,8 @@ export interface Route {
   /** Require the mTLS peer principal (Envoy source.principal) to equal the passport subject. */
   readonly require_peer_principal?: boolean;
   readonly mode?: 'enforce' | 'dry_run';
+  /** Absent means `{ mode: 'bound' }`. */
+  readonly body?: BodyRule;
 }
 
 export interface Revocations {

@@ -1,0 +1,169 @@
+/**
+ * Pure bundle edits behind `trustplane bundle build | merge-source | remove-source`. Each returns a
+ * new unsigned document with `serial + 1` (build starts at the given serial) that must be reviewed and
+ * re-signed, and each refuses to produce a document that validateBundle would refuse. Material the
+ * edit is not about is carried over untouched, member for member.
+ */
+import { canonicalJson } from '../encoding.js';
+import { jwkThumbprint } from '../keys.js';
+import type { BundleEditErrorCode } from './errors.js';
+import { BUNDLE_FORMAT, type AllowedSource, type BundleDocument, type Revocations, type Route, type TrustKey } from './types.js';
+import { validateBundle } from './validate.js';
+
+export type BundleEditResult =
+  | { ok: true; bundle: BundleDocument; changed: boolean }
+  | { ok: false; code: BundleEditErrorCode; problems: string[] };
+
+export interface BuildBundleInput {
+  /** Unix seconds. */
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  /** Defaults to 1. */
+  readonly serial?: number;
+  readonly keys?: readonly TrustKey[];
+  readonly routes?: readonly Route[];
+  readonly revocations?: Partial<Revocations>;
+}
+
+/** An unsigned skeleton; the caller signs it after review. */
+export function buildBundle(input: BuildBundleInput): BundleEditResult {
+  const doc = {
+    format: BUNDLE_FORMAT,
+    serial: input.serial ?? 1,
+    issued_at: input.issuedAt,
+    expires_at: input.expiresAt,
+    keys: input.keys ?? [],
+    routes: input.routes ?? [],
+    revocations: {
+      kids: input.revocations?.kids ?? [],
+      jtis: input.revocations?.jtis ?? [],
+      subjects: input.revocations?.subjects ?? [],
+      cnf_thumbprints: input.revocations?.cnf_thumbprints ?? [],
+    },
+  };
+  return checked(doc, true);
+}
+
+export interface MergeSourceInput {
+  /** The client's passport-signing key as the bundle should trust it. */
+  readonly key: TrustKey;
+  /** Ids of the routes that should accept the source. */
+  readonly routes: readonly string[];
+  /** Must name the key's issuer and trust domain: the rule exists to admit this key's passports. */
+  readonly source: AllowedSource;
+}
+
+/**
+ * Adds a client: its key (unless an identical key is already there) and the source rule on each named
+ * route (unless an identical rule is already there). Running it twice changes nothing the second
+ * time: the input is returned as it was, signature included, with `changed: false`.
+ */
+export function mergeSource(bundle: BundleDocument, input: MergeSourceInput): BundleEditResult {
+  const base = validateBundle(bundle);
+  if (!base.ok) return { ok: false, code: 'bundle_invalid', problems: base.problems };
+  const doc = base.bundle;
+
+  const mismatch: string[] = [];
+  if (input.source.issuer !== input.key.issuer) mismatch.push('source.issuer: must equal key.issuer');
+  if (input.source.trust_domain !== input.key.trust_domain) mismatch.push('source.trust_domain: must equal key.trust_domain');
+  if (mismatch.length > 0) return { ok: false, code: 'bundle_invalid', problems: mismatch };
+
+  // Check the new key and rule in place first, so a malformed one is reported at its pointer path.
+  const preflight = validateBundle(
+    next(doc, {
+      keys: [...doc.keys.filter((k) => k.kid !== input.key.kid), input.key],
+      routes: doc.routes.map((r) => (input.routes.includes(r.id) ? { ...r, allowed_sources: [...r.allowed_sources, input.source] } : r)),
+    }),
+  );
+  if (!preflight.ok) return { ok: false, code: 'bundle_invalid', problems: preflight.problems };
+
+  const unknown = input.routes.filter((id) => !doc.routes.some((r) => r.id === id));
+  if (unknown.length > 0) {
+    return { ok: false, code: 'bundle_route_unknown', problems: unknown.map((id) => `route "${id}" is not in the bundle`) };
+  }
+
+  let keys = doc.keys;
+  const sameKid = doc.keys.find((k) => k.kid === input.key.kid);
+  if (sameKid) {
+    if (canonicalJson(sameKid) !== canonicalJson(input.key)) {
+      return { ok: false, code: 'bundle_key_conflict', problems: [`kid "${input.key.kid}" is already trusted with a different key, issuer, trust domain or binding`] };
+    }
+  } else {
+    const thumbprint = safeThumbprint(input.key);
+    const sameMaterial = thumbprint === undefined ? undefined : doc.keys.find((k) => safeThumbprint(k) === thumbprint);
+    if (sameMaterial) {
+      return { ok: false, code: 'bundle_key_conflict', problems: [`this public key is already trusted as kid "${sameMaterial.kid}"`] };
+    }
+    keys = [...doc.keys, input.key];
+  }
+
+  let added = 0;
+  const wanted = new Set(input.routes);
+  const ruleText = canonicalJson(input.source);
+  const routes = doc.routes.map((r) => {
+    if (!wanted.has(r.id) || r.allowed_sources.some((s) => canonicalJson(s) === ruleText)) return r;
+    added++;
+    return { ...r, allowed_sources: [...r.allowed_sources, input.source] };
+  });
+
+  if (keys === doc.keys && added === 0) return { ok: true, bundle: doc, changed: false };
+  return checked(next(doc, { keys, routes }), true);
+}
+
+export interface RemoveSourceInput {
+  readonly kid: string;
+  /** Removal drops trust; the caller must say so explicitly (`--confirm-remove`). */
+  readonly confirm: boolean;
+  /** Also list the kid in `revocations.kids`, so copies of older bundles cannot be mistaken for current. */
+  readonly revoke?: boolean;
+}
+
+/**
+ * Removes a client: the key with `kid`, and — only when no remaining key has the same issuer and
+ * trust domain — every source rule naming that issuer and trust domain, because those rules then
+ * serve nobody. Rules still serving another key of that issuer stay. A route that would be left
+ * without any source rule makes the edit fail: deciding what that route should become is a human call.
+ */
+export function removeSource(bundle: BundleDocument, input: RemoveSourceInput): BundleEditResult {
+  if (input.confirm !== true) {
+    return { ok: false, code: 'bundle_confirm_required', problems: ['removing trust material requires confirm: true (--confirm-remove)'] };
+  }
+  const base = validateBundle(bundle);
+  if (!base.ok) return { ok: false, code: 'bundle_invalid', problems: base.problems };
+  const doc = base.bundle;
+
+  const removed = doc.keys.find((k) => k.kid === input.kid);
+  if (!removed) return { ok: false, code: 'bundle_key_unknown', problems: [`kid "${input.kid}" is not in the bundle`] };
+  const keys = doc.keys.filter((k) => k.kid !== input.kid);
+
+  const stillServed = keys.some((k) => k.issuer === removed.issuer && k.trust_domain === removed.trust_domain);
+  const servesRemoved = (s: AllowedSource): boolean => s.issuer === removed.issuer && s.trust_domain === removed.trust_domain;
+  const routes = stillServed
+    ? doc.routes
+    : doc.routes.map((r) => (r.allowed_sources.some(servesRemoved) ? { ...r, allowed_sources: r.allowed_sources.filter((s) => !servesRemoved(s)) } : r));
+
+  const emptied = routes.filter((r) => r.allowed_sources.length === 0).map((r) => `route "${r.id}" would have no allowed source left; edit or remove it first`);
+  if (emptied.length > 0) return { ok: false, code: 'bundle_invalid', problems: emptied };
+
+  const revocations =
+    input.revoke && !doc.revocations.kids.includes(input.kid) ? { ...doc.revocations, kids: [...doc.revocations.kids, input.kid] } : doc.revocations;
+  return checked(next(doc, { keys, routes, revocations }), true);
+}
+
+function next(doc: BundleDocument, changes: Partial<Pick<BundleDocument, 'keys' | 'routes' | 'revocations'>>): unknown {
+  const { signature: _stale, ...unsigned } = doc;
+  return { ...unsigned, ...changes, serial: doc.serial + 1 };
+}
+
+function checked(doc: unknown, changed: boolean): BundleEditResult {
+  const v = validateBundle(doc);
+  return v.ok ? { ok: true, bundle: v.bundle, changed } : { ok: false, code: 'bundle_invalid', problems: v.problems };
+}
+
+function safeThumbprint(key: TrustKey): string | undefined {
+  try {
+    return jwkThumbprint(key.jwk);
+  } catch {
+    return undefined;
+  }
+}

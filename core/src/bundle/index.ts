@@ -1,0 +1,11 @@
+export { BUNDLE_FORMAT, DEFAULT_MAX_PASSPORT_LIFETIME_S } from './types.js';
+export type { AllowedSource, BodyRule, BundleDocument, BundleSignature, Revocations, Route, RouteMatch, TrustKey } from './types.js';
+export { BundleError } from './errors.js';
+export type { AnyBundleErrorCode, BundleEditErrorCode, BundleErrorCode, BundleSourceErrorCode } from './errors.js';
+export { validateBundle, type BundleValidation } from './validate.js';
+export { canonicalBundleBytes } from './canonical.js';
+export { signBundle } from './sign.js';
+export { verifyBundle, BUNDLE_CLOCK_SKEW_S, type BundleVerification, type VerifyBundleOptions } from './verify.js';
+export { compileBundle, type CompiledBundle, type CompiledKey } from './compile.js';
+export { buildBundle, mergeSource, removeSource } from './edit.js';
+export type { BuildBundleInput, BundleEditResult, MergeSourceInput, RemoveSourceInput } from './edit.js';

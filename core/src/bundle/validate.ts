@@ -1,0 +1,327 @@
+/**
+ * Schema validation of a trustplane-bundle-v1 document. Every problem is reported at once, each as
+ * `<JSON pointer>: <what is wrong>`, so an operator fixes a bundle in one pass. Unknown members are
+ * refused: a misspelt policy field must never be silently ignored.
+ *
+ * The returned document holds exactly the members of the input (copied, deep-frozen), so its
+ * canonical bytes are the canonical bytes of what was signed. Defaults are applied by readers
+ * (compileBundle), never written into the document.
+ */
+import { importPublicJwk, algForJwk } from '../keys.js';
+import { fromB64url } from '../encoding.js';
+import { FRESHNESS_CLASSES, isKeyBinding, KEY_BINDINGS } from '../types.js';
+import { BUNDLE_FORMAT, type BundleDocument } from './types.js';
+import {
+  authorityProblem,
+  headerNameProblem,
+  METHOD,
+  ROUTE_ID,
+  routePathProblem,
+  subjectPatternProblem,
+  URI_ISH,
+  VISIBLE,
+} from './lib/rules.js';
+
+export type BundleValidation = { ok: true; bundle: BundleDocument } | { ok: false; problems: string[] };
+
+type Obj = Record<string, unknown>;
+
+const TOP = ['format', 'serial', 'issued_at', 'expires_at', 'keys', 'routes', 'revocations', 'signature'];
+const KEY = ['kid', 'issuer', 'trust_domain', 'max_key_binding', 'jwk'];
+const JWK = ['kty', 'crv', 'x', 'y', 'kid', 'alg'];
+const ROUTE = [
+  'id',
+  'match',
+  'audience',
+  'allowed_sources',
+  'required_key_binding',
+  'freshness_class',
+  'bound_headers',
+  'max_passport_lifetime_s',
+  'require_peer_principal',
+  'mode',
+  'body',
+];
+const MATCH = ['methods', 'path', 'authority'];
+const SOURCE = ['issuer', 'trust_domain', 'subject', 'min_key_binding'];
+const BODY = ['mode', 'max_bytes'];
+const REVOCATION_LISTS = ['kids', 'jtis', 'subjects', 'cnf_thumbprints'];
+const SIGNATURE = ['alg', 'kid', 'value'];
+const MAX_LIFETIME_S = 3600;
+const MAX_STRING = 1024;
+
+export function validateBundle(json: unknown): BundleValidation {
+  const v = new Checker();
+  const doc = v.object(json, '');
+  if (!doc) return { ok: false, problems: v.problems };
+  v.members(doc, '', TOP, TOP.filter((k) => k !== 'signature'));
+
+  if (doc.format !== undefined && doc.format !== BUNDLE_FORMAT) v.add('/format', `must be "${BUNDLE_FORMAT}"`);
+  if (doc.serial !== undefined && !(Number.isSafeInteger(doc.serial) && (doc.serial as number) > 0)) {
+    v.add('/serial', 'must be a positive safe integer');
+  }
+  const issued = v.time(doc.issued_at, '/issued_at');
+  const expires = v.time(doc.expires_at, '/expires_at');
+  if (issued !== undefined && expires !== undefined && !(issued < expires)) v.add('/expires_at', 'must be later than issued_at');
+
+  if (doc.keys !== undefined) checkKeys(v, doc.keys);
+  if (doc.routes !== undefined) checkRoutes(v, doc.routes);
+  if (doc.revocations !== undefined) checkRevocations(v, doc.revocations);
+  if (doc.signature !== undefined) checkSignature(v, doc.signature);
+
+  if (v.problems.length > 0) return { ok: false, problems: v.problems };
+  return { ok: true, bundle: deepFreezeCopy(doc) as unknown as BundleDocument };
+}
+
+function checkKeys(v: Checker, value: unknown): void {
+  const keys = v.array(value, '/keys');
+  if (!keys) return;
+  const seen = new Map<string, number>();
+  keys.forEach((item, i) => {
+    const at = `/keys/${i}`;
+    const k = v.object(item, at);
+    if (!k) return;
+    v.members(k, at, KEY, KEY);
+    if (v.str(k.kid, `${at}/kid`, VISIBLE, 256)) {
+      const prev = seen.get(k.kid as string);
+      if (prev !== undefined) v.add(`${at}/kid`, `duplicates /keys/${prev}/kid`);
+      else seen.set(k.kid as string, i);
+    }
+    v.str(k.issuer, `${at}/issuer`, URI_ISH);
+    v.str(k.trust_domain, `${at}/trust_domain`, VISIBLE, 255);
+    v.keyBinding(k.max_key_binding, `${at}/max_key_binding`);
+    if (k.jwk !== undefined) checkJwk(v, k.jwk, `${at}/jwk`, typeof k.kid === 'string' ? k.kid : undefined);
+  });
+}
+
+/** Used for trust keys here and for bundle-signing keys by verifyBundle's callers. */
+function checkJwk(v: Checker, value: unknown, at: string, kid: string | undefined): void {
+  const j = v.object(value, at);
+  if (!j) return;
+  if (j.d !== undefined) {
+    v.add(`${at}/d`, 'a trust key must be public; remove the private member "d"');
+    return;
+  }
+  v.members(j, at, JWK, ['kty', 'crv', 'x']);
+  try {
+    importPublicJwk(j);
+  } catch (e) {
+    v.add(at, (e as Error).message);
+    return;
+  }
+  if (j.kty === 'OKP' && j.y !== undefined) v.add(`${at}/y`, 'an Ed25519 key has no "y"');
+  if (j.kid !== undefined && j.kid !== kid) v.add(`${at}/kid`, 'must equal the key\'s kid when present');
+  if (j.alg !== undefined && j.alg !== algForJwk(j as never)) v.add(`${at}/alg`, `must be "${algForJwk(j as never)}" for this key type`);
+}
+
+function checkRoutes(v: Checker, value: unknown): void {
+  const routes = v.array(value, '/routes');
+  if (!routes) return;
+  const ids = new Map<string, number>();
+  const matches = new Map<string, number>();
+  routes.forEach((item, i) => {
+    const at = `/routes/${i}`;
+    const r = v.object(item, at);
+    if (!r) return;
+    v.members(r, at, ROUTE, ['id', 'match', 'audience', 'allowed_sources', 'required_key_binding', 'freshness_class', 'bound_headers']);
+    if (v.str(r.id, `${at}/id`, ROUTE_ID, 64, 'must match ^[a-z0-9][a-z0-9._-]{0,63}$')) {
+      const prev = ids.get(r.id as string);
+      if (prev !== undefined) v.add(`${at}/id`, `duplicates /routes/${prev}/id`);
+      else ids.set(r.id as string, i);
+    }
+    const matchKey = r.match !== undefined ? checkMatch(v, r.match, `${at}/match`) : undefined;
+    if (matchKey !== undefined) {
+      // Two routes with the same match: the second could never be selected, which is always a mistake.
+      const prev = matches.get(matchKey);
+      if (prev !== undefined) v.add(`${at}/match`, `same match as /routes/${prev}/match; this route could never be selected`);
+      else matches.set(matchKey, i);
+    }
+    v.str(r.audience, `${at}/audience`);
+    if (r.allowed_sources !== undefined) {
+      const sources = v.array(r.allowed_sources, `${at}/allowed_sources`, true);
+      sources?.forEach((s, j) => checkSource(v, s, `${at}/allowed_sources/${j}`));
+    }
+    v.keyBinding(r.required_key_binding, `${at}/required_key_binding`);
+    if (r.freshness_class !== undefined && !(FRESHNESS_CLASSES as readonly unknown[]).includes(r.freshness_class)) {
+      v.add(`${at}/freshness_class`, `must be one of ${FRESHNESS_CLASSES.join(', ')}`);
+    }
+    if (r.bound_headers !== undefined) {
+      const names = v.array(r.bound_headers, `${at}/bound_headers`);
+      const seen = new Set<string>();
+      names?.forEach((n, j) => {
+        const p = `${at}/bound_headers/${j}`;
+        if (typeof n !== 'string') return v.add(p, 'must be a string');
+        const problem = headerNameProblem(n);
+        if (problem) return v.add(p, problem);
+        if (seen.has(n)) return v.add(p, 'duplicate header name');
+        seen.add(n);
+      });
+    }
+    if (r.max_passport_lifetime_s !== undefined) {
+      const s = r.max_passport_lifetime_s;
+      if (!(Number.isSafeInteger(s) && (s as number) >= 1 && (s as number) <= MAX_LIFETIME_S)) {
+        v.add(`${at}/max_passport_lifetime_s`, `must be an integer from 1 to ${MAX_LIFETIME_S}`);
+      }
+    }
+    if (r.require_peer_principal !== undefined && typeof r.require_peer_principal !== 'boolean') {
+      v.add(`${at}/require_peer_principal`, 'must be a boolean');
+    }
+    if (r.mode !== undefined && r.mode !== 'enforce' && r.mode !== 'dry_run') v.add(`${at}/mode`, 'must be "enforce" or "dry_run"');
+    if (r.body !== undefined) checkBody(v, r.body, `${at}/body`);
+  });
+}
+
+/** Returns a key identifying the match when it is valid, for duplicate detection. */
+function checkMatch(v: Checker, value: unknown, at: string): string | undefined {
+  const m = v.object(value, at);
+  if (!m) return undefined;
+  const before = v.problems.length;
+  v.members(m, at, MATCH, ['path']);
+  if (v.str(m.path, `${at}/path`, undefined, 2048)) {
+    const problem = routePathProblem(m.path as string);
+    if (problem) v.add(`${at}/path`, problem);
+  }
+  let methods: string[] = [];
+  if (m.methods !== undefined) {
+    const list = v.array(m.methods, `${at}/methods`, true);
+    const seen = new Set<string>();
+    list?.forEach((x, j) => {
+      const p = `${at}/methods/${j}`;
+      if (typeof x !== 'string' || !METHOD.test(x)) return v.add(p, 'must be an upper-case HTTP method token');
+      if (seen.has(x)) return v.add(p, 'duplicate method');
+      seen.add(x);
+    });
+    methods = [...seen].sort();
+  }
+  if (m.authority !== undefined && v.str(m.authority, `${at}/authority`, undefined, 255)) {
+    const problem = authorityProblem(m.authority as string);
+    if (problem) v.add(`${at}/authority`, problem);
+  }
+  if (v.problems.length !== before) return undefined;
+  return JSON.stringify([m.path, m.authority ?? null, methods]);
+}
+
+function checkSource(v: Checker, value: unknown, at: string): void {
+  const s = v.object(value, at);
+  if (!s) return;
+  v.members(s, at, SOURCE, ['issuer', 'trust_domain', 'subject']);
+  v.str(s.issuer, `${at}/issuer`, URI_ISH);
+  v.str(s.trust_domain, `${at}/trust_domain`, VISIBLE, 255);
+  if (v.str(s.subject, `${at}/subject`)) {
+    const problem = subjectPatternProblem(s.subject as string);
+    if (problem) v.add(`${at}/subject`, problem);
+  }
+  if (s.min_key_binding !== undefined) v.keyBinding(s.min_key_binding, `${at}/min_key_binding`);
+}
+
+function checkBody(v: Checker, value: unknown, at: string): void {
+  const b = v.object(value, at);
+  if (!b) return;
+  v.members(b, at, BODY, ['mode']);
+  if (b.mode !== undefined && b.mode !== 'bound' && b.mode !== 'empty') v.add(`${at}/mode`, 'must be "bound" or "empty"');
+  if (b.max_bytes !== undefined) {
+    if (!(Number.isSafeInteger(b.max_bytes) && (b.max_bytes as number) >= 1)) v.add(`${at}/max_bytes`, 'must be a positive integer');
+    else if (b.mode === 'empty') v.add(`${at}/max_bytes`, 'has no meaning when mode is "empty"');
+  }
+}
+
+function checkRevocations(v: Checker, value: unknown): void {
+  const r = v.object(value, '/revocations');
+  if (!r) return;
+  v.members(r, '/revocations', REVOCATION_LISTS, REVOCATION_LISTS);
+  for (const list of REVOCATION_LISTS) {
+    if (r[list] === undefined) continue;
+    v.array(r[list], `/revocations/${list}`)?.forEach((x, j) => v.str(x, `/revocations/${list}/${j}`));
+  }
+}
+
+function checkSignature(v: Checker, value: unknown): void {
+  const s = v.object(value, '/signature');
+  if (!s) return;
+  v.members(s, '/signature', SIGNATURE, SIGNATURE);
+  if (s.alg !== undefined && s.alg !== 'EdDSA' && s.alg !== 'ES256') v.add('/signature/alg', 'must be "EdDSA" or "ES256"');
+  v.str(s.kid, '/signature/kid', VISIBLE, 256);
+  if (s.value !== undefined && (typeof s.value !== 'string' || s.value.length === 0 || fromB64url(s.value) === undefined)) {
+    v.add('/signature/value', 'must be unpadded base64url');
+  }
+}
+
+class Checker {
+  readonly problems: string[] = [];
+
+  add(path: string, message: string): void {
+    this.problems.push(`${path === '' ? '/' : path}: ${message}`);
+  }
+
+  object(value: unknown, at: string): Obj | undefined {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      this.add(at, 'must be an object');
+      return undefined;
+    }
+    return value as Obj;
+  }
+
+  array(value: unknown, at: string, nonEmpty = false): unknown[] | undefined {
+    if (!Array.isArray(value)) {
+      this.add(at, nonEmpty ? 'must be a non-empty array' : 'must be an array');
+      return undefined;
+    }
+    if (nonEmpty && value.length === 0) {
+      this.add(at, 'must be a non-empty array');
+      return undefined;
+    }
+    return value;
+  }
+
+  /** Reports unknown and missing members; the caller checks present members' values. */
+  members(o: Obj, at: string, known: readonly string[], required: readonly string[]): void {
+    for (const k of Object.keys(o)) if (!known.includes(k)) this.add(`${at}/${pointerEscape(k)}`, 'unknown member');
+    for (const k of required) if (o[k] === undefined) this.add(`${at}/${k}`, 'is required');
+  }
+
+  /** Checks a present string value; absent values were reported by `members`. True when valid. */
+  str(value: unknown, at: string, pattern?: RegExp, max = MAX_STRING, message?: string): boolean {
+    if (value === undefined) return false;
+    if (typeof value !== 'string' || value.length === 0) {
+      this.add(at, 'must be a non-empty string');
+      return false;
+    }
+    if (value.length > max) {
+      this.add(at, `must be at most ${max} characters`);
+      return false;
+    }
+    if (pattern && !pattern.test(value)) {
+      this.add(at, message ?? (pattern === URI_ISH ? 'must be a URI with a scheme and no spaces' : 'must be visible ASCII without spaces'));
+      return false;
+    }
+    return true;
+  }
+
+  time(value: unknown, at: string): number | undefined {
+    if (value === undefined) return undefined;
+    if (!Number.isSafeInteger(value) || (value as number) < 0) {
+      this.add(at, 'must be a non-negative safe integer (unix seconds)');
+      return undefined;
+    }
+    return value as number;
+  }
+
+  keyBinding(value: unknown, at: string): void {
+    if (value !== undefined && !isKeyBinding(value)) this.add(at, `must be one of ${KEY_BINDINGS.join(', ')}`);
+  }
+}
+
+/** RFC 6901 §3: `~` and `/` inside a member name are escaped. */
+function pointerEscape(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function deepFreezeCopy(value: unknown): unknown {
+  if (Array.isArray(value)) return Object.freeze(value.map(deepFreezeCopy));
+  if (value !== null && typeof value === 'object') {
+    const out: Obj = {};
+    for (const [k, v] of Object.entries(value)) out[k] = deepFreezeCopy(v);
+    return Object.freeze(out);
+  }
+  return value;
+}
