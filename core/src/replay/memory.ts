@@ -1,0 +1,131 @@
+/**
+ * In-process replay store: one server instance, bounded memory, TTL per key.
+ *
+ * Layout: one `Map<key, expiresAtMs>`. A Map iterates in insertion order, and a key that is
+ * consumed again after it expired is deleted and re-inserted at the back, so the front of the map
+ * holds the oldest insertions. Passport lifetimes are short and bounded by policy, so insertion
+ * order is close to expiry order and pruning expired entries from the front is cheap: every
+ * `consume` drops at most `FRONT_PRUNE_STEPS` expired entries there (each entry is dropped once,
+ * so this is amortised O(1)).
+ *
+ * When the store is full it first reclaims expired entries. It tracks a lower bound of the earliest
+ * expiry of all entries, so "full and nothing has expired yet" is answered in O(1) without a scan.
+ * Only when something may have expired does it sweep the whole map (O(n)), and at most once per
+ * `FULL_SWEEP_MIN_INTERVAL_MS` of clock time, which bounds the cost of a store kept full on purpose.
+ *
+ * When the store is still full of unexpired entries, `consume` answers `unavailable` (the engine
+ * denies with `replay_store_unavailable`) and counts the refusal in `fullRefusals`. Evicting an
+ * unexpired entry instead would forget a jti that is still inside its validity window and re-open
+ * the replay it was recorded to prevent; failing closed is the only safe answer. Size `maxEntries`
+ * for peak rate × maximum passport lifetime.
+ */
+import type { ConsumeResult, ReplayStore } from './types.js';
+
+export interface MemoryReplayStoreOptions {
+  /** Upper bound on remembered keys; at least 1. */
+  readonly maxEntries: number;
+  /** Milliseconds since the epoch; injected by tests. Defaults to `Date.now`. */
+  readonly clock?: () => number;
+}
+
+/** Expired entries dropped from the front on every consume: keeps each call's work constant. */
+const FRONT_PRUNE_STEPS = 8;
+/** Full sweeps of a full store happen at most this often (clock time). */
+const FULL_SWEEP_MIN_INTERVAL_MS = 250;
+
+export class MemoryReplayStore implements ReplayStore {
+  readonly kind = 'memory' as const;
+  readonly maxEntries: number;
+  readonly #clock: () => number;
+  readonly #entries = new Map<string, number>();
+  /** Lower bound of the earliest expiry among entries (exact right after a full sweep). */
+  #earliestExpiry = Number.POSITIVE_INFINITY;
+  #lastFullSweep = Number.NEGATIVE_INFINITY;
+  #fullRefusals = 0;
+  #closed = false;
+
+  constructor(options: MemoryReplayStoreOptions) {
+    const { maxEntries } = options;
+    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
+      throw new TypeError(`maxEntries must be a positive integer, got ${String(maxEntries)}`);
+    }
+    this.maxEntries = maxEntries;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Keys currently remembered, including expired ones not yet reclaimed. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** How many consumes were refused because the store was full of unexpired keys. */
+  get fullRefusals(): number {
+    return this.#fullRefusals;
+  }
+
+  async consume(key: string, ttlMs: number): Promise<ConsumeResult> {
+    return this.consumeSync(key, ttlMs);
+  }
+
+  /** The synchronous core of `consume`; atomic because it never yields to the event loop. */
+  consumeSync(key: string, ttlMs: number): ConsumeResult {
+    if (typeof key !== 'string') throw new TypeError('replay key must be a string');
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`ttlMs must be a positive number, got ${String(ttlMs)}`);
+    if (this.#closed) return 'unavailable';
+
+    const now = this.#clock();
+    this.#pruneFront(now);
+
+    const expiresAt = this.#entries.get(key);
+    if (expiresAt !== undefined) {
+      if (expiresAt > now) return 'replayed';
+      // Re-inserting at the back keeps insertion order close to expiry order.
+      this.#entries.delete(key);
+    }
+
+    if (this.#entries.size >= this.maxEntries) {
+      this.#reclaim(now);
+      if (this.#entries.size >= this.maxEntries) {
+        this.#fullRefusals++;
+        return 'unavailable';
+      }
+    }
+
+    const expiry = now + ttlMs;
+    this.#entries.set(key, expiry);
+    if (expiry < this.#earliestExpiry) this.#earliestExpiry = expiry;
+    return 'consumed';
+  }
+
+  ping(): Promise<boolean> {
+    return Promise.resolve(!this.#closed);
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#entries.clear();
+    return Promise.resolve();
+  }
+
+  #pruneFront(now: number): void {
+    let steps = 0;
+    for (const [key, expiresAt] of this.#entries) {
+      if (expiresAt > now || steps >= FRONT_PRUNE_STEPS) break;
+      this.#entries.delete(key);
+      steps++;
+    }
+  }
+
+  #reclaim(now: number): void {
+    // Nothing can have expired yet: answer without touching the entries.
+    if (now < this.#earliestExpiry) return;
+    if (now - this.#lastFullSweep < FULL_SWEEP_MIN_INTERVAL_MS) return;
+    this.#lastFullSweep = now;
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const [key, expiresAt] of this.#entries) {
+      if (expiresAt <= now) this.#entries.delete(key);
+      else if (expiresAt < earliest) earliest = expiresAt;
+    }
+    this.#earliestExpiry = earliest;
+  }
+}
