@@ -88,6 +88,7 @@ export const REASONS = Object.freeze({
   bound_header_missing: r(401, UNAUTHENTICATED, 'transcript', 'The proof binds a header the request does not carry.'),
   body_unavailable: r(401, UNAUTHENTICATED, 'transcript', 'No trusted body hash: neither the filter header nor a buffered body is available.'),
   body_partial: r(413, INVALID_ARGUMENT, 'transcript', 'Envoy sent only part of the body (x-envoy-auth-partial-body: true); it cannot be bound.'),
+  body_too_large: r(413, INVALID_ARGUMENT, 'transcript', 'The buffered body is larger than the route `body.max_bytes` allows.'),
   body_hash_invalid: r(401, UNAUTHENTICATED, 'transcript', 'The trusted body-hash header is not a base64url SHA-256 digest.'),
   transcript_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof signature does not verify over the rebuilt transcript.'),
   method_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another method.'),

@@ -17,9 +17,12 @@ const EMPTY_SHA256 = sha256b64url(new Uint8Array(0));
 function bodyHash(s: PhaseState): { ok: true; value: string } | { ok: false; reason: ReasonCode } {
   const b = s.view.body;
   switch (b.kind) {
-    case 'bytes':
+    case 'bytes': {
       if (b.partial) return { ok: false, reason: 'body_partial' };
+      const max = s.route!.body?.max_bytes;
+      if (max !== undefined && b.bytes.length > max) return { ok: false, reason: 'body_too_large' };
       return { ok: true, value: sha256b64url(b.bytes) };
+    }
     case 'filter_header': {
       const d = b.value.length === 43 ? fromB64url(b.value) : undefined;
       return d && d.length === 32 ? { ok: true, value: b.value } : { ok: false, reason: 'body_hash_invalid' };
@@ -27,7 +30,9 @@ function bodyHash(s: PhaseState): { ok: true; value: string } | { ok: false; rea
     case 'empty':
       return { ok: true, value: EMPTY_SHA256 };
     case 'unavailable':
-      return { ok: false, reason: 'body_unavailable' };
+      // A route that declares it takes no body binds the empty hash without observing one; any
+      // body the signer did hash then fails as body_mismatch.
+      return s.route!.body?.mode === 'empty' ? { ok: true, value: EMPTY_SHA256 } : { ok: false, reason: 'body_unavailable' };
   }
 }
 
