@@ -1,0 +1,169 @@
+/**
+ * Audit sink: one JSON line per decision (`trustplane-auth-audit-event-v0.1`, docs/audit-event.md),
+ * to stdout or appended to a file.
+ *
+ * Rules this file keeps:
+ * - Every event passes through `redactForLog` (core/src/redact.ts, the one redaction list) before
+ *   it is serialised, so a token, proof or key that reached an event by mistake is masked here.
+ * - `write` never throws and never waits: a decision must not fail or stall because auditing is slow.
+ *   When the stream has more than `maxBufferedBytes` queued (the disk or the log reader is not
+ *   keeping up), further events are dropped and counted in `dropped` rather than growing memory
+ *   without bound. After a stream error the sink stops writing and counts drops too; `onError` hears
+ *   about the error once.
+ * - `flush()` resolves when every line accepted so far has been handed to the OS; `close()` flushes,
+ *   then ends a file stream (stdout is flushed but never closed). Graceful shutdown awaits `close()`.
+ */
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { redactForLog } from '../../core/src/redact.js';
+import type { AuditEvent } from '../../core/src/types.js';
+
+export interface AuditSinkOptions {
+  /** Queued bytes above which events are dropped (counted). Default 8 MiB. */
+  readonly maxBufferedBytes?: number;
+  /** Hears stream errors (the server logs them). Must not throw. */
+  readonly onError?: (error: Error) => void;
+}
+
+export type AuditSinkConfig =
+  | { readonly sink: 'stdout' }
+  | { readonly sink: 'none' }
+  | { readonly sink: 'file'; readonly file: string };
+
+const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+export class AuditSink {
+  readonly destination: 'stdout' | 'file' | 'none';
+  readonly #stream: Writable | null;
+  readonly #ownsStream: boolean;
+  readonly #maxBuffered: number;
+  readonly #onError: (error: Error) => void;
+  #pending = 0;
+  #waiters: Array<() => void> = [];
+  #written = 0;
+  #dropped = 0;
+  #failed = false;
+  #closed = false;
+
+  private constructor(destination: 'stdout' | 'file' | 'none', stream: Writable | null, ownsStream: boolean, options: AuditSinkOptions) {
+    this.destination = destination;
+    this.#stream = stream;
+    this.#ownsStream = ownsStream;
+    this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.#onError = options.onError ?? (() => {});
+    stream?.on('error', this.#onStreamError);
+  }
+
+  readonly #onStreamError = (error: Error): void => this.#fail(error);
+
+  /**
+   * Opens the configured sink. A file sink resolves only once the file is open for append, so a
+   * server with an unwritable audit path refuses to start instead of dropping every event.
+   */
+  static async open(config: AuditSinkConfig, options: AuditSinkOptions = {}): Promise<AuditSink> {
+    if (config.sink === 'none') return new AuditSink('none', null, false, options);
+    if (config.sink === 'stdout') return new AuditSink('stdout', process.stdout, false, options);
+    const stream = createWriteStream(config.file, { flags: 'a', mode: 0o640 });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => {
+        stream.off('open', onOpen);
+        reject(error);
+      };
+      const onOpen = (): void => {
+        stream.off('error', onError);
+        resolve();
+      };
+      stream.once('error', onError);
+      stream.once('open', onOpen);
+    });
+    return new AuditSink('file', stream, true, options);
+  }
+
+  /** Events accepted and fully written. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** Events not written: backlog over the limit, a failed stream, or written after close. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** The exact line (with its newline) that `write` emits for `event`. */
+  static line(event: AuditEvent): string {
+    return `${JSON.stringify(redactForLog(event))}\n`;
+  }
+
+  write(event: AuditEvent): void {
+    const stream = this.#stream;
+    if (stream === null) return;
+    if (this.#closed || this.#failed || stream.writableLength > this.#maxBuffered) {
+      this.#dropped++;
+      return;
+    }
+    let line: string;
+    try {
+      line = AuditSink.line(event);
+    } catch (error) {
+      // Unserialisable input is a bug upstream; it must not become a failed decision.
+      this.#dropped++;
+      this.#report(error);
+      return;
+    }
+    this.#pending++;
+    stream.write(line, (error) => {
+      // After a stream failure the queued writes were already counted as dropped.
+      if (this.#failed) return;
+      if (error) this.#dropped++;
+      else this.#written++;
+      this.#pending--;
+      if (this.#pending === 0) this.#wake();
+    });
+  }
+
+  flush(): Promise<void> {
+    if (this.#pending === 0 || this.#failed) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return this.flush();
+    this.#closed = true;
+    await this.flush();
+    const stream = this.#stream;
+    if (stream === null) return;
+    if (!this.#ownsStream) {
+      // stdout outlives the sink; leave no listener behind on it.
+      stream.off('error', this.#onStreamError);
+      return;
+    }
+    if (stream.destroyed) return;
+    await new Promise<void>((resolve) => {
+      stream.once('close', resolve);
+      stream.end();
+    });
+  }
+
+  #fail(error: Error): void {
+    if (!this.#failed) this.#report(error);
+    this.#failed = true;
+    // Writes still queued will never complete; count them and release anyone flushing.
+    this.#dropped += this.#pending;
+    this.#pending = 0;
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #report(error: unknown): void {
+    try {
+      this.#onError(error instanceof Error ? error : new Error(String(error)));
+    } catch {
+      // A failing hook must not break auditing further.
+    }
+  }
+}
