@@ -102,13 +102,14 @@ function checkJwk(v: Checker, value: unknown, at: string, kid: string | undefine
     v.add(`${at}/d`, 'a trust key must be public; remove the private member "d"');
     return;
   }
-  v.members(j, at, JWK, ['kty', 'crv', 'x']);
   try {
     importPublicJwk(j);
   } catch (e) {
+    // The key type decides which members exist, so a foreign key gets one problem, not one per member.
     v.add(at, (e as Error).message);
     return;
   }
+  v.members(j, at, JWK, ['kty', 'crv', 'x']);
   if (j.kty === 'OKP' && j.y !== undefined) v.add(`${at}/y`, 'an Ed25519 key has no "y"');
   if (j.kid !== undefined && j.kid !== kid) v.add(`${at}/kid`, 'must equal the key\'s kid when present');
   if (j.alg !== undefined && j.alg !== algForJwk(j as never)) v.add(`${at}/alg`, `must be "${algForJwk(j as never)}" for this key type`);

@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { validateBundle } from '../../core/src/bundle/index.js';
+import { exportPrivateJwk, generateSigningKey } from '../../core/src/keys.js';
+
+const NOW = 1_700_000_000;
+const ISSUER = generateSigningKey('EdDSA');
+const P256 = generateSigningKey('ES256');
+
+function sample(): Record<string, any> {
+  return {
+    format: 'trustplane-bundle-v1',
+    serial: 7,
+    issued_at: NOW - 60,
+    expires_at: NOW + 86_400,
+    keys: [
+      { kid: ISSUER.kid, issuer: 'https://issuer.example', trust_domain: 'example.org', max_key_binding: 'software', jwk: ISSUER.publicJwk },
+      { kid: 'p256', issuer: 'https://kms.example', trust_domain: 'example.org', max_key_binding: 'remote_kms', jwk: { kty: 'EC', crv: 'P-256', x: P256.publicJwk.x, y: P256.publicJwk.y } },
+    ],
+    routes: [
+      {
+        id: 'orders-read',
+        match: { methods: ['GET', 'HEAD'], path: '/orders/*', authority: 'api.example.com' },
+        audience: 'orders-api',
+        allowed_sources: [{ issuer: 'https://issuer.example', trust_domain: 'example.org', subject: 'spiffe://example.org/ns/*/sa/caller', min_key_binding: 'software' }],
+        required_key_binding: 'software',
+        freshness_class: 'bounded',
+        bound_headers: ['content-type', 'x-request-id'],
+        max_passport_lifetime_s: 120,
+        require_peer_principal: false,
+        mode: 'dry_run',
+        body: { mode: 'bound', max_bytes: 65_536 },
+      },
+      {
+        id: 'admin',
+        match: { path: '/admin/**' },
+        audience: 'orders-api',
+        allowed_sources: [{ issuer: 'https://kms.example', trust_domain: 'example.org', subject: 'spiffe://example.org/admin/**' }],
+        required_key_binding: 'remote_kms',
+        freshness_class: 'realtime',
+        bound_headers: [],
+      },
+    ],
+    revocations: { kids: ['old-kid'], jtis: [], subjects: [], cnf_thumbprints: [] },
+  };
+}
+
+function problemsOf(doc: unknown): string[] {
+  const r = validateBundle(doc);
+  assert.equal(r.ok, false, 'expected the document to be refused');
+  return r.ok ? [] : r.problems;
+}
+
+describe('validateBundle', () => {
+  it('accepts a complete document and returns a frozen copy with exactly its members', () => {
+    const doc = sample();
+    const r = validateBundle(doc);
+    assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
+    assert.deepEqual(r.bundle, doc);
+    assert.notEqual(r.bundle, doc);
+    assert.ok(Object.isFrozen(r.bundle) && Object.isFrozen(r.bundle.routes[0]!.match.methods));
+    assert.equal('signature' in r.bundle, false);
+  });
+
+  it('reports every problem of a broken document at once, each at its JSON pointer', () => {
+    const doc = sample();
+    doc.format = 'trustplane-bundle-v2';
+    doc.serial = 0;
+    doc.expires_at = doc.issued_at;
+    doc.extra = true;
+    doc.keys[1].kid = ISSUER.kid;
+    doc.keys[1].issuer = 'not a uri';
+    doc.keys[1].max_key_binding = 'titanium';
+    doc.keys[0].jwk = { ...ISSUER.publicJwk, kid: 'other' };
+    doc.routes[0].id = 'Orders';
+    doc.routes[0].match.path = '/orders/../admin';
+    doc.routes[0].match.methods = ['get', 'GET', 'GET'];
+    doc.routes[0].match.authority = 'API.example.com';
+    doc.routes[0].audience = '';
+    doc.routes[0].allowed_sources[0].subject = '';
+    doc.routes[0].allowed_sources[0].extra = 1;
+    doc.routes[0].freshness_class = 'sometimes';
+    doc.routes[0].bound_headers = ['Content-Type', ':path', 'cookie', 'x-trustplane-proof', 'te', 'x-a', 'x-a'];
+    doc.routes[0].max_passport_lifetime_s = 3601;
+    doc.routes[0].mode = 'audit';
+    doc.routes[0].body = { mode: 'empty', max_bytes: 10 };
+    doc.routes[1].allowed_sources = [];
+    delete doc.routes[1].required_key_binding;
+    doc.revocations.jtis = ['', 5];
+    delete doc.revocations.subjects;
+    doc.signature = { alg: 'HS256', kid: 'k', value: 'a+b=' };
+
+    assert.deepEqual(problemsOf(doc), [
+      '/extra: unknown member',
+      '/format: must be "trustplane-bundle-v1"',
+      '/serial: must be a positive safe integer',
+      '/expires_at: must be later than issued_at',
+      '/keys/0/jwk/kid: must equal the key\'s kid when present',
+      `/keys/1/kid: duplicates /keys/0/kid`,
+      '/keys/1/issuer: must be a URI with a scheme and no spaces',
+      '/keys/1/max_key_binding: must be one of software, remote_kms, hardware_local, attested_workload',
+      '/routes/0/id: must match ^[a-z0-9][a-z0-9._-]{0,63}$',
+      '/routes/0/match/path: must not contain "." or ".." segments',
+      '/routes/0/match/methods/0: must be an upper-case HTTP method token',
+      '/routes/0/match/methods/2: duplicate method',
+      '/routes/0/match/authority: must be a lower-case host[:port]',
+      '/routes/0/audience: must be a non-empty string',
+      '/routes/0/allowed_sources/0/extra: unknown member',
+      '/routes/0/allowed_sources/0/subject: must be a non-empty string',
+      '/routes/0/freshness_class: must be one of realtime, bounded, offline-ok',
+      '/routes/0/bound_headers/0: must be a lower-case header name token',
+      '/routes/0/bound_headers/1: pseudo-headers cannot be bound',
+      '/routes/0/bound_headers/2: cookie cannot be bound (credential, hop-by-hop, host or cookie header)',
+      '/routes/0/bound_headers/3: x-trustplane-proof cannot be bound (credential, hop-by-hop, host or cookie header)',
+      '/routes/0/bound_headers/4: te cannot be bound (credential, hop-by-hop, host or cookie header)',
+      '/routes/0/bound_headers/6: duplicate header name',
+      '/routes/0/max_passport_lifetime_s: must be an integer from 1 to 3600',
+      '/routes/0/mode: must be "enforce" or "dry_run"',
+      '/routes/0/body/max_bytes: has no meaning when mode is "empty"',
+      '/routes/1/required_key_binding: is required',
+      '/routes/1/allowed_sources: must be a non-empty array',
+      '/revocations/subjects: is required',
+      '/revocations/jtis/0: must be a non-empty string',
+      '/revocations/jtis/1: must be a non-empty string',
+      '/signature/alg: must be "EdDSA" or "ES256"',
+      '/signature/value: must be unpadded base64url',
+    ]);
+  });
+
+  it('refuses a non-object document and names every missing member', () => {
+    assert.deepEqual(problemsOf([]), ['/: must be an object']);
+    assert.deepEqual(problemsOf({}), [
+      '/format: is required',
+      '/serial: is required',
+      '/issued_at: is required',
+      '/expires_at: is required',
+      '/keys: is required',
+      '/routes: is required',
+      '/revocations: is required',
+    ]);
+  });
+
+  it('refuses private, foreign and malformed JWKs', () => {
+    const doc = sample();
+    doc.keys[0].jwk = exportPrivateJwk(ISSUER);
+    doc.keys[1].jwk = { kty: 'RSA', n: 'x', e: 'AQAB' };
+    doc.keys.push({ ...doc.keys[1], kid: 'short', jwk: { kty: 'OKP', crv: 'Ed25519', x: 'abc' } });
+    doc.keys.push({ ...doc.keys[1], kid: 'alg', jwk: { ...ISSUER.publicJwk, kid: 'alg', alg: 'ES256' } });
+    assert.deepEqual(problemsOf(doc), [
+      '/keys/0/jwk/d: a trust key must be public; remove the private member "d"',
+      '/keys/1/jwk: JWK "kty" must be "OKP" (Ed25519) or "EC" (P-256)',
+      '/keys/2/jwk: Ed25519 JWK "x" must be 32 bytes of base64url',
+      '/keys/3/jwk/alg: must be "EdDSA" for this key type',
+    ]);
+  });
+
+  it('accepts only canonical route paths', () => {
+    const cases: Array<[string, string | undefined]> = [
+      ['/', undefined],
+      ['/orders', undefined],
+      ['/orders/', undefined],
+      ['/orders/*', undefined],
+      ['/**', undefined],
+      ['/a/%C3%A9/b', undefined],
+      ['orders', 'must start with "/"'],
+      ['/a//b', 'must not contain empty segments ("//")'],
+      ['/a/./b', 'must not contain "." or ".." segments'],
+      ['/a/*/b', '"*" is only allowed as a final "/*" or "/**" segment'],
+      ['/a/b*', '"*" is only allowed as a final "/*" or "/**" segment'],
+      ['/a?x=1', 'contains a character that must be percent-encoded (escapes use upper-case hex)'],
+      ['/a/%c3%a9', 'contains a character that must be percent-encoded (escapes use upper-case hex)'],
+      ['/a%2Fb', 'must not percent-encode unreserved characters, "/" or "\\"'],
+      ['/%7Euser', 'must not percent-encode unreserved characters, "/" or "\\"'],
+      ['/%2E%2E/x', 'must not percent-encode unreserved characters, "/" or "\\"'],
+    ];
+    for (const [path, problem] of cases) {
+      const doc = sample();
+      doc.routes[1].match.path = path;
+      const r = validateBundle(doc);
+      if (problem === undefined) assert.ok(r.ok, `${path}: ${r.ok ? '' : r.problems.join()}`);
+      else assert.deepEqual(r.ok ? [] : r.problems, [`/routes/1/match/path: ${problem}`], path);
+    }
+  });
+
+  it('refuses subject patterns with "**" anywhere but the end', () => {
+    const doc = sample();
+    doc.routes[0].allowed_sources.push({ issuer: 'https://issuer.example', trust_domain: 'example.org', subject: 'spiffe://example.org/**/x' });
+    doc.routes[0].allowed_sources.push({ issuer: 'https://issuer.example', trust_domain: 'example.org', subject: 'spiffe://example.org/a b' });
+    assert.deepEqual(problemsOf(doc), [
+      '/routes/0/allowed_sources/1/subject: "**" is only allowed as a final "/**"',
+      '/routes/0/allowed_sources/2/subject: must be visible ASCII without spaces',
+    ]);
+  });
+
+  it('refuses two routes with the same id or the same match', () => {
+    const doc = sample();
+    doc.routes.push({ ...doc.routes[1], id: 'admin' });
+    doc.routes.push({ ...doc.routes[1], id: 'admin-2' });
+    assert.deepEqual(problemsOf(doc), [
+      '/routes/2/id: duplicates /routes/1/id',
+      '/routes/2/match: same match as /routes/1/match; this route could never be selected',
+      '/routes/3/match: same match as /routes/1/match; this route could never be selected',
+    ]);
+  });
+
+  it('escapes unknown member names as RFC 6901 pointers and treats __proto__ as a plain member', () => {
+    const doc = JSON.parse(JSON.stringify(sample()).replace('"format"', '"a/b~c":1,"__proto__":{"x":1},"format"'));
+    assert.deepEqual(problemsOf(doc), ['/a~1b~0c: unknown member', '/__proto__: unknown member']);
+  });
+});
