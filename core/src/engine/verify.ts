@@ -51,6 +51,16 @@ export async function verifyRequest(input: VerifyInput): Promise<Decision> {
   return decide(s, input.view, options, reason ?? 'ok', nowMs, started);
 }
 
+/**
+ * A decision made without running the phases: for a request the edge could not even translate
+ * (`request_malformed`) or an exception outside the engine (`internal_error`). Still a full
+ * Decision with an audit event, so every outcome is logged and counted the same way.
+ */
+export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}, options: EngineOptions = DEFAULT_ENGINE_OPTIONS): Decision {
+  const v: RequestView = { method: '', scheme: '', authority: '', path: '', headers: new Map(), body: { kind: 'unavailable' }, ...view };
+  return decide(undefined, v, options, reason, Date.now(), performance.now());
+}
+
 function modeOf(s: PhaseState | undefined, options: EngineOptions): 'enforce' | 'dry_run' {
   return s?.view.mode ?? s?.route?.mode ?? options.mode;
 }

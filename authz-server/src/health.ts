@@ -1,0 +1,95 @@
+/**
+ * Readiness, shared by grpc.health.v1 on the gRPC port and /readyz on the HTTP port. Ready means
+ * "can decide correctly": a verified bundle is loaded and the replay store answers. The store is
+ * pinged in the background (never on the request path) and the result cached.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { ReplayStore } from '../../core/src/replay/types.js';
+import { HealthService, ServingStatus, type HealthCheckRequest, type HealthCheckResponse } from './proto.js';
+
+export const SERVICE_NAMES: readonly string[] = Object.freeze(['', 'envoy.service.auth.v3.Authorization']);
+
+export class Readiness {
+  #storeOk = false;
+  #shuttingDown = false;
+  #timer: NodeJS.Timeout | undefined;
+  #watchers = new Set<(s: ServingStatus) => void>();
+  #last: ServingStatus = ServingStatus.NOT_SERVING;
+
+  constructor(
+    private readonly hasBundle: () => boolean,
+    private readonly store: ReplayStore,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.probe();
+    this.#timer = setInterval(() => void this.probe(), this.intervalMs);
+    this.#timer.unref();
+  }
+
+  async probe(): Promise<void> {
+    try {
+      this.#storeOk = await this.store.ping();
+    } catch {
+      this.#storeOk = false;
+    }
+    this.#publish();
+  }
+
+  /** Call after a bundle reload so watchers hear a change at once. */
+  changed(): void {
+    this.#publish();
+  }
+
+  get storeReachable(): boolean {
+    return this.#storeOk;
+  }
+
+  status(): ServingStatus {
+    return !this.#shuttingDown && this.#storeOk && this.hasBundle() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+  }
+
+  /** Graceful shutdown: report NOT_SERVING so load balancers drain us first. */
+  shutdown(): void {
+    this.#shuttingDown = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#publish();
+  }
+
+  #publish(): void {
+    const s = this.status();
+    if (s === this.#last) return;
+    this.#last = s;
+    for (const w of this.#watchers) w(s);
+  }
+
+  addToServer(server: grpc.Server): void {
+    server.addService(HealthService, {
+      Check: (call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, cb: grpc.sendUnaryData<HealthCheckResponse>) => {
+        if (!SERVICE_NAMES.includes(call.request.service ?? '')) {
+          cb({ code: grpc.status.NOT_FOUND, details: `unknown service "${call.request.service}"` });
+          return;
+        }
+        cb(null, { status: this.status() });
+      },
+      Watch: (call: grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {
+        if (!SERVICE_NAMES.includes(call.request.service ?? '')) {
+          call.write({ status: ServingStatus.SERVICE_UNKNOWN });
+          return;
+        }
+        const send = (status: ServingStatus): void => void call.write({ status });
+        send(this.status());
+        this.#watchers.add(send);
+        const stop = (): void => void this.#watchers.delete(send);
+        call.on('cancelled', stop);
+        call.on('close', stop);
+      },
+    });
+  }
+
+  /** End open Watch streams (shutdown would otherwise wait for them). */
+  closeWatchers(): void {
+    this.#watchers.clear();
+  }
+}
