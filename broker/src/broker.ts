@@ -1,0 +1,108 @@
+/**
+ * `startBroker`: load the key and the SPIFFE trust bundle, then serve on the Unix socket (and the
+ * optional TCP health/metrics listener). Everything that can be wrong with the configuration fails
+ * here, before the socket exists, so a broker that is listening is a broker that can issue.
+ */
+import { createServer, type Server } from 'node:http';
+import type { TrustKey } from '../../core/src/bundle/types.js';
+import type { PublicJwk } from '../../core/src/types.js';
+import type { BrokerConfig } from './config.js';
+import { answerUnparseable, createPassportHandler, type BrokerLogger } from './http.js';
+import { createBrokerMetrics, type BrokerMetrics } from './metrics.js';
+import { jwks, loadSigningKey, trustEntry } from './signer.js';
+import { listenUnix } from './socket.js';
+import { SvidVerifier } from './spiffe.js';
+
+export interface BrokerDeps {
+  /** Defaults to JSON lines on stderr. */
+  readonly logger?: BrokerLogger;
+  /** Unix milliseconds; tests freeze it. */
+  readonly nowMs?: () => number;
+}
+
+export interface RunningBroker {
+  readonly socketPath: string;
+  /** Where the TCP health/metrics listener is bound, when `http_listen` is set (port resolved). */
+  readonly httpAddress?: { readonly host: string; readonly port: number };
+  readonly metrics: BrokerMetrics;
+  trustEntry(): TrustKey;
+  jwks(): { keys: PublicJwk[] };
+  close(): Promise<void>;
+}
+
+const stderrLogger: BrokerLogger = (event) => {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'broker', ...event })}\n`);
+};
+
+function serverFor(handler: ReturnType<typeof createPassportHandler>): Server {
+  const server = createServer({ maxHeaderSize: 16_384, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, handler);
+  server.on('clientError', answerUnparseable);
+  return server;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export async function startBroker(config: BrokerConfig, deps: BrokerDeps = {}): Promise<RunningBroker> {
+  const log = deps.logger ?? stderrLogger;
+  const nowMs = deps.nowMs ?? Date.now;
+  const key = loadSigningKey(config);
+  if (config.keyFile === undefined) log({ level: 'warn', msg: 'broker_key_ephemeral', kid: key.kid, detail: 'no key_file: the key changes on every start' });
+  const svid = config.spiffe ? SvidVerifier.fromConfig(config.spiffe) : undefined;
+  const metrics = createBrokerMetrics();
+  const entry = (): TrustKey => trustEntry(key, config);
+  const keySet = (): { keys: PublicJwk[] } => jwks(key);
+  const ctx = { config, key, ...(svid ? { svid } : {}), nowMs, metrics, log, jwks: keySet, trustEntry: entry };
+
+  const unixServer = serverFor(createPassportHandler(ctx, { issuance: true }));
+  const bound = await listenUnix(unixServer, config.socketPath);
+
+  let tcpServer: Server | undefined;
+  let httpAddress: RunningBroker['httpAddress'];
+  if (config.httpListen) {
+    tcpServer = serverFor(createPassportHandler(ctx, { issuance: false }));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcpServer!.once('error', reject);
+        tcpServer!.listen(config.httpListen!.port, config.httpListen!.host, () => resolve());
+      });
+    } catch (err) {
+      await closeServer(unixServer);
+      bound.unlink();
+      throw err;
+    }
+    const a = tcpServer.address();
+    if (a && typeof a === 'object') httpAddress = Object.freeze({ host: a.address, port: a.port });
+  }
+  log({
+    level: 'info',
+    msg: 'broker_ready',
+    socket: bound.path,
+    kid: key.kid,
+    issuer: config.issuer,
+    trust_domain: config.trustDomain,
+    spiffe_trust_domain: config.spiffe?.trustDomain ?? null,
+    http: httpAddress ? `${httpAddress.host}:${httpAddress.port}` : null,
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    socketPath: bound.path,
+    ...(httpAddress ? { httpAddress } : {}),
+    metrics,
+    trustEntry: entry,
+    jwks: keySet,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        await Promise.all([closeServer(unixServer), tcpServer ? closeServer(tcpServer) : Promise.resolve()]);
+        bound.unlink();
+        log({ level: 'info', msg: 'broker_stopped' });
+      })();
+      return closing;
+    },
+  };
+}
