@@ -3,6 +3,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AuditSink } from '../../authz-server/src/audit-sink.js';
 import { REDACTED, REDACTED_JWS, isSensitiveKey, looksLikeJws, redactForLog } from '../../core/src/redact.js';
 import { AUDIT_SCHEMA } from '../../core/src/types.js';
@@ -134,6 +135,13 @@ describe('AuditSink', () => {
     assert.equal(sink.written, 1);
     assert.equal(sink.dropped, 2);
     assert.equal(readFileSync(file, 'utf8'), EXPECTED_LINE);
+  });
+
+  it('has every field of the event documented in docs/audit-event.md, in line order', () => {
+    const docs = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../docs/audit-event.md'), 'utf8');
+    const documented = [...docs.matchAll(/^\| `([a-z_0-9]+)` \|/gm)].map((x) => x[1]);
+    assert.deepEqual(documented, Object.keys(JSON.parse(AuditSink.line(event())) as object));
+    assert.ok(docs.includes(`# Audit event — \`${AUDIT_SCHEMA}\``));
   });
 
   it('refuses to open a file sink whose directory does not exist', async () => {

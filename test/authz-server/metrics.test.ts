@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -171,6 +171,18 @@ describe('ServerMetrics', () => {
     }
     assert.equal(m.contentType, 'text/plain; version=0.0.4; charset=utf-8');
     assert.equal(globalRegistry.getSingleMetric('trustplane_decisions_total'), undefined);
+  });
+
+  it('has every metric it exposes documented in docs/metrics.md, and documents none it lacks', async () => {
+    const docs = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../docs/metrics.md'), 'utf8');
+    const m = new ServerMetrics();
+    const exposed = new Set((await m.render()).split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2] ?? ''));
+    for (const name of exposed) {
+      const pattern = name.startsWith('trustplane_') ? `| \`${name}\` |` : `\`${name}\``;
+      assert.ok(docs.includes(pattern), `${name} documented`);
+    }
+    const documented = new Set([...docs.matchAll(/^\| `(trustplane_[a-z_]+)` \|/gm)].map((x) => x[1]));
+    assert.deepEqual([...documented].sort(), [...exposed].filter((n) => n.startsWith('trustplane_')).sort());
   });
 
   it('merges worker registries: counters and histograms summed, serial min, age max', async () => {
