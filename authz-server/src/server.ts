@@ -1,0 +1,220 @@
+/**
+ * One authz-server process: the gRPC listener (ext_authz Check + grpc.health.v1), the bundle
+ * source with hot reload, the replay store, metrics, audit, and graceful shutdown. `cluster.ts`
+ * runs several of these as worker processes; tests run one directly on a loopback port.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { CompiledBundle } from '../../core/src/bundle/compile.js';
+import type { EngineOptions } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/state.js';
+import { createReplayStore, type ReplayStoreConfig } from '../../core/src/replay/index.js';
+import type { ReplayStore } from '../../core/src/replay/types.js';
+import type { PublicJwk } from '../../core/src/types.js';
+import { AuditSink } from './audit-sink.js';
+import { BundleSource } from './bundle-source.js';
+import { CheckService } from './check-service.js';
+import type { ServerConfig } from './config.js';
+import { Readiness } from './health.js';
+import { createLogger, errorFields, type Logger } from './log.js';
+import { ServerMetrics } from './metrics.js';
+import { ServingStatus } from './proto.js';
+
+export interface StartOptions {
+  readonly logger?: Logger;
+  /** Replay store to use instead of the configured one (cluster workers share the primary's). */
+  readonly store?: ReplayStore;
+  /** Serve /metrics, /healthz, /readyz on listen.http (the cluster primary does it for workers). */
+  readonly serveHttp?: boolean;
+  /** In a cluster worker: hand metrics to the primary's aggregator. */
+  readonly metricsToPrimary?: boolean;
+}
+
+export interface RunningServer {
+  /** Bound gRPC address (`host:port` with the real port, or `unix:/path`). */
+  readonly grpcAddress: string;
+  readonly httpAddress?: string;
+  readonly readiness: Readiness;
+  readonly metrics: ServerMetrics;
+  readonly check: CheckService;
+  readonly bundle: () => CompiledBundle | undefined;
+  /** Stop accepting, finish in-flight checks, flush audit, release everything. */
+  close(): Promise<void>;
+}
+
+export function engineOptions(config: ServerConfig): EngineOptions {
+  return {
+    ...DEFAULT_ENGINE_OPTIONS,
+    clockToleranceS: config.engine.clock_tolerance_s,
+    maxPassportLifetimeS: config.engine.max_passport_lifetime_s,
+    defaultRouteLifetimeS: config.engine.default_route_lifetime_s,
+    mode: config.mode,
+  };
+}
+
+export function replayConfig(config: ServerConfig): ReplayStoreConfig {
+  if (config.replay.store === 'memory') return { store: 'memory', max_entries: config.replay.memory.max_entries };
+  const r = config.replay.redis!;
+  const common = { connect_timeout_ms: r.connect_timeout_ms, command_timeout_ms: r.command_timeout_ms, key_prefix: r.key_prefix };
+  if (r.url) return { store: 'redis', redis: { ...common, url: r.url } };
+  if (r.sentinels) return { store: 'redis', redis: { ...common, sentinels: r.sentinels, name: r.name! } };
+  return { store: 'redis', redis: { ...common, nodes: r.cluster!.nodes } };
+}
+
+/** Bundle-signing public keys: a JWKS file (`{"keys": [...]}`) or a single JWK. */
+export function readSigningKeys(path: string | undefined): PublicJwk[] {
+  if (!path) return [];
+  const json = JSON.parse(readFileSync(path, 'utf8')) as { keys?: PublicJwk[] } & PublicJwk;
+  return Array.isArray(json.keys) ? json.keys : [json];
+}
+
+function credentials(config: ServerConfig): grpc.ServerCredentials {
+  const tls = config.tls;
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    tls.client_ca_file ? readFileSync(tls.client_ca_file) : null,
+    [{ cert_chain: readFileSync(tls.cert_file), private_key: readFileSync(tls.key_file) }],
+    tls.require_client_cert,
+  );
+}
+
+function bindAsync(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))));
+}
+
+export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const log = opts.logger ?? createLogger(config.log_level);
+  const metrics = new ServerMetrics();
+  if (opts.metricsToPrimary) metrics.serveToPrimary();
+
+  // Declared first: the reload listener may run during open(), before these are assigned.
+  let bundles: BundleSource | undefined;
+  let readiness: Readiness | undefined;
+  bundles = await BundleSource.open({
+    path: config.bundle.path,
+    signingKeys: readSigningKeys(config.bundle.signing_keys),
+    allowUnsigned: config.bundle.allow_unsigned,
+    pollIntervalMs: config.bundle.poll_interval_ms,
+    ...(config.bundle.state_file ? { stateFile: config.bundle.state_file } : {}),
+    onReload: (event) => {
+      if (event.ok) {
+        const b = bundles?.current();
+        if (b) metrics.setBundle({ serial: b.serial, issuedAt: b.issuedAt, routeIds: b.routes.map((r) => r.id) });
+        metrics.observeBundleReload('ok');
+        log.info('bundle loaded', { serial: event.serial });
+      } else {
+        metrics.observeBundleReload('refused', event.code);
+        log.warn('bundle replacement refused; the last good bundle keeps serving', { code: event.code, problems: event.problems });
+      }
+      readiness?.changed();
+    },
+  });
+  const source = bundles;
+  const first = source.current();
+  if (first) metrics.setBundle({ serial: first.serial, issuedAt: first.issuedAt, routeIds: first.routes.map((r) => r.id) });
+
+  const store =
+    opts.store ??
+    createReplayStore(replayConfig(config), {
+      onError: (error) => {
+        metrics.replayStoreError();
+        log.warn('replay store error', errorFields(error));
+      },
+    });
+  const audit = await AuditSink.open(config.audit.sink === 'file' ? { sink: 'file', file: config.audit.file! } : { sink: config.audit.sink }, {
+    onError: (error) => log.error('audit sink error', errorFields(error)),
+  });
+
+  const check = new CheckService({
+    bundle: () => source.current(),
+    store,
+    settings: { bodyHeader: { trusted: config.body.filter_header.trusted, name: config.body.filter_header.name }, envoyBuffersBody: config.body.envoy_buffers_body },
+    engine: engineOptions(config),
+    onDecision: (decision, seconds) => {
+      metrics.observeDecision(decision, seconds);
+      if (decision.reason === 'replay_store_unavailable') metrics.replayStoreError();
+      audit.write(decision.audit);
+    },
+    onInternalError: (error) => {
+      metrics.internalError();
+      log.error('unexpected error on the request path; denied', errorFields(error));
+    },
+  });
+  const ready = new Readiness(() => source.current() !== undefined, store);
+  readiness = ready;
+  await ready.start();
+
+  const server = new grpc.Server({
+    // A CheckRequest carries headers and, on buffered routes, the body (Envoy's max_request_bytes).
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    'grpc.max_send_message_length': 1024 * 1024,
+  });
+  check.addToServer(server);
+  ready.addToServer(server);
+  const port = await bindAsync(server, config.listen.grpc, credentials(config));
+  const grpcAddress = config.listen.grpc.startsWith('unix:') ? config.listen.grpc : `${config.listen.grpc.replace(/:[0-9]+$/, '')}:${port}`;
+
+  let http: HttpServer | undefined;
+  let httpAddress: string | undefined;
+  if (opts.serveHttp !== false) {
+    http = createServer((req, res) => {
+      const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+        res.writeHead(status, { 'content-type': type });
+        res.end(body);
+      };
+      if (req.url === '/metrics') {
+        metrics.render().then(
+          (text) => send(200, text, metrics.contentType),
+          () => send(500, 'metrics unavailable\n'),
+        );
+      } else if (req.url === '/healthz') send(200, 'ok\n');
+      else if (req.url === '/readyz') {
+        const ok = ready.status() === ServingStatus.SERVING;
+        send(ok ? 200 : 503, `${JSON.stringify({ ready: ok, bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable })}\n`, 'application/json');
+      } else send(404, 'not found\n');
+    });
+    httpAddress = await listenHttp(http, config.listen.http);
+  }
+  log.info('authz server listening', { grpc: grpcAddress, http: httpAddress ?? null, replay_store: store.kind, mode: config.mode });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      ready.shutdown();
+      ready.closeWatchers();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, config.shutdown_grace_ms);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await check.drained();
+      await audit.close();
+      source.close();
+      if (!opts.store) await store.close();
+      if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
+      log.info('authz server stopped');
+    })());
+
+  return { grpcAddress, ...(httpAddress ? { httpAddress } : {}), readiness: ready, metrics, check, bundle: () => source.current(), close };
+}
+
+export function listenHttp(server: HttpServer, address: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      const a = server.address();
+      resolve(typeof a === 'string' ? `unix:${a}` : a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : address);
+    };
+    if (address.startsWith('unix:')) server.listen(address.slice(5), done);
+    else {
+      const i = address.lastIndexOf(':');
+      server.listen(Number(address.slice(i + 1)), address.slice(0, i).replace(/^\[|\]$/g, ''), done);
+    }
+  });
+}

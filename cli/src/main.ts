@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * `trustplane`: the one CLI. Every subcommand has --help, fails with a one-line error naming the
+ * problem, and exits 0 (ok), 1 (denied or failed) or 2 (usage).
+ */
+import { UsageError } from './args.js';
+import type { Command, Io } from './command.js';
+import { COMMANDS } from './commands/index.js';
+
+const io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+function help(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `usage: trustplane <command> [options]\n\ncommands:\n${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}\n\nRun "trustplane <command> --help" for a command's options.\n`;
+}
+
+export async function main(argv: readonly string[]): Promise<number | undefined> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(help());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd: Command | undefined = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    io.err(`trustplane: unknown command "${name}"\n${help()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(`${cmd.usage}\n`);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`trustplane ${cmd.name}: ${error.message}\n`);
+      return 2;
+    }
+    io.err(`trustplane ${cmd.name}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (error: unknown) => {
+    io.err(`trustplane: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
