@@ -1,0 +1,387 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import type { RequestView } from '../../core/src/types.js';
+import { decodeCheckRequest } from '../../authz-server/src/proto.js';
+import { toRequestView, type RequestViewResult, type RequestViewSettings } from '../../authz-server/src/translate/request-view.js';
+import { REPO_ROOT, encodeOfficialCheckRequest, envoyCheckRequest } from '../support/envoy-api.js';
+
+const BODY_HEADER = 'x-trustplane-body-sha256';
+const UNTRUSTED: RequestViewSettings = { bodyHeader: { trusted: false, name: BODY_HEADER }, envoyBuffersBody: false };
+const FILTER: RequestViewSettings = { bodyHeader: { trusted: true, name: BODY_HEADER }, envoyBuffersBody: false };
+const BUFFERED: RequestViewSettings = { bodyHeader: { trusted: false, name: BODY_HEADER }, envoyBuffersBody: true };
+const FILTER_AND_BUFFERED: RequestViewSettings = { bodyHeader: { trusted: true, name: BODY_HEADER }, envoyBuffersBody: true };
+
+function fixture(name: string): Record<string, unknown> {
+  const file = join(REPO_ROOT, 'test', 'fixtures', 'check-requests', `${name}.json`);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { check_request: Record<string, unknown> }).check_request;
+}
+
+/** The fixture as Envoy's bytes, decoded by our server's codec, then translated. */
+function viewOfFixture(name: string, settings: RequestViewSettings): RequestView {
+  const result = toRequestView(decodeCheckRequest(encodeOfficialCheckRequest(fixture(name))), settings);
+  assert.ok(result.ok, `expected a view, got ${JSON.stringify(result)}`);
+  return result.view;
+}
+
+function viewOf(checkRequest: unknown, settings: RequestViewSettings = UNTRUSTED): RequestView {
+  const result = toRequestView(checkRequest, settings);
+  assert.ok(result.ok, `expected a view, got ${JSON.stringify(result)}`);
+  return result.view;
+}
+
+/** A decoded-shape CheckRequest with the given HttpRequest fields and attributes. */
+function check(http: Record<string, unknown>, attributes: Record<string, unknown> = {}): unknown {
+  return {
+    attributes: {
+      request: { http: { method: 'GET', path: '/p', host: 'h.example', headers: {}, ...http } },
+      ...attributes,
+    },
+  };
+}
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+describe('toRequestView on Envoy-shaped fixtures', () => {
+  it('reads an HTTP/1.1 GET: path keeps its query, pseudo-headers stay in the header map, no body is unavailable', () => {
+    const view = viewOfFixture('http1-get-query', UNTRUSTED);
+    assert.deepEqual(view, {
+      method: 'GET',
+      scheme: 'http',
+      authority: 'api.example.com',
+      path: '/v1/orders/42?expand=items&sort=desc',
+      headers: new Map([
+        [':authority', 'api.example.com'],
+        [':path', '/v1/orders/42?expand=items&sort=desc'],
+        [':method', 'GET'],
+        [':scheme', 'http'],
+        ['user-agent', 'curl/8.5.0'],
+        ['accept', '*/*'],
+        ['x-trustplane-passport', 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJzcGlmZmU6Ly9leGFtcGxlLm9yZy9jbGllbnQifQ.c2ln'],
+        ['x-trustplane-proof', 'tp1.proof.c2lnbmF0dXJl'],
+        ['x-forwarded-proto', 'http'],
+        ['x-request-id', '8c2f6a6e-3f4b-4c55-9d8e-2b1a0f9e7d61'],
+      ]),
+      body: { kind: 'unavailable' },
+      sourceAddress: '10.1.2.3:40312',
+    });
+    assert.deepEqual([...view.headers.keys()].slice(0, 4), [':authority', ':path', ':method', ':scheme']);
+  });
+
+  it('treats a bodyless check as an empty body when Envoy is configured to buffer bodies', () => {
+    assert.deepEqual(viewOfFixture('http1-get-query', BUFFERED).body, { kind: 'empty' });
+  });
+
+  it('reads an HTTP/2 POST: authority keeps its port, merged cookie survives, the trusted filter header is the body source', () => {
+    const view = viewOfFixture('http2-post-filter-header', FILTER);
+    assert.equal(view.method, 'POST');
+    assert.equal(view.scheme, 'https');
+    assert.equal(view.authority, 'api.example.com:8443');
+    assert.equal(view.path, '/v1/payments');
+    assert.equal(view.headers.get('cookie'), 'a=1; b=2');
+    assert.equal(view.repeatedHeaders, undefined);
+    assert.deepEqual(view.body, { kind: 'filter_header', value: 'n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg' });
+    assert.equal(view.sourceAddress, '192.0.2.44:61002');
+    assert.equal(view.sourcePrincipal, undefined);
+  });
+
+  it('ignores the filter header when the server does not trust it', () => {
+    assert.deepEqual(viewOfFixture('http2-post-filter-header', UNTRUSTED).body, { kind: 'unavailable' });
+  });
+
+  it('reads header_map (encode_raw_headers): raw values, repeats joined in arrival order and recorded, invalid UTF-8 as "!"', () => {
+    const view = viewOfFixture('raw-headers-duplicates', UNTRUSTED);
+    assert.deepEqual(view, {
+      method: 'GET',
+      scheme: 'https',
+      authority: 'api.example.com',
+      path: '/v1/tenants/acme/reports?format=csv',
+      headers: new Map([
+        [':authority', 'api.example.com'],
+        [':path', '/v1/tenants/acme/reports?format=csv'],
+        [':method', 'GET'],
+        [':scheme', 'https'],
+        ['x-tenant', 'blue,green'],
+        ['x-trustplane-passport', 'passport-one,passport-two'],
+        ['user-agent', 'reporter/2.1'],
+        ['x-note', 'caf! au lait'],
+        ['x-forwarded-for', '203.0.113.7,198.51.100.2'],
+        ['x-request-id', '0f0c2b61-35c4-4bde-a1c4-55f1a9a0b7d3'],
+        ['x-forwarded-proto', 'https'],
+      ]),
+      repeatedHeaders: new Set(['x-tenant', 'x-trustplane-passport']),
+      body: { kind: 'unavailable' },
+      sourceAddress: '10.1.2.3:40400',
+    });
+  });
+
+  it('takes raw_body bytes exactly (pack_as_bytes), complete when x-envoy-auth-partial-body is "false"', () => {
+    const expected = {
+      kind: 'bytes',
+      bytes: new Uint8Array([0x00, 0xff, 0x10, 0x80, ...utf8('{"amount":100}')]),
+      partial: false,
+    };
+    assert.deepEqual(viewOfFixture('body-pack-as-bytes', UNTRUSTED).body, expected);
+    // Observed bytes win over any configuration.
+    assert.deepEqual(viewOfFixture('body-pack-as-bytes', FILTER_AND_BUFFERED).body, expected);
+  });
+
+  it('takes the body string as UTF-8 when pack_as_bytes is off (Envoy already replaced invalid bytes with "!")', () => {
+    assert.deepEqual(viewOfFixture('body-string', FILTER).body, {
+      kind: 'bytes',
+      bytes: utf8('{"name":"caf!"}'),
+      partial: false,
+    });
+  });
+
+  it('marks a truncated body partial when x-envoy-auth-partial-body is "true"', () => {
+    assert.deepEqual(viewOfFixture('body-partial', UNTRUSTED).body, {
+      kind: 'bytes',
+      bytes: utf8('{"items":[1,2,3,'),
+      partial: true,
+    });
+  });
+
+  it('reads the Istio mTLS peer: source principal is the SPIFFE ID, source address is ip:port', () => {
+    const view = viewOfFixture('istio-mtls', UNTRUSTED);
+    assert.equal(view.sourcePrincipal, 'spiffe://cluster.local/ns/default/sa/x');
+    assert.equal(view.sourceAddress, '10.244.1.17:43512');
+    assert.equal(view.authority, 'payments.payments.svc.cluster.local:8080');
+    assert.equal(view.path, '/v1/balance?account=7');
+    assert.equal(
+      view.headers.get('x-forwarded-client-cert'),
+      'By=spiffe://cluster.local/ns/payments/sa/api;Hash=4f1e0c2a;Subject="";URI=spiffe://cluster.local/ns/default/sa/x',
+    );
+    assert.deepEqual(view.body, { kind: 'unavailable' });
+  });
+
+  it('reads context_extensions: route id, dry-run mode, and body source "buffered" that outranks a trusted filter header', () => {
+    const view = viewOfFixture('context-extensions', FILTER);
+    assert.equal(view.routeId, 'orders-write');
+    assert.equal(view.mode, 'dry_run');
+    assert.equal(view.method, 'DELETE');
+    assert.deepEqual(view.body, { kind: 'empty' });
+  });
+});
+
+describe('toRequestView rules', () => {
+  it('falls back to the pseudo-headers when the HttpRequest fields are empty', () => {
+    const view = viewOf(
+      check({ method: '', path: '', host: '', headers: { ':method': 'PUT', ':path': '/a?b=c', ':authority': 'x.example:81', ':scheme': 'https' } }),
+    );
+    assert.deepEqual(
+      [view.method, view.path, view.authority, view.scheme],
+      ['PUT', '/a?b=c', 'x.example:81', 'https'],
+    );
+  });
+
+  it('prefers the HttpRequest fields over the pseudo-headers', () => {
+    const view = viewOf(check({ method: 'GET', path: '/real', host: 'real.example', headers: { ':path': '/other', ':authority': 'other' } }));
+    assert.deepEqual([view.method, view.path, view.authority, view.scheme], ['GET', '/real', 'real.example', '']);
+  });
+
+  it('does not take the authority from a host header', () => {
+    assert.deepEqual(toRequestView(check({ host: '', headers: { host: 'h.example' } }), UNTRUSTED), {
+      ok: false,
+      reason: 'request_malformed',
+      detail: 'missing authority',
+    });
+  });
+
+  it('reports every missing request field at once', () => {
+    assert.deepEqual(toRequestView(check({ method: '', path: '', host: '' }), UNTRUSTED), {
+      ok: false,
+      reason: 'request_malformed',
+      detail: 'missing method, path, authority',
+    });
+  });
+
+  it('rejects a CheckRequest without attributes or without request.http', () => {
+    assert.deepEqual(toRequestView({}, UNTRUSTED), { ok: false, reason: 'request_malformed', detail: 'attributes missing' });
+    assert.deepEqual(toRequestView({ attributes: { request: { http: null } } }, UNTRUSTED), {
+      ok: false,
+      reason: 'request_malformed',
+      detail: 'attributes.request.http missing',
+    });
+    // The empty CheckRequest exactly as our codec decodes zero bytes.
+    assert.deepEqual(toRequestView(decodeCheckRequest(Buffer.alloc(0)), UNTRUSTED), {
+      ok: false,
+      reason: 'request_malformed',
+      detail: 'attributes missing',
+    });
+  });
+
+  it('uses header_map value when raw_value is empty, and the headers map when header_map has no entries', () => {
+    const fromValue = viewOf(check({ header_map: { headers: [{ key: 'x-a', value: 'v', raw_value: Buffer.alloc(0) }] }, headers: { 'x-b': 'ignored' } }));
+    assert.deepEqual([...fromValue.headers], [['x-a', 'v']]);
+    const fromMap = viewOf(check({ header_map: { headers: [] }, headers: { 'x-b': 'kept' } }));
+    assert.deepEqual([...fromMap.headers], [['x-b', 'kept']]);
+  });
+
+  it('lower-cases ASCII letters only, so a KELVIN SIGN cannot turn into "k"', () => {
+    const view = viewOf(check({ headers: { 'X-TrustPlane-Proof': 'p', 'x-\u212Aey': 'v' } }));
+    assert.deepEqual([...view.headers.keys()], ['x-trustplane-proof', 'x-\u212Aey']);
+  });
+
+  it('joins names that differ only in case and records them as repeated', () => {
+    const view = viewOf(check({ headers: { 'x-a': '1', 'X-A': '2' } }));
+    assert.equal(view.headers.get('x-a'), '1,2');
+    assert.deepEqual(view.repeatedHeaders, new Set(['x-a']));
+  });
+
+  it('keeps __proto__ and constructor as ordinary header names, from the wire and from header_map', () => {
+    const wire = decodeCheckRequest(
+      envoyCheckRequest({ headers: [['__proto__', 'p'], ['constructor', 'c']] }),
+    );
+    const view = viewOf(wire);
+    assert.equal(view.headers.get('__proto__'), 'p');
+    assert.equal(view.headers.get('constructor'), 'c');
+    const raw = viewOf(decodeCheckRequest(envoyCheckRequest({ encodeRawHeaders: true, headers: [['__proto__', 'p']] })));
+    assert.equal(raw.headers.get('__proto__'), 'p');
+  });
+
+  it('rejects an unknown trustplane_mode or trustplane_body instead of ignoring it', () => {
+    assert.deepEqual(toRequestView(check({}, { context_extensions: { trustplane_mode: 'dry-run' } }), UNTRUSTED), {
+      ok: false,
+      reason: 'request_malformed',
+      detail: 'context_extensions.trustplane_mode must be enforce or dry_run',
+    });
+    assert.deepEqual(toRequestView(check({}, { context_extensions: { trustplane_body: 'wasm' } }), UNTRUSTED), {
+      ok: false,
+      reason: 'request_malformed',
+      detail: 'context_extensions.trustplane_body must be filter or buffered',
+    });
+  });
+
+  it('treats empty context_extensions values and inherited keys as absent', () => {
+    const inherited = Object.create({ trustplane_route: 'from-prototype' }) as Record<string, string>;
+    inherited['trustplane_mode'] = '';
+    const view = viewOf(check({}, { context_extensions: inherited }));
+    assert.equal(view.routeId, undefined);
+    assert.equal(view.mode, undefined);
+    assert.equal(viewOf(check({}, { context_extensions: { trustplane_mode: 'enforce' } })).mode, 'enforce');
+  });
+
+  it('formats source addresses: IPv6 in brackets, no port when none is given, nothing when empty', () => {
+    const at = (socket: unknown): string | undefined => viewOf(check({}, { source: { address: { socket_address: socket } } })).sourceAddress;
+    assert.equal(at({ address: '2001:db8::7', port_value: 443 }), '[2001:db8::7]:443');
+    assert.equal(at({ address: '10.0.0.1', named_port: 'http' }), '10.0.0.1');
+    assert.equal(at({ address: '', port_value: 1 }), undefined);
+    assert.equal(viewOf(check({}, { source: { principal: '' } })).sourcePrincipal, undefined);
+  });
+});
+
+describe('toRequestView body source', () => {
+  const digest = 'LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564';
+  const cases: ReadonlyArray<{
+    name: string;
+    http: Record<string, unknown>;
+    settings: RequestViewSettings;
+    route?: string;
+    body: unknown;
+  }> = [
+    { name: 'raw_body without the partial header is complete', http: { raw_body: Buffer.from('ab') }, settings: UNTRUSTED, body: { kind: 'bytes', bytes: utf8('ab'), partial: false } },
+    { name: 'raw_body is preferred over body', http: { raw_body: Buffer.from('raw'), body: 'text' }, settings: UNTRUSTED, body: { kind: 'bytes', bytes: utf8('raw'), partial: false } },
+    { name: 'body is UTF-8 encoded', http: { body: 'é' }, settings: UNTRUSTED, body: { kind: 'bytes', bytes: new Uint8Array([0xc3, 0xa9]), partial: false } },
+    { name: 'the partial header alone means an empty buffered body', http: { headers: { 'x-envoy-auth-partial-body': 'false' } }, settings: UNTRUSTED, body: { kind: 'bytes', bytes: new Uint8Array(0), partial: false } },
+    { name: 'partial "true" with no bytes', http: { headers: { 'x-envoy-auth-partial-body': 'true' } }, settings: UNTRUSTED, body: { kind: 'bytes', bytes: new Uint8Array(0), partial: true } },
+    { name: 'a partial value other than "false" fails closed as partial', http: { raw_body: Buffer.from('a'), headers: { 'x-envoy-auth-partial-body': 'yes' } }, settings: UNTRUSTED, body: { kind: 'bytes', bytes: utf8('a'), partial: true } },
+    { name: 'observed bytes win over a trusted filter header', http: { raw_body: Buffer.from('a'), headers: { [BODY_HEADER]: digest } }, settings: FILTER, body: { kind: 'bytes', bytes: utf8('a'), partial: false } },
+    { name: 'a trusted filter header', http: { headers: { [BODY_HEADER]: digest } }, settings: FILTER_AND_BUFFERED, body: { kind: 'filter_header', value: digest } },
+    { name: 'a repeated filter header is passed through joined', http: { header_map: { headers: [{ key: BODY_HEADER, value: 'a' }, { key: BODY_HEADER, value: 'b' }] } }, settings: FILTER, body: { kind: 'filter_header', value: 'a,b' } },
+    { name: 'a custom filter header name is matched lower-cased', http: { headers: { 'x-body-hash': digest } }, settings: { bodyHeader: { trusted: true, name: 'X-Body-Hash' }, envoyBuffersBody: false }, body: { kind: 'filter_header', value: digest } },
+    { name: 'an untrusted filter header without buffering is unavailable', http: { headers: { [BODY_HEADER]: digest } }, settings: UNTRUSTED, body: { kind: 'unavailable' } },
+    { name: 'an untrusted filter header with buffering is empty', http: { headers: { [BODY_HEADER]: digest } }, settings: BUFFERED, body: { kind: 'empty' } },
+    { name: 'a trusted filter that set nothing, with buffering, is empty', http: {}, settings: FILTER_AND_BUFFERED, body: { kind: 'empty' } },
+    { name: 'route "buffered" ignores a trusted filter header', http: { headers: { [BODY_HEADER]: digest } }, settings: FILTER, route: 'buffered', body: { kind: 'empty' } },
+    { name: 'route "buffered" turns buffering on', http: {}, settings: UNTRUSTED, route: 'buffered', body: { kind: 'empty' } },
+    { name: 'route "filter" turns buffering off', http: {}, settings: FILTER_AND_BUFFERED, route: 'filter', body: { kind: 'unavailable' } },
+    { name: 'route "filter" does not make an untrusted header trusted', http: { headers: { [BODY_HEADER]: digest } }, settings: BUFFERED, route: 'filter', body: { kind: 'unavailable' } },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const extensions = c.route === undefined ? {} : { context_extensions: { trustplane_body: c.route } };
+      assert.deepEqual(viewOf(check(c.http, extensions), c.settings).body, c.body);
+    });
+  }
+});
+
+describe('toRequestView on arbitrary input', () => {
+  const KEYS = [
+    'attributes', 'request', 'http', 'headers', 'header_map', 'key', 'value', 'raw_value', 'method', 'path', 'host',
+    'scheme', 'body', 'raw_body', 'context_extensions', 'source', 'address', 'socket_address', 'port_value', 'principal',
+    ':method', ':path', ':authority', 'x-envoy-auth-partial-body', BODY_HEADER, 'trustplane_mode', 'trustplane_body',
+    'trustplane_route', '__proto__', 'constructor', 'toString',
+  ];
+  const anything = fc.anything({
+    key: fc.oneof(fc.constantFrom(...KEYS), fc.string()),
+    maxDepth: 6,
+    withNullPrototype: true,
+    withTypedArray: true,
+    withMap: true,
+    withSet: true,
+    withBoxedValues: true,
+    withSparseArray: true,
+  });
+  const settings = fc.record({
+    bodyHeader: fc.record({ trusted: fc.boolean(), name: fc.oneof(fc.constant(BODY_HEADER), fc.string()) }),
+    envoyBuffersBody: fc.boolean(),
+  });
+
+  function wellFormed(result: RequestViewResult): void {
+    if (!result.ok) {
+      assert.equal(result.reason, 'request_malformed');
+      assert.equal(typeof result.detail, 'string');
+      return;
+    }
+    const v = result.view;
+    for (const s of [v.method, v.path, v.authority]) assert.ok(typeof s === 'string' && s.length > 0);
+    assert.equal(typeof v.scheme, 'string');
+    assert.ok(v.headers instanceof Map);
+    for (const [k, val] of v.headers) assert.ok(typeof k === 'string' && typeof val === 'string');
+    assert.ok(['bytes', 'filter_header', 'empty', 'unavailable'].includes(v.body.kind));
+  }
+
+  it('never throws and always returns a well-formed result for random objects', () => {
+    fc.assert(
+      fc.property(anything, settings, (input, s) => {
+        wellFormed(toRequestView(input, s));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never throws for random values placed inside an otherwise valid CheckRequest', () => {
+    fc.assert(
+      fc.property(anything, anything, anything, settings, (headers, extensions, source, s) => {
+        wellFormed(toRequestView(check({ headers, header_map: { headers: [headers, source] } }, { context_extensions: extensions, source }), s));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('never throws for whatever our codec decodes from random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), settings, (bytes, s) => {
+        let decoded: unknown;
+        try {
+          decoded = decodeCheckRequest(Buffer.from(bytes));
+        } catch {
+          return; // grpc-js answers a deserialisation failure itself, before any handler runs
+        }
+        wellFormed(toRequestView(decoded, s));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('turns an input whose properties throw into request_malformed', () => {
+    const hostile = new Proxy({}, { get: () => { throw new Error('boom'); } });
+    assert.deepEqual(toRequestView(hostile, UNTRUSTED), {
+      ok: false,
+      reason: 'request_malformed',
+      detail: 'unreadable CheckRequest (Error)',
+    });
+  });
+});
