@@ -124,7 +124,7 @@ export class ServerMetrics {
     });
     this.#replayStoreErrors = new Counter({
       name: 'trustplane_replay_store_errors_total',
-      help: 'Replay store failures (the request was denied with replay_store_unavailable).',
+      help: 'Errors reported by the replay store client (failed commands, connection and reconnect errors).',
       registers,
     });
     this.#internalErrors = new Counter({
@@ -168,6 +168,10 @@ export class ServerMetrics {
     this.#bundleReloads.inc({ result, code: label });
   }
 
+  /**
+   * One error reported by the replay store client (its `onError` hook). Count it there only: the
+   * requests it denied are already in `trustplane_decisions_total{reason="replay_store_unavailable"}`.
+   */
   replayStoreError(): void {
     this.#replayStoreErrors.inc();
   }
