@@ -1,0 +1,618 @@
+/**
+ * Decision engine acceptance: every reason code in the registry is produced through verifyRequest,
+ * with real keys, real signatures and real stores; only the clock is frozen. A final test checks
+ * that the set of codes produced here is exactly REASON_CODES, so a new code without a test fails.
+ */
+import { strict as assert } from 'node:assert';
+import { createHmac, randomBytes } from 'node:crypto';
+import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
+import type { BundleDocument, Revocations } from '../../core/src/bundle/types.js';
+import { b64url, fromB64url } from '../../core/src/encoding.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
+import { verifyRequest } from '../../core/src/engine/verify.js';
+import { signCompact } from '../../core/src/jws.js';
+import { generateSigningKey, jwkThumbprint, signBytes, type SigningKey } from '../../core/src/keys.js';
+import { encodeProof } from '../../core/src/proof.js';
+import { signRequest } from '../../core/src/signer.js';
+import { fieldDigests } from '../../core/src/transcript.js';
+import { PASSPORT_TYP } from '../../core/src/passport.js';
+import { REASONS, REASON_CODES, type ReasonCode } from '../../core/src/reasons.js';
+import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import type { ReplayStore } from '../../core/src/replay/types.js';
+import { HEADER, type Decision, type RequestView } from '../../core/src/types.js';
+import { AUDIENCE, ISSUER, NOW_MS, NOW_S, SUBJECT, TRUST_DOMAIN, makeWorld, passport, route, signed, view, type Presented, type World } from '../support/world.js';
+
+const covered = new Set<ReasonCode>();
+
+/** The routes every case here runs against: the world's three plus one per policy feature under test. */
+function engineWorld(): World {
+  return makeWorld({
+    routes: [
+      route('payments-create', { bound_headers: ['content-type'] }),
+      route('payments-read', { match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty' } }),
+      route('attested-admin', {
+        match: { path: '/v1/admin/**' },
+        required_key_binding: 'attested_workload',
+        allowed_sources: [{ issuer: 'https://broker.example.test', trust_domain: TRUST_DOMAIN, subject: 'spiffe://example.test/**' }],
+      }),
+      route('any-method', { match: { path: '/v2/**' } }),
+      route('small-body', { match: { methods: ['POST'], path: '/v1/small' }, body: { mode: 'bound', max_bytes: 4 } }),
+      route('peer-bound', { match: { methods: ['POST'], path: '/v1/peer' }, require_peer_principal: true }),
+      route('realtime', { match: { methods: ['POST'], path: '/v1/rt' }, freshness_class: 'realtime' }),
+      route('dry', { match: { methods: ['POST'], path: '/v1/dry' }, mode: 'dry_run' }),
+      route('long-lived', { match: { methods: ['POST'], path: '/v1/long' }, max_passport_lifetime_s: 3600 }),
+    ],
+  });
+}
+
+interface Run {
+  readonly view: RequestView;
+  readonly bundle?: CompiledBundle | 'none';
+  readonly store?: ReplayStore;
+  readonly nowMs?: number;
+  readonly options?: EngineOptions;
+}
+
+/** Runs one decision and asserts the exact reason, allow and HTTP status (and the registry agrees). */
+async function expectDecision(w: World, run: Run, reason: ReasonCode, httpStatus: number, allow = reason === 'ok'): Promise<Decision> {
+  const d = await verifyRequest({
+    view: run.view,
+    bundle: run.bundle === 'none' ? undefined : (run.bundle ?? w.bundle),
+    store: run.store ?? new MemoryReplayStore({ maxEntries: 1000 }),
+    nowMs: run.nowMs ?? NOW_MS,
+    ...(run.options ? { options: run.options } : {}),
+  });
+  assert.equal(d.reason, reason);
+  assert.equal(d.allow, allow, `allow for ${reason}`);
+  assert.equal(d.httpStatus, httpStatus, `httpStatus for ${reason}`);
+  assert.equal(REASONS[reason].status, httpStatus, `registry status for ${reason}`);
+  assert.equal(d.audit.reason_code, reason);
+  covered.add(reason);
+  return d;
+}
+
+/** A compact JWS built by hand: header and claims as given, signature from `sign` over the signing input. */
+function craft(header: Record<string, unknown>, claims: Record<string, unknown>, sign: (input: Buffer) => Uint8Array): string {
+  const input = `${b64url(Buffer.from(JSON.stringify(header)))}.${b64url(Buffer.from(JSON.stringify(claims)))}`;
+  return `${input}.${b64url(sign(Buffer.from(input, 'ascii')))}`;
+}
+
+function claims(w: World, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    iss: ISSUER,
+    sub: SUBJECT,
+    aud: AUDIENCE,
+    iat: NOW_S,
+    exp: NOW_S + 60,
+    jti: `jti-${b64url(randomBytes(9))}`,
+    trust_domain: TRUST_DOMAIN,
+    cnf: { jwk: { kty: 'OKP', crv: 'Ed25519', x: w.holder.publicJwk.x } },
+    key_binding: 'software',
+    ...over,
+  };
+}
+
+/** A passport signed with a real key but with a header and claims of the test's choosing. */
+function issued(key: SigningKey, header: Record<string, unknown>, body: Record<string, unknown>): string {
+  return signCompact({ alg: key.alg, typ: PASSPORT_TYP, kid: key.kid, ...header }, body, key.alg, key.privateKey);
+}
+
+/** The same presentation with some headers replaced (undefined deletes). */
+function withHeaders(p: Presented, changes: Record<string, string | undefined>): Presented {
+  const headers = new Map(p.headers);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === undefined) headers.delete(k);
+    else headers.set(k, v);
+  }
+  return { request: p.request, headers };
+}
+
+/** Rewrites the proof's params after signing, keeping its signature. */
+function reproof(proof: string, change: (params: Record<string, unknown>) => void): string {
+  const [, params, sig] = proof.split('.');
+  const p = JSON.parse(fromB64url(params!)!.toString('utf8')) as Record<string, unknown>;
+  change(p);
+  return `v1.${b64url(Buffer.from(JSON.stringify(p)))}.${sig!}`;
+}
+
+function bundleWith(w: World, over: Omit<Partial<BundleDocument>, 'revocations'> & { revocations?: Partial<Revocations> }): CompiledBundle {
+  return compileBundle({ ...w.doc, ...over, revocations: { ...w.doc.revocations, ...over.revocations } });
+}
+
+describe('decision engine: every reason code through verifyRequest', () => {
+  let w: World;
+  before(() => {
+    w = engineWorld();
+  });
+
+  describe('allow', () => {
+    it('allows a correctly signed request with 200 and the identity of the passport', async () => {
+      const d = await expectDecision(w, { view: view(signed(w)) }, 'ok', 200);
+      assert.deepEqual(
+        { ...d.identity },
+        { issuer: ISSUER, subject: SUBJECT, trustDomain: TRUST_DOMAIN, keyBinding: 'software', kid: w.issuerKey.kid, jti: d.identity!.jti, audience: AUDIENCE },
+      );
+      assert.equal(d.dryRun, false);
+    });
+    it('allows an ES256 attested_workload passport on a route that demands attested_workload', async () => {
+      const pp = passport(w, { key: w.attestedKey, issuer: 'https://broker.example.test', keyBinding: 'attested_workload' });
+      const p = signed(w, { pathAndQuery: '/v1/admin/users' }, { passport: pp, route: 'attested-admin' });
+      await expectDecision(w, { view: view(p) }, 'ok', 200);
+    });
+  });
+
+  describe('parse', () => {
+    it('denies a request without a method as request_malformed (400)', async () => {
+      await expectDecision(w, { view: view(signed(w), { method: '' }) }, 'request_malformed', 400);
+    });
+    it('denies a request without a passport header as passport_missing (401)', async () => {
+      await expectDecision(w, { view: view(withHeaders(signed(w), { [HEADER.passport]: undefined })) }, 'passport_missing', 401);
+    });
+    it('denies a request without a proof header as proof_missing (401)', async () => {
+      await expectDecision(w, { view: view(withHeaders(signed(w), { [HEADER.proof]: undefined })) }, 'proof_missing', 401);
+    });
+    it('denies two comma-joined passports as credential_duplicated (401)', async () => {
+      const p = signed(w);
+      const pp = p.headers.get(HEADER.passport)!;
+      await expectDecision(w, { view: view(withHeaders(p, { [HEADER.passport]: `${pp},${pp}` })) }, 'credential_duplicated', 401);
+    });
+    it('denies a proof header the edge saw twice as credential_duplicated (401)', async () => {
+      await expectDecision(w, { view: view(signed(w), { repeatedHeaders: new Set([HEADER.proof]) }) }, 'credential_duplicated', 401);
+    });
+    it('denies a passport that is not a compact JWS as passport_malformed (401)', async () => {
+      await expectDecision(w, { view: view(withHeaders(signed(w), { [HEADER.passport]: 'not.a-jws' })) }, 'passport_malformed', 401);
+    });
+    it('denies a proof that is not transcript-v1 as proof_malformed (401)', async () => {
+      await expectDecision(w, { view: view(withHeaders(signed(w), { [HEADER.proof]: 'v2.e30.AAAA' })) }, 'proof_malformed', 401);
+    });
+    it('denies a passport whose typ is JWT as passport_typ_invalid (401)', async () => {
+      const pp = issued(w.issuerKey, { typ: 'JWT' }, claims(w));
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_typ_invalid', 401);
+    });
+    it('denies alg "none" with an empty signature as passport_alg_not_allowed (401)', async () => {
+      const pp = craft({ alg: 'none', typ: PASSPORT_TYP, kid: w.issuerKey.kid }, claims(w), () => new Uint8Array(0));
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_alg_not_allowed', 401);
+    });
+    for (const alg of ['HS256', 'HS384', 'HS512']) {
+      it(`denies ${alg} keyed with the issuer's public key bytes (alg confusion) as passport_alg_not_allowed (401)`, async () => {
+        const secret = fromB64url(w.issuerKey.publicJwk.x)!;
+        const hash = `sha${alg.slice(2)}`;
+        const pp = craft({ alg, typ: PASSPORT_TYP, kid: w.issuerKey.kid }, claims(w), (input) => createHmac(hash, secret).update(input).digest());
+        await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_alg_not_allowed', 401);
+      });
+    }
+    for (const alg of ['eddsa', 'RS256', 'ES384', 'NONE']) {
+      it(`denies alg ${JSON.stringify(alg)} as passport_alg_not_allowed (401)`, async () => {
+        const pp = issued(w.issuerKey, { alg }, claims(w));
+        await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_alg_not_allowed', 401);
+      });
+    }
+    it('denies a passport signed by its own embedded jwk as passport_key_in_header (401)', async () => {
+      const attacker = generateSigningKey('EdDSA');
+      const pp = issued(attacker, { kid: w.issuerKey.kid, jwk: attacker.publicJwk }, claims(w));
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_key_in_header', 401);
+    });
+    for (const member of ['jku', 'x5u', 'x5c', 'x5t']) {
+      it(`denies a passport whose header carries ${member} as passport_key_in_header (401)`, async () => {
+        const value = member === 'x5c' ? ['MIIB'] : member === 'x5t' ? 'AAAA' : 'https://attacker.example/keys';
+        const pp = issued(w.issuerKey, { [member]: value }, claims(w));
+        await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_key_in_header', 401);
+      });
+    }
+  });
+
+  describe('signature', () => {
+    it('denies a kid the bundle does not hold as passport_kid_unknown (401)', async () => {
+      const stranger = generateSigningKey('EdDSA');
+      await expectDecision(w, { view: view(signed(w, {}, { passport: passport(w, { key: stranger }) })) }, 'passport_kid_unknown', 401);
+    });
+    it('denies claims altered after signing as passport_signature_invalid (401)', async () => {
+      const [h, , s] = passport(w).split('.');
+      const pp = `${h!}.${b64url(Buffer.from(JSON.stringify(claims(w, { sub: 'spiffe://example.test/ns/shop/sa/admin' }))))}.${s!}`;
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_signature_invalid', 401);
+    });
+    it('denies a header alg that is not the alg of the kid (ES256 on an Ed25519 key) as passport_signature_invalid (401)', async () => {
+      const pp = craft({ alg: 'ES256', typ: PASSPORT_TYP, kid: w.issuerKey.kid }, claims(w), () => randomBytes(64));
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_signature_invalid', 401);
+    });
+  });
+
+  describe('claims', () => {
+    it('denies a subject that is not a URI as passport_claims_invalid (401)', async () => {
+      const pp = issued(w.issuerKey, {}, claims(w, { sub: 'checkout' }));
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_claims_invalid', 401);
+    });
+    it('denies a passport without exp as passport_claims_invalid (401)', async () => {
+      const pp = issued(w.issuerKey, {}, claims(w, { exp: undefined }));
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_claims_invalid', 401);
+    });
+    it('denies a passport that expired beyond the tolerance as passport_expired (401)', async () => {
+      const pp = passport(w, { nowMs: NOW_MS - 120_000, lifetimeS: 60 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_expired', 401);
+    });
+    it('accepts a passport that expired within the clock tolerance', async () => {
+      const pp = passport(w, { nowMs: NOW_MS - 80_000, lifetimeS: 60 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'ok', 200);
+    });
+    it('denies an iat beyond the tolerance in the future as passport_not_yet_valid (401)', async () => {
+      const pp = passport(w, { nowMs: NOW_MS + 60_000 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_not_yet_valid', 401);
+    });
+    it('denies an nbf beyond the tolerance in the future as passport_not_yet_valid (401)', async () => {
+      const pp = issued(w.issuerKey, {}, claims(w, { nbf: NOW_S + 45 }));
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_not_yet_valid', 401);
+    });
+    it('denies a lifetime above the global cap as passport_lifetime_exceeded (401), before any route check', async () => {
+      // The route allows 3600 s; the cap is 3600 s: 3601 is refused in the claims phase.
+      const pp = passport(w, { lifetimeS: 3601 });
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/long' }, { passport: pp, route: 'long-lived' })) }, 'passport_lifetime_exceeded', 401);
+      // Claims come before route policy, so a wrong audience is not what is reported.
+      const wrongAud = passport(w, { lifetimeS: 3601, audience: 'https://other.example.test' });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: wrongAud })) }, 'passport_lifetime_exceeded', 401);
+    });
+    it('denies a lifetime above the route limit as passport_lifetime_exceeded (401) where a longer-limit route allows it', async () => {
+      const pp = passport(w, { lifetimeS: 301 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_lifetime_exceeded', 401);
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/long' }, { passport: passport(w, { lifetimeS: 301 }), route: 'long-lived' })) }, 'ok', 200);
+      // The route limit is a route check: the audience, checked first in that phase, wins.
+      const wrongAud = passport(w, { lifetimeS: 301, audience: 'https://other.example.test' });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: wrongAud })) }, 'audience_mismatch', 403);
+    });
+    it('honours a lower global cap from the engine options', async () => {
+      const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, maxPassportLifetimeS: 30 };
+      await expectDecision(w, { view: view(signed(w)), options }, 'passport_lifetime_exceeded', 401);
+    });
+    it('denies a cnf key that is not a valid public key as passport_cnf_invalid (401)', async () => {
+      const good = signed(w);
+      const pp = issued(w.issuerKey, {}, claims(w, { cnf: { jwk: { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(42) } } }));
+      await expectDecision(w, { view: view(withHeaders(good, { [HEADER.passport]: pp })) }, 'passport_cnf_invalid', 401);
+      const secret = issued(w.issuerKey, {}, claims(w, { cnf: { jwk: { ...w.holder.publicJwk, d: 'A'.repeat(43) } } }));
+      await expectDecision(w, { view: view(withHeaders(good, { [HEADER.passport]: secret })) }, 'passport_cnf_invalid', 401);
+    });
+  });
+
+  describe('trust', () => {
+    it('denies an iss other than the issuer of the kid as issuer_untrusted (401)', async () => {
+      const pp = passport(w, { issuer: 'https://broker.example.test' });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'issuer_untrusted', 401);
+    });
+    it('denies a trust_domain other than the key trust domain as trust_domain_mismatch (403)', async () => {
+      const pp = passport(w, { trustDomain: 'other.test' });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'trust_domain_mismatch', 403);
+    });
+    it('denies a software issuer key minting an attested_workload passport as key_binding_exceeds_issuer (403)', async () => {
+      const pp = passport(w, { keyBinding: 'attested_workload' });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'key_binding_exceeds_issuer', 403);
+      // Even on the route that wants attested_workload and with the broker's issuer name.
+      const admin = passport(w, { keyBinding: 'attested_workload', issuer: ISSUER });
+      const p = signed(w, { pathAndQuery: '/v1/admin/users' }, { passport: admin, route: 'attested-admin' });
+      await expectDecision(w, { view: view(p) }, 'key_binding_exceeds_issuer', 403);
+    });
+    it('denies a passport signed by a revoked kid as key_revoked (403)', async () => {
+      const bundle = bundleWith(w, { revocations: { kids: [w.issuerKey.kid] } });
+      await expectDecision(w, { view: view(signed(w)), bundle }, 'key_revoked', 403);
+    });
+    it('denies a passport bound to a revoked holder thumbprint as key_revoked (403)', async () => {
+      const bundle = bundleWith(w, { revocations: { cnf_thumbprints: [jwkThumbprint(w.holder.publicJwk)] } });
+      await expectDecision(w, { view: view(signed(w)), bundle }, 'key_revoked', 403);
+    });
+    it('denies a revoked jti as passport_revoked (403)', async () => {
+      const jti = 'revoked-jti-1';
+      const bundle = bundleWith(w, { revocations: { jtis: [jti] } });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: passport(w, { jti }) })), bundle }, 'passport_revoked', 403);
+    });
+    it('denies a revoked subject as passport_revoked (403)', async () => {
+      const bundle = bundleWith(w, { revocations: { subjects: [SUBJECT] } });
+      await expectDecision(w, { view: view(signed(w)), bundle }, 'passport_revoked', 403);
+    });
+  });
+
+  describe('route policy', () => {
+    it('denies a request no route matches as route_not_found (403)', async () => {
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/nowhere' })) }, 'route_not_found', 403);
+    });
+    it('denies an Envoy route id the bundle does not know as route_not_found (403)', async () => {
+      await expectDecision(w, { view: view(signed(w), { routeId: 'no-such-route' }) }, 'route_not_found', 403);
+    });
+    it('denies a passport for another audience as audience_mismatch (403)', async () => {
+      const pp = passport(w, { audience: 'https://other.example.test' });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'audience_mismatch', 403);
+    });
+    it('denies a proof naming another route as route_mismatch (403)', async () => {
+      await expectDecision(w, { view: view(signed(w, {}, { route: 'payments-read' })) }, 'route_mismatch', 403);
+    });
+    it('denies an Envoy route id other than the one the proof names as route_mismatch (403)', async () => {
+      await expectDecision(w, { view: view(signed(w), { routeId: 'small-body' }) }, 'route_mismatch', 403);
+    });
+    it('denies a subject outside the allowed pattern as source_not_allowed (403)', async () => {
+      const pp = passport(w, { subject: 'spiffe://example.test/ns/billing/sa/batch' });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'source_not_allowed', 403);
+    });
+    it('denies a trusted issuer that the route does not list as source_not_allowed (403)', async () => {
+      const pp = passport(w, { key: w.attestedKey, issuer: 'https://broker.example.test', keyBinding: 'attested_workload' });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'source_not_allowed', 403);
+    });
+    it('denies a key binding below the route minimum as key_binding_insufficient (403)', async () => {
+      const pp = passport(w, { key: w.attestedKey, issuer: 'https://broker.example.test', keyBinding: 'hardware_local' });
+      const p = signed(w, { pathAndQuery: '/v1/admin/users' }, { passport: pp, route: 'attested-admin' });
+      await expectDecision(w, { view: view(p) }, 'key_binding_insufficient', 403);
+    });
+    it('denies a proof that leaves a route-required header unbound as header_not_bound (403)', async () => {
+      await expectDecision(w, { view: view(signed(w, {}, { bindHeaders: [] })) }, 'header_not_bound', 403);
+    });
+    it('denies a peer principal other than the subject as peer_principal_mismatch (403), and allows the right one', async () => {
+      const p = signed(w, { pathAndQuery: '/v1/peer' }, { route: 'peer-bound' });
+      await expectDecision(w, { view: view(p, { sourcePrincipal: 'spiffe://example.test/ns/shop/sa/other' }) }, 'peer_principal_mismatch', 403);
+      await expectDecision(w, { view: view(p) }, 'peer_principal_mismatch', 403);
+      await expectDecision(w, { view: view(p, { sourcePrincipal: SUBJECT }) }, 'ok', 200);
+    });
+  });
+
+  describe('transcript', () => {
+    it('denies an ambiguous path as path_not_canonical (400)', async () => {
+      await expectDecision(w, { view: view(signed(w), { path: '/v1/x/../payments' }) }, 'path_not_canonical', 400);
+      await expectDecision(w, { view: view(signed(w), { path: '/v1%2Fpayments' }) }, 'path_not_canonical', 400);
+    });
+    it('denies an authority with userinfo as authority_invalid (400)', async () => {
+      await expectDecision(w, { view: view(signed(w), { authority: 'user@api.example.test' }) }, 'authority_invalid', 400);
+    });
+    it('denies a proof binding the cookie header as header_not_bindable (401)', async () => {
+      const p = signed(w, { method: 'GET', pathAndQuery: '/v1/payments/p1', body: undefined, headers: {} }, { route: 'payments-read', bindHeaders: [] });
+      const proof = reproof(p.headers.get(HEADER.proof)!, (x) => void (x.h = ['cookie']));
+      await expectDecision(w, { view: view(withHeaders(p, { [HEADER.proof]: proof, cookie: 'a=1' })) }, 'header_not_bindable', 401);
+    });
+    it('denies a proof binding a header the request lacks as bound_header_missing (401)', async () => {
+      const p = signed(w, { headers: { 'content-type': 'application/json', 'x-request-id': 'r1' } }, { bindHeaders: ['content-type', 'x-request-id'] });
+      await expectDecision(w, { view: view(withHeaders(p, { 'x-request-id': undefined })) }, 'bound_header_missing', 401);
+    });
+    it('denies a body-bound route without an observable body as body_unavailable (401)', async () => {
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'unavailable' } }) }, 'body_unavailable', 401);
+    });
+    it('denies a partial body as body_partial (413)', async () => {
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'bytes', bytes: Buffer.from('{"amount":100}'), partial: true } }) }, 'body_partial', 413);
+    });
+    it('denies a body above the route max_bytes as body_too_large (413)', async () => {
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/small', body: '12345' }, { route: 'small-body' })) }, 'body_too_large', 413);
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/small', body: '1234' }, { route: 'small-body' })) }, 'ok', 200);
+    });
+    it('denies a filter body-hash header that is not a SHA-256 digest as body_hash_invalid (401)', async () => {
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value: 'not-a-digest' } }) }, 'body_hash_invalid', 401);
+      // 43 characters whose last one carries bits beyond 256: not the canonical encoding of any digest.
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value: 'B'.repeat(43) } }) }, 'body_hash_invalid', 401);
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value: `${b64url(randomBytes(32))}=` } }) }, 'body_hash_invalid', 401);
+    });
+    it('allows the trusted filter body hash when it is the digest of the signed body', async () => {
+      const { createHash } = await import('node:crypto');
+      const value = createHash('sha256').update('{"amount":100}').digest('base64url');
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value } }) }, 'ok', 200);
+    });
+    it('denies a forged proof signature over unchanged fields as transcript_mismatch (401)', async () => {
+      const p = signed(w);
+      const [a, b] = p.headers.get(HEADER.proof)!.split('.').slice(0, 2);
+      await expectDecision(w, { view: view(withHeaders(p, { [HEADER.proof]: `${a!}.${b!}.${b64url(randomBytes(64))}` })) }, 'transcript_mismatch', 401);
+    });
+    it('denies a tampered body as transcript_mismatch when the proof carries no field digests (401)', async () => {
+      const p = signed(w, {}, { fieldDigests: false });
+      await expectDecision(w, { view: view(p, { body: { kind: 'bytes', bytes: Buffer.from('{"amount":1}'), partial: false } }) }, 'transcript_mismatch', 401);
+    });
+    it('denies the right transcript signed by a key other than the cnf key as transcript_mismatch (401)', async () => {
+      const p = signed(w);
+      const { transcript } = signRequest(p.request, { passport: p.headers.get(HEADER.passport)!, holder: w.holder, route: 'payments-create', bindHeaders: ['content-type'], nowMs: NOW_MS, nonce: 'CCCCCCCCCCCCCCCCCCCCCCCC' });
+      const thief = generateSigningKey('EdDSA');
+      const proof = encodeProof({ ts: NOW_S, nonce: 'CCCCCCCCCCCCCCCCCCCCCCCC', route: 'payments-create', h: ['content-type'], fd: fieldDigests(transcript) }, signBytes('EdDSA', thief.privateKey, transcript.bytes));
+      await expectDecision(w, { view: view(withHeaders(p, { [HEADER.proof]: proof })) }, 'transcript_mismatch', 401);
+    });
+
+    const post = { method: 'POST', pathAndQuery: '/v2/things?a=1', headers: { 'content-type': 'application/json', 'x-tenant': 'acme' } };
+    const anyRoute = { route: 'any-method', bindHeaders: ['content-type', 'x-tenant'] };
+    const mismatches: [ReasonCode, (p: Presented) => RequestView][] = [
+      ['method_mismatch', (p) => view(p, { method: 'PUT' })],
+      ['authority_mismatch', (p) => view(p, { authority: 'api2.example.test' })],
+      ['path_mismatch', (p) => view(p, { path: '/v2/other?a=1' })],
+      ['query_mismatch', (p) => view(p, { path: '/v2/things?a=2' })],
+      ['header_mismatch', (p) => view(withHeaders(p, { 'x-tenant': 'globex' }))],
+      ['body_mismatch', (p) => view(p, { body: { kind: 'bytes', bytes: Buffer.from('{"amount":101}'), partial: false } })],
+      ['nonce_mismatch', (p) => view(withHeaders(p, { [HEADER.proof]: reproof(p.headers.get(HEADER.proof)!, (x) => void (x.nonce = 'AAAAAAAAAAAAAAAAAAAAAAAA')) }))],
+      ['proof_time_mismatch', (p) => view(withHeaders(p, { [HEADER.proof]: reproof(p.headers.get(HEADER.proof)!, (x) => void (x.ts = NOW_S - 5)) }))],
+    ];
+    for (const [code, tamper] of mismatches) {
+      it(`names the changed field as ${code} (401)`, async () => {
+        const p = signed(w, post, anyRoute);
+        await expectDecision(w, { view: tamper(p) }, code, 401);
+        await expectDecision(w, { view: view(p) }, 'ok', 200);
+      });
+    }
+    it('names a proof made for another passport (jti swap) as passport_binding_mismatch (401)', async () => {
+      const p = signed(w, post, anyRoute);
+      await expectDecision(w, { view: view(withHeaders(p, { [HEADER.passport]: passport(w) })) }, 'passport_binding_mismatch', 401);
+    });
+    it('names a proof signed over another key-binding class as key_binding_mismatch (401)', async () => {
+      const { createProof } = await import('../../core/src/proof.js');
+      const { sha256b64url } = await import('../../core/src/encoding.js');
+      const pp = passport(w);
+      const p = signed(w, post, { ...anyRoute, passport: pp });
+      const c = JSON.parse(fromB64url(pp.split('.')[1]!)!.toString('utf8')) as { jti: string };
+      const { proof } = createProof(
+        {
+          method: 'POST',
+          authority: 'api.example.test',
+          pathAndQuery: '/v2/things?a=1',
+          headers: [
+            ['content-type', 'application/json'],
+            ['x-tenant', 'acme'],
+          ],
+          bodySha256: sha256b64url('{"amount":100}'),
+          nonce: 'BBBBBBBBBBBBBBBBBBBBBBBB',
+          audience: AUDIENCE,
+          routeId: 'any-method',
+          jti: c.jti,
+          passportSha256: sha256b64url(pp),
+          ts: NOW_S,
+          keyBinding: 'hardware_local',
+          cnfJkt: jwkThumbprint(w.holder.publicJwk),
+        },
+        w.holder,
+      );
+      await expectDecision(w, { view: view(withHeaders(p, { [HEADER.proof]: proof })) }, 'key_binding_mismatch', 401);
+    });
+  });
+
+  describe('freshness', () => {
+    it('denies a proof older than the route window as proof_expired (401)', async () => {
+      const pp = passport(w, { nowMs: NOW_MS - 200_000, lifetimeS: 300 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp, nowMs: NOW_MS - 200_000 })) }, 'proof_expired', 401);
+    });
+    it('denies a proof from beyond the clock tolerance in the future as proof_not_yet_valid (401)', async () => {
+      await expectDecision(w, { view: view(signed(w, {}, { nowMs: NOW_MS + 45_000 })) }, 'proof_not_yet_valid', 401);
+    });
+    it('denies a realtime route with a bundle older than an hour as bundle_stale (503), while a bounded route accepts it', async () => {
+      const bundle = bundleWith(w, { issued_at: NOW_S - 7200 });
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/rt' }, { route: 'realtime' })), bundle }, 'bundle_stale', 503);
+      await expectDecision(w, { view: view(signed(w)), bundle }, 'ok', 200);
+    });
+  });
+
+  describe('replay and internal', () => {
+    it('denies the second presentation of a passport in the memory store as jti_replay (401)', async () => {
+      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const pp = passport(w);
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })), store }, 'ok', 200);
+      // A fresh proof (new nonce) over the same passport is still a replay of its jti.
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })), store }, 'jti_replay', 401);
+    });
+    it('denies when the memory store cannot answer as replay_store_unavailable (503)', async () => {
+      const store = new MemoryReplayStore({ maxEntries: 10 });
+      await store.close();
+      await expectDecision(w, { view: view(signed(w)), store }, 'replay_store_unavailable', 503);
+    });
+    it('denies when the memory store is full of live jtis as replay_store_unavailable (503)', async () => {
+      const store = new MemoryReplayStore({ maxEntries: 1 });
+      await expectDecision(w, { view: view(signed(w)), store }, 'ok', 200);
+      await expectDecision(w, { view: view(signed(w)), store }, 'replay_store_unavailable', 503);
+    });
+    it('denies when a store throws synchronously from consume as replay_store_unavailable (503)', async () => {
+      const throwing: ReplayStore = {
+        kind: 'memory',
+        consume: () => {
+          throw new Error('boom');
+        },
+        ping: () => Promise.resolve(false),
+        close: () => Promise.resolve(),
+      };
+      await expectDecision(w, { view: view(signed(w)), store: throwing }, 'replay_store_unavailable', 503);
+    });
+    it('denies without a loaded bundle as bundle_unavailable (503)', async () => {
+      await expectDecision(w, { view: view(signed(w)), bundle: 'none' }, 'bundle_unavailable', 503);
+    });
+    it('denies when the bundle throws on the request path as internal_error (500), failing closed', async () => {
+      const bundle: CompiledBundle = {
+        ...w.bundle,
+        keyByKid: () => {
+          throw new Error('corrupt bundle');
+        },
+      };
+      const d = await expectDecision(w, { view: view(signed(w)), bundle }, 'internal_error', 500);
+      assert.equal(d.grpcStatus, 13);
+    });
+  });
+
+  describe('a deny never consumes the jti', () => {
+    // A denied request carrying a valid passport is followed by the genuine request on the same store.
+    const junk: [string, ReasonCode, (p: Presented) => RequestView][] = [
+      ['forged proof signature', 'transcript_mismatch', (p) => view(withHeaders(p, { [HEADER.proof]: reproof(p.headers.get(HEADER.proof)!, () => undefined).replace(/\.[^.]+$/, `.${b64url(randomBytes(64))}`) }))],
+      ['other body', 'body_mismatch', (p) => view(p, { body: { kind: 'bytes', bytes: Buffer.from('x'), partial: false } })],
+      ['unknown route', 'route_not_found', (p) => view(p, { routeId: 'nope' })],
+      ['garbage proof', 'proof_malformed', (p) => view(withHeaders(p, { [HEADER.proof]: 'v1.junk' }))],
+      ['stale proof claim', 'proof_time_mismatch', (p) => view(withHeaders(p, { [HEADER.proof]: reproof(p.headers.get(HEADER.proof)!, (x) => void (x.ts = NOW_S - 1)) }))],
+    ];
+    for (const [what, code, tamper] of junk) {
+      it(`a junk request (${what}) with a valid passport is ${code} and the genuine request is still allowed`, async () => {
+        const store = new MemoryReplayStore({ maxEntries: 10 });
+        const p = signed(w);
+        await expectDecision(w, { view: tamper(p), store }, code, REASONS[code].status);
+        assert.equal(store.size, 0);
+        await expectDecision(w, { view: view(p), store }, 'ok', 200);
+        assert.equal(store.size, 1);
+      });
+    }
+  });
+
+  describe('dry run', () => {
+    it('a context mode override allows a failing request, reports the would-be reason and consumes nothing', async () => {
+      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const p = signed(w);
+      const d = await expectDecision(w, { view: view(p, { mode: 'dry_run', body: { kind: 'bytes', bytes: Buffer.from('x'), partial: false } }), store }, 'body_mismatch', 401, true);
+      assert.equal(d.dryRun, true);
+      assert.equal(d.audit.decision, 'deny');
+      assert.equal(d.audit.enforced, false);
+      // Even a fully valid dry-run request leaves the jti for the enforcing one.
+      for (let i = 0; i < 3; i++) await expectDecision(w, { view: view(p, { mode: 'dry_run' }), store }, 'ok', 200, true);
+      assert.equal(store.size, 0);
+      await expectDecision(w, { view: view(p), store }, 'ok', 200);
+      await expectDecision(w, { view: view(p), store }, 'jti_replay', 401);
+    });
+    it('a dry-run route allows a failing request with the would-be reason, and an enforce override on it enforces', async () => {
+      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const p = signed(w, { pathAndQuery: '/v1/dry' }, { route: 'dry' });
+      const d = await expectDecision(w, { view: view(p, { authority: 'evil.example.test' }), store }, 'authority_mismatch', 401, true);
+      assert.equal(d.dryRun, true);
+      await expectDecision(w, { view: view(p), store }, 'ok', 200, true);
+      assert.equal(store.size, 0);
+      await expectDecision(w, { view: view(p, { mode: 'enforce' }), store }, 'ok', 200);
+      const again = await expectDecision(w, { view: view(p, { mode: 'enforce' }), store }, 'jti_replay', 401);
+      assert.equal(again.dryRun, false);
+    });
+    it('dry-run from the engine options applies when neither context nor route says otherwise', async () => {
+      const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, mode: 'dry_run' };
+      const store = new MemoryReplayStore({ maxEntries: 10 });
+      await expectDecision(w, { view: view(signed(w, {}, { route: 'payments-read' })), store, options }, 'route_mismatch', 403, true);
+      assert.equal(store.size, 0);
+    });
+  });
+
+  describe('decision order: a request failing two phases reports the earlier one', () => {
+    const cases: [string, ReasonCode, () => Run][] = [
+      ['parse before signature: malformed proof with a forged passport', 'proof_malformed', () => {
+        const stranger = generateSigningKey('EdDSA');
+        return { view: view(withHeaders(signed(w, {}, { passport: passport(w, { key: stranger }) }), { [HEADER.proof]: 'v1.x' })) };
+      }],
+      ['signature before claims: an expired passport with a bad signature', 'passport_signature_invalid', () => {
+        const pp = passport(w, { nowMs: NOW_MS - 600_000 });
+        return { view: view(signed(w, {}, { passport: pp.replace(/\.[^.]+$/, `.${b64url(randomBytes(64))}`) })) };
+      }],
+      ['claims before trust: an expired passport from the wrong issuer name', 'passport_expired', () => ({
+        view: view(signed(w, {}, { passport: passport(w, { issuer: 'https://nope.example.test', nowMs: NOW_MS - 600_000 }) })),
+      })],
+      ['trust before route: a revoked subject on an unknown path', 'passport_revoked', () => ({
+        view: view(signed(w, { pathAndQuery: '/v1/nowhere' })),
+        bundle: bundleWith(w, { revocations: { subjects: [SUBJECT] } }),
+      })],
+      ['route before transcript: another audience and a tampered body', 'audience_mismatch', () => ({
+        view: view(signed(w, {}, { passport: passport(w, { audience: 'https://other.example.test' }) }), { body: { kind: 'bytes', bytes: Buffer.from('x'), partial: false } }),
+      })],
+      ['transcript before freshness: a stale proof over a tampered body', 'body_mismatch', () => {
+        const pp = passport(w, { nowMs: NOW_MS - 200_000, lifetimeS: 300 });
+        return { view: view(signed(w, {}, { passport: pp, nowMs: NOW_MS - 200_000 }), { body: { kind: 'bytes', bytes: Buffer.from('x'), partial: false } }) };
+      }],
+    ];
+    for (const [what, code, build] of cases) {
+      it(`${what} → ${code}`, async () => {
+        const store = new MemoryReplayStore({ maxEntries: 10 });
+        await expectDecision(w, { ...build(), store }, code, REASONS[code].status);
+        assert.equal(store.size, 0);
+      });
+    }
+    it('freshness before replay: a stale proof over an already consumed jti is proof_expired', async () => {
+      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const pp = passport(w, { nowMs: NOW_MS - 200_000, lifetimeS: 300 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })), store }, 'ok', 200);
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp, nowMs: NOW_MS - 200_000 })), store }, 'proof_expired', 401);
+    });
+  });
+
+  describe('registry coverage', () => {
+    it('produced every code in REASON_CODES, and nothing outside it', () => {
+      assert.deepEqual([...covered].sort(), [...REASON_CODES].sort());
+    });
+  });
+});
