@@ -133,7 +133,6 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     engine: engineOptions(config),
     onDecision: (decision, seconds) => {
       metrics.observeDecision(decision, seconds);
-      if (decision.reason === 'replay_store_unavailable') metrics.replayStoreError();
       audit.write(decision.audit);
     },
     onInternalError: (error) => {
