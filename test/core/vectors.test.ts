@@ -1,0 +1,280 @@
+/**
+ * Runs the committed transcript-v1 vectors (test/vectors/transcript-v1.json) against the code. The
+ * file is frozen expectations: this test never regenerates it, so a change to the canonical forms,
+ * the line layout or a reason code shows up here as a failure. Regenerate on purpose with
+ * `node dist/scripts/gen-vectors.js` (docs/transcript-v1.md, "Test vectors").
+ */
+import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
+import { validateBundle } from '../../core/src/bundle/validate.js';
+import { sha256b64url, sha256hex } from '../../core/src/encoding.js';
+import { verifyRequest } from '../../core/src/engine/verify.js';
+import { importPrivateJwk, importPublicJwk, jwkThumbprint, signBytes, verifyBytes } from '../../core/src/keys.js';
+import { parseProof } from '../../core/src/proof.js';
+import { REASON_CODES } from '../../core/src/reasons.js';
+import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import { readPassportClaims } from '../../core/src/signer.js';
+import { buildTranscript, type TranscriptInput } from '../../core/src/transcript.js';
+import { HEADER, type BodyObservation, type PublicJwk, type RequestView } from '../../core/src/types.js';
+
+type Headers = [string, string][];
+type Body = { source: 'bytes'; base64: string; partial?: boolean } | { source: 'filter_header' } | { source: 'empty' } | { source: 'unavailable' };
+
+interface EnvoyRequest {
+  method: string;
+  scheme: string;
+  authority: string;
+  path: string;
+  headers: Headers;
+  body: Body;
+  route_id?: string;
+}
+
+interface Signing {
+  holder: string;
+  alg: 'EdDSA' | 'ES256';
+  route: string;
+  bind_headers: string[];
+  nonce: string;
+  ts: number;
+  field_digests: boolean;
+  passport: string;
+  method: string;
+  authority: string;
+  path: string;
+  headers: Headers;
+  body_base64: string;
+}
+
+interface PositiveVector {
+  id: string;
+  description: string;
+  signing: Signing;
+  request: EnvoyRequest;
+  transcript: string;
+  transcript_sha256: string;
+  proof: string;
+  signature: string;
+  signature_check: 'exact' | 'verify';
+}
+
+interface NegativeVector {
+  id: string;
+  description: string;
+  request: EnvoyRequest;
+  presentations_before?: number;
+  reason: string;
+}
+
+interface VectorKey {
+  kid: string;
+  alg: string;
+  private_jwk_test_only: Record<string, string>;
+  public_jwk: PublicJwk;
+  jkt: string;
+}
+
+interface VectorFile {
+  format: string;
+  now: number;
+  keys: Record<string, VectorKey>;
+  bundle: unknown;
+  positive: PositiveVector[];
+  negative: NegativeVector[];
+}
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found');
+    dir = up;
+  }
+  return dir;
+}
+
+const vectors = JSON.parse(readFileSync(join(repoRoot(), 'test', 'vectors', 'transcript-v1.json'), 'utf8')) as VectorFile;
+const NOW_MS = vectors.now * 1000;
+
+/** Envoy's `headers` map: repeated names joined with a bare "," in arrival order (envoy-facts §1.2). */
+function headerMap(headers: Headers): { map: Map<string, string>; repeated: Set<string> } {
+  const map = new Map<string, string>();
+  const repeated = new Set<string>();
+  for (const [n, v] of headers) {
+    const prev = map.get(n);
+    if (prev === undefined) map.set(n, v);
+    else {
+      map.set(n, `${prev},${v}`);
+      repeated.add(n);
+    }
+  }
+  return { map, repeated };
+}
+
+function toView(r: EnvoyRequest): RequestView {
+  const { map, repeated } = headerMap(r.headers);
+  let body: BodyObservation;
+  switch (r.body.source) {
+    case 'bytes':
+      body = { kind: 'bytes', bytes: Buffer.from(r.body.base64, 'base64'), partial: r.body.partial ?? false };
+      break;
+    case 'filter_header':
+      body = { kind: 'filter_header', value: map.get(HEADER.bodySha256) ?? '' };
+      break;
+    case 'empty':
+      body = { kind: 'empty' };
+      break;
+    case 'unavailable':
+      body = { kind: 'unavailable' };
+      break;
+  }
+  return {
+    method: r.method,
+    scheme: r.scheme,
+    authority: r.authority,
+    path: r.path,
+    headers: map,
+    ...(repeated.size > 0 ? { repeatedHeaders: repeated } : {}),
+    body,
+    ...(r.route_id !== undefined ? { routeId: r.route_id } : {}),
+  };
+}
+
+/** The body hash a verifier takes from an Envoy request that it allows. */
+function bodyHashOf(r: EnvoyRequest): string {
+  switch (r.body.source) {
+    case 'bytes':
+      return sha256b64url(Buffer.from(r.body.base64, 'base64'));
+    case 'filter_header':
+      return headerMap(r.headers).map.get(HEADER.bodySha256)!;
+    case 'empty':
+      return sha256b64url(Buffer.alloc(0));
+    case 'unavailable':
+      throw new Error('a positive vector cannot have an unavailable body');
+  }
+}
+
+/** transcript-v1 input rebuilt from the Envoy-shaped request, the proof, and the passport. */
+function rebuiltInput(v: PositiveVector): TranscriptInput {
+  const parsed = parseProof(v.proof);
+  assert.ok(parsed.ok, `${v.id}: proof parses`);
+  const p = parsed.proof;
+  const claims = readPassportClaims(v.signing.passport);
+  const { map } = headerMap(v.request.headers);
+  return {
+    method: v.request.method,
+    authority: v.request.authority,
+    pathAndQuery: v.request.path,
+    headers: p.h.map((n) => [n, map.get(n)!] as const),
+    bodySha256: bodyHashOf(v.request),
+    nonce: p.nonce,
+    audience: claims.aud,
+    routeId: v.request.route_id ?? v.signing.route,
+    jti: claims.jti,
+    passportSha256: sha256b64url(v.signing.passport),
+    ts: p.ts,
+    keyBinding: claims.key_binding,
+    cnfJkt: jwkThumbprint(claims.cnf.jwk),
+  };
+}
+
+let bundle: CompiledBundle;
+
+async function decide(r: EnvoyRequest, before = 0): Promise<string> {
+  const store = new MemoryReplayStore({ maxEntries: 64, clock: () => NOW_MS });
+  try {
+    for (let i = 0; i < before; i++) {
+      const d = await verifyRequest({ view: toView(r), bundle, store, nowMs: NOW_MS });
+      assert.equal(d.reason, 'ok', 'an earlier presentation is allowed');
+    }
+    return (await verifyRequest({ view: toView(r), bundle, store, nowMs: NOW_MS })).reason;
+  } finally {
+    await store.close();
+  }
+}
+
+describe('transcript-v1 vectors (test/vectors/transcript-v1.json)', () => {
+  before(() => {
+    const checked = validateBundle(vectors.bundle);
+    assert.ok(checked.ok, checked.ok ? '' : checked.problems.join('\n'));
+    bundle = compileBundle(checked.bundle);
+  });
+
+  it('is the transcript-v1 vector format with at least 25 positive and 25 negative vectors', () => {
+    assert.equal(vectors.format, 'trustplane-transcript-v1-vectors');
+    assert.ok(vectors.positive.length >= 25, `positive: ${vectors.positive.length}`);
+    assert.ok(vectors.negative.length >= 25, `negative: ${vectors.negative.length}`);
+    const ids = [...vectors.positive, ...vectors.negative].map((v) => v.id);
+    assert.equal(new Set(ids).size, ids.length, 'vector ids are unique');
+  });
+
+  it('publishes test keys whose public halves and thumbprints match the private ones', () => {
+    for (const [name, k] of Object.entries(vectors.keys)) {
+      const key = importPrivateJwk(k.private_jwk_test_only, k.kid);
+      assert.equal(key.alg, k.alg, name);
+      assert.deepEqual({ ...key.publicJwk, kid: undefined, alg: undefined }, { ...k.public_jwk, kid: undefined, alg: undefined }, name);
+      assert.equal(jwkThumbprint(k.public_jwk), k.jkt, name);
+    }
+  });
+
+  it('covers both holder algorithms and every key-binding class', () => {
+    assert.deepEqual([...new Set(vectors.positive.map((v) => v.signing.alg))].sort(), ['ES256', 'EdDSA']);
+    const classes = new Set(vectors.positive.map((v) => readPassportClaims(v.signing.passport).key_binding));
+    assert.deepEqual([...classes].sort(), ['attested_workload', 'hardware_local', 'remote_kms', 'software']);
+  });
+
+  it('names only registered reason codes, and a negative vector never expects ok', () => {
+    for (const v of vectors.negative) {
+      assert.ok((REASON_CODES as readonly string[]).includes(v.reason), `${v.id}: ${v.reason}`);
+      assert.notEqual(v.reason, 'ok', v.id);
+    }
+  });
+
+  describe('positive', () => {
+    for (const v of vectors.positive) {
+      describe(`${v.id}: ${v.description}`, () => {
+        it('rebuilds exactly the transcript text from the request as Envoy presents it', () => {
+          const t = buildTranscript(rebuiltInput(v));
+          assert.ok(t.ok, t.ok ? '' : `${t.reason}: ${t.detail}`);
+          assert.equal(t.value.bytes.toString('utf8'), v.transcript);
+          assert.ok(t.value.bytes.equals(Buffer.from(v.transcript, 'utf8')));
+        });
+
+        it('has the listed SHA-256', () => {
+          assert.equal(sha256hex(Buffer.from(v.transcript, 'utf8')), v.transcript_sha256);
+        });
+
+        it('carries a signature by the holder key that verifies over the transcript', () => {
+          const parsed = parseProof(v.proof);
+          assert.ok(parsed.ok);
+          assert.equal(parsed.proof.signature.toString('base64url'), v.signature);
+          const holder = vectors.keys[v.signing.holder]!;
+          assert.equal(jwkThumbprint(readPassportClaims(v.signing.passport).cnf.jwk), holder.jkt, 'the passport cnf is the holder key');
+          const pub = importPublicJwk(holder.public_jwk);
+          assert.equal(parsed.proof.signature.length, 64);
+          assert.ok(verifyBytes(v.signing.alg, pub, Buffer.from(v.transcript, 'utf8'), parsed.proof.signature));
+          if (v.signature_check === 'exact') {
+            assert.equal(v.signing.alg, 'EdDSA');
+            const priv = importPrivateJwk(holder.private_jwk_test_only);
+            assert.equal(signBytes('EdDSA', priv.privateKey, Buffer.from(v.transcript, 'utf8')).toString('base64url'), v.signature);
+          }
+        });
+
+        it('is allowed by the decision engine', async () => {
+          assert.equal(await decide(v.request), 'ok');
+        });
+      });
+    }
+  });
+
+  describe('negative', () => {
+    for (const v of vectors.negative) {
+      it(`${v.id}: ${v.description} → ${v.reason}`, async () => {
+        assert.equal(await decide(v.request, v.presentations_before ?? 0), v.reason);
+      });
+    }
+  });
+});
