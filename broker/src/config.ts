@@ -127,7 +127,7 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
   const software: SoftwarePathConfig = Object.freeze({
     enabled: bool(sw, 'enabled', DEFAULTS.software.enabled, problems, 'software.'),
     subject: str(sw, 'subject', DEFAULTS.software.subject, problems, 'software.'),
-    allowedSubjects: Object.freeze(strList(sw, 'allowed_subjects', problems, 'software.')),
+    allowedSubjects: Object.freeze(strList(sw, 'allowed_subjects', DEFAULTS.software.allowed_subjects, problems, 'software.')),
   });
   if (!URI.test(software.subject) || software.subject.length > 1024) problems.push('software.subject: must be a URI');
   for (const p of software.allowedSubjects) {
@@ -239,10 +239,10 @@ function int(o: Raw, k: string, dflt: number, min: number, max: number, problems
   return dflt;
 }
 
-function strList(o: Raw, k: string, problems: string[], prefix = ''): string[] {
+function strList(o: Raw, k: string, dflt: readonly string[], problems: string[], prefix = ''): string[] {
   const v = o[k];
-  if (v === undefined || v === null) return [];
+  if (v === undefined || v === null) return [...dflt];
   if (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0)) return [...(v as string[])];
   problems.push(`${prefix}${k}: must be a list of non-empty strings`);
-  return [];
+  return [...dflt];
 }

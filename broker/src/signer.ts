@@ -61,10 +61,6 @@ function generateInto(file: string): SigningKey {
   return key;
 }
 
-export function publicJwk(key: SigningKey): PublicJwk {
-  return key.publicJwk;
-}
-
 export function jwks(key: SigningKey): { keys: PublicJwk[] } {
   return { keys: [{ ...key.publicJwk, use: 'sig' } as PublicJwk] };
 }

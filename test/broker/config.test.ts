@@ -1,0 +1,116 @@
+import { strict as assert } from 'node:assert';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrokerConfigError, DEFAULTS, loadBrokerConfig, parseBrokerConfig } from '../../broker/src/config.js';
+import { BrokerKeyError, loadSigningKey } from '../../broker/src/signer.js';
+import { exportPrivateJwk, generateSigningKey, jwkThumbprint } from '../../core/src/keys.js';
+
+function problemsOf(raw: unknown): readonly string[] {
+  try {
+    parseBrokerConfig(raw);
+  } catch (e) {
+    assert.ok(e instanceof BrokerConfigError);
+    return e.problems;
+  }
+  assert.fail('expected a BrokerConfigError');
+}
+
+describe('broker config', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tp-broker-config-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('fills every default from one table and freezes the result', () => {
+    const c = parseBrokerConfig({});
+    assert.equal(c.socketPath, DEFAULTS.socket_path);
+    assert.equal(c.issuer, DEFAULTS.issuer);
+    assert.equal(c.trustDomain, DEFAULTS.trust_domain);
+    assert.equal(c.maxBodyBytes, 65_536);
+    assert.equal(c.defaultLifetimeS, 60);
+    assert.equal(c.maxLifetimeS, 300);
+    assert.equal(c.keyFile, undefined);
+    assert.equal(c.spiffe, undefined);
+    assert.deepEqual(c.software, { enabled: true, subject: DEFAULTS.software.subject, allowedSubjects: [] });
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.software));
+  });
+
+  it('reports every problem at once, unknown keys included', () => {
+    const problems = problemsOf({
+      socket_pat: '/tmp/x',
+      issuer: 'not a uri',
+      max_body_bytes: 10,
+      default_lifetime_s: 600,
+      max_lifetime_s: 120,
+      software: { enabled: 'yes', colour: 1 },
+      spiffe: { trust_domain: 'Example.ORG', attested: true },
+    });
+    for (const needle of ['socket_pat: unknown key', 'issuer:', 'max_body_bytes:', 'default_lifetime_s:', 'software.enabled:', 'software.colour: unknown key', 'spiffe.trust_domain:', 'spiffe.bundle_file:', 'spiffe.attested: unknown key']) {
+      assert.ok(problems.some((p) => p.startsWith(needle)), `${needle} missing from ${JSON.stringify(problems)}`);
+    }
+  });
+
+  it('takes the trust domain from the spiffe section when none is set, and resolves paths against the file', () => {
+    const file = join(dir, 'broker.yaml');
+    writeFileSync(file, 'socket_path: run/broker.sock\nspiffe:\n  trust_domain: example.org\n  bundle_file: roots.pem\n');
+    const c = loadBrokerConfig(file, { issuer: 'https://broker.example.org', spiffe: { attested_trust_entry: true } });
+    assert.equal(c.trustDomain, 'example.org');
+    assert.equal(c.socketPath, join(dir, 'run', 'broker.sock'));
+    assert.equal(c.spiffe?.bundleFile, join(dir, 'roots.pem'));
+    assert.equal(c.spiffe?.attestedTrustEntry, true);
+    assert.equal(c.issuer, 'https://broker.example.org');
+  });
+
+  it('refuses YAML with duplicate keys, and a file that is not YAML, naming the file', () => {
+    const file = join(dir, 'dup.yaml');
+    writeFileSync(file, 'issuer: https://a\nissuer: https://b\n');
+    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0]!.startsWith(file));
+    writeFileSync(file, 'issuer: [https://a\n');
+    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0]!.startsWith(file));
+    writeFileSync(file, '- a list\n');
+    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0] === 'config: must be a mapping');
+  });
+
+  it('needs key_file for generate_key, and something to issue with', () => {
+    assert.ok(problemsOf({ generate_key: true }).some((p) => p.startsWith('generate_key:')));
+    assert.ok(problemsOf({ software: { enabled: false } }).some((p) => p.startsWith('software.enabled:')));
+  });
+});
+
+describe('broker signing key', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tp-broker-key-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('generates an Ed25519 key into a new 0600 file, and loads the same key next time', () => {
+    const keyFile = join(dir, 'broker.jwk');
+    const a = loadSigningKey({ keyFile, generateKey: true });
+    assert.equal((statSync(keyFile).mode & 0o777).toString(8), '600');
+    assert.equal(a.alg, 'EdDSA');
+    assert.equal(a.kid, jwkThumbprint(a.publicJwk));
+    const b = loadSigningKey({ keyFile, generateKey: false });
+    assert.equal(b.kid, a.kid);
+  });
+
+  it('uses the thumbprint as kid whatever kid the file says', () => {
+    const keyFile = join(dir, 'broker.jwk');
+    const k = generateSigningKey('EdDSA');
+    writeFileSync(keyFile, JSON.stringify({ ...exportPrivateJwk(k), kid: 'chosen-by-hand' }), { mode: 0o600 });
+    assert.equal(loadSigningKey({ keyFile, generateKey: false }).kid, jwkThumbprint(k.publicJwk));
+  });
+
+  it('refuses a missing file without generate_key, a key others can read, and a public JWK', () => {
+    const keyFile = join(dir, 'broker.jwk');
+    assert.throws(() => loadSigningKey({ keyFile, generateKey: false }), (e: unknown) => e instanceof BrokerKeyError && /does not exist/.test(e.message));
+    writeFileSync(keyFile, JSON.stringify(exportPrivateJwk(generateSigningKey('EdDSA'))), { mode: 0o600 });
+    chmodSync(keyFile, 0o644);
+    assert.throws(() => loadSigningKey({ keyFile, generateKey: false }), /group or others/);
+    chmodSync(keyFile, 0o600);
+    writeFileSync(keyFile, JSON.stringify(generateSigningKey('EdDSA').publicJwk));
+    assert.throws(() => loadSigningKey({ keyFile, generateKey: false }), (e: unknown) => e instanceof BrokerKeyError && /lacks "d"/.test(e.message));
+  });
+});
