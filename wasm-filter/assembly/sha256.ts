@@ -16,10 +16,12 @@ const K: usize = memory.data<u32>([
   0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
   0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-]);
+], 16);
 
 // Message schedule W[0..63] (FIPS 180-4 §6.2.2 step 1), shared scratch — see the header comment.
-const W: usize = memory.data(64 * 4);
+const W: usize = memory.data(64 * 4, 16);
+// Shuffle mask reversing the bytes of each 32-bit lane.
+const BSWAP32 = v128(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12);
 
 export const DIGEST_BYTES: usize = 32;
 
@@ -35,9 +37,6 @@ export const DIGEST_BYTES: usize = 32;
 // Ch(x,y,z) = (x∧y)⊕(¬x∧z), written with one fewer operation.
 // @ts-ignore: decorator
 @inline function ch(x: u32, y: u32, z: u32): u32 { return z ^ (x & (y ^ z)); }
-// Maj(x,y,z) = (x∧y)⊕(x∧z)⊕(y∧z), written with one fewer operation.
-// @ts-ignore: decorator
-@inline function maj(x: u32, y: u32, z: u32): u32 { return (x & y) | (z & (x | y)); }
 
 export class Sha256 {
   private h0: u32 = 0x6a09e667; // FIPS 180-4 §5.3.3 initial hash value
@@ -115,40 +114,46 @@ export class Sha256 {
     let h4 = this.h4, h5 = this.h5, h6 = this.h6, h7 = this.h7;
     const end = ptr + (blocks << 6);
     while (ptr < end) {
-      // Step 1: the message is big-endian, wasm memory little-endian.
-      for (let i: usize = 0; i < 64; i += 16) {
-        store<u32>(W + i, bswap<u32>(load<u32>(ptr + i, 0)), 0);
-        store<u32>(W + i, bswap<u32>(load<u32>(ptr + i, 4)), 4);
-        store<u32>(W + i, bswap<u32>(load<u32>(ptr + i, 8)), 8);
-        store<u32>(W + i, bswap<u32>(load<u32>(ptr + i, 12)), 12);
-      }
+      // Step 1: the message is big-endian, wasm memory little-endian: byte-swap four words at once.
+      store<v128>(W, i8x16.swizzle(load<v128>(ptr, 0), BSWAP32), 0);
+      store<v128>(W, i8x16.swizzle(load<v128>(ptr, 16), BSWAP32), 16);
+      store<v128>(W, i8x16.swizzle(load<v128>(ptr, 32), BSWAP32), 32);
+      store<v128>(W, i8x16.swizzle(load<v128>(ptr, 48), BSWAP32), 48);
       // W[t] = σ1(W[t-2]) + W[t-7] + σ0(W[t-15]) + W[t-16]; q points at W[t-16] (wasm offsets are unsigned).
       for (let q: usize = W; q < W + 192; q += 8) {
         store<u32>(q, smallSigma1(load<u32>(q, 56)) + load<u32>(q, 36) + smallSigma0(load<u32>(q, 4)) + load<u32>(q, 0), 64);
         store<u32>(q, smallSigma1(load<u32>(q, 60)) + load<u32>(q, 40) + smallSigma0(load<u32>(q, 8)) + load<u32>(q, 4), 68);
       }
+      // W[t] + K[t] for all t at once, so each round loads one word instead of two.
+      for (let i: usize = 0; i < 256; i += 64) {
+        store<v128>(W + i, i32x4.add(load<v128>(W + i, 0), load<v128>(K + i, 0)), 0);
+        store<v128>(W + i, i32x4.add(load<v128>(W + i, 16), load<v128>(K + i, 16)), 16);
+        store<v128>(W + i, i32x4.add(load<v128>(W + i, 32), load<v128>(K + i, 32)), 32);
+        store<v128>(W + i, i32x4.add(load<v128>(W + i, 48), load<v128>(K + i, 48)), 48);
+      }
       // Steps 2–3: 64 rounds, eight per iteration so the a..h rotation is a renaming, not moves.
       let a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7;
-      let t: u32;
+      // Maj(x,y,z) = y ⊕ ((x⊕y) ∧ (y⊕z)); x⊕y of one round is y⊕z of the next, so it is carried
+      // over in p/q instead of being recomputed.
+      let t: u32, p: u32, q: u32 = b ^ c;
       for (let i: usize = 0; i < 256; i += 32) {
-        const k = K + i;
         const w = W + i;
-        t = h + bigSigma1(e) + ch(e, f, g) + load<u32>(k, 0) + load<u32>(w, 0);
-        d += t; h = t + bigSigma0(a) + maj(a, b, c);
-        t = g + bigSigma1(d) + ch(d, e, f) + load<u32>(k, 4) + load<u32>(w, 4);
-        c += t; g = t + bigSigma0(h) + maj(h, a, b);
-        t = f + bigSigma1(c) + ch(c, d, e) + load<u32>(k, 8) + load<u32>(w, 8);
-        b += t; f = t + bigSigma0(g) + maj(g, h, a);
-        t = e + bigSigma1(b) + ch(b, c, d) + load<u32>(k, 12) + load<u32>(w, 12);
-        a += t; e = t + bigSigma0(f) + maj(f, g, h);
-        t = d + bigSigma1(a) + ch(a, b, c) + load<u32>(k, 16) + load<u32>(w, 16);
-        h += t; d = t + bigSigma0(e) + maj(e, f, g);
-        t = c + bigSigma1(h) + ch(h, a, b) + load<u32>(k, 20) + load<u32>(w, 20);
-        g += t; c = t + bigSigma0(d) + maj(d, e, f);
-        t = b + bigSigma1(g) + ch(g, h, a) + load<u32>(k, 24) + load<u32>(w, 24);
-        f += t; b = t + bigSigma0(c) + maj(c, d, e);
-        t = a + bigSigma1(f) + ch(f, g, h) + load<u32>(k, 28) + load<u32>(w, 28);
-        e += t; a = t + bigSigma0(b) + maj(b, c, d);
+        t = h + bigSigma1(e) + ch(e, f, g) + load<u32>(w, 0);
+        p = a ^ b; d += t; h = t + bigSigma0(a) + (b ^ (p & q));
+        t = g + bigSigma1(d) + ch(d, e, f) + load<u32>(w, 4);
+        q = h ^ a; c += t; g = t + bigSigma0(h) + (a ^ (q & p));
+        t = f + bigSigma1(c) + ch(c, d, e) + load<u32>(w, 8);
+        p = g ^ h; b += t; f = t + bigSigma0(g) + (h ^ (p & q));
+        t = e + bigSigma1(b) + ch(b, c, d) + load<u32>(w, 12);
+        q = f ^ g; a += t; e = t + bigSigma0(f) + (g ^ (q & p));
+        t = d + bigSigma1(a) + ch(a, b, c) + load<u32>(w, 16);
+        p = e ^ f; h += t; d = t + bigSigma0(e) + (f ^ (p & q));
+        t = c + bigSigma1(h) + ch(h, a, b) + load<u32>(w, 20);
+        q = d ^ e; g += t; c = t + bigSigma0(d) + (e ^ (q & p));
+        t = b + bigSigma1(g) + ch(g, h, a) + load<u32>(w, 24);
+        p = c ^ d; f += t; b = t + bigSigma0(c) + (d ^ (p & q));
+        t = a + bigSigma1(f) + ch(f, g, h) + load<u32>(w, 28);
+        q = b ^ c; e += t; a = t + bigSigma0(b) + (c ^ (q & p));
       }
       // Step 4.
       h0 += a; h1 += b; h2 += c; h3 += d; h4 += e; h5 += f; h6 += g; h7 += h;
