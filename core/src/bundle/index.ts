@@ -1,6 +1,6 @@
 export { BUNDLE_FORMAT, DEFAULT_MAX_PASSPORT_LIFETIME_S } from './types.js';
 export type { AllowedSource, BodyRule, BundleDocument, BundleSignature, Revocations, Route, RouteMatch, TrustKey } from './types.js';
-export { BundleError } from './errors.js';
+export { BundleError, BUNDLE_EDIT_ERROR_CODES, BUNDLE_ERROR_CODES, BUNDLE_SOURCE_ERROR_CODES } from './errors.js';
 export type { AnyBundleErrorCode, BundleEditErrorCode, BundleErrorCode, BundleSourceErrorCode } from './errors.js';
 export { validateBundle, type BundleValidation } from './validate.js';
 export { canonicalBundleBytes } from './canonical.js';
