@@ -1,0 +1,179 @@
+/**
+ * The caller SDK: a signer that obtains a fresh passport per request (from a local issuer key, the
+ * broker's Unix socket, or a function of yours), hashes the body, builds transcript-v1, signs with
+ * the holder key and returns the headers to attach. `fetch` wraps the platform fetch with it.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { requestPassport } from '../../broker/src/client.js';
+import { spiffePop } from '../../broker/src/client.js';
+import { importPrivateJwk, type PrivateJwk, type SigningKey } from '../../core/src/keys.js';
+import { issuePassport } from '../../core/src/passport.js';
+import { signRequest, type HeaderInput } from '../../core/src/signer.js';
+import type { KeyBinding } from '../../core/src/types.js';
+
+export type PassportSource =
+  /** Mint locally with an issuer key the verifier's bundle trusts (development, tests, own issuers). */
+  | {
+      readonly kind: 'issuer';
+      readonly key: SigningKey | PrivateJwk;
+      readonly issuer: string;
+      readonly subject: string;
+      readonly trustDomain: string;
+      readonly keyBinding?: KeyBinding;
+      readonly lifetimeS?: number;
+    }
+  /** Ask the broker on its Unix socket; with `svid`, over the SPIFFE path for attested_workload. */
+  | {
+      readonly kind: 'broker';
+      readonly socketPath: string;
+      readonly lifetimeS?: number;
+      readonly svid?: { readonly chainPem: readonly string[]; readonly key: KeyObject; readonly brokerIssuer: string };
+    }
+  /** Anything else: called once per request with what the passport must be for. */
+  | { readonly kind: 'custom'; readonly get: (p: { audience: string; route: string; holder: SigningKey }) => Promise<string> | string };
+
+export interface SignerOptions {
+  /** The holder key (`cnf`): a SigningKey or a private JWK. */
+  readonly key: SigningKey | PrivateJwk;
+  readonly passport: PassportSource;
+  readonly audience: string;
+  /** The bundle route id requests are for (can be overridden per request). */
+  readonly route: string;
+  /** Header names to bind by default (e.g. content-type, idempotency keys). */
+  readonly bindHeaders?: readonly string[];
+  readonly clock?: () => number;
+}
+
+export interface SignInput {
+  readonly method: string;
+  readonly url: string | URL;
+  readonly headers?: HeaderInput;
+  readonly body?: string | Uint8Array;
+  /** When the body was hashed already (base64url SHA-256). */
+  readonly bodySha256?: string;
+  readonly route?: string;
+  readonly bindHeaders?: readonly string[];
+}
+
+export interface Signer {
+  readonly holder: SigningKey;
+  /** The passport and proof headers for this request. */
+  sign(input: SignInput): Promise<Record<string, string>>;
+  /** fetch(), signed. Stream bodies are read once to hash them, then sent as bytes. */
+  fetch(input: string | URL, init?: SignedRequestInit): Promise<Response>;
+}
+
+export interface SignedRequestInit extends Omit<RequestInit, 'body'> {
+  readonly body?: string | Uint8Array | ArrayBuffer | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | null;
+  readonly route?: string;
+  readonly bindHeaders?: readonly string[];
+}
+
+const asKey = (k: SigningKey | PrivateJwk): SigningKey => ('privateKey' in k ? k : importPrivateJwk(k));
+
+export function createSigner(o: SignerOptions): Signer {
+  const holder = asKey(o.key);
+  const clock = o.clock ?? Date.now;
+  const source = o.passport;
+  const issuerKey = source.kind === 'issuer' ? asKey(source.key) : undefined;
+
+  async function passportFor(route: string): Promise<string> {
+    switch (source.kind) {
+      case 'issuer':
+        return issuePassport({
+          key: issuerKey!,
+          issuer: source.issuer,
+          subject: source.subject,
+          audience: o.audience,
+          trustDomain: source.trustDomain,
+          holder: holder.publicJwk,
+          keyBinding: source.keyBinding ?? 'software',
+          ...(source.lifetimeS !== undefined ? { lifetimeS: source.lifetimeS } : {}),
+          nowMs: clock(),
+        });
+      case 'broker': {
+        const body: Record<string, unknown> = { audience: o.audience, route, holder_jwk: holder.publicJwk };
+        if (source.lifetimeS !== undefined) body.lifetime_s = source.lifetimeS;
+        if (source.svid) {
+          body.svid_chain = source.svid.chainPem;
+          body.pop = spiffePop({
+            svidKey: source.svid.key,
+            leafPem: source.svid.chainPem[0]!,
+            brokerIssuer: source.svid.brokerIssuer,
+            audience: o.audience,
+            holderJwk: holder.publicJwk,
+            route,
+            ...(source.lifetimeS !== undefined ? { lifetimeS: source.lifetimeS } : {}),
+            nowMs: clock(),
+          });
+        }
+        return (await requestPassport(source.socketPath, body)).passport;
+      }
+      case 'custom':
+        return source.get({ audience: o.audience, route, holder });
+    }
+  }
+
+  async function sign(input: SignInput): Promise<Record<string, string>> {
+    const route = input.route ?? o.route;
+    const passport = await passportFor(route);
+    const signed = signRequest(
+      {
+        method: input.method,
+        url: input.url,
+        ...(input.headers ? { headers: input.headers } : {}),
+        ...(input.body !== undefined ? { body: input.body } : {}),
+        ...(input.bodySha256 ? { bodySha256: input.bodySha256 } : {}),
+      },
+      { passport, holder, route, bindHeaders: input.bindHeaders ?? o.bindHeaders ?? [], nowMs: clock() },
+    );
+    return { ...signed.headers };
+  }
+
+  async function signedFetch(input: string | URL, init: SignedRequestInit = {}): Promise<Response> {
+    const { route, bindHeaders, body, ...rest } = init;
+    const bytes = await readBody(body);
+    const headers = new Headers(rest.headers);
+    const pairs: [string, string][] = [];
+    headers.forEach((v, k) => pairs.push([k, v]));
+    const method = (rest.method ?? 'GET').toUpperCase();
+    const credentials = await sign({
+      method,
+      url: input,
+      headers: pairs,
+      body: bytes,
+      ...(route ? { route } : {}),
+      ...(bindHeaders ? { bindHeaders } : {}),
+    });
+    for (const [k, v] of Object.entries(credentials)) headers.set(k, v);
+    return fetch(input, { ...rest, method, headers, ...(bytes.length > 0 ? { body: bytes } : {}) });
+  }
+
+  return { holder, sign, fetch: signedFetch };
+}
+
+async function readBody(body: SignedRequestInit['body']): Promise<Uint8Array> {
+  if (body === undefined || body === null) return new Uint8Array(0);
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  const chunks: Uint8Array[] = [];
+  const iterable: AsyncIterable<Uint8Array> =
+    Symbol.asyncIterator in body ? (body as AsyncIterable<Uint8Array>) : streamIterable(body as ReadableStream<Uint8Array>);
+  for await (const c of iterable) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+async function* streamIterable(s: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  const reader = s.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    yield value;
+  }
+}
+
+/** base64url SHA-256 of a body, for callers that hash streams themselves. */
+export function bodySha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('base64url');
+}
