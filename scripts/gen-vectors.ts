@@ -127,7 +127,7 @@ const BUNDLE: BundleDocument = {
       required_key_binding: 'software',
       freshness_class: 'realtime',
       bound_headers: ['content-type'],
-      body: { mode: 'bound', max_bytes: 65_536 },
+      body: { mode: 'bound', max_bytes: 1024 },
     },
     {
       id: 'items-get',
@@ -677,6 +677,14 @@ const POSITIVE: PositiveSpec[] = [
       ],
       body: { source: 'filter_header' },
     },
+  },
+  {
+    id: 'empty-body-route',
+    description: 'a route with body mode "empty" binds the empty-body hash even when Envoy neither buffers nor runs the filter',
+    route: 'search',
+    method: 'GET',
+    path: '/search?q=nobody',
+    envoy: { body: { source: 'unavailable' } },
   },
   {
     id: 'kb-remote-kms',
@@ -1281,6 +1289,27 @@ const NEGATIVE: NegativeCase[] = [
     description: 'Envoy neither buffers bodies nor runs the trusted filter',
     reason: 'body_unavailable',
     build: () => tampered('body-unavailable', { body: { source: 'unavailable' } }, { method: 'POST', body: JSON_BODY }),
+  },
+  {
+    id: 'body-too-large',
+    description: 'payments-create accepts bodies up to body.max_bytes = 1024 bytes; this one has 1025',
+    reason: 'body_too_large',
+    build: () =>
+      tampered('body-too-large', {}, {
+        route: 'payments-create',
+        method: 'POST',
+        path: '/v1/payments',
+        headers: MUTATE_CT,
+        bind: ['content-type'],
+        body: Buffer.alloc(1025, 0x61),
+      }),
+  },
+  {
+    id: 'body-on-empty-route',
+    description: 'the signer hashed a body on a route with body mode "empty"; the verifier binds the empty hash',
+    reason: 'body_mismatch',
+    build: () =>
+      tampered('body-on-empty-route', { body: { source: 'unavailable' } }, { route: 'search', path: '/search?q=1', body: Buffer.from('hidden') }),
   },
   {
     id: 'body-hash-header-invalid',

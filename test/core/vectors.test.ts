@@ -143,8 +143,8 @@ function toView(r: EnvoyRequest): RequestView {
   };
 }
 
-/** The body hash a verifier takes from an Envoy request that it allows. */
-function bodyHashOf(r: EnvoyRequest): string {
+/** The body hash a verifier takes from an Envoy request that it allows on route `routeId`. */
+function bodyHashOf(r: EnvoyRequest, routeId: string): string {
   switch (r.body.source) {
     case 'bytes':
       return sha256b64url(Buffer.from(r.body.base64, 'base64'));
@@ -153,7 +153,9 @@ function bodyHashOf(r: EnvoyRequest): string {
     case 'empty':
       return sha256b64url(Buffer.alloc(0));
     case 'unavailable':
-      throw new Error('a positive vector cannot have an unavailable body');
+      // Only a route that takes no body binds the empty hash without observing the body.
+      assert.equal(bundle.route(routeId)?.body?.mode, 'empty', `route ${routeId} needs an observed body`);
+      return sha256b64url(Buffer.alloc(0));
   }
 }
 
@@ -164,15 +166,16 @@ function rebuiltInput(v: PositiveVector): TranscriptInput {
   const p = parsed.proof;
   const claims = readPassportClaims(v.signing.passport);
   const { map } = headerMap(v.request.headers);
+  const routeId = v.request.route_id ?? v.signing.route;
   return {
     method: v.request.method,
     authority: v.request.authority,
     pathAndQuery: v.request.path,
     headers: p.h.map((n) => [n, map.get(n)!] as const),
-    bodySha256: bodyHashOf(v.request),
+    bodySha256: bodyHashOf(v.request, routeId),
     nonce: p.nonce,
     audience: claims.aud,
-    routeId: v.request.route_id ?? v.signing.route,
+    routeId,
     jti: claims.jti,
     passportSha256: sha256b64url(v.signing.passport),
     ts: p.ts,
