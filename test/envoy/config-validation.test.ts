@@ -136,10 +136,10 @@ describe('Envoy configuration validation against the official API definitions', 
 
     it('fails on a duration without its unit', () => {
       const result = validator.validateBootstrap(
-        brokenCopy('trustplane_authz }\n                        timeout: 0.25s', 'trustplane_authz }\n                        timeout: 250ms'),
+        brokenCopy('trustplane_authz }\n                        timeout: 0.5s', 'trustplane_authz }\n                        timeout: 500ms'),
       );
       assert.deepEqual(result.errors, [
-        `${EXT_AUTHZ}.grpc_service.timeout: the string "250ms" is not a google.protobuf.Duration (expected a string such as "0.25s")`,
+        `${EXT_AUTHZ}.grpc_service.timeout: the string "500ms" is not a google.protobuf.Duration (expected a string such as "0.25s")`,
       ]);
     });
 

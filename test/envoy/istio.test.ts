@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig } from '../../authz-server/src/config.js';
 import { findRepoRoot } from '../support/envoy-config-validator.js';
 import {
   AUTHZ,
@@ -193,6 +194,12 @@ describe('Istio manifests (envoy/istio)', () => {
         .map((v) => asObject(v, 'volume'))
         .find((v) => v['name'] === mount['name']);
       assert.equal(at(volume, 'configMap', 'name'), 'trustplane-authz-config');
+    });
+
+    it('ships a server.yaml the server config loader accepts', () => {
+      const config = loadConfig({ file: serverYaml() });
+      assert.equal(config.replay.store, 'redis');
+      assert.equal(config.body.filter_header.trusted, true);
     });
 
     it('uses exactly the server.yaml keys fixed by the lead, with the contract ports', () => {
