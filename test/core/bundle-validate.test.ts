@@ -99,10 +99,10 @@ describe('validateBundle', () => {
       '/keys/1/issuer: must be a URI with a scheme and no spaces',
       '/keys/1/max_key_binding: must be one of software, remote_kms, hardware_local, attested_workload',
       '/routes/0/id: must match ^[a-z0-9][a-z0-9._-]{0,63}$',
-      '/routes/0/match/path: must not contain "." or ".." segments',
+      '/routes/0/match/path: dot segment in path',
       '/routes/0/match/methods/0: must be an upper-case HTTP method token',
       '/routes/0/match/methods/2: duplicate method',
-      '/routes/0/match/authority: must be a lower-case host[:port]',
+      '/routes/0/match/authority: must be in canonical form: "api.example.com"',
       '/routes/0/audience: must be a non-empty string',
       '/routes/0/allowed_sources/0/extra: unknown member',
       '/routes/0/allowed_sources/0/subject: must be a non-empty string',
@@ -153,7 +153,7 @@ describe('validateBundle', () => {
     ]);
   });
 
-  it('accepts only canonical route paths', () => {
+  it('accepts only route paths that are already in transcript-v1 canonical form', () => {
     const cases: Array<[string, string | undefined]> = [
       ['/', undefined],
       ['/orders', undefined],
@@ -161,16 +161,18 @@ describe('validateBundle', () => {
       ['/orders/*', undefined],
       ['/**', undefined],
       ['/a/%C3%A9/b', undefined],
+      ["/a/:@!$&'()+,;=", undefined],
       ['orders', 'must start with "/"'],
-      ['/a//b', 'must not contain empty segments ("//")'],
-      ['/a/./b', 'must not contain "." or ".." segments'],
+      ['/a//b', 'empty segment ("//") in path'],
+      ['/a/./b', 'dot segment in path'],
+      ['/%2E%2E/x', 'dot segment in path'],
       ['/a/*/b', '"*" is only allowed as a final "/*" or "/**" segment'],
       ['/a/b*', '"*" is only allowed as a final "/*" or "/**" segment'],
-      ['/a?x=1', 'contains a character that must be percent-encoded (escapes use upper-case hex)'],
-      ['/a/%c3%a9', 'contains a character that must be percent-encoded (escapes use upper-case hex)'],
-      ['/a%2Fb', 'must not percent-encode unreserved characters, "/" or "\\"'],
-      ['/%7Euser', 'must not percent-encode unreserved characters, "/" or "\\"'],
-      ['/%2E%2E/x', 'must not percent-encode unreserved characters, "/" or "\\"'],
+      ['/a%2Fb', 'malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)'],
+      ['/a?x=1', 'must be in canonical form: "/a%3Fx=1"'],
+      ['/a/%c3%a9', 'must be in canonical form: "/a/%C3%A9"'],
+      ['/a/é', 'must be in canonical form: "/a/%C3%A9"'],
+      ['/%7Euser', 'must be in canonical form: "/~user"'],
     ];
     for (const [path, problem] of cases) {
       const doc = sample();
@@ -179,6 +181,32 @@ describe('validateBundle', () => {
       if (problem === undefined) assert.ok(r.ok, `${path}: ${r.ok ? '' : r.problems.join()}`);
       else assert.deepEqual(r.ok ? [] : r.problems, [`/routes/1/match/path: ${problem}`], path);
     }
+  });
+
+  it('accepts only canonical authorities: lower case, default ports dropped', () => {
+    const cases: Array<[string, string | undefined]> = [
+      ['api.example.com', undefined],
+      ['api.example.com:8443', undefined],
+      ['[::1]:8080', undefined],
+      ['api.example.com:443', 'must be in canonical form: "api.example.com"'],
+      ['API.example.com', 'must be in canonical form: "api.example.com"'],
+    ];
+    for (const [authority, problem] of cases) {
+      const doc = sample();
+      doc.routes[1].match.authority = authority;
+      const r = validateBundle(doc);
+      if (problem === undefined) assert.ok(r.ok, `${authority}: ${r.ok ? '' : r.problems.join()}`);
+      else assert.deepEqual(r.ok ? [] : r.problems, [`/routes/1/match/authority: ${problem}`], authority);
+    }
+    const bad = sample();
+    bad.routes[1].match.authority = 'user@host';
+    assert.equal(validateBundle(bad).ok, false);
+  });
+
+  it('refuses more bound headers than a proof may carry', () => {
+    const doc = sample();
+    doc.routes[1].bound_headers = Array.from({ length: 33 }, (_, i) => `x-h${i}`);
+    assert.deepEqual(problemsOf(doc), ['/routes/1/bound_headers: must name at most 32 headers (the transcript limit)']);
   });
 
   it('refuses subject patterns with "**" anywhere but the end', () => {

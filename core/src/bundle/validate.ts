@@ -14,6 +14,7 @@ import { BUNDLE_FORMAT, type BundleDocument } from './types.js';
 import {
   authorityProblem,
   headerNameProblem,
+  MAX_BOUND_HEADERS,
   METHOD,
   ROUTE_ID,
   routePathProblem,
@@ -148,6 +149,7 @@ function checkRoutes(v: Checker, value: unknown): void {
     }
     if (r.bound_headers !== undefined) {
       const names = v.array(r.bound_headers, `${at}/bound_headers`);
+      if (names && names.length > MAX_BOUND_HEADERS) v.add(`${at}/bound_headers`, `must name at most ${MAX_BOUND_HEADERS} headers (the transcript limit)`);
       const seen = new Set<string>();
       names?.forEach((n, j) => {
         const p = `${at}/bound_headers/${j}`;

@@ -2,7 +2,7 @@
  * The lexical rules of trustplane-bundle-v1 values, shared by validation and compilation. Internal:
  * never exported from the bundle index. docs/bundle.md states each rule normatively.
  */
-import { CREDENTIAL_HEADERS, HEADER } from '../../types.js';
+import { canonicalAuthority, canonicalPath, UNBINDABLE_HEADERS } from '../../transcript.js';
 
 export const ROUTE_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 /** RFC 9110 §5.6.2 token, restricted to lower case because Envoy lower-cases every header name. */
@@ -13,36 +13,18 @@ export const METHOD = /^[A-Z][A-Z0-9!#$%&'*+.^_`|~-]{0,31}$/;
 export const URI_ISH = /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/;
 /** Visible ASCII; kids and trust domains are compared byte for byte and printed in logs. */
 export const VISIBLE = /^[\x21-\x7e]+$/;
-/** Lower-case host (reg-name or bracketed IPv6) with an optional port, as the transcript canonicalises it. */
-const AUTHORITY = /^(?:[a-z0-9._~-]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?$/;
 
 /**
- * Headers a proof may never bind: pseudo-headers are not headers; credential headers carry the proof
- * itself; hop-by-hop headers (RFC 9110 §7.6.1) and `x-envoy-auth-partial-body` are rewritten or dropped
- * by proxies; `host` never reaches ext_authz (Envoy folds it into `:authority`); `cookie` is split and
- * re-joined differently by HTTP/1 and HTTP/2 (RFC 9113 §8.2.3).
+ * The transcript's own list of headers a proof may never bind (pseudo-headers, credential, hop-by-hop,
+ * `host`, `cookie`): one list, so a route can never require a header no proof is allowed to carry.
  */
-export const UNBINDABLE_HEADERS: ReadonlySet<string> = new Set([
-  ...CREDENTIAL_HEADERS,
-  HEADER.envoyPartialBody,
-  'host',
-  'cookie',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+export { MAX_BOUND_HEADERS, UNBINDABLE_HEADERS } from '../../transcript.js';
 
+/** A route authority must already be in transcript-v1 canonical form, or it could never match. */
 export function authorityProblem(value: string): string | undefined {
-  const m = AUTHORITY.exec(value);
-  if (!m) return 'must be a lower-case host[:port]';
-  if (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535 || m[1].startsWith('0'))) return 'port must be 1-65535';
-  return undefined;
+  const c = canonicalAuthority(value);
+  if (!c.ok) return c.detail;
+  return c.value === value ? undefined : `must be in canonical form: "${c.value}"`;
 }
 
 export function headerNameProblem(name: string): string | undefined {
@@ -60,11 +42,6 @@ export interface PathPattern {
   readonly base: string;
 }
 
-/** One path segment character (RFC 3986 pchar), or an upper-case percent escape. `*` is reserved for wildcards. */
-const SEGMENT = /^(?:[A-Za-z0-9._~!$&'()+,;=:@-]|%[0-9A-F]{2})+$/;
-/** Escapes that RFC 3986 §6.2.2.2 normalises away, or that would smuggle a separator (`%2F`, `%5C`). */
-const NON_CANONICAL_ESCAPE = /%(?:2[DEF]|3[0-9]|4[1-9A-F]|5[0-9A]|5C|5F|6[1-9A-F]|7[0-9A]|7E)/;
-
 export function parsePathPattern(path: string): PathPattern {
   if (path.endsWith('/**')) return { kind: 'any', base: path.slice(0, -2) };
   if (path.endsWith('/*')) return { kind: 'one', base: path.slice(0, -1) };
@@ -72,27 +49,19 @@ export function parsePathPattern(path: string): PathPattern {
 }
 
 /**
- * A route path is canonical so that it can only ever match the canonical request path it names: no
- * dot or empty segments (RFC 3986 §5.2.4 would rewrite them), no query or fragment, upper-case
- * escapes of reserved characters only. A trailing `/` is allowed: it is a distinct resource in HTTP.
+ * A route path (without its wildcard) must be a fixed point of transcript-v1 path canonicalisation,
+ * so it can only ever match the canonical request path it names: no dot or empty segments, no query,
+ * escapes exactly where and how the transcript writes them. A trailing `/` is allowed: it is a
+ * distinct resource in HTTP.
  */
 export function routePathProblem(path: string): string | undefined {
   if (!path.startsWith('/')) return 'must start with "/"';
   if (path.length > 2048) return 'must be at most 2048 characters';
   const { base } = parsePathPattern(path);
-  const segments = base.slice(1).split('/');
-  for (let i = 0; i < segments.length; i++) {
-    const seg = segments[i]!;
-    if (seg === '') {
-      if (i === segments.length - 1) continue;
-      return 'must not contain empty segments ("//")';
-    }
-    if (seg === '.' || seg === '..') return 'must not contain "." or ".." segments';
-    if (seg.includes('*')) return '"*" is only allowed as a final "/*" or "/**" segment';
-    if (!SEGMENT.test(seg)) return 'contains a character that must be percent-encoded (escapes use upper-case hex)';
-    if (NON_CANONICAL_ESCAPE.test(seg)) return 'must not percent-encode unreserved characters, "/" or "\\"';
-  }
-  return undefined;
+  if (base.includes('*')) return '"*" is only allowed as a final "/*" or "/**" segment';
+  const c = canonicalPath(base);
+  if (!c.ok) return c.detail;
+  return c.value === base ? undefined : `must be in canonical form: "${c.value}"`;
 }
 
 export function pathMatches(p: PathPattern, path: string): boolean {
