@@ -163,7 +163,7 @@ async function passports(ctx: HandlerContext, req: IncomingMessage, res: ServerR
 
 /** For `clientError`: requests the HTTP parser rejects never reach a handler; answer and close. */
 export function answerUnparseable(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || (err.code === 'ECONNRESET')) {
+  if (!socket.writable || err.code === 'ECONNRESET') {
     socket.destroy();
     return;
   }
