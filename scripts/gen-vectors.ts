@@ -1060,6 +1060,15 @@ const NEGATIVE: NegativeCase[] = [
     },
   },
   {
+    id: 'unbindable-host',
+    description: 'the proof binds "host", which never reaches ext_authz (Envoy folds it into :authority)',
+    reason: 'header_not_bindable',
+    build: () => {
+      const { g, proof } = signed('unbindable-host');
+      return { signing: g, request: envoy(g, tamperProof(proof, (p) => (p.h = ['host']))) };
+    },
+  },
+  {
     id: 'unbindable-pseudo',
     description: 'the proof binds the pseudo-header ":authority", which Envoy lists among the headers',
     reason: 'header_not_bindable',
