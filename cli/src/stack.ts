@@ -1,0 +1,116 @@
+/**
+ * The one-machine stack: the authz server (real gRPC on loopback), the broker (Unix socket), an
+ * echo upstream, and the development gateway running the real `.wasm` in front of them. Used by
+ * `trustplane demo`, `trustplane up` and the end-to-end tests.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBroker, parseBrokerConfig, type RunningBroker } from '../../broker/src/index.js';
+import { loadConfig } from '../../authz-server/src/config.js';
+import { createLogger, type Logger } from '../../authz-server/src/log.js';
+import { PROTO_DIR } from '../../authz-server/src/proto.js';
+import { startServer, type RunningServer } from '../../authz-server/src/server.js';
+import { startEcho } from '../../gateway/src/echo.js';
+import { startGateway, type GatewayRoute, type RunningGateway } from '../../gateway/src/gateway.js';
+import { DEV, ensureDevState, type DevState } from './dev-state.js';
+
+export const WASM_PATH = join(PROTO_DIR, '..', 'wasm-filter', 'build', 'trustplane_filter.wasm');
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export const WASM_CONFIGURATION = Object.freeze({
+  header: 'x-trustplane-body-sha256',
+  max_body_bytes: MAX_BODY_BYTES,
+  require_passport_header: 'x-trustplane-passport',
+  log_level: 'info',
+});
+
+/** Mirrors envoy/envoy.yaml: route ids from context_extensions; uploads buffered instead of hashed in wasm. */
+const ROUTES: GatewayRoute[] = [
+  { prefix: '/public', wasm: false, extAuthz: false },
+  { prefix: '/v1/payments/', methods: ['GET'], wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'payments-read' } },
+  { prefix: '/v1/payments', methods: ['POST'], wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'payments-create' } },
+  {
+    prefix: '/v1/uploads/',
+    wasm: false,
+    extAuthz: true,
+    contextExtensions: { trustplane_route: 'uploads', trustplane_body: 'buffered' },
+    withRequestBody: { maxRequestBytes: MAX_BODY_BYTES, allowPartialMessage: false, packAsBytes: true },
+  },
+  { prefix: '/v1/admin/', wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'admin' } },
+];
+export const GATEWAY_ROUTES: readonly GatewayRoute[] = Object.freeze(ROUTES);
+
+export interface LocalStack {
+  readonly state: DevState;
+  readonly server: RunningServer;
+  readonly broker: RunningBroker;
+  readonly gateway: RunningGateway;
+  readonly upstreamUrl: string;
+  readonly brokerSocket: string;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  readonly stateDir?: string;
+  readonly logger?: Logger;
+  readonly gatewayListen?: string;
+  readonly auditFile?: string;
+}
+
+export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack> {
+  const scratch = mkdtempSync(join(tmpdir(), 'trustplane-stack-'));
+  const state = ensureDevState(o.stateDir ?? join(scratch, 'state'));
+  const log = o.logger ?? createLogger('warn');
+  const config = loadConfig({
+    overrides: {
+      'listen.grpc': '127.0.0.1:0',
+      'listen.http': '127.0.0.1:0',
+      'bundle.path': state.bundlePath,
+      'bundle.signing_keys': state.signingKeysPath,
+      'body.filter_header.trusted': true,
+      'audit.sink': o.auditFile ? 'file' : 'none',
+      ...(o.auditFile ? { 'audit.file': o.auditFile } : {}),
+      workers: 1,
+      shutdown_grace_ms: 2000,
+    },
+  });
+  const server = await startServer(config, { logger: log, serveHttp: true });
+  const brokerSocket = join(scratch, 'broker.sock');
+  const broker = await startBroker(
+    parseBrokerConfig({
+      socket_path: brokerSocket,
+      issuer: DEV.brokerIssuer,
+      trust_domain: DEV.trustDomain,
+      key_file: join(state.dir, 'broker-key.jwk.json'),
+      software: { subject: 'spiffe://dev.trustplane.local/ns/demo/sa/broker-caller' },
+    }),
+    { logger: () => {} },
+  );
+  const echo = await startEcho();
+  const gateway = await startGateway({
+    listen: o.gatewayListen ?? '127.0.0.1:0',
+    authz: server.grpcAddress,
+    upstream: echo.url,
+    routes: GATEWAY_ROUTES,
+    wasm: { path: WASM_PATH, configuration: WASM_CONFIGURATION },
+    statusOnError: 503,
+    timeoutMs: 1000,
+    bufferLimitBytes: MAX_BODY_BYTES,
+  });
+  return {
+    state,
+    server,
+    broker,
+    gateway,
+    upstreamUrl: echo.url,
+    brokerSocket,
+    close: async () => {
+      await gateway.close();
+      await echo.close();
+      await broker.close();
+      await server.close();
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}
