@@ -21,6 +21,7 @@ import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compil
 import { BundleError, type BundleSourceErrorCode } from '../../core/src/bundle/errors.js';
 import { verifyBundle } from '../../core/src/bundle/verify.js';
 import { parseJsonObject, sha256hex } from '../../core/src/encoding.js';
+import { importPublicJwk } from '../../core/src/keys.js';
 import type { PublicJwk } from '../../core/src/types.js';
 
 export interface BundleSourceOptions {
@@ -83,6 +84,8 @@ export class BundleSource {
 
   constructor(opts: BundleSourceOptions) {
     if (typeof opts.path !== 'string' || opts.path === '') throw new TypeError('BundleSource: path is required');
+    // A bad signing key is a configuration mistake: fail at construction, not on some later reload.
+    for (const jwk of opts.signingKeys) importPublicJwk(jwk);
     this.opts = opts;
     this.clock = opts.clock ?? Date.now;
     if (opts.onReload) this.listeners.add(opts.onReload);
@@ -244,7 +247,8 @@ export class BundleSource {
     if (this.debounceTimer) clearTimeout(this.debounceTimer);
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
-      if (!this.closed) void this.reload();
+      // check() reports failures as events; a rejection here would be a bug, never a reason to crash.
+      if (!this.closed) this.reload().catch(() => undefined);
     }, this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
     this.debounceTimer.unref();
   }

@@ -108,6 +108,10 @@ describe('BundleSource', () => {
       }
     });
 
+    it('refuses a misconfigured signing key at construction with a TypeError', () => {
+      assert.throws(() => new BundleSource({ path, signingKeys: [{ kty: 'OKP', crv: 'Ed25519', x: 'short' }] }), TypeError);
+    });
+
     it('with startWithoutBundle, starts unready and picks up the first good file', async () => {
       const s = await open({ startWithoutBundle: true });
       assert.equal(s.current(), undefined);
