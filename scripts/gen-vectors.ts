@@ -1050,6 +1050,12 @@ const NEGATIVE: NegativeCase[] = [
     build: () => tampered('userinfo', { authority: 'user@api.example.com' }),
   },
   {
+    id: 'authority-kelvin-sign',
+    description: 'signed for kiosk.example.com, observed with U+212A KELVIN SIGN, whose Unicode lower case is "k": refused, never folded',
+    reason: 'authority_invalid',
+    build: () => tampered('authority-kelvin-sign', { authority: '\u212Aiosk.example.com' }, { authority: 'kiosk.example.com' }),
+  },
+  {
     id: 'unbindable-cookie',
     description: 'the proof binds "cookie" (re-joined differently by HTTP/1 and HTTP/2); signature irrelevant',
     reason: 'header_not_bindable',

@@ -185,7 +185,7 @@ const HOST_CHARS = /^[a-z0-9._~!$&'()*+,;=-]+$/;
 /** Canonical authority: lower-case; no userinfo; port 80 and 443 dropped; IPv6 kept in brackets. */
 export function canonicalAuthority(raw: string): Canon<string> {
   const bad = (detail: string): Canon<string> => ({ ok: false, reason: 'authority_invalid', detail });
-  const a = raw.toLowerCase();
+  const a = raw.replace(/[A-Z]+/g, (u) => u.toLowerCase()); // ASCII only: U+212A KELVIN SIGN must not become "k"
   if (a.length === 0 || a.length > 255) return bad('authority is empty or too long');
   if (a.includes('@')) return bad('userinfo in authority');
   let host: string;
