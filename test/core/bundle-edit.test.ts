@@ -91,6 +91,16 @@ describe('mergeSource', () => {
     assert.equal(canonicalJson(r.bundle), canonicalJson(once));
   });
 
+  it('treats the same key spelt without its optional JWK members as already trusted', () => {
+    const once = ok(mergeSource(base(), { key: clientKey, routes: ['orders'], source: clientSource }));
+    const bare = { ...clientKey, jwk: { kty: CLIENT.publicJwk.kty, crv: CLIENT.publicJwk.crv, x: CLIENT.publicJwk.x } };
+    const r = mergeSource(once, { key: bare, routes: ['orders'], source: clientSource });
+    assert.ok(r.ok);
+    assert.equal(r.changed, false);
+    const upgraded = mergeSource(once, { key: { ...clientKey, max_key_binding: 'remote_kms' }, routes: ['orders'], source: clientSource });
+    assert.equal(upgraded.ok ? '' : upgraded.code, 'bundle_key_conflict');
+  });
+
   it('adds only the missing part when the key is already trusted', () => {
     const once = ok(mergeSource(base(), { key: clientKey, routes: ['orders'], source: clientSource }));
     const r = mergeSource(once, { key: clientKey, routes: ['orders', 'health'], source: clientSource });

@@ -85,7 +85,13 @@ export function mergeSource(bundle: BundleDocument, input: MergeSourceInput): Bu
   let keys = doc.keys;
   const sameKid = doc.keys.find((k) => k.kid === input.key.kid);
   if (sameKid) {
-    if (canonicalJson(sameKid) !== canonicalJson(input.key)) {
+    // Same key = same key material (RFC 7638 thumbprint) and same claims; how the JWK spells optional members does not matter.
+    const same =
+      safeThumbprint(sameKid) === safeThumbprint(input.key) &&
+      sameKid.issuer === input.key.issuer &&
+      sameKid.trust_domain === input.key.trust_domain &&
+      sameKid.max_key_binding === input.key.max_key_binding;
+    if (!same) {
       return { ok: false, code: 'bundle_key_conflict', problems: [`kid "${input.key.kid}" is already trusted with a different key, issuer, trust domain or binding`] };
     }
   } else {
