@@ -53,8 +53,9 @@ describe('Envoy configuration validation against the official API definitions', 
     const bootstraps = yamlFiles(envoyDir);
 
     it('finds the Envoy bootstrap files it is meant to check', () => {
+      // Every *.yaml directly under envoy/ is validated as a bootstrap below.
       const names = bootstraps.map((f) => f.slice(envoyDir.length + 1));
-      assert.deepEqual(names, ['envoy.local.yaml', 'envoy.yaml']);
+      assert.ok(names.includes('envoy.yaml') && names.includes('envoy.local.yaml'), names.join(', '));
     });
 
     for (const file of bootstraps) {
