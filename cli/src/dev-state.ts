@@ -56,7 +56,7 @@ export function devRoutes(): Route[] {
   return [
     { ...base, id: 'payments-create', match: { methods: ['POST'], path: '/v1/payments' }, bound_headers: ['content-type'] },
     { ...base, id: 'payments-read', match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty' } },
-    { ...base, id: 'uploads', match: { methods: ['POST', 'PUT'], path: '/v1/uploads/**' } },
+    { ...base, id: 'uploads-create', match: { methods: ['POST'], path: '/v1/uploads' } },
     { ...base, id: 'admin', match: { path: '/v1/admin/**' }, allowed_sources: [brokerSource], required_key_binding: 'attested_workload' },
   ];
 }

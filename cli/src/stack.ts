@@ -17,6 +17,8 @@ import { DEV, ensureDevState, type DevState } from './dev-state.js';
 
 export const WASM_PATH = join(PROTO_DIR, '..', 'wasm-filter', 'build', 'trustplane_filter.wasm');
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** As envoy/envoy.yaml: the listener buffer is a little larger, so the filter (not Envoy) answers an oversized body. */
+export const BUFFER_LIMIT_BYTES = MAX_BODY_BYTES + 64 * 1024;
 
 export const WASM_CONFIGURATION = Object.freeze({
   header: 'x-trustplane-body-sha256',
@@ -31,10 +33,11 @@ const ROUTES: GatewayRoute[] = [
   { prefix: '/v1/payments/', methods: ['GET'], wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'payments-read' } },
   { prefix: '/v1/payments', methods: ['POST'], wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'payments-create' } },
   {
-    prefix: '/v1/uploads/',
+    prefix: '/v1/uploads',
+    methods: ['POST'],
     wasm: false,
     extAuthz: true,
-    contextExtensions: { trustplane_route: 'uploads', trustplane_body: 'buffered' },
+    contextExtensions: { trustplane_route: 'uploads-create', trustplane_body: 'buffered' },
     withRequestBody: { maxRequestBytes: MAX_BODY_BYTES, allowPartialMessage: false, packAsBytes: true },
   },
   { prefix: '/v1/admin/', wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'admin' } },
@@ -96,7 +99,7 @@ export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack>
     wasm: { path: WASM_PATH, configuration: WASM_CONFIGURATION },
     statusOnError: 503,
     timeoutMs: 1000,
-    bufferLimitBytes: MAX_BODY_BYTES,
+    bufferLimitBytes: BUFFER_LIMIT_BYTES,
   });
   return {
     state,

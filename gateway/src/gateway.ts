@@ -53,6 +53,8 @@ export interface GatewayOptions {
   readonly timeoutMs?: number;
   /** The stream decoder buffer limit (listener per_connection_buffer_limit_bytes). */
   readonly bufferLimitBytes?: number;
+  /** Hears unexpected gateway errors (answered 500). */
+  readonly onError?: (error: unknown) => void;
 }
 
 export interface RunningGateway {
@@ -81,7 +83,8 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
   const upstream = new URL(o.upstream);
 
   const server: Server = createServer((req, res) => {
-    handle(req, res).catch(() => {
+    handle(req, res).catch((error: unknown) => {
+      o.onError?.(error);
       if (!res.headersSent) reply(res, { status: 500, headers: [['content-type', 'text/plain']], body: Buffer.from('gateway error\n') });
       else res.destroy();
     });
@@ -121,6 +124,12 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
     }
 
     let responseHeadersToAdd: HeaderValueOption[] = [];
+    const buffering = route.extAuthz ? route.withRequestBody : undefined;
+    if (buffering && !buffering.allowPartialMessage && body.length > buffering.maxRequestBytes) {
+      // §1.3: the decoder buffer limit is max_request_bytes; Envoy answers 413 and never calls ext_authz.
+      reply(res, { status: 413, headers: [['content-type', 'text/plain']], body: Buffer.from('Payload Too Large') });
+      return;
+    }
     if (route.extAuthz) {
       const check = checkRequest(req, headers, body, route);
       const outcome = await new Promise<CheckResponse | undefined>((resolve) => {
@@ -187,16 +196,19 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
   }
 
   async function proxy(res: ServerResponse, headers: HeaderPairs, body: Uint8Array, toAdd: HeaderValueOption[]): Promise<void> {
-    const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+    const out: Record<string, string | string[]> = {};
     let path = '/';
     let authority = upstream.host;
     for (const [k, v] of headers) {
       if (k === ':path') path = v;
       else if (k === ':authority') authority = v;
-      else if (!k.startsWith(':')) (out[k] ??= []).push(v);
+      else if (!k.startsWith(':') && k !== 'host' && k !== 'content-length') {
+        const prev = out[k];
+        out[k] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [prev]), v];
+      }
     }
-    out.host = [authority];
-    out['content-length'] = [String(body.length)];
+    out.host = authority;
+    out['content-length'] = String(body.length);
     await new Promise<void>((resolve) => {
       const up = httpRequest({ hostname: upstream.hostname, port: upstream.port, method: headers.find(([k]) => k === ':method')?.[1] ?? 'GET', path, headers: out }, (ur) => {
         const h: [string, string][] = [];
