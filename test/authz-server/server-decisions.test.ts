@@ -12,6 +12,10 @@ import { REASONS, type ReasonCode } from '../../core/src/reasons.js';
 import { CREDENTIAL_HEADERS } from '../../core/src/types.js';
 import {
   BROKER_ISSUER,
+  IDENTITY_HEADER_NAMES,
+  UUID,
+  assertAllow,
+  assertDeny,
   SUBJECT,
   ISSUER,
   TRUST_DOMAIN,
@@ -28,49 +32,8 @@ import {
   type SignedCheck,
   type TrustSetup,
 } from '../support/check-client.js';
-import { OfficialCheckResponse, structToPlain, type OfficialCheckResponse as Response } from '../support/envoy-api.js';
+import { structToPlain, type OfficialCheckResponse as Response } from '../support/envoy-api.js';
 import type { EnvoyCheckInput } from '../support/envoy-api.js';
-
-/** envoy.type.v3.StatusCode number → name, as the official definitions decode `denied_response.status.code`. */
-const STATUS_NAME: Record<number, string> = Object.fromEntries(
-  Object.entries(OfficialCheckResponse.root.lookupEnum('envoy.type.v3.StatusCode').values).map(([name, n]) => [n, name]),
-);
-
-const IDENTITY_HEADER_NAMES = ['x-trustplane-subject', 'x-trustplane-issuer', 'x-trustplane-trust-domain', 'x-trustplane-key-binding', 'x-trustplane-route', 'x-trustplane-decision-id'];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** A deny exactly as DESIGN.md and the reason registry say: successful RPC, explicit HTTP status, reason header, JSON body. */
-export function assertDeny(r: Response, reason: ReasonCode): void {
-  const info = REASONS[reason];
-  assert.equal(r.http_response, 'denied_response', `expected a deny with ${reason}, got ${JSON.stringify(r.dynamic_metadata)}`);
-  assert.equal(r.status?.code, info.grpc, `gRPC status code for ${reason}`);
-  assert.equal(r.denied_response?.status?.code, STATUS_NAME[info.status], `HTTP status for ${reason}`);
-  const headers = headerMap(r.denied_response?.headers);
-  assert.equal(headers['x-trustplane-reason'], reason);
-  assert.match(headers['x-trustplane-decision-id'] ?? '', UUID);
-  for (const h of r.denied_response?.headers ?? []) {
-    assert.equal(h.append_action, 'OVERWRITE_IF_EXISTS_OR_ADD', `${h.header?.key}: append_action`);
-    assert.equal(h.append, undefined, `${h.header?.key}: append must stay unset`);
-  }
-  if (info.status === 401) assert.equal(headers['www-authenticate'], `TrustPlane error="${reason}"`);
-  const body = JSON.parse(r.denied_response?.body ?? '') as { reason: string; status: number; decision_id: string };
-  assert.equal(body.reason, reason);
-  assert.equal(body.status, info.status);
-  assert.equal(body.decision_id, headers['x-trustplane-decision-id']);
-  assert.equal(structToPlain(r.dynamic_metadata)['reason'], reason);
-}
-
-/** An allow: status 0, identity headers set with OVERWRITE_IF_EXISTS_OR_ADD (append unset), credentials removed. */
-export function assertAllow(r: Response, route: string): void {
-  assert.equal(r.http_response, 'ok_response', `expected an allow, got ${JSON.stringify(structToPlain(r.dynamic_metadata))}`);
-  assert.equal(r.status?.code ?? 0, 0);
-  for (const h of r.ok_response?.headers ?? []) {
-    assert.equal(h.append_action, 'OVERWRITE_IF_EXISTS_OR_ADD', `${h.header?.key}: append_action`);
-    assert.equal(h.append, undefined, `${h.header?.key}: append must stay unset (old Envoy would read it)`);
-  }
-  const headers = headerMap(r.ok_response?.headers);
-  assert.equal(headers['x-trustplane-route'], route);
-}
 
 describe('authz server over gRPC: decisions', function () {
   this.timeout(20_000);
