@@ -8,8 +8,6 @@
 //   --use abort=…              Envoy has no env.abort (§5.2); route aborts to our own handler.
 //   --runtime incremental      streams allocate small objects and Envoy VMs live for days: the
 //                              memory must be reclaimed without a host-driven __collect.
-//   --enable simd              the SHA-256 message load and W+K use 128-bit lanes (~7% faster);
-//                              Envoy's default runtime (V8) and Istio's support wasm SIMD.
 //   -O3 --noAssert --uncheckedBehavior always (release)  speed of the SHA-256 inner loop.
 import asc from 'assemblyscript/asc';
 import { mkdir } from 'node:fs/promises';
@@ -25,7 +23,6 @@ const common = [
   '--exportStart', '_initialize',
   '--use', 'abort=assembly/abort/onAbort',
   '--runtime', 'incremental',
-  '--enable', 'simd',
   '--noColors',
 ];
 
