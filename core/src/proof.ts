@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { b64url, fromB64url, parseJsonObject } from './encoding.js';
 import type { SigningKey } from './keys.js';
 import { jwkThumbprint, signBytes } from './keys.js';
-import { MAX_BOUND_HEADERS, buildTranscript, fieldDigests, isValidNonce, type Transcript, type TranscriptInput } from './transcript.js';
+import { MAX_BOUND_HEADERS, buildTranscript, fieldDigests, isBindableHeaderName, isValidNonce, type Transcript, type TranscriptInput } from './transcript.js';
 import type { ReasonCode } from './reasons.js';
 
 export const PROOF_PREFIX = 'v1.';
@@ -63,6 +63,11 @@ export function parseProof(value: string): ProofParse {
   if (typeof p.route !== 'string' || !ROUTE_ID.test(p.route)) return bad('route must be a route id');
   if (!Array.isArray(p.h) || p.h.length > MAX_BOUND_HEADERS || !p.h.every((x) => typeof x === 'string')) {
     return bad(`h must be an array of at most ${MAX_BOUND_HEADERS} header names`);
+  }
+  const h = p.h as string[];
+  for (let i = 0; i < h.length; i++) {
+    if (i > 0 && !(h[i - 1]! < h[i]!)) return bad('bound header names must be sorted and unique');
+    if (!isBindableHeaderName(h[i]!)) return { ok: false, reason: 'header_not_bindable', detail: `header "${h[i]!.slice(0, 64)}" cannot be bound` };
   }
   let fd: Buffer | undefined;
   if (p.fd !== undefined) {

@@ -25,6 +25,8 @@ export const UNBINDABLE_HEADERS: ReadonlySet<string> = new Set([
   'upgrade',
   'te',
   'trailer',
+  'proxy-authorization',
+  'proxy-authenticate',
   'x-trustplane-passport',
   'x-trustplane-proof',
   'x-trustplane-body-sha256',
@@ -143,6 +145,7 @@ export function canonicalPath(rawPath: string): Canon<string> {
   if (!rawPath.startsWith('/')) return bad('path must start with "/"');
   if (rawPath.includes('\\')) return bad('backslash in path');
   if (rawPath.includes('#')) return bad('fragment in path');
+  if (rawPath.includes('\0')) return bad('NUL in path');
   const c = canonicalComponent(rawPath, PATH_LITERAL, [0x2f, 0x5c, 0x00]);
   if (c === undefined) return bad('malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)');
   const segs = c.split('/');
@@ -162,6 +165,7 @@ export function canonicalPath(rawPath: string): Canon<string> {
 export function canonicalQuery(rawQuery: string): Canon<string> {
   if (rawQuery === '') return { ok: true, value: '' };
   if (rawQuery.includes('#')) return { ok: false, reason: 'path_not_canonical', detail: 'fragment in query' };
+  if (rawQuery.includes('\0')) return { ok: false, reason: 'path_not_canonical', detail: 'NUL in query' };
   const params: { k: string; p: string; i: number }[] = [];
   const parts = rawQuery.split('&');
   for (let i = 0; i < parts.length; i++) {
@@ -224,7 +228,8 @@ export function isValidNonce(n: string): boolean {
 
 /** A name that may be listed in a proof. */
 export function isBindableHeaderName(name: string): boolean {
-  return HEADER_NAME.test(name) && !name.startsWith(':') && !UNBINDABLE_HEADERS.has(name);
+  // Every x-trustplane-* header is ours: credentials, or identity headers the server overwrites.
+  return HEADER_NAME.test(name) && !UNBINDABLE_HEADERS.has(name) && !name.startsWith('x-trustplane-');
 }
 
 /**

@@ -3,13 +3,19 @@
  * extension when present, otherwise the bundle's match on the canonical authority and path — the
  * same canonical path the transcript binds), and the passport satisfies that route: its audience,
  * the route the proof names, the lifetime limit, one allowed source (first match wins), the
- * key-binding minimum of route and source, the headers the route requires bound, and the mTLS peer
+ * key-binding minimum of route and source (any matching source whose minimum is met), the headers the route requires bound, and the mTLS peer
  * principal when the route asks for it.
  */
 import type { ReasonCode } from '../../reasons.js';
 import { canonicalAuthority, canonicalPath, splitPathAndQuery } from '../../transcript.js';
 import { keyBindingRank } from '../../types.js';
+import type { AllowedSource } from '../../bundle/types.js';
 import type { PhaseState } from '../state.js';
+
+function matches(s: PhaseState, src: AllowedSource): boolean {
+  const c = s.claims!;
+  return src.issuer === c.iss && src.trust_domain === c.trust_domain && s.bundle.subjectAllowed(src.subject, c.sub);
+}
 
 export function routePhase(s: PhaseState): ReasonCode | undefined {
   const c = s.claims!;
@@ -24,14 +30,18 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
   if (s.proof!.route !== route.id) return 'route_mismatch';
   if (c.aud !== route.audience) return 'audience_mismatch';
   if (c.exp - c.iat > (route.max_passport_lifetime_s ?? s.options.defaultRouteLifetimeS)) return 'passport_lifetime_exceeded';
-  const source = route.allowed_sources.find(
-    (src) => src.issuer === c.iss && src.trust_domain === c.trust_domain && s.bundle.subjectAllowed(src.subject, c.sub),
-  );
-  if (!source) return 'source_not_allowed';
-  s.source = source;
+  // A source rule matches on issuer, trust domain and subject; among the matching rules, one whose
+  // key-binding minimum the passport meets is used. Matching rules that all ask for more than the
+  // passport has are key_binding_insufficient, not source_not_allowed: the caller is known.
   const rank = keyBindingRank(c.key_binding);
-  if (rank < keyBindingRank(route.required_key_binding)) return 'key_binding_insufficient';
-  if (source.min_key_binding !== undefined && rank < keyBindingRank(source.min_key_binding)) return 'key_binding_insufficient';
+  if (rank < keyBindingRank(route.required_key_binding)) {
+    return route.allowed_sources.some((src) => matches(s, src)) ? 'key_binding_insufficient' : 'source_not_allowed';
+  }
+  const candidates = route.allowed_sources.filter((src) => matches(s, src));
+  if (candidates.length === 0) return 'source_not_allowed';
+  const source = candidates.find((src) => src.min_key_binding === undefined || rank >= keyBindingRank(src.min_key_binding));
+  if (!source) return 'key_binding_insufficient';
+  s.source = source;
   for (const h of route.bound_headers) if (!s.proof!.h.includes(h)) return 'header_not_bound';
   if (route.require_peer_principal && s.view.sourcePrincipal !== c.sub) return 'peer_principal_mismatch';
   return undefined;
