@@ -1,0 +1,138 @@
+/**
+ * The server as real processes (`node dist/cli/src/main.js server --config FILE`): graceful SIGTERM
+ * with checks in flight, two processes sharing one real redis-server, and the cluster's IPC memory
+ * store shared by two workers. Every process and redis-server started here is stopped in `after`.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ReasonCode } from '../../core/src/reasons.js';
+import {
+  CLI_MAIN,
+  assertDeny,
+  baseConfig,
+  checkBytes,
+  makeCheckClient,
+  makeTrust,
+  signCheck,
+  sleep,
+  spawnServerProcess,
+  type CheckClient,
+  type ServerProcess,
+  type TrustSetup,
+} from '../support/check-client.js';
+import { structToPlain, type OfficialCheckResponse } from '../support/envoy-api.js';
+import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
+
+function reasonOf(r: OfficialCheckResponse): string {
+  return String(structToPlain(r.dynamic_metadata)['reason']);
+}
+
+function tally(responses: readonly OfficialCheckResponse[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of responses) {
+    const key = r.http_response === 'ok_response' ? `allow:${reasonOf(r)}` : reasonOf(r);
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return out;
+}
+
+describe('authz server as real processes', function () {
+  this.timeout(90_000);
+  let trust: TrustSetup;
+  let redis: RedisServer | undefined;
+  const procs: ServerProcess[] = [];
+  const clients: CheckClient[] = [];
+
+  const client = (p: ServerProcess): CheckClient => {
+    const c = makeCheckClient(p.grpcAddress, { ownConnection: true });
+    clients.push(c);
+    return c;
+  };
+
+  before(function () {
+    if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} is missing: build first (npx tsc -p .)`);
+  });
+
+  beforeEach(() => {
+    trust = makeTrust('tp-server-proc-');
+    trust.writeBundle(trust.bundle({ serial: 1 }));
+  });
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    redis?.resume();
+    await Promise.all(procs.splice(0).map((p) => p.stop(5000)));
+    await redis?.dispose();
+    redis = undefined;
+    trust.dispose();
+  });
+
+  it('on SIGTERM answers every check in flight with a CheckResponse, flushes one audit line per answered check, and exits 0', async function () {
+    redis = await RedisServer.create(redisBinaryOrSkip(this));
+    const auditPath = join(trust.dir, 'audit.jsonl');
+    const proc = await spawnServerProcess(
+      trust.dir,
+      baseConfig(trust, {
+        workers: 2,
+        replay: { store: 'redis', redis: { url: redis.url, command_timeout_ms: 1500, connect_timeout_ms: 500 } },
+        audit: { sink: 'file', file: auditPath },
+        shutdown_grace_ms: 10_000,
+      }),
+    );
+    procs.push(proc);
+    const cs = Array.from({ length: 6 }, () => client(proc));
+    // Warm up every connection (the cluster hands whole connections to workers, round robin).
+    const warm = await Promise.all(cs.map((c) => c.check(checkBytes(signCheck(trust)))));
+    assert.deepEqual(tally(warm), { 'allow:ok': cs.length });
+
+    // A frozen Redis holds every check in the replay phase until the command timeout.
+    redis.pause();
+    const started = Date.now();
+    const inFlight = Array.from({ length: 30 }, (_, i) => cs[i % cs.length]!.check(checkBytes(signCheck(trust)), 20_000));
+    await sleep(300);
+    process.kill(proc.pid, 'SIGTERM');
+
+    const settled = await Promise.allSettled(inFlight);
+    const failures = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
+    assert.deepEqual(failures, [], 'every in-flight check gets a CheckResponse, not a transport error');
+    const answers = settled.map((s) => (s as PromiseFulfilledResult<OfficialCheckResponse>).value);
+    for (const r of answers) assertDeny(r, 'replay_store_unavailable');
+    assert.ok(Date.now() - started >= 1000, 'the checks really were held in flight past the SIGTERM');
+    redis.resume();
+
+    assert.equal(await proc.exited, 0);
+    const lines = readFileSync(auditPath, 'utf8').split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, warm.length + answers.length, 'one audit line per answered check');
+    const reasons = lines.map((l) => (JSON.parse(l) as { reason_code: ReasonCode }).reason_code);
+    assert.equal(reasons.filter((r) => r === 'replay_store_unavailable').length, answers.length);
+  });
+
+  it('two processes sharing one redis-server: 500 concurrent presentations of one signed request → exactly one allow, 499 jti_replay', async function () {
+    redis = await RedisServer.create(redisBinaryOrSkip(this));
+    const config = baseConfig(trust, { workers: 1, replay: { store: 'redis', redis: { url: redis.url, command_timeout_ms: 3000 } } });
+    const [a, b] = await Promise.all([spawnServerProcess(trust.dir, config, { name: 'a' }), spawnServerProcess(trust.dir, config, { name: 'b' })]);
+    procs.push(a!, b!);
+    const cs = [...Array.from({ length: 4 }, () => client(a!)), ...Array.from({ length: 4 }, () => client(b!))];
+    const bytes = checkBytes(signCheck(trust));
+    const answers = await Promise.all(Array.from({ length: 500 }, (_, i) => cs[i % cs.length]!.check(bytes, 30_000)));
+    assert.deepEqual(tally(answers), { 'allow:ok': 1, jti_replay: 499 });
+    for (const r of answers) if (r.http_response === 'denied_response') assertDeny(r, 'jti_replay');
+    // Each process answered half of them.
+    const perServer = [answers.filter((_, i) => i % cs.length < 4).length, answers.filter((_, i) => i % cs.length >= 4).length];
+    assert.deepEqual(perServer, [252, 248]);
+  });
+
+  it('one process with two workers and the memory store: 200 concurrent presentations → exactly one allow (the IPC store)', async () => {
+    const proc = await spawnServerProcess(trust.dir, baseConfig(trust, { workers: 2, replay: { store: 'memory' } }));
+    procs.push(proc);
+    const cs = Array.from({ length: 8 }, () => client(proc));
+    const bytes = checkBytes(signCheck(trust));
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => cs[i % cs.length]!.check(bytes, 30_000)));
+    assert.deepEqual(tally(answers), { 'allow:ok': 1, jti_replay: 199 });
+    // A second signed request is still served normally afterwards.
+    const again = await cs[0]!.check(checkBytes(signCheck(trust)));
+    assert.equal(again.http_response, 'ok_response');
+    assert.equal(await proc.stop(), 0);
+  });
+});
