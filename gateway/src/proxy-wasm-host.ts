@@ -226,24 +226,43 @@ interface FilterExports {
   readonly proxy_on_delete?: (context: number) => void;
 }
 
-/** A growable byte buffer: Envoy's per-stream decoding buffer. */
+/**
+ * Envoy's per-stream decoding buffer: a chain of slices, like Buffer::OwnedImpl, so appending a
+ * chunk never copies what is already buffered.
+ */
 class ByteBuffer {
-  private bytes = new Uint8Array(0);
+  private chunks: Uint8Array[] = [];
   length = 0;
 
+  /** Appends `chunk` by reference: callers hand over chunks they no longer write to. */
   append(chunk: Uint8Array): void {
-    const needed = this.length + chunk.length;
-    if (needed > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(needed, this.bytes.length * 2, 1024));
-      grown.set(this.bytes.subarray(0, this.length));
-      this.bytes = grown;
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  /** Copies `[start, end)` into `target` at `offset`. */
+  copyRange(start: number, end: number, target: Uint8Array, offset: number): void {
+    let chunkStart = 0;
+    for (const chunk of this.chunks) {
+      const chunkEnd = chunkStart + chunk.length;
+      if (chunkEnd > start && chunkStart < end) {
+        const from = Math.max(start, chunkStart) - chunkStart;
+        const to = Math.min(end, chunkEnd) - chunkStart;
+        target.set(chunk.subarray(from, to), offset);
+        offset += to - from;
+      }
+      if (chunkEnd >= end) break;
+      chunkStart = chunkEnd;
     }
-    this.bytes.set(chunk, this.length);
-    this.length = needed;
   }
 
   view(): Uint8Array {
-    return this.bytes.subarray(0, this.length);
+    if (this.chunks.length === 1) return this.chunks[0] ?? new Uint8Array(0);
+    const joined = new Uint8Array(this.length);
+    this.copyRange(0, this.length, joined, 0);
+    this.chunks = this.length === 0 ? [] : [joined];
+    return joined;
   }
 
   /** Replaces `[start, start + size)` with `data` (proxy_set_buffer_bytes). */
@@ -253,15 +272,24 @@ class ByteBuffer {
     next.set(current.subarray(0, start), 0);
     next.set(data, start);
     next.set(current.subarray(start + size), start + data.length);
-    this.bytes = next;
+    this.chunks = next.length === 0 ? [] : [next];
     this.length = next.length;
   }
 
-  take(): Uint8Array {
-    const out = this.bytes.subarray(0, this.length);
-    this.bytes = new Uint8Array(0);
+  /** Moves the slices out: the buffer is empty afterwards. */
+  take(): Uint8Array[] {
+    const out = this.chunks;
+    this.chunks = [];
     this.length = 0;
     return out;
+  }
+
+  /** Moves every slice of `other` to the end of this buffer. */
+  absorb(other: ByteBuffer): void {
+    this.chunks.push(...other.chunks);
+    this.length += other.length;
+    other.chunks = [];
+    other.length = 0;
   }
 }
 
@@ -365,6 +393,7 @@ export class ProxyWasmStream {
     if (endOfStream && this.state !== 'ended') this.bodyDone = true;
   }
 
+  /** Delivers a body chunk. The emulator keeps a reference: do not write to `chunk` afterwards. */
   sendBody(chunk: Uint8Array, endOfStream: boolean): void {
     if (this.state === 'idle') throw new TypeError('sendBody: send the headers first');
     if (this.bodyDone) throw new TypeError('sendBody: the request already ended');
@@ -377,18 +406,14 @@ export class ProxyWasmStream {
     }
     if (this.failIfVmFailed()) return;
     let view: ByteBuffer;
-    if (this.state === 'stopped' || this.state === 'buffering') {
-      if (this.state === 'buffering') {
-        // The previous callback buffered: the new chunk joins the buffer before the VM call, and
-        // body_size is cumulative (envoy-facts §5.4).
-        this.buffer.append(chunk);
-        if (this.overBufferLimit()) return;
-        view = this.buffer;
-      } else {
-        view = new ByteBuffer();
-        view.append(chunk);
-      }
+    if (this.state === 'buffering') {
+      // The previous callback buffered: the new chunk joins the buffer before the VM call, and
+      // body_size is cumulative (envoy-facts §5.4).
+      this.buffer.append(chunk);
+      if (this.overBufferLimit()) return;
+      view = this.buffer;
     } else {
+      // Headers held (StopIteration) or passed on: the VM sees just this chunk.
       view = new ByteBuffer();
       view.append(chunk);
     }
@@ -405,11 +430,11 @@ export class ProxyWasmStream {
     // 2 StopIterationAndWatermark, 3 and above StopIterationNoBuffer.
     if (action === 0) {
       this.passHeadersOn();
-      this.forwarded.push(view === this.buffer ? this.buffer.take() : view.take());
+      this.forwarded.push(...view.take());
       if (endOfStream) this.state = 'ended';
       else this.state = 'streaming';
     } else if (action === 1 || action === 2) {
-      if (view !== this.buffer) this.buffer.append(view.view());
+      if (view !== this.buffer) this.buffer.absorb(view);
       this.state = 'buffering';
       this.overBufferLimit();
     } else if (view === this.buffer) {
@@ -434,7 +459,7 @@ export class ProxyWasmStream {
     if (this.applyPendingReply(action)) return;
     if (action === 0) {
       this.passHeadersOn();
-      if (this.buffer.length > 0) this.forwarded.push(this.buffer.take());
+      this.forwarded.push(...this.buffer.take());
       this.state = 'ended';
     }
   }
@@ -443,7 +468,7 @@ export class ProxyWasmStream {
   resume(): void {
     if (this.state === 'replied' || this.state === 'ended') return;
     this.passHeadersOn();
-    if (this.buffer.length > 0) this.forwarded.push(this.buffer.take());
+    this.forwarded.push(...this.buffer.take());
     this.state = this.bodyDone ? 'ended' : 'streaming';
   }
 
@@ -734,15 +759,19 @@ export class ProxyWasmHost {
 
   /** copyToPointerSize: allocate in the VM with malloc, copy, return (pointer, size). */
   private copyOut(data: Uint8Array, ptrPtr: number, sizePtr: number): number {
-    if (data.length === 0) return WasmResult.Ok; // cpp-host: nothing allocated, slots untouched
+    return this.allocateOut(data.length, ptrPtr, sizePtr, (target, offset) => target.set(data, offset));
+  }
+
+  private allocateOut(size: number, ptrPtr: number, sizePtr: number, fill: (target: Uint8Array, offset: number) => void): number {
+    if (size === 0) return WasmResult.Ok; // cpp-host: nothing allocated, slots untouched
     const e = this.exports;
     const alloc = e.malloc ?? e.proxy_on_memory_allocate;
     if (alloc === undefined) return WasmResult.InternalFailure;
-    const ptr = alloc(data.length) >>> 0;
+    const ptr = alloc(size) >>> 0;
     if (ptr === 0) return WasmResult.InvalidMemoryAccess;
-    this.mem().set(data, ptr);
+    fill(this.mem(), ptr); // after malloc: the memory may have grown
     this.writeU32(ptrPtr, ptr);
-    this.writeU32(sizePtr, data.length);
+    this.writeU32(sizePtr, size);
     return WasmResult.Ok;
   }
 
@@ -888,7 +917,8 @@ export class ProxyWasmHost {
         maxSize >>>= 0;
         if (start > data.length) return WasmResult.BadArgument;
         const end = Math.min(data.length, start + maxSize); // cpp-host: "don't overread"
-        return this.copyOut(data.subarray(start, end), retPtr, retSize);
+        if (data instanceof Uint8Array) return this.copyOut(data.subarray(start, end), retPtr, retSize);
+        return this.allocateOut(end - start, retPtr, retSize, (target, offset) => data.copyRange(start, end, target, offset));
       },
       proxy_set_buffer_bytes: (bufferType, start, size, ptr, length) => {
         const stream = this.current;
@@ -939,13 +969,10 @@ export class ProxyWasmHost {
     return fns as Record<string, (...args: never[]) => unknown>;
   }
 
-  private bufferFor(bufferType: number): Uint8Array | null {
+  private bufferFor(bufferType: number): Uint8Array | ByteBuffer | null {
     if (bufferType === BufferType.PluginConfiguration) return this.pluginConfiguration;
     if (bufferType === BufferType.VmConfiguration) return this.vmConfiguration;
-    if (bufferType === BufferType.HttpRequestBody) {
-      const view = this.current?.bodyView ?? null;
-      return view === null ? null : view.view();
-    }
+    if (bufferType === BufferType.HttpRequestBody) return this.current?.bodyView ?? null;
     return null;
   }
 
