@@ -1,0 +1,33 @@
+/** `trustplane broker --config FILE`: the passport broker on its Unix socket, until SIGTERM/SIGINT. */
+import { BrokerConfigError, loadBrokerConfig, startBroker } from '../../../broker/src/index.js';
+import { UsageError, need, parseArgs } from '../args.js';
+import type { Command } from '../command.js';
+import { untilSignal } from '../lifecycle.js';
+
+export const brokerCommand: Command = {
+  name: 'broker',
+  summary: 'run the passport broker on a Unix socket',
+  usage: `trustplane broker --config FILE
+
+  Runs the broker (docs/broker.md) with a YAML or JSON configuration until SIGTERM or SIGINT, then
+  closes the socket and exits 0. Logs JSON lines to stderr. A configuration problem exits 2, naming
+  every problem; a key or socket problem exits 1.
+  --config FILE   broker configuration (socket_path, issuer, key_file, software, spiffe, …)
+
+  Example: trustplane broker --config lab/broker.yaml`,
+  async run(argv, io) {
+    const p = parseArgs(argv, { config: { type: 'string' } });
+    if (p.positionals.length > 0) throw new UsageError(`unexpected argument ${p.positionals[0]}`);
+    const file = need(p, 'config');
+    let config;
+    try {
+      config = loadBrokerConfig(file);
+    } catch (e) {
+      if (e instanceof BrokerConfigError) throw new UsageError(`${file}: ${e.problems.join('; ')}`);
+      throw e;
+    }
+    const broker = await startBroker(config);
+    untilSignal(io, 'the broker', () => broker.close());
+    return undefined;
+  },
+};

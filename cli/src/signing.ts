@@ -1,0 +1,189 @@
+/**
+ * What `sign` and `request` share: the curl-like request flags, where the passport comes from
+ * (given, minted with a local issuer key, or asked of the broker), and the captured-request file
+ * that `trustplane verify` reads (docs/cli.md, "Captured request").
+ */
+import { BrokerRequestError, requestPassport } from '../../broker/src/client.js';
+import type { SigningKey } from '../../core/src/keys.js';
+import { issuePassport, DEFAULT_PASSPORT_LIFETIME_S } from '../../core/src/passport.js';
+import { signRequest } from '../../core/src/signer.js';
+import { isKeyBinding, type KeyBinding } from '../../core/src/types.js';
+import { UsageError, list, str, type FlagSpec, type Parsed } from './args.js';
+import { parseIntFlag, readBytes, readPrivateKey, readText } from './files.js';
+
+export const REQUEST_FLAGS: FlagSpec = {
+  passport: { type: 'string' },
+  'holder-key': { type: 'string' },
+  route: { type: 'string' },
+  'bind-header': { type: 'list' },
+  request: { type: 'string', short: 'X' },
+  header: { type: 'list', short: 'H' },
+  data: { type: 'string', short: 'd' },
+  'data-file': { type: 'string' },
+  'issuer-key': { type: 'string' },
+  issuer: { type: 'string' },
+  subject: { type: 'string' },
+  'trust-domain': { type: 'string' },
+  audience: { type: 'string' },
+  'key-binding': { type: 'string' },
+  lifetime: { type: 'string' },
+  broker: { type: 'string' },
+  json: { type: 'boolean' },
+};
+
+export const REQUEST_USAGE = `  request:
+  URL                     absolute http(s) URL; its host[:port] and path?query are what is signed
+  -X, --request METHOD    default GET, or POST when a body is given
+  -H, --header 'k: v'     a request header (repeatable)
+  -d, --data STR          the body as a string
+  --data-file FILE        the body from a file ("-" reads standard input)
+  --route ID              the bundle route id the proof is for (required)
+  --bind-header NAME      bind this header's value into the proof (repeatable; the route's
+                          bound_headers must be among them)
+  --holder-key FILE       the holder's private JWK: the key the passport's cnf names (required)
+  passport, one of:
+  --passport TOKEN|@FILE  a passport you already have
+  --issuer-key FILE       mint one per request with a local issuer key; with --issuer URI,
+                          --subject URI, --trust-domain TD, --audience AUD
+                          [--key-binding CLASS (default software)] [--lifetime S (default 60)]
+  --broker SOCKET         ask the broker on its Unix socket; with --audience AUD [--lifetime S]`;
+
+export interface RequestSpec {
+  readonly method: string;
+  readonly url: URL;
+  /** In the order given; names as given. */
+  readonly headers: [string, string][];
+  readonly body: Uint8Array;
+  readonly route: string;
+  readonly bindHeaders: string[];
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export function requestSpec(p: Parsed): RequestSpec {
+  if (p.positionals.length !== 1) {
+    throw new UsageError(p.positionals.length === 0 ? 'a URL is required' : `one URL expected, got ${p.positionals.length} arguments`);
+  }
+  let url: URL;
+  try {
+    url = new URL(p.positionals[0]!);
+  } catch {
+    throw new UsageError(`${p.positionals[0]} is not an absolute URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError('the URL must be http:// or https://');
+  const route = str(p, 'route');
+  if (route === undefined) throw new UsageError('option --route is required');
+  const headers = list(p, 'header').map((h): [string, string] => {
+    const i = h.indexOf(':');
+    const name = i < 0 ? '' : h.slice(0, i).trim();
+    if (!TOKEN.test(name)) throw new UsageError(`--header "${h}" must look like "name: value"`);
+    return [name, h.slice(i + 1).trim()];
+  });
+  const data = str(p, 'data');
+  const dataFile = str(p, 'data-file');
+  if (data !== undefined && dataFile !== undefined) throw new UsageError('give --data or --data-file, not both');
+  const body = data !== undefined ? Buffer.from(data, 'utf8') : dataFile !== undefined ? readBytes(dataFile, '--data-file') : new Uint8Array(0);
+  const given = str(p, 'request');
+  if (given !== undefined && !TOKEN.test(given)) throw new UsageError(`--request ${given} is not an HTTP method`);
+  const method = (given ?? (data !== undefined || dataFile !== undefined ? 'POST' : 'GET')).toUpperCase();
+  return { method, url, headers, body, route, bindHeaders: list(p, 'bind-header') };
+}
+
+/** Where each request's passport comes from: exactly one of --passport, --issuer-key, --broker. */
+export type PassportSupplier = (holder: SigningKey, route: string) => Promise<string>;
+
+export function passportSupplier(p: Parsed): PassportSupplier {
+  const given = str(p, 'passport');
+  const issuerKeyFile = str(p, 'issuer-key');
+  const broker = str(p, 'broker');
+  const chosen = [given !== undefined && '--passport', issuerKeyFile !== undefined && '--issuer-key', broker !== undefined && '--broker'].filter(Boolean);
+  if (chosen.length !== 1) {
+    throw new UsageError(chosen.length === 0 ? 'a passport source is required: --passport, --issuer-key or --broker' : `give one passport source, not ${chosen.join(' and ')}`);
+  }
+  const lifetimeS = parseIntFlag(str(p, 'lifetime'), '--lifetime', 1, 3600);
+  if (given !== undefined) {
+    const token = (given.startsWith('@') ? readText(given.slice(1), '--passport') : given).trim();
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) throw new Error('--passport is not a compact JWS (header.payload.signature)');
+    return async () => token;
+  }
+  const audience = str(p, 'audience');
+  if (audience === undefined) throw new UsageError(`option --audience is required with ${issuerKeyFile !== undefined ? '--issuer-key' : '--broker'}`);
+  if (broker !== undefined) {
+    return async (holder, route) => {
+      try {
+        const r = await requestPassport(broker, { audience, route, holder_jwk: holder.publicJwk, ...(lifetimeS !== undefined ? { lifetime_s: lifetimeS } : {}) });
+        return r.passport;
+      } catch (e) {
+        if (e instanceof BrokerRequestError) throw new Error(`broker refused: ${e.code}: ${e.message.split('\n')[0]}${e.problems ? ` (${e.problems.join('; ')})` : ''}`);
+        throw e;
+      }
+    };
+  }
+  const minted = mintOptions(p);
+  const issuerKey = readPrivateKey(issuerKeyFile!, '--issuer-key');
+  return async (holder) =>
+    issuePassport({ key: issuerKey, ...minted, audience, holder: holder.publicJwk, ...(lifetimeS !== undefined ? { lifetimeS } : { lifetimeS: DEFAULT_PASSPORT_LIFETIME_S }) });
+}
+
+export function mintOptions(p: Parsed): { issuer: string; subject: string; trustDomain: string; keyBinding: KeyBinding } {
+  const need = (n: string): string => {
+    const v = str(p, n);
+    if (v === undefined) throw new UsageError(`option --${n} is required with --issuer-key`);
+    return v;
+  };
+  const keyBinding = str(p, 'key-binding') ?? 'software';
+  if (!isKeyBinding(keyBinding)) throw new UsageError('--key-binding must be software, remote_kms, hardware_local or attested_workload');
+  const issuer = need('issuer');
+  const subject = need('subject');
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(subject)) throw new UsageError('--subject must be a URI (e.g. spiffe://example.org/ns/a/sa/b)');
+  return { issuer, subject, trustDomain: need('trust-domain'), keyBinding };
+}
+
+export interface SignedSpec {
+  /** passport and proof headers */
+  readonly credentials: Record<string, string>;
+  /** every header the request carries, credentials last */
+  readonly headers: [string, string][];
+}
+
+export async function signSpec(spec: RequestSpec, holder: SigningKey, supply: PassportSupplier): Promise<SignedSpec> {
+  const passport = await supply(holder, spec.route);
+  let signed;
+  try {
+    signed = signRequest(
+      { method: spec.method, url: spec.url, headers: spec.headers, body: spec.body },
+      { passport, holder, route: spec.route, bindHeaders: spec.bindHeaders },
+    );
+  } catch (e) {
+    throw new Error(`cannot sign: ${(e as Error).message}`);
+  }
+  const credentials = { ...signed.headers } as Record<string, string>;
+  return { credentials, headers: [...spec.headers, ...Object.entries(credentials)] };
+}
+
+/**
+ * The captured-request format `trustplane verify --request` reads: the request as the verifier
+ * would observe it. `path` includes the query; `headers` an object or [name, value] pairs;
+ * `body_base64` absent means no body.
+ */
+export interface CapturedRequest {
+  readonly method: string;
+  readonly authority: string;
+  readonly path: string;
+  readonly headers: Record<string, string> | [string, string][];
+  readonly body_base64?: string;
+  readonly body_sha256?: string;
+  readonly route_id?: string;
+  readonly source_principal?: string;
+}
+
+export function captureOf(spec: RequestSpec, signed: SignedSpec): CapturedRequest {
+  return {
+    method: spec.method,
+    authority: spec.url.host,
+    path: `${spec.url.pathname}${spec.url.search}`,
+    headers: signed.headers,
+    ...(spec.body.length > 0 ? { body_base64: Buffer.from(spec.body).toString('base64') } : {}),
+    route_id: spec.route,
+  };
+}
