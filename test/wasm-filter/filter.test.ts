@@ -138,10 +138,10 @@ describe('wasm filter: behaviour', function () {
       assert.deepEqual(stream.headerValues(HASH_HEADER), [expectedDigest(BODY)]);
     });
 
-    it('leaves an empty passport to the authz server (only absence is answered here)', async () => {
+    it('answers 401 for an empty passport header, as the authz server would', async () => {
       const host = await loadFilter({ require_passport_header: 'x-trustplane-passport' });
       const stream = runRequest(host, { headers: [[':path', '/'], ['x-trustplane-passport', '']], chunks: [] });
-      assert.equal(stream.localReply, null);
+      assertReply(stream.localReply, 401, 'passport_missing');
     });
 
     it('does not check by default', async () => {

@@ -155,8 +155,10 @@ export function onRequestHeaders(contextId: u32, endOfStream: bool): u32 {
   const passport = config.passportHeader;
   if (passport !== null) {
     const status = getRequestHeader(passport, scratch);
+    const present = status == Status.OK && scratch.size > 0;
     scratch.release();
-    if (status == Status.NOT_FOUND) {
+    // Absent or empty: the same outcome the authz server gives (passport_missing, docs/reason-codes.md).
+    if (status == Status.NOT_FOUND || (status == Status.OK && !present)) {
       if (config.logs(LogLevel.DEBUG)) log(LogLevel.DEBUG, "trustplane filter: no passport header");
       return deny(stream, 401, "passport_missing");
     }
