@@ -125,10 +125,10 @@ export function passportSupplier(p: Parsed): PassportSupplier {
     issuePassport({ key: issuerKey, ...minted, audience, holder: holder.publicJwk, ...(lifetimeS !== undefined ? { lifetimeS } : { lifetimeS: DEFAULT_PASSPORT_LIFETIME_S }) });
 }
 
-export function mintOptions(p: Parsed): { issuer: string; subject: string; trustDomain: string; keyBinding: KeyBinding } {
+export function mintOptions(p: Parsed, context = ' with --issuer-key'): { issuer: string; subject: string; trustDomain: string; keyBinding: KeyBinding } {
   const need = (n: string): string => {
     const v = str(p, n);
-    if (v === undefined) throw new UsageError(`option --${n} is required with --issuer-key`);
+    if (v === undefined) throw new UsageError(`option --${n} is required${context}`);
     return v;
   };
   const keyBinding = str(p, 'key-binding') ?? 'software';
