@@ -10,7 +10,8 @@ export const brokerCommand: Command = {
   usage: `trustplane broker --config FILE
 
   Runs the broker (docs/broker.md) with a YAML or JSON configuration until SIGTERM or SIGINT, then
-  closes the socket and exits 0. Logs JSON lines to stderr. A configuration problem exits 2, naming
+  closes the socket and exits 0. Prints one line on stdout once the socket accepts requests; logs
+  JSON lines to stderr. A configuration problem exits 2, naming
   every problem; a key or socket problem exits 1.
   --config FILE   broker configuration (socket_path, issuer, key_file, software, spiffe, …)
 
@@ -27,6 +28,8 @@ export const brokerCommand: Command = {
       throw e;
     }
     const broker = await startBroker(config);
+    const entry = broker.trustEntry();
+    io.out(`broker ready on ${broker.socketPath} (kid ${entry.kid}, issuer ${entry.issuer}, max ${entry.max_key_binding})\n`);
     untilSignal(io, 'the broker', () => broker.close());
     return undefined;
   },
