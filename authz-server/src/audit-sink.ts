@@ -15,7 +15,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { redactForLog } from '../../core/src/redact.js';
+import { isSensitiveKey, redactForLog, redactString } from '../../core/src/redact.js';
 import type { AuditEvent } from '../../core/src/types.js';
 
 export interface AuditSinkOptions {
@@ -91,7 +91,7 @@ export class AuditSink {
 
   /** The exact line (with its newline) that `write` emits for `event`. */
   static line(event: AuditEvent): string {
-    return `${JSON.stringify(redactForLog(event))}\n`;
+    return `${JSON.stringify(flatRedacted(event) ?? redactForLog(event))}\n`;
   }
 
   write(event: AuditEvent): void {
@@ -166,4 +166,34 @@ export class AuditSink {
       // A failing hook must not break auditing further.
     }
   }
+}
+
+/** Key name → isSensitiveKey(name), for the few fixed key names audit events have. */
+const keySensitivity = new Map<string, boolean>();
+const MAX_CACHED_KEYS = 256;
+
+/**
+ * The hot path of `line`: exactly what `redactForLog` returns for a flat event (non-sensitive keys,
+ * string, number, boolean or null values; strings through the same `redactString`), without its
+ * generic walk — per-key normalisation and regexes, a WeakSet, defineProperty per member — which cost
+ * about as much as the rest of a decision outside the signature checks (bench/server.ts). Anything
+ * else (a sensitive or `__proto__` key, a JWK, a nested or exotic value) returns undefined and takes
+ * the generic path, so the output never differs.
+ */
+function flatRedacted(event: AuditEvent): Record<string, unknown> | undefined {
+  const source = event as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(source)) {
+    let sensitive = keySensitivity.get(key);
+    if (sensitive === undefined) {
+      sensitive = key === '__proto__' || key === 'kty' || isSensitiveKey(key);
+      if (keySensitivity.size < MAX_CACHED_KEYS) keySensitivity.set(key, sensitive);
+    }
+    if (sensitive) return undefined;
+    const value = source[key];
+    if (typeof value === 'string') out[key] = redactString(value);
+    else if (value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) out[key] = value;
+    else if (value !== undefined) return undefined;
+  }
+  return out;
 }
