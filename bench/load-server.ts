@@ -1,0 +1,184 @@
+/**
+ * Load generator for bench/server.ts, run as a SEPARATE process (child_process.fork of the compiled
+ * dist/bench/load-server.js), so the server's CPU time is its own.
+ *
+ * It receives the signing keys over IPC, pre-signs every request before any timing (each allowed
+ * check consumes its jti, so every request has its own), and runs what the parent asks:
+ * - `closed`: `count` checks with `concurrency` in flight; reports wall time and outcomes;
+ * - `open`: a fixed arrival rate (open loop: request i is due at t0 + i/rate whatever happened to
+ *   earlier ones), reporting the latency of each check measured from its actual send and from its
+ *   scheduled time (the latter includes any lag of this process's own timer loop).
+ *
+ * `presign` is also used in-process by bench/server.ts so both sides use identical requests.
+ */
+import { performance } from 'node:perf_hooks';
+import { importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
+import { issuePassport } from '../core/src/passport.js';
+import { collectHeaders, signRequest } from '../core/src/signer.js';
+import { makeCheckClient } from '../test/support/check-client.js';
+import { envoyCheckRequest } from '../test/support/envoy-api.js';
+import { decodeOfficialCheckResponse } from '../test/support/envoy-api.js';
+
+export const BENCH_ISSUER = 'https://issuer.bench.test';
+export const BENCH_TRUST_DOMAIN = 'bench.test';
+export const BENCH_AUDIENCE = 'https://payments.bench.test';
+export const BENCH_SUBJECT = 'spiffe://bench.test/ns/shop/sa/checkout';
+export const BENCH_ROUTE = 'payments-create';
+export const BENCH_AUTHORITY = 'api.bench.test';
+export const BENCH_PATH = '/v1/payments';
+export const BENCH_BODY = '{"amount":100,"currency":"EUR"}';
+
+export interface PresignedRequest {
+  /** CheckRequest bytes as Envoy sends them (official definitions; raw_body, pack_as_bytes). */
+  readonly bytes: Buffer;
+  readonly passport: string;
+  readonly proof: string;
+  readonly transcript: Uint8Array;
+}
+
+/** `count` requests, each with its own passport (unique jti) and proof, on the real clock. */
+export function presign(issuerKey: SigningKey, holder: SigningKey, count: number): PresignedRequest[] {
+  const out: PresignedRequest[] = [];
+  const headers = { 'content-type': 'application/json' };
+  for (let i = 0; i < count; i++) {
+    const nowMs = Date.now();
+    const passport = issuePassport({
+      key: issuerKey,
+      issuer: BENCH_ISSUER,
+      subject: BENCH_SUBJECT,
+      audience: BENCH_AUDIENCE,
+      trustDomain: BENCH_TRUST_DOMAIN,
+      holder: holder.publicJwk,
+      keyBinding: 'software',
+      lifetimeS: 300,
+      nowMs,
+    });
+    const s = signRequest(
+      { method: 'POST', authority: BENCH_AUTHORITY, pathAndQuery: BENCH_PATH, headers, body: BENCH_BODY },
+      { passport, holder, route: BENCH_ROUTE, bindHeaders: ['content-type'], nowMs },
+    );
+    const all = collectHeaders(headers);
+    all.set('x-trustplane-passport', passport);
+    all.set('x-trustplane-proof', s.headers['x-trustplane-proof']);
+    const bytes = envoyCheckRequest({
+      method: 'POST',
+      scheme: 'https',
+      authority: BENCH_AUTHORITY,
+      path: BENCH_PATH,
+      headers: [...all.entries()],
+      body: BENCH_BODY,
+      withRequestBody: { maxRequestBytes: 1 << 20, packAsBytes: true },
+      source: { address: '10.0.0.7', port: 51234 },
+      time: new Date(nowMs),
+    });
+    out.push({ bytes, passport, proof: s.headers['x-trustplane-proof'], transcript: s.transcript.bytes });
+  }
+  return out;
+}
+
+export type ToLoad =
+  | { readonly op: 'init'; readonly address: string; readonly issuerJwk: PrivateJwk; readonly holderJwk: PrivateJwk; readonly count: number }
+  | { readonly op: 'closed'; readonly count: number; readonly concurrency: number }
+  | { readonly op: 'open'; readonly ratePerS: number; readonly count: number }
+  | { readonly op: 'exit' };
+
+export interface Outcomes {
+  readonly allowed: number;
+  readonly denied: number;
+  readonly errors: number;
+}
+
+export type FromLoad =
+  | { readonly op: 'ready'; readonly presignMs: number }
+  | ({ readonly op: 'closed'; readonly wallMs: number } & Outcomes)
+  | ({ readonly op: 'open'; readonly wallMs: number; readonly sentLatencyMs: number[]; readonly scheduledLatencyMs: number[] } & Outcomes)
+  | { readonly op: 'error'; readonly message: string };
+
+async function child(): Promise<void> {
+  let requests: PresignedRequest[] = [];
+  let next = 0;
+  let client: ReturnType<typeof makeCheckClient> | undefined;
+  const send = (m: FromLoad): void => void process.send!(m);
+  const take = (): Buffer => {
+    const r = requests[next++];
+    if (r === undefined) throw new Error('ran out of pre-signed requests');
+    return r.bytes;
+  };
+  const one = async (bytes: Buffer, tally: { allowed: number; denied: number; errors: number }): Promise<void> => {
+    try {
+      const raw = await client!.checkBytes(bytes, 10_000);
+      // The first byte of an allow is status (field 1) then ok_response (field 3); decode to be sure.
+      const r = decodeOfficialCheckResponse(raw);
+      if (r.http_response === 'ok_response') tally.allowed++;
+      else tally.denied++;
+    } catch {
+      tally.errors++;
+    }
+  };
+
+  process.on('message', (m: ToLoad) => {
+    void (async () => {
+      try {
+        if (m.op === 'init') {
+          const t0 = performance.now();
+          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count);
+          client = makeCheckClient(m.address);
+          send({ op: 'ready', presignMs: performance.now() - t0 });
+        } else if (m.op === 'closed') {
+          const tally = { allowed: 0, denied: 0, errors: 0 };
+          let left = m.count;
+          const t0 = performance.now();
+          await Promise.all(
+            Array.from({ length: m.concurrency }, async () => {
+              while (left > 0) {
+                left--;
+                await one(take(), tally);
+              }
+            }),
+          );
+          send({ op: 'closed', wallMs: performance.now() - t0, ...tally });
+        } else if (m.op === 'open') {
+          const tally = { allowed: 0, denied: 0, errors: 0 };
+          const sentLatencyMs: number[] = [];
+          const scheduledLatencyMs: number[] = [];
+          const intervalMs = 1000 / m.ratePerS;
+          const batch = Array.from({ length: m.count }, () => take());
+          const pending: Promise<void>[] = [];
+          const t0 = performance.now() + 20;
+          let i = 0;
+          await new Promise<void>((resolve) => {
+            const tick = (): void => {
+              const now = performance.now();
+              while (i < m.count && t0 + i * intervalMs <= now) {
+                const due = t0 + i * intervalMs;
+                const bytes = batch[i++]!;
+                const sent = performance.now();
+                pending.push(
+                  one(bytes, tally).then(() => {
+                    const done = performance.now();
+                    sentLatencyMs.push(done - sent);
+                    scheduledLatencyMs.push(done - due);
+                  }),
+                );
+              }
+              // A 1 ms timer, not a setImmediate spin: a spinning load process would take a core from
+              // the server on this 2-core machine and distort the very latency it measures.
+              if (i < m.count) setTimeout(tick, Math.max(0, Math.min(1, t0 + i * intervalMs - performance.now())));
+              else resolve();
+            };
+            tick();
+          });
+          await Promise.all(pending);
+          send({ op: 'open', wallMs: performance.now() - t0, sentLatencyMs, scheduledLatencyMs, ...tally });
+        } else if (m.op === 'exit') {
+          client?.close();
+          process.disconnect();
+        }
+      } catch (error) {
+        send({ op: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+      }
+    })();
+  });
+}
+
+if (process.send !== undefined && process.argv[2] === '--load-child') void child();

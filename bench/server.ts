@@ -1,0 +1,301 @@
+/**
+ * What the ext_authz server costs end to end, and what a decision costs next to the usual way.
+ *
+ * 1. Server, over gRPC, load from a separate process. The real `trustplane server` process runs
+ *    with workers: 1 (one process, so its CPU is the server's CPU), the memory replay store and
+ *    audit to a file. A forked load process (dist/bench/load-server.js) pre-signs every request
+ *    (one jti each) and sends Envoy-shaped CheckRequests encoded with Envoy's official definitions.
+ *    - CPU per allowed check: the server's utime+stime from /proc/<pid>/stat across a closed-loop
+ *      run, divided by the allowed checks in it.
+ *    - Maximum sustained checks/s: that same closed-loop run (a fixed number of checks in flight).
+ *    - p50/p99 latency at a fixed 500 checks/s: open loop, every check due at its own time.
+ * 2. In this process, on identical requests:
+ *    - the crypto floor: the native node:crypto verifications one check needs (passport signature
+ *      by the issuer key, proof signature by the holder key), CPU per pair;
+ *    - ours: the server's decision path (CheckRequest → view → engine → CheckResponse, CheckService);
+ *    - a baseline built the usual way: jose `jwtVerify` of the passport and of a DPoP-style proof JWT
+ *      (SignJWT over htm/htu/iat/jti/ath, key in the `jwk` header, checked against the passport cnf
+ *      by thumbprint), plus a jti set. Speed-up = baseline median / ours median, per decision.
+ * Targets (issue 3): CPU per check / floor ≤ 1.6; p99 ≤ 2 ms at 500/s; speed-up ≥ 2×.
+ */
+import { fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { EmbeddedJWK, SignJWT, calculateJwkThumbprint, jwtVerify, type JWK } from 'jose';
+import { CheckService } from '../authz-server/src/check-service.js';
+import { decodeCheckRequest } from '../authz-server/src/proto.js';
+import { compileBundle } from '../core/src/bundle/compile.js';
+import { buildBundle, signBundle } from '../core/src/bundle/index.js';
+import { sha256b64url } from '../core/src/encoding.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
+import { parseCompact } from '../core/src/jws.js';
+import { exportPrivateJwk, generateSigningKey, verifyBytes } from '../core/src/keys.js';
+import { parseProof } from '../core/src/proof.js';
+import { MemoryReplayStore } from '../core/src/replay/memory.js';
+import { spawnServerProcess } from '../test/support/check-client.js';
+import {
+  BENCH_AUDIENCE,
+  BENCH_AUTHORITY,
+  BENCH_ISSUER,
+  BENCH_PATH,
+  BENCH_ROUTE,
+  BENCH_TRUST_DOMAIN,
+  presign,
+  type FromLoad,
+  type ToLoad,
+} from './load-server.js';
+
+const WARMUP_CHECKS = 3000;
+const CLOSED_CHECKS = 15_000;
+const CLOSED_CONCURRENCY = 32;
+const OPEN_RATE_PER_S = 500;
+const OPEN_CHECKS = 3000;
+const IN_PROCESS_DECISIONS = 3000;
+
+const TARGET_RATIO = 1.6;
+const TARGET_P99_MS = 2;
+const TARGET_SPEEDUP = 2;
+
+const CLK_TCK = 100;
+
+function median(xs: readonly number[]): number {
+  return quantile(xs, 0.5);
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+/** utime and stime of a process, in milliseconds (Linux /proc; clock ticks of 1/CLK_TCK s). */
+function cpuMsOf(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields after "(comm) " start at field 3 (state); utime is field 14, stime field 15.
+  return { user: (Number(fields[11]) * 1000) / CLK_TCK, system: (Number(fields[12]) * 1000) / CLK_TCK };
+}
+
+const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
+const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
+
+export async function bench(): Promise<void> {
+  console.log('server: ext_authz over gRPC (real server process, workers: 1, memory replay store, audit to a file)');
+  const dir = mkdtempSync(join(tmpdir(), 'tp-bench-server-'));
+  const bundleSigner = generateSigningKey('EdDSA');
+  const issuerKey = generateSigningKey('EdDSA');
+  const holder = generateSigningKey('EdDSA');
+  const built = buildBundle({
+    serial: 1,
+    issuedAt: Math.floor(Date.now() / 1000) - 60,
+    expiresAt: Math.floor(Date.now() / 1000) + 3600,
+    keys: [{ kid: issuerKey.kid, issuer: BENCH_ISSUER, trust_domain: BENCH_TRUST_DOMAIN, max_key_binding: 'software', jwk: issuerKey.publicJwk }],
+    routes: [
+      {
+        id: BENCH_ROUTE,
+        match: { methods: ['POST'], path: BENCH_PATH },
+        audience: BENCH_AUDIENCE,
+        allowed_sources: [{ issuer: BENCH_ISSUER, trust_domain: BENCH_TRUST_DOMAIN, subject: 'spiffe://bench.test/**' }],
+        required_key_binding: 'software',
+        freshness_class: 'bounded',
+        bound_headers: ['content-type'],
+      },
+    ],
+  });
+  if (!built.ok) throw new Error(`bench bundle invalid: ${built.problems.join('; ')}`);
+  const doc = signBundle(built.bundle, bundleSigner);
+  const bundlePath = join(dir, 'bundle.json');
+  const jwksPath = join(dir, 'signing.jwks.json');
+  writeFileSync(bundlePath, JSON.stringify(doc));
+  writeFileSync(jwksPath, JSON.stringify({ keys: [bundleSigner.publicJwk] }));
+
+  const server = await spawnServerProcess(
+    dir,
+    {
+      bundle: { path: bundlePath, signing_keys: jwksPath },
+      replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
+      audit: process.env.TRUSTPLANE_BENCH_AUDIT === 'none' ? { sink: 'none' } : { sink: 'file', file: join(dir, 'audit.jsonl') },
+      log_level: 'warn',
+      workers: 1,
+    },
+    // TRUSTPLANE_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there (on exit).
+    { name: 'bench', ...(process.env.TRUSTPLANE_BENCH_CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.TRUSTPLANE_BENCH_CPU_PROF}`] } : {}) },
+  );
+  const loadScript = join(dirname(fileURLToPath(import.meta.url)), 'load-server.js');
+  const load = fork(loadScript, ['--load-child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ask = (m: ToLoad): Promise<FromLoad> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (r: FromLoad): void => {
+        load.off('exit', onExit);
+        if (r.op === 'error') reject(new Error(`load process: ${r.message}`));
+        else resolve(r);
+      };
+      const onExit = (code: number | null): void => reject(new Error(`load process exited (${code})`));
+      load.once('message', onMessage);
+      load.once('exit', onExit);
+      load.send(m);
+    });
+
+  try {
+    const ready = await ask({
+      op: 'init',
+      address: server.grpcAddress,
+      issuerJwk: exportPrivateJwk(issuerKey),
+      holderJwk: exportPrivateJwk(holder),
+      count: WARMUP_CHECKS + CLOSED_CHECKS + OPEN_CHECKS,
+    });
+    if (ready.op !== 'ready') throw new Error('load process did not get ready');
+    console.log(`  pre-signed requests (load process)        ${WARMUP_CHECKS + CLOSED_CHECKS + OPEN_CHECKS} in ${(ready.presignMs / 1000).toFixed(1)} s, one jti each`);
+
+    await ask({ op: 'closed', count: WARMUP_CHECKS, concurrency: 16 });
+
+    const cpuBefore = cpuMsOf(server.pid);
+    const closed = await ask({ op: 'closed', count: CLOSED_CHECKS, concurrency: CLOSED_CONCURRENCY });
+    const cpuAfter = cpuMsOf(server.pid);
+    if (closed.op !== 'closed') throw new Error('unexpected answer');
+    if (closed.allowed !== CLOSED_CHECKS) throw new Error(`closed loop: ${closed.allowed} allowed, ${closed.denied} denied, ${closed.errors} errors`);
+    const userPerCheckMs = (cpuAfter.user - cpuBefore.user) / closed.allowed;
+    const systemPerCheckMs = (cpuAfter.system - cpuBefore.system) / closed.allowed;
+    const cpuPerCheckMs = userPerCheckMs + systemPerCheckMs;
+    const maxPerS = closed.allowed / (closed.wallMs / 1000);
+
+    const loadBefore = loadavg()[0]!;
+    const open = await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_CHECKS });
+    const loadAfter = loadavg()[0]!;
+    if (open.op !== 'open') throw new Error('unexpected answer');
+    if (open.allowed !== OPEN_CHECKS) throw new Error(`open loop: ${open.allowed} allowed, ${open.denied} denied, ${open.errors} errors`);
+    const p50 = median(open.sentLatencyMs);
+    const p99 = quantile(open.sentLatencyMs, 0.99);
+
+    // ---- in-process: the crypto floor, ours, and the baseline on identical requests
+    const items = presign(issuerKey, holder, IN_PROCESS_DECISIONS);
+    const floor = cryptoFloor(items, issuerKey.publicKey, holder.publicKey);
+    const side = await sideBySide(items, compileBundle(doc), issuerKey.publicJwk, holder);
+    const ratio = cpuPerCheckMs / floor.cpuPerPairMs;
+
+    console.log(`  server CPU per allowed check              ${us(cpuPerCheckMs)}  (utime+stime of the server process over ${closed.allowed} allowed checks, closed loop; user ${us(userPerCheckMs)} + system ${us(systemPerCheckMs)})`);
+    console.log(`  crypto floor per check                    ${us(floor.cpuPerPairMs)}  (native Ed25519 verify of passport + proof, CPU mean; median wall ${us(floor.medianMs)})`);
+    console.log(`  ratio CPU per check / floor               ${ratio.toFixed(2)}  (target ≤ ${TARGET_RATIO}: ${verdict(ratio <= TARGET_RATIO)})`);
+    console.log(`  latency at ${OPEN_RATE_PER_S} checks/s, p50 (median)       ${p50.toFixed(3)} ms  (open loop, ${open.allowed} checks, from send to CheckResponse)`);
+    console.log(`  latency at ${OPEN_RATE_PER_S} checks/s, p99                ${p99.toFixed(3)} ms  (target ≤ ${TARGET_P99_MS} ms: ${verdict(p99 <= TARGET_P99_MS)})`);
+    console.log(`  latency at ${OPEN_RATE_PER_S} checks/s from schedule, p50/p99 ${median(open.scheduledLatencyMs).toFixed(3)} / ${quantile(open.scheduledLatencyMs, 0.99).toFixed(3)} ms  (includes the load loop's own lag)`);
+    console.log(`  machine load average (1 min) around it    ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}  (other work on the 2 cores inflates the tail)`);
+    console.log(`  maximum sustained checks/s                ${Math.round(maxPerS)}  (closed loop, ${CLOSED_CONCURRENCY} in flight, ${closed.allowed} checks in ${(closed.wallMs / 1000).toFixed(2)} s, server workers: 1)`);
+    console.log(`  decision in-process, ours (median)        ${us(side.oursMedianMs)}  (CheckService: CheckRequest → CheckResponse, ${IN_PROCESS_DECISIONS} decisions)`);
+    console.log(`  decision in-process, jose baseline (median) ${us(side.baselineMedianMs)}  (jwtVerify passport + DPoP-style proof JWT, EmbeddedJWK, ath, jkt, jti set)`);
+    const speedup = side.baselineMedianMs / side.oursMedianMs;
+    console.log(`  speed-up over the baseline                ${speedup.toFixed(2)}×  (target ≥ ${TARGET_SPEEDUP}×: ${verdict(speedup >= TARGET_SPEEDUP)})`);
+    if (side.oursAllowed !== IN_PROCESS_DECISIONS || side.baselineAllowed !== IN_PROCESS_DECISIONS) {
+      throw new Error(`in-process allows: ours ${side.oursAllowed}, baseline ${side.baselineAllowed} of ${IN_PROCESS_DECISIONS}`);
+    }
+  } finally {
+    if (load.connected) load.send({ op: 'exit' } satisfies ToLoad);
+    const timer = setTimeout(() => load.kill('SIGKILL'), 3000);
+    await new Promise<void>((resolve) => (load.exitCode !== null || load.signalCode !== null ? resolve() : load.once('exit', () => resolve())));
+    clearTimeout(timer);
+    await server.stop(10_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function cryptoFloor(items: ReturnType<typeof presign>, issuerPublic: import('node:crypto').KeyObject, holderPublic: import('node:crypto').KeyObject): { cpuPerPairMs: number; medianMs: number } {
+  const inputs = items.map((it) => {
+    const jws = parseCompact(it.passport)!;
+    const proof = parseProof(it.proof);
+    if (!proof.ok) throw new Error('bench proof does not parse');
+    return { pi: jws.signingInput, ps: jws.signature, tr: it.transcript, sig: proof.proof.signature };
+  });
+  const run = (record: number[] | undefined): void => {
+    for (const x of inputs) {
+      const t0 = record ? performance.now() : 0;
+      const ok = verifyBytes('EdDSA', issuerPublic, x.pi, x.ps) && verifyBytes('EdDSA', holderPublic, x.tr, x.sig);
+      if (!ok) throw new Error('floor: a signature did not verify');
+      if (record) record.push(performance.now() - t0);
+    }
+  };
+  run(undefined);
+  const walls: number[] = [];
+  const c0 = process.cpuUsage();
+  run(walls);
+  const c = process.cpuUsage(c0);
+  return { cpuPerPairMs: (c.user + c.system) / 1000 / inputs.length, medianMs: median(walls) };
+}
+
+async function sideBySide(
+  items: ReturnType<typeof presign>,
+  bundle: ReturnType<typeof compileBundle>,
+  issuerJwk: JWK | import('../core/src/types.js').PublicJwk,
+  holder: ReturnType<typeof generateSigningKey>,
+): Promise<{ oursMedianMs: number; baselineMedianMs: number; oursAllowed: number; baselineAllowed: number }> {
+  const check = new CheckService({
+    bundle: () => bundle,
+    store: new MemoryReplayStore({ maxEntries: 1_000_000 }),
+    settings: { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false },
+    engine: DEFAULT_ENGINE_OPTIONS,
+    onDecision: () => {},
+    onInternalError: () => {},
+  });
+  const decoded = items.map((it) => decodeCheckRequest(it.bytes));
+  const htu = `https://${BENCH_AUTHORITY}${BENCH_PATH}`;
+  const dpops = await Promise.all(
+    items.map((it) =>
+      new SignJWT({ htm: 'POST', htu, ath: sha256b64url(it.passport) })
+        .setProtectedHeader({ alg: 'EdDSA', typ: 'dpop+jwt', jwk: { kty: 'OKP', crv: 'Ed25519', x: holder.publicJwk.x } })
+        .setIssuedAt()
+        .setJti(crypto.randomUUID())
+        .sign(holder.privateKey),
+    ),
+  );
+  const issuerPublic = (await import('jose')).importJWK({ ...(issuerJwk as JWK), alg: 'EdDSA' }, 'EdDSA');
+  const issuerKeyLike = await issuerPublic;
+  const seen = new Set<string>();
+  const baseline = async (passport: string, dpop: string): Promise<boolean> => {
+    const { payload } = await jwtVerify(passport, issuerKeyLike, {
+      issuer: BENCH_ISSUER,
+      audience: BENCH_AUDIENCE,
+      algorithms: ['EdDSA'],
+      typ: 'tp-passport+jwt',
+      clockTolerance: 30,
+    });
+    const proof = await jwtVerify(dpop, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ['EdDSA'], maxTokenAge: 120, clockTolerance: 30 });
+    const cnf = (payload as { cnf?: { jwk?: JWK } }).cnf?.jwk;
+    if (!cnf || proof.payload['htm'] !== 'POST' || proof.payload['htu'] !== htu) return false;
+    if (proof.payload['ath'] !== sha256b64url(passport)) return false;
+    if ((await calculateJwkThumbprint(proof.protectedHeader.jwk!)) !== (await calculateJwkThumbprint(cnf))) return false;
+    const jti = String(payload.jti);
+    if (seen.has(jti)) return false;
+    seen.add(jti);
+    return true;
+  };
+
+  // Warm both paths (JIT) on requests that are then not reused: each allow consumes its jti.
+  const warm = Math.min(500, Math.floor(items.length / 4));
+  for (let i = 0; i < warm; i++) {
+    await check.decide(decoded[i]);
+    await baseline(items[i]!.passport, dpops[i]!);
+  }
+  const ours: number[] = [];
+  const base: number[] = [];
+  let oursAllowed = warm;
+  let baselineAllowed = warm;
+  // Interleaved, request by request, so both see the same machine state.
+  for (let i = warm; i < items.length; i++) {
+    const t0 = performance.now();
+    const r = await check.decide(decoded[i]);
+    const t1 = performance.now();
+    const ok = await baseline(items[i]!.passport, dpops[i]!);
+    const t2 = performance.now();
+    ours.push(t1 - t0);
+    base.push(t2 - t1);
+    if (r.status?.code === 0) oursAllowed++;
+    if (ok) baselineAllowed++;
+  }
+  return { oursMedianMs: median(ours), baselineMedianMs: median(base), oursAllowed, baselineAllowed };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await bench();
+}
