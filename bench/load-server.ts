@@ -78,7 +78,8 @@ export function presign(issuerKey: SigningKey, holder: SigningKey, count: number
 
 export type ToLoad =
   | { readonly op: 'init'; readonly address: string; readonly issuerJwk: PrivateJwk; readonly holderJwk: PrivateJwk; readonly count: number }
-  | { readonly op: 'closed'; readonly count: number; readonly concurrency: number }
+  | { readonly op: 'closed'; readonly count: number; readonly concurrency: number; readonly reuse?: boolean }
+  | { readonly op: 'target'; readonly address: string }
   | { readonly op: 'open'; readonly ratePerS: number; readonly count: number }
   | { readonly op: 'exit' };
 
@@ -90,6 +91,7 @@ export interface Outcomes {
 
 export type FromLoad =
   | { readonly op: 'ready'; readonly presignMs: number }
+  | { readonly op: 'targeted' }
   | ({ readonly op: 'closed'; readonly wallMs: number } & Outcomes)
   | ({ readonly op: 'open'; readonly wallMs: number; readonly sentLatencyMs: number[]; readonly scheduledLatencyMs: number[] } & Outcomes)
   | { readonly op: 'error'; readonly message: string };
@@ -124,15 +126,22 @@ async function child(): Promise<void> {
           requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count);
           client = makeCheckClient(m.address);
           send({ op: 'ready', presignMs: performance.now() - t0 });
+        } else if (m.op === 'target') {
+          client?.close();
+          client = makeCheckClient(m.address);
+          send({ op: 'targeted' });
         } else if (m.op === 'closed') {
           const tally = { allowed: 0, denied: 0, errors: 0 };
           let left = m.count;
+          // `reuse`: cycle over the requests already sent (for the no-op transport server only).
+          let cycle = 0;
+          const nextBytes = (): Buffer => (m.reuse ? requests[cycle++ % Math.max(1, next)]!.bytes : take());
           const t0 = performance.now();
           await Promise.all(
             Array.from({ length: m.concurrency }, async () => {
               while (left > 0) {
                 left--;
-                await one(take(), tally);
+                await one(nextBytes(), tally);
               }
             }),
           );
@@ -181,4 +190,33 @@ async function child(): Promise<void> {
   });
 }
 
+/**
+ * The transport floor: a grpc-js server with the same service definition and loader options as the
+ * real one (proto.ts), whose Check decodes the request and answers a fixed allow without deciding.
+ * Its CPU per call is what gRPC, HTTP/2 and protobuf cost before any TrustPlane work.
+ */
+async function noopServer(): Promise<void> {
+  const grpc = await import('@grpc/grpc-js');
+  const { AuthorizationService } = await import('../authz-server/src/proto.js');
+  const response = {
+    status: { code: 0, message: '' },
+    ok_response: {
+      headers: ['x-trustplane-subject', 'x-trustplane-issuer', 'x-trustplane-trust-domain', 'x-trustplane-key-binding', 'x-trustplane-route', 'x-trustplane-decision-id'].map((key) => ({
+        header: { key, value: 'spiffe://bench.test/ns/shop/sa/checkout' },
+        append_action: 2,
+      })),
+      headers_to_remove: ['x-trustplane-passport', 'x-trustplane-proof', 'x-trustplane-body-sha256'],
+    },
+    dynamic_metadata: { fields: { reason: { stringValue: 'ok' }, decision_id: { stringValue: '00000000-0000-4000-8000-000000000000' }, dry_run: { boolValue: false } } },
+  };
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  server.addService(AuthorizationService, { Check: (_call: unknown, callback: (e: null, r: unknown) => void) => callback(null, response) } as never);
+  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
+    if (error) throw error;
+    process.send!({ port });
+  });
+  process.on('disconnect', () => server.forceShutdown());
+}
+
 if (process.send !== undefined && process.argv[2] === '--load-child') void child();
+if (process.send !== undefined && process.argv[2] === '--noop-server') void noopServer();

@@ -9,6 +9,8 @@
  *      run, divided by the allowed checks in it.
  *    - Maximum sustained checks/s: that same closed-loop run (a fixed number of checks in flight).
  *    - p50/p99 latency at a fixed 500 checks/s: open loop, every check due at its own time.
+ *    - The gRPC transport floor: the same load against a grpc-js server with the same service
+ *      definition that answers a fixed allow without deciding (what gRPC, HTTP/2 and protobuf cost).
  * 2. In this process, on identical requests:
  *    - the crypto floor: the native node:crypto verifications one check needs (passport signature
  *      by the issuer key, proof signature by the holder key), CPU per pair;
@@ -54,6 +56,7 @@ const CLOSED_CONCURRENCY = 32;
 const OPEN_RATE_PER_S = 500;
 const OPEN_CHECKS = 3000;
 const IN_PROCESS_DECISIONS = 3000;
+const TRANSPORT_CALLS = 10_000;
 
 const TARGET_RATIO = 1.6;
 const TARGET_P99_MS = 2;
@@ -166,6 +169,7 @@ export async function bench(): Promise<void> {
     const open = await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_CHECKS });
     const loadAfter = loadavg()[0]!;
     if (open.op !== 'open') throw new Error('unexpected answer');
+    const transport = await transportFloor(loadScript, ask);
     if (open.allowed !== OPEN_CHECKS) throw new Error(`open loop: ${open.allowed} allowed, ${open.denied} denied, ${open.errors} errors`);
     const p50 = median(open.sentLatencyMs);
     const p99 = quantile(open.sentLatencyMs, 0.99);
@@ -177,6 +181,7 @@ export async function bench(): Promise<void> {
     const ratio = cpuPerCheckMs / floor.cpuPerPairMs;
 
     console.log(`  server CPU per allowed check              ${us(cpuPerCheckMs)}  (utime+stime of the server process over ${closed.allowed} allowed checks, closed loop; user ${us(userPerCheckMs)} + system ${us(systemPerCheckMs)})`);
+    console.log(`  gRPC transport floor per call             ${us(transport.cpuPerCallMs)}  (no-op grpc-js Check server, same service and loader options, same requests: ${(transport.cpuPerCallMs / floor.cpuPerPairMs).toFixed(2)}× the crypto floor)`);
     console.log(`  crypto floor per check                    ${us(floor.cpuPerPairMs)}  (native Ed25519 verify of passport + proof, CPU mean; median wall ${us(floor.medianMs)})`);
     console.log(`  ratio CPU per check / floor               ${ratio.toFixed(2)}  (target ≤ ${TARGET_RATIO}: ${verdict(ratio <= TARGET_RATIO)})`);
     console.log(`  latency at ${OPEN_RATE_PER_S} checks/s, p50 (median)       ${p50.toFixed(3)} ms  (open loop, ${open.allowed} checks, from send to CheckResponse)`);
@@ -198,6 +203,26 @@ export async function bench(): Promise<void> {
     clearTimeout(timer);
     await server.stop(10_000);
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** CPU per call of a grpc-js server that only decodes the CheckRequest and answers a fixed allow. */
+async function transportFloor(loadScript: string, ask: (m: ToLoad) => Promise<FromLoad>): Promise<{ cpuPerCallMs: number }> {
+  const noop = fork(loadScript, ['--noop-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+      noop.once('message', (m) => resolve(m as { port: number }));
+      noop.once('exit', (code) => reject(new Error(`no-op server exited (${code})`)));
+    });
+    await ask({ op: 'target', address: `127.0.0.1:${port}` });
+    await ask({ op: 'closed', count: 2000, concurrency: CLOSED_CONCURRENCY, reuse: true });
+    const before = cpuMsOf(noop.pid!);
+    const run = await ask({ op: 'closed', count: TRANSPORT_CALLS, concurrency: CLOSED_CONCURRENCY, reuse: true });
+    const after = cpuMsOf(noop.pid!);
+    if (run.op !== 'closed' || run.allowed !== TRANSPORT_CALLS) throw new Error('no-op transport run failed');
+    return { cpuPerCallMs: (after.user + after.system - before.user - before.system) / TRANSPORT_CALLS };
+  } finally {
+    noop.kill('SIGKILL');
   }
 }
 
