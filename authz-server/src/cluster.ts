@@ -10,10 +10,10 @@
  * gracefully (stop accepting, finish in-flight checks, flush audit) and exits when all have.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { createServer } from 'node:http';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import type { ConsumeResult, ReplayStore } from '../../core/src/replay/types.js';
 import type { ServerConfig } from './config.js';
+import { createOpsServer } from './http.js';
 import { createLogger, errorFields } from './log.js';
 import { ClusterMetrics } from './metrics.js';
 import { listenHttp, startServer } from './server.js';
@@ -138,22 +138,13 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
   });
 
   const metrics = new ClusterMetrics();
-  const http = createServer((req, res) => {
-    const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
-      res.writeHead(status, { 'content-type': type });
-      res.end(body);
-    };
-    if (req.url === '/metrics') {
-      metrics.render().then(
-        (text) => send(200, text, metrics.contentType),
-        (error: unknown) => send(500, `metrics unavailable: ${error instanceof Error ? error.message : String(error)}\n`),
-      );
-    } else if (req.url === '/healthz') send(200, 'ok\n');
-    else if (req.url === '/readyz') {
+  const http = createOpsServer({
+    metrics,
+    readiness: () => {
       const states = [...ready.values()];
       const ok = !shuttingDown && states.length === config.workers && states.every((s) => s.ready);
-      send(ok ? 200 : 503, `${JSON.stringify({ ready: ok, workers: states.length, workers_ready: states.filter((s) => s.ready).length })}\n`, 'application/json');
-    } else send(404, 'not found\n');
+      return { ready: ok, detail: { workers: states.length, workers_ready: states.filter((s) => s.ready).length } };
+    },
   });
   const httpAddress = await listenHttp(http, config.listen.http);
   log.info('authz server primary started', { workers: config.workers, http: httpAddress, replay_store: config.replay.store });

@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
 import type { EngineOptions } from '../../core/src/engine/state.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/state.js';
@@ -17,6 +17,7 @@ import { BundleSource } from './bundle-source.js';
 import { CheckService } from './check-service.js';
 import type { ServerConfig } from './config.js';
 import { Readiness } from './health.js';
+import { createOpsServer } from './http.js';
 import { createLogger, errorFields, type Logger } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import { ServingStatus } from './proto.js';
@@ -157,21 +158,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   let http: HttpServer | undefined;
   let httpAddress: string | undefined;
   if (opts.serveHttp !== false) {
-    http = createServer((req, res) => {
-      const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
-        res.writeHead(status, { 'content-type': type });
-        res.end(body);
-      };
-      if (req.url === '/metrics') {
-        metrics.render().then(
-          (text) => send(200, text, metrics.contentType),
-          () => send(500, 'metrics unavailable\n'),
-        );
-      } else if (req.url === '/healthz') send(200, 'ok\n');
-      else if (req.url === '/readyz') {
-        const ok = ready.status() === ServingStatus.SERVING;
-        send(ok ? 200 : 503, `${JSON.stringify({ ready: ok, bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable })}\n`, 'application/json');
-      } else send(404, 'not found\n');
+    http = createOpsServer({
+      metrics,
+      readiness: () => ({
+        ready: ready.status() === ServingStatus.SERVING,
+        detail: { bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable },
+      }),
     });
     httpAddress = await listenHttp(http, config.listen.http);
   }
