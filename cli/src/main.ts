@@ -9,22 +9,24 @@ import { COMMANDS } from './commands/index.js';
 
 const io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
-function help(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  return `usage: trustplane <command> [options]\n\ncommands:\n${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}\n\nRun "trustplane <command> --help" for a command's options.\n`;
+async function help(): Promise<string> {
+  const all = await Promise.all(COMMANDS.map((c) => c.load()));
+  const width = Math.max(...all.map((c) => c.name.length));
+  return `usage: trustplane <command> [options]\n\ncommands:\n${all.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}\n\nRun "trustplane <command> --help" for a command's options.\n`;
 }
 
 export async function main(argv: readonly string[]): Promise<number | undefined> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.out(help());
+    io.out(await help());
     return name === undefined ? 2 : 0;
   }
-  const cmd: Command | undefined = COMMANDS.find((c) => c.name === name);
-  if (!cmd) {
-    io.err(`trustplane: unknown command "${name}"\n${help()}`);
+  const found = COMMANDS.find((c) => c.name === name);
+  if (!found) {
+    io.err(`trustplane: unknown command "${name}"\n${await help()}`);
     return 2;
   }
+  const cmd: Command = await found.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     io.out(`${cmd.usage}\n`);
     return 0;
