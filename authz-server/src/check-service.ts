@@ -15,6 +15,13 @@ import type { Decision } from '../../core/src/types.js';
 import { AuthorizationService, type CheckRequest, type CheckResponse } from './proto.js';
 import { toRequestView, type RequestViewSettings } from './translate/request-view.js';
 import { toCheckResponse } from './translate/response.js';
+import { encodeCheckResponseFast } from './response-codec.js';
+
+/** The Check method with the direct response encoder (response-codec.ts) in place of proto-loader's. */
+const SERVICE = {
+  ...AuthorizationService,
+  Check: { ...AuthorizationService.Check, responseSerialize: encodeCheckResponseFast },
+} as typeof AuthorizationService;
 
 export interface CheckDeps {
   readonly bundle: () => CompiledBundle | undefined;
@@ -85,6 +92,6 @@ export class CheckService {
   }
 
   addToServer(server: grpc.Server): void {
-    server.addService(AuthorizationService, { Check: this.check });
+    server.addService(SERVICE, { Check: this.check });
   }
 }
