@@ -71,6 +71,7 @@ export class ServerMetrics {
   readonly registry: Registry;
   readonly #clock: () => number;
   readonly #decisions: Counter<DecisionLabel>;
+  #decisionChildren = new Map<string, { inc(): void }>();
   readonly #checkDuration: Histogram;
   readonly #bundleSerial: Gauge;
   readonly #bundleReloads: Counter<'result' | 'code'>;
@@ -138,12 +139,17 @@ export class ServerMetrics {
   /** Count one decision and, when given, its duration. */
   observeDecision(decision: DecisionObservation, durationSeconds?: number): void {
     const reason: ReasonCode = isReasonCode(decision.reason) ? decision.reason : 'internal_error';
-    this.#decisions.inc({
-      decision: reason === 'ok' ? 'allow' : 'deny',
-      reason,
-      route: this.routeLabel(decision.routeId),
-      mode: decision.dryRun ? 'dry_run' : 'enforce',
-    });
+    const route = this.routeLabel(decision.routeId);
+    const mode = decision.dryRun ? 'dry_run' : 'enforce';
+    // prom-client hashes the label set on every inc(); the labelled child is cached per series
+    // instead (bounded: reasons × bundle routes × 2 modes).
+    const key = `${reason}\n${route}\n${mode}`;
+    let child = this.#decisionChildren.get(key);
+    if (!child) {
+      child = this.#decisions.labels({ decision: reason === 'ok' ? 'allow' : 'deny', reason, route, mode });
+      this.#decisionChildren.set(key, child);
+    }
+    child.inc();
     if (durationSeconds !== undefined && Number.isFinite(durationSeconds) && durationSeconds >= 0) {
       this.#checkDuration.observe(durationSeconds);
     }
@@ -157,6 +163,7 @@ export class ServerMetrics {
   /** A bundle was verified and is now in use. */
   setBundle(bundle: BundleObservation): void {
     this.#knownRoutes = new Set(bundle.routeIds);
+    this.#decisionChildren = new Map();
     this.#bundleIssuedAt = bundle.issuedAt;
     this.#bundleSerial.set(bundle.serial);
   }
