@@ -16,6 +16,7 @@
  *
  * The keys below are TEST KEYS, published on purpose. Never trust them anywhere.
  */
+import type { EnvoyRequest, NegativeVector as NegativeOf, PositiveVector as PositiveOf, Signing as SigningOf, VectorBody, VectorHeaders } from '../test/vectors/format.js';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -199,65 +200,11 @@ const BUNDLE: BundleDocument = {
 // ---------------------------------------------------------------------------------------------
 // Vector shapes (docs/transcript-v1.md, "Test vectors", describes them for other implementations)
 
-type Headers = [string, string][];
-
-type Body =
-  | { source: 'bytes'; base64: string; partial?: boolean }
-  | { source: 'filter_header' }
-  | { source: 'empty' }
-  | { source: 'unavailable' };
-
-/** The request as Envoy hands it to ext_authz: header_map entries in arrival order, names lower-case. */
-interface EnvoyRequest {
-  method: string;
-  scheme: string;
-  authority: string;
-  path: string;
-  headers: Headers;
-  body: Body;
-  /** Envoy context_extensions `trustplane_route`, when the route sets it. */
-  route_id?: string;
-}
-
-/** What the client signed, before Envoy touched the request. */
-interface Signing {
-  holder: KeyName;
-  alg: 'EdDSA' | 'ES256';
-  route: string;
-  bind_headers: string[];
-  nonce: string;
-  ts: number;
-  field_digests: boolean;
-  passport: string;
-  method: string;
-  authority: string;
-  path: string;
-  headers: Headers;
-  body_base64: string;
-}
-
-interface PositiveVector {
-  id: string;
-  description: string;
-  signing: Signing;
-  request: EnvoyRequest;
-  transcript: string;
-  transcript_sha256: string;
-  proof: string;
-  signature: string;
-  signature_check: 'exact' | 'verify';
-}
-
-interface NegativeVector {
-  id: string;
-  description: string;
-  signing?: Signing;
-  /** What the verifier observes instead of (or in the place of) the signed request. */
-  request: EnvoyRequest;
-  /** Present the same request this many times first (each is allowed); then the vector's request. */
-  presentations_before?: number;
-  reason: string;
-}
+type Headers = VectorHeaders;
+type Body = VectorBody;
+type Signing = SigningOf<KeyName>;
+type PositiveVector = PositiveOf<KeyName>;
+type NegativeVector = NegativeOf<KeyName>;
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks

@@ -4,6 +4,7 @@
  * the line layout or a reason code shows up here as a failure. Regenerate on purpose with
  * `node dist/scripts/gen-vectors.js` (docs/transcript-v1.md, "Test vectors").
  */
+import type { EnvoyRequest, PositiveVector, VectorFile, VectorHeaders } from '../vectors/format.js';
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,73 +19,9 @@ import { REASON_CODES } from '../../core/src/reasons.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { readPassportClaims } from '../../core/src/signer.js';
 import { buildTranscript, type TranscriptInput } from '../../core/src/transcript.js';
-import { HEADER, type BodyObservation, type PublicJwk, type RequestView } from '../../core/src/types.js';
+import { HEADER, type BodyObservation, type RequestView } from '../../core/src/types.js';
 
-type Headers = [string, string][];
-type Body = { source: 'bytes'; base64: string; partial?: boolean } | { source: 'filter_header' } | { source: 'empty' } | { source: 'unavailable' };
-
-interface EnvoyRequest {
-  method: string;
-  scheme: string;
-  authority: string;
-  path: string;
-  headers: Headers;
-  body: Body;
-  route_id?: string;
-}
-
-interface Signing {
-  holder: string;
-  alg: 'EdDSA' | 'ES256';
-  route: string;
-  bind_headers: string[];
-  nonce: string;
-  ts: number;
-  field_digests: boolean;
-  passport: string;
-  method: string;
-  authority: string;
-  path: string;
-  headers: Headers;
-  body_base64: string;
-}
-
-interface PositiveVector {
-  id: string;
-  description: string;
-  signing: Signing;
-  request: EnvoyRequest;
-  transcript: string;
-  transcript_sha256: string;
-  proof: string;
-  signature: string;
-  signature_check: 'exact' | 'verify';
-}
-
-interface NegativeVector {
-  id: string;
-  description: string;
-  request: EnvoyRequest;
-  presentations_before?: number;
-  reason: string;
-}
-
-interface VectorKey {
-  kid: string;
-  alg: string;
-  private_jwk_test_only: Record<string, string>;
-  public_jwk: PublicJwk;
-  jkt: string;
-}
-
-interface VectorFile {
-  format: string;
-  now: number;
-  keys: Record<string, VectorKey>;
-  bundle: unknown;
-  positive: PositiveVector[];
-  negative: NegativeVector[];
-}
+type Headers = VectorHeaders;
 
 function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
