@@ -9,7 +9,8 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci
+# --ignore-scripts: the sources are not copied yet, so the `prepare` build runs below instead.
+RUN npm ci --ignore-scripts
 COPY . .
 RUN npm run build
 
@@ -17,7 +18,7 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/protos ./protos
 COPY --from=build /src/wasm-filter/build ./wasm-filter/build

@@ -294,12 +294,13 @@ describe('Dockerfile', () => {
 
   it('is multi-stage: build with dev dependencies, then a smaller runtime stage', () => {
     assert.ok(stages.length >= 2);
-    assert.ok(stages[0]?.some((l) => /^RUN npm ci$/.test(l)));
+    // --ignore-scripts: package.json's `prepare` builds, and the sources are copied only after the install.
+    assert.ok(stages[0]?.some((l) => /^RUN npm ci --ignore-scripts$/.test(l)));
     assert.ok(stages[0]?.some((l) => /^RUN npm run build$/.test(l)), 'the build runs npm run build (TypeScript and wasm)');
   });
 
   it('installs production dependencies only in the final image', () => {
-    assert.ok(final.some((l) => /^RUN npm ci --omit=dev\b/.test(l)));
+    assert.ok(final.some((l) => /^RUN npm ci --omit=dev --ignore-scripts\b/.test(l)));
     assert.ok(!final.some((l) => /^RUN npm ci$/.test(l)));
   });
 
