@@ -16,11 +16,11 @@
  *
  * The keys below are TEST KEYS, published on purpose. Never trust them anywhere.
  */
+import { PACKAGE_ROOT } from '../core/src/package-root.js';
 import type { EnvoyRequest, NegativeVector as NegativeOf, PositiveVector as PositiveOf, Signing as SigningOf, VectorBody, VectorHeaders } from '../test/vectors/format.js';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { compileBundle, type CompiledBundle } from '../core/src/bundle/compile.js';
 import type { BundleDocument } from '../core/src/bundle/types.js';
 import { validateBundle } from '../core/src/bundle/validate.js';
@@ -1335,15 +1335,7 @@ async function negative(c: NegativeCase): Promise<NegativeVector> {
 
 // ---------------------------------------------------------------------------------------------
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the script');
-    dir = up;
-  }
-  return dir;
-}
+const repoRoot = (): string => PACKAGE_ROOT;
 
 async function main(): Promise<void> {
   const checked = validateBundle(JSON.parse(JSON.stringify(BUNDLE)));

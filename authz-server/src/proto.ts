@@ -20,25 +20,12 @@
  * `google.protobuf.Struct` values use camelCase members (`stringValue`, `boolValue`) even with
  * `keepCase`, because protobufjs substitutes its bundled well-known types (envoy-facts, Addendum).
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
+import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import type * as grpc from '@grpc/grpc-js';
 
-/** Walk up from this module (src or dist) to the checkout that holds `package.json` and `protos/`. */
-function findRepoRoot(start: string): string {
-  let dir = start;
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'protos'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`protos/ not found above ${start}`);
-    dir = parent;
-  }
-}
-
-/** Absolute path of the repository's `protos/` folder. */
-export const PROTO_DIR: string = join(findRepoRoot(dirname(fileURLToPath(import.meta.url))), 'protos');
+export const PROTO_DIR: string = join(PACKAGE_ROOT, 'protos');
 
 export const LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze({
   keepCase: true,

@@ -2,21 +2,13 @@
  * The reason-code registry is API, and docs/reason-codes.md documents it: this test fails when the
  * two disagree in either direction (STYLE habit 1).
  */
+import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { REASONS, REASON_CODES } from '../../core/src/reasons.js';
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
-}
+const repoRoot = (): string => PACKAGE_ROOT;
 
 interface DocRow {
   readonly status: number;

@@ -4,11 +4,11 @@
  * the line layout or a reason code shows up here as a failure. Regenerate on purpose with
  * `node dist/scripts/gen-vectors.js` (docs/transcript-v1.md, "Test vectors").
  */
+import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import type { EnvoyRequest, PositiveVector, VectorFile, VectorHeaders } from '../vectors/format.js';
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
 import { validateBundle } from '../../core/src/bundle/validate.js';
 import { sha256b64url, sha256hex } from '../../core/src/encoding.js';
@@ -23,15 +23,7 @@ import { HEADER, type BodyObservation, type RequestView } from '../../core/src/t
 
 type Headers = VectorHeaders;
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
-}
+const repoRoot = (): string => PACKAGE_ROOT;
 
 const vectors = JSON.parse(readFileSync(join(repoRoot(), 'test', 'vectors', 'transcript-v1.json'), 'utf8')) as VectorFile;
 const NOW_MS = vectors.now * 1000;
