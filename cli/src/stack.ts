@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { startBroker, parseBrokerConfig, type RunningBroker } from '../../broker/src/index.js';
 import { loadConfig } from '../../authz-server/src/config.js';
 import { createLogger, type Logger } from '../../authz-server/src/log.js';
-import { PROTO_DIR } from '../../authz-server/src/proto.js';
+import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { startServer, type RunningServer } from '../../authz-server/src/server.js';
 import { startEcho } from '../../gateway/src/echo.js';
 import { startGateway, type GatewayRoute, type RunningGateway } from '../../gateway/src/gateway.js';
 import { DEV, ensureDevState, type DevState } from './dev-state.js';
 
-export const WASM_PATH = join(PROTO_DIR, '..', 'wasm-filter', 'build', 'trustplane_filter.wasm');
+export const WASM_PATH = join(PACKAGE_ROOT, 'wasm-filter', 'build', 'trustplane_filter.wasm');
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** As envoy/envoy.yaml: the listener buffer is a little larger, so the filter (not Envoy) answers an oversized body. */
 export const BUFFER_LIMIT_BYTES = MAX_BODY_BYTES + 64 * 1024;
