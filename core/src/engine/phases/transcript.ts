@@ -9,7 +9,7 @@
 import { fromB64url, sha256b64url } from '../../encoding.js';
 import { verifyBytes, algForKey } from '../../keys.js';
 import type { ReasonCode } from '../../reasons.js';
-import { buildTranscript, diagnoseMismatch, isBindableHeaderName } from '../../transcript.js';
+import { buildTranscript, diagnoseMismatch } from '../../transcript.js';
 import type { PhaseState } from '../state.js';
 
 const EMPTY_SHA256 = sha256b64url(new Uint8Array(0));
@@ -42,10 +42,8 @@ export function transcriptPhase(s: PhaseState): ReasonCode | undefined {
   const headers: [string, string][] = [];
   for (const name of proof.h) {
     const v = s.view.headers.get(name);
-    if (v === undefined) {
-      // An unbindable name is reported as such even when absent, so the reason names the real fault.
-      return isBindableHeaderName(name) && !name.startsWith('x-trustplane-') ? 'bound_header_missing' : 'header_not_bindable';
-    }
+    // Names that may never be bound were refused when the proof was parsed.
+    if (v === undefined) return 'bound_header_missing';
     headers.push([name, v]);
   }
   const body = bodyHash(s);
