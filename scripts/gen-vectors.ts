@@ -17,6 +17,7 @@
  * The keys below are TEST KEYS, published on purpose. Never trust them anywhere.
  */
 import { PACKAGE_ROOT } from '../core/src/package-root.js';
+import { vectorRequestView } from '../test/vectors/format.js';
 import type { EnvoyRequest, NegativeVector as NegativeOf, PositiveVector as PositiveOf, Signing as SigningOf, VectorBody, VectorHeaders } from '../test/vectors/format.js';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,7 +34,7 @@ import { createProof, encodeProof, parseProof } from '../core/src/proof.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
 import { readPassportClaims, signRequest } from '../core/src/signer.js';
 import { buildTranscript, fieldDigests, type TranscriptInput } from '../core/src/transcript.js';
-import { HEADER, type BodyObservation, type KeyBinding, type RequestView } from '../core/src/types.js';
+import { HEADER, type KeyBinding } from '../core/src/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixed inputs
@@ -358,54 +359,16 @@ function envoy(g: Signing, proof: string, o: EnvoyOverrides = {}): EnvoyRequest 
   };
 }
 
-/** The RequestView the authz server builds from such a request (authz-server/src/translate). */
-function toView(r: EnvoyRequest): RequestView {
-  const headers = new Map<string, string>();
-  const repeated = new Set<string>();
-  for (const [n, v] of r.headers) {
-    const prev = headers.get(n);
-    if (prev === undefined) headers.set(n, v);
-    else {
-      headers.set(n, `${prev},${v}`);
-      repeated.add(n);
-    }
-  }
-  let body: BodyObservation;
-  switch (r.body.source) {
-    case 'bytes':
-      body = { kind: 'bytes', bytes: Buffer.from(r.body.base64, 'base64'), partial: r.body.partial ?? false };
-      break;
-    case 'filter_header':
-      body = { kind: 'filter_header', value: headers.get(HEADER.bodySha256) ?? '' };
-      break;
-    case 'empty':
-      body = { kind: 'empty' };
-      break;
-    case 'unavailable':
-      body = { kind: 'unavailable' };
-      break;
-  }
-  return {
-    method: r.method,
-    scheme: r.scheme,
-    authority: r.authority,
-    path: r.path,
-    headers,
-    ...(repeated.size > 0 ? { repeatedHeaders: repeated } : {}),
-    body,
-    ...(r.route_id !== undefined ? { routeId: r.route_id } : {}),
-  };
-}
 
 let compiled: CompiledBundle;
 
 async function decide(r: EnvoyRequest, before = 0): Promise<{ reason: string; transcriptSha256: string | undefined }> {
   const store = new MemoryReplayStore({ maxEntries: 64, clock: () => NOW_MS });
   for (let i = 0; i < before; i++) {
-    const d = await verifyRequest({ view: toView(r), bundle: compiled, store, nowMs: NOW_MS });
+    const d = await verifyRequest({ view: vectorRequestView(r), bundle: compiled, store, nowMs: NOW_MS });
     if (d.reason !== 'ok') throw new Error(`earlier presentation was denied: ${d.reason}`);
   }
-  const d = await verifyRequest({ view: toView(r), bundle: compiled, store, nowMs: NOW_MS });
+  const d = await verifyRequest({ view: vectorRequestView(r), bundle: compiled, store, nowMs: NOW_MS });
   await store.close();
   return { reason: d.reason, transcriptSha256: d.transcriptSha256 };
 }

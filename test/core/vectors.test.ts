@@ -5,7 +5,7 @@
  * `node dist/scripts/gen-vectors.js` (docs/transcript-v1.md, "Test vectors").
  */
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
-import type { EnvoyRequest, PositiveVector, VectorFile, VectorHeaders } from '../vectors/format.js';
+import { vectorHeaderMap, vectorRequestView, type EnvoyRequest, type PositiveVector, type VectorFile } from '../vectors/format.js';
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,9 +19,7 @@ import { REASON_CODES } from '../../core/src/reasons.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { readPassportClaims } from '../../core/src/signer.js';
 import { buildTranscript, type TranscriptInput } from '../../core/src/transcript.js';
-import { HEADER, type BodyObservation, type RequestView } from '../../core/src/types.js';
-
-type Headers = VectorHeaders;
+import { HEADER } from '../../core/src/types.js';
 
 const repoRoot = (): string => PACKAGE_ROOT;
 
@@ -29,48 +27,7 @@ const vectors = JSON.parse(readFileSync(join(repoRoot(), 'test', 'vectors', 'tra
 const NOW_MS = vectors.now * 1000;
 
 /** Envoy's `headers` map: repeated names joined with a bare "," in arrival order (envoy-facts §1.2). */
-function headerMap(headers: Headers): { map: Map<string, string>; repeated: Set<string> } {
-  const map = new Map<string, string>();
-  const repeated = new Set<string>();
-  for (const [n, v] of headers) {
-    const prev = map.get(n);
-    if (prev === undefined) map.set(n, v);
-    else {
-      map.set(n, `${prev},${v}`);
-      repeated.add(n);
-    }
-  }
-  return { map, repeated };
-}
 
-function toView(r: EnvoyRequest): RequestView {
-  const { map, repeated } = headerMap(r.headers);
-  let body: BodyObservation;
-  switch (r.body.source) {
-    case 'bytes':
-      body = { kind: 'bytes', bytes: Buffer.from(r.body.base64, 'base64'), partial: r.body.partial ?? false };
-      break;
-    case 'filter_header':
-      body = { kind: 'filter_header', value: map.get(HEADER.bodySha256) ?? '' };
-      break;
-    case 'empty':
-      body = { kind: 'empty' };
-      break;
-    case 'unavailable':
-      body = { kind: 'unavailable' };
-      break;
-  }
-  return {
-    method: r.method,
-    scheme: r.scheme,
-    authority: r.authority,
-    path: r.path,
-    headers: map,
-    ...(repeated.size > 0 ? { repeatedHeaders: repeated } : {}),
-    body,
-    ...(r.route_id !== undefined ? { routeId: r.route_id } : {}),
-  };
-}
 
 /** The body hash a verifier takes from an Envoy request that it allows on route `routeId`. */
 function bodyHashOf(r: EnvoyRequest, routeId: string): string {
@@ -78,7 +35,7 @@ function bodyHashOf(r: EnvoyRequest, routeId: string): string {
     case 'bytes':
       return sha256b64url(Buffer.from(r.body.base64, 'base64'));
     case 'filter_header':
-      return headerMap(r.headers).map.get(HEADER.bodySha256)!;
+      return vectorHeaderMap(r.headers).map.get(HEADER.bodySha256)!;
     case 'empty':
       return sha256b64url(Buffer.alloc(0));
     case 'unavailable':
@@ -94,7 +51,7 @@ function rebuiltInput(v: PositiveVector): TranscriptInput {
   assert.ok(parsed.ok, `${v.id}: proof parses`);
   const p = parsed.proof;
   const claims = readPassportClaims(v.signing.passport);
-  const { map } = headerMap(v.request.headers);
+  const { map } = vectorHeaderMap(v.request.headers);
   const routeId = v.request.route_id ?? v.signing.route;
   return {
     method: v.request.method,
@@ -119,10 +76,10 @@ async function decide(r: EnvoyRequest, before = 0): Promise<string> {
   const store = new MemoryReplayStore({ maxEntries: 64, clock: () => NOW_MS });
   try {
     for (let i = 0; i < before; i++) {
-      const d = await verifyRequest({ view: toView(r), bundle, store, nowMs: NOW_MS });
+      const d = await verifyRequest({ view: vectorRequestView(r), bundle, store, nowMs: NOW_MS });
       assert.equal(d.reason, 'ok', 'an earlier presentation is allowed');
     }
-    return (await verifyRequest({ view: toView(r), bundle, store, nowMs: NOW_MS })).reason;
+    return (await verifyRequest({ view: vectorRequestView(r), bundle, store, nowMs: NOW_MS })).reason;
   } finally {
     await store.close();
   }

@@ -3,7 +3,7 @@
  * for other implementations). Shared by the generator (scripts/gen-vectors.ts) and the test that
  * checks the frozen file (test/core/vectors.test.ts).
  */
-import type { PublicJwk } from '../../core/src/types.js';
+import { HEADER, type BodyObservation, type PublicJwk, type RequestView } from '../../core/src/types.js';
 
 export type VectorHeaders = [string, string][];
 
@@ -80,4 +80,49 @@ export interface VectorFile {
   bundle: unknown;
   positive: PositiveVector[];
   negative: NegativeVector[];
+}
+
+/** Header entries as Envoy's `headers` map holds them: repeated names joined with "," (and recorded). */
+export function vectorHeaderMap(headers: VectorHeaders): { map: Map<string, string>; repeated: Set<string> } {
+  const map = new Map<string, string>();
+  const repeated = new Set<string>();
+  for (const [n, v] of headers) {
+    const prev = map.get(n);
+    if (prev === undefined) map.set(n, v);
+    else {
+      map.set(n, `${prev},${v}`);
+      repeated.add(n);
+    }
+  }
+  return { map, repeated };
+}
+
+/** The RequestView the authz server builds from a vector's request (authz-server/src/translate). */
+export function vectorRequestView(r: EnvoyRequest): RequestView {
+  const { map, repeated } = vectorHeaderMap(r.headers);
+  let body: BodyObservation;
+  switch (r.body.source) {
+    case 'bytes':
+      body = { kind: 'bytes', bytes: Buffer.from(r.body.base64, 'base64'), partial: r.body.partial ?? false };
+      break;
+    case 'filter_header':
+      body = { kind: 'filter_header', value: map.get(HEADER.bodySha256) ?? '' };
+      break;
+    case 'empty':
+      body = { kind: 'empty' };
+      break;
+    case 'unavailable':
+      body = { kind: 'unavailable' };
+      break;
+  }
+  return {
+    method: r.method,
+    scheme: r.scheme,
+    authority: r.authority,
+    path: r.path,
+    headers: map,
+    ...(repeated.size > 0 ? { repeatedHeaders: repeated } : {}),
+    body,
+    ...(r.route_id !== undefined ? { routeId: r.route_id } : {}),
+  };
 }
