@@ -3,7 +3,8 @@ import { mkdtemp, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BundleSource, type BundleReloadEvent, type BundleSourceOptions } from '../../authz-server/src/bundle-source.js';
-import { BundleError, buildBundle, signBundle, type BundleDocument } from '../../core/src/bundle/index.js';
+import { BundleError, signBundle, type BundleDocument } from '../../core/src/bundle/index.js';
+import { ordersBundle } from '../support/orders-bundle.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
 
 const SIGNER = generateSigningKey('EdDSA');
@@ -12,25 +13,8 @@ const ISSUER = generateSigningKey('ES256');
 const NOW_S = Math.floor(Date.now() / 1000);
 
 function bundle(serial: number, opts: { audience?: string; expiresAt?: number; signer?: SigningKey | null } = {}): BundleDocument {
-  const r = buildBundle({
-    serial,
-    issuedAt: NOW_S - 60,
-    expiresAt: opts.expiresAt ?? NOW_S + 3600,
-    keys: [{ kid: ISSUER.kid, issuer: 'https://issuer.example', trust_domain: 'example.org', max_key_binding: 'software', jwk: ISSUER.publicJwk }],
-    routes: [
-      {
-        id: 'orders',
-        match: { path: '/orders/**' },
-        audience: opts.audience ?? 'orders-api',
-        allowed_sources: [{ issuer: 'https://issuer.example', trust_domain: 'example.org', subject: 'spiffe://example.org/**' }],
-        required_key_binding: 'software',
-        freshness_class: 'bounded',
-        bound_headers: [],
-      },
-    ],
-  });
-  assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
-  return opts.signer === null ? r.bundle : signBundle(r.bundle, opts.signer ?? SIGNER);
+  const doc = ordersBundle({ serial, issuedAt: NOW_S - 60, expiresAt: opts.expiresAt ?? NOW_S + 3600, issuerKey: ISSUER, ...(opts.audience ? { audience: opts.audience } : {}) });
+  return opts.signer === null ? doc : signBundle(doc, opts.signer ?? SIGNER);
 }
 
 /** Replace the file the way `mv` and most deploy tools do: write a sibling, then rename over. */

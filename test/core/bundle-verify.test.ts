@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import {
   BUNDLE_CLOCK_SKEW_S,
-  buildBundle,
   canonicalBundleBytes,
   signBundle,
   verifyBundle,
@@ -9,6 +8,7 @@ import {
   type BundleDocument,
 } from '../../core/src/bundle/index.js';
 import { sha256hex } from '../../core/src/encoding.js';
+import { ordersBundle } from '../support/orders-bundle.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
 
 const NOW = 1_700_000_000;
@@ -18,25 +18,7 @@ const OTHER = generateSigningKey('EdDSA');
 const ISSUER = generateSigningKey('EdDSA');
 
 function unsigned(serial = 5, over: { issuedAt?: number; expiresAt?: number; audience?: string } = {}): BundleDocument {
-  const r = buildBundle({
-    serial,
-    issuedAt: over.issuedAt ?? NOW - 10,
-    expiresAt: over.expiresAt ?? NOW + 3600,
-    keys: [{ kid: ISSUER.kid, issuer: 'https://issuer.example', trust_domain: 'example.org', max_key_binding: 'software', jwk: ISSUER.publicJwk }],
-    routes: [
-      {
-        id: 'orders',
-        match: { path: '/orders/**' },
-        audience: over.audience ?? 'orders-api',
-        allowed_sources: [{ issuer: 'https://issuer.example', trust_domain: 'example.org', subject: 'spiffe://example.org/**' }],
-        required_key_binding: 'software',
-        freshness_class: 'bounded',
-        bound_headers: [],
-      },
-    ],
-  });
-  assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
-  return r.bundle;
+  return ordersBundle({ serial, issuedAt: over.issuedAt ?? NOW - 10, expiresAt: over.expiresAt ?? NOW + 3600, issuerKey: ISSUER, ...(over.audience ? { audience: over.audience } : {}) });
 }
 
 const keys = [SIGNER.publicJwk, SIGNER_P256.publicJwk];
