@@ -4,12 +4,9 @@
  * `issued_at`, so it always passes the freshness and rollback rules a production server applies.
  * Development only: the private keys sit in plain files (mode 0600).
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { signBundle } from '../../core/src/bundle/sign.js';
-import { buildBundle } from '../../core/src/bundle/edit.js';
-import type { BundleDocument, Route } from '../../core/src/bundle/types.js';
-import { exportPrivateJwk, generateSigningKey, importPrivateJwk, type SigningKey } from '../../core/src/keys.js';
+import { resolve } from 'node:path';
+import type { Route } from '../../core/src/bundle/types.js';
+import { writeLocalTrust, type LocalTrust, type TrustFiles } from './local-trust.js';
 
 export const DEV = Object.freeze({
   issuer: 'https://issuer.dev.trustplane.local',
@@ -19,34 +16,19 @@ export const DEV = Object.freeze({
   subject: 'spiffe://dev.trustplane.local/ns/demo/sa/caller',
 });
 
-export interface DevState {
-  readonly dir: string;
-  readonly bundlePath: string;
-  readonly signingKeysPath: string;
-  readonly bundleSigningKey: SigningKey;
-  readonly issuerKey: SigningKey;
-  readonly brokerKey: SigningKey;
-  readonly holderKey: SigningKey;
-  readonly bundle: BundleDocument;
-}
+export type DevState = LocalTrust;
+
+export const DEV_FILES: TrustFiles = Object.freeze({
+  bundle: 'bundle.json',
+  signingKeys: 'bundle-signing-keys.json',
+  bundleSigningKey: 'bundle-signing-key.jwk.json',
+  issuerKey: 'issuer-key.jwk.json',
+  brokerKey: 'broker-key.jwk.json',
+  holderKey: 'holder-key.jwk.json',
+});
 
 export function defaultStateDir(): string {
   return resolve(process.env.TRUSTPLANE_STATE_DIR ?? '.trustplane');
-}
-
-function keyFile(dir: string, name: string, alg: 'EdDSA' | 'ES256' = 'EdDSA'): SigningKey {
-  const path = join(dir, `${name}.jwk.json`);
-  if (existsSync(path)) return importPrivateJwk(JSON.parse(readFileSync(path, 'utf8')));
-  const key = generateSigningKey(alg);
-  writeAtomic(path, `${JSON.stringify(exportPrivateJwk(key), null, 2)}\n`, 0o600);
-  return key;
-}
-
-export function writeAtomic(path: string, text: string, mode = 0o644): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
 }
 
 export function devRoutes(): Route[] {
@@ -63,35 +45,17 @@ export function devRoutes(): Route[] {
 
 /** Load or create the state folder and write a freshly signed bundle into it. */
 export function ensureDevState(dir = defaultStateDir(), nowMs = Date.now()): DevState {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const bundleSigningKey = keyFile(dir, 'bundle-signing-key');
-  const issuerKey = keyFile(dir, 'issuer-key');
-  const brokerKey = keyFile(dir, 'broker-key');
-  const holderKey = keyFile(dir, 'holder-key');
-  const bundlePath = join(dir, 'bundle.json');
-  const signingKeysPath = join(dir, 'bundle-signing-keys.json');
-  writeAtomic(signingKeysPath, `${JSON.stringify({ keys: [bundleSigningKey.publicJwk] }, null, 2)}\n`);
-  let serial = 1;
-  if (existsSync(bundlePath)) {
-    try {
-      serial = (JSON.parse(readFileSync(bundlePath, 'utf8')) as { serial: number }).serial + 1;
-    } catch {
-      serial = 1;
-    }
-  }
-  const now = Math.floor(nowMs / 1000);
-  const built = buildBundle({
-    serial,
-    issuedAt: now,
-    expiresAt: now + 30 * 86_400,
-    keys: [
-      { kid: issuerKey.kid, issuer: DEV.issuer, trust_domain: DEV.trustDomain, max_key_binding: 'software', jwk: issuerKey.publicJwk },
-      { kid: brokerKey.kid, issuer: DEV.brokerIssuer, trust_domain: DEV.trustDomain, max_key_binding: 'attested_workload', jwk: brokerKey.publicJwk },
-    ],
-    routes: devRoutes(),
+  return writeLocalTrust({
+    dir,
+    files: DEV_FILES,
+    validForS: 30 * 86_400,
+    nowMs,
+    describe: ({ issuerKey, brokerKey }) => ({
+      keys: [
+        { kid: issuerKey.kid, issuer: DEV.issuer, trust_domain: DEV.trustDomain, max_key_binding: 'software', jwk: issuerKey.publicJwk },
+        { kid: brokerKey.kid, issuer: DEV.brokerIssuer, trust_domain: DEV.trustDomain, max_key_binding: 'attested_workload', jwk: brokerKey.publicJwk },
+      ],
+      routes: devRoutes(),
+    }),
   });
-  if (!built.ok) throw new Error(`development bundle is invalid: ${JSON.stringify(built)}`);
-  const bundle = signBundle(built.bundle, bundleSigningKey);
-  writeAtomic(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`);
-  return { dir, bundlePath, signingKeysPath, bundleSigningKey, issuerKey, brokerKey, holderKey, bundle };
 }
