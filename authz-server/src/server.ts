@@ -11,6 +11,7 @@ import type { EngineOptions } from '../../core/src/engine/state.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/state.js';
 import { createReplayStore, type ReplayStoreConfig } from '../../core/src/replay/index.js';
 import type { ReplayStore } from '../../core/src/replay/types.js';
+import { parseKeySet } from '../../core/src/keys.js';
 import type { PublicJwk } from '../../core/src/types.js';
 import { AuditSink } from './audit-sink.js';
 import { BundleSource } from './bundle-source.js';
@@ -63,11 +64,14 @@ export function replayConfig(config: ServerConfig): ReplayStoreConfig {
   return { store: 'redis', redis: { ...common, nodes: r.cluster!.nodes } };
 }
 
-/** Bundle-signing public keys: a JWKS file (`{"keys": [...]}`) or a single JWK. */
+/** Bundle-signing public keys: a JWKS (`{"keys": [...]}`) or a single JWK. Errors name the file. */
 export function readSigningKeys(path: string | undefined): PublicJwk[] {
   if (!path) return [];
-  const json = JSON.parse(readFileSync(path, 'utf8')) as { keys?: PublicJwk[] } & PublicJwk;
-  return Array.isArray(json.keys) ? json.keys : [json];
+  try {
+    return parseKeySet(JSON.parse(readFileSync(path, 'utf8')));
+  } catch (e) {
+    throw new Error(`bundle.signing_keys ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 function credentials(config: ServerConfig): grpc.ServerCredentials {

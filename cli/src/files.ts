@@ -5,7 +5,7 @@
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { exportPublicJwk, importPrivateJwk, importPublicJwk, jwkThumbprint, algForJwk, type SigningKey } from '../../core/src/keys.js';
+import { importPrivateJwk, parseKeySet, toPublicJwk, type SigningKey } from '../../core/src/keys.js';
 import type { PublicJwk } from '../../core/src/types.js';
 import { UsageError } from './args.js';
 import type { Io } from './command.js';
@@ -73,13 +73,7 @@ export function readPublicKey(path: string, what: string): PublicJwk {
 
 export function publicJwkOf(json: unknown, where: string): PublicJwk {
   try {
-    if (json !== null && typeof json === 'object' && typeof (json as { d?: unknown }).d === 'string') {
-      const key = importPrivateJwk(json);
-      return key.publicJwk;
-    }
-    const bare = exportPublicJwk(importPublicJwk(json));
-    const kid = (json as { kid?: unknown }).kid;
-    return { ...bare, kid: typeof kid === 'string' && kid !== '' ? kid : jwkThumbprint(bare), alg: algForJwk(bare) };
+    return toPublicJwk(json);
   } catch (e) {
     throw new Error(`${where}: ${firstLine(e)}`);
   }
@@ -87,10 +81,12 @@ export function publicJwkOf(json: unknown, where: string): PublicJwk {
 
 /** Bundle-signing public keys: a JWKS (`{"keys": [...]}`) or one JWK. */
 export function readSigningKeys(path: string, what = '--signing-keys'): PublicJwk[] {
-  const json = readJson(path, what) as { keys?: unknown };
-  const list = json !== null && typeof json === 'object' && Array.isArray(json.keys) ? (json.keys as unknown[]) : [json];
-  if (list.length === 0) throw new Error(`${what} ${path}: the key set is empty`);
-  return list.map((k, i) => publicJwkOf(k, `${what} ${path} key ${i}`));
+  const json = readJson(path, what);
+  try {
+    return parseKeySet(json);
+  } catch (e) {
+    throw new Error(`${what} ${path}: ${firstLine(e)}`);
+  }
 }
 
 /** Write via a sibling temporary file and rename, so a reader never sees a half-written file. */

@@ -119,3 +119,27 @@ export function verifyBytes(alg: SigningAlg, publicKey: KeyObject, data: Uint8Ar
     return false;
   }
 }
+
+/**
+ * A public JWK from a public or private JWK (a private one is reduced to its public part), with
+ * `kid` (as given, else the thumbprint) and `alg` set. Throws TypeError naming the problem.
+ */
+export function toPublicJwk(json: unknown): PublicJwk {
+  if (json !== null && typeof json === 'object' && typeof (json as { d?: unknown }).d === 'string') return importPrivateJwk(json).publicJwk;
+  const bare = exportPublicJwk(importPublicJwk(json));
+  const kid = (json as { kid?: unknown }).kid;
+  return { ...bare, kid: typeof kid === 'string' && kid !== '' ? kid : jwkThumbprint(bare), alg: algForJwk(bare) };
+}
+
+/** A key set: a JWKS (`{"keys": [...]}`) or one JWK. Throws TypeError naming the bad entry. */
+export function parseKeySet(json: unknown): PublicJwk[] {
+  const list = json !== null && typeof json === 'object' && Array.isArray((json as { keys?: unknown }).keys) ? ((json as { keys: unknown[] }).keys) : [json];
+  if (list.length === 0) throw new TypeError('the key set is empty');
+  return list.map((k, i) => {
+    try {
+      return toPublicJwk(k);
+    } catch (e) {
+      throw new TypeError(`key ${i}: ${(e as Error).message}`);
+    }
+  });
+}
