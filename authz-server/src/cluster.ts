@@ -16,6 +16,7 @@ import type { ServerConfig } from './config.js';
 import { createOpsServer } from './http.js';
 import { createLogger, errorFields } from './log.js';
 import { ClusterMetrics } from './metrics.js';
+import { ServingStatus } from './proto.js';
 import { listenHttp, startServer } from './server.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
@@ -115,7 +116,6 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
   const ready = new Map<number, { ready: boolean; serial: number | null }>();
   let shuttingDown = false;
 
-  cluster.setupPrimary({ env: { ...process.env, [CONFIG_ENV]: JSON.stringify(config) } } as never);
   const fork = (): Worker => {
     const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
     w.on('message', (m: ToPrimary) => {
@@ -184,7 +184,7 @@ async function runWorker(config: ServerConfig): Promise<void> {
   const store = config.replay.store === 'memory' ? new IpcReplayStore() : undefined;
   const server = await startServer(config, { logger: log, serveHttp: false, metricsToPrimary: true, ...(store ? { store } : {}) });
   const report = (): void => {
-    process.send?.({ tp: 'ready', ready: server.readiness.status() === 1, serial: server.bundle()?.serial ?? null } satisfies ToPrimary);
+    process.send?.({ tp: 'ready', ready: server.readiness.status() === ServingStatus.SERVING, serial: server.bundle()?.serial ?? null } satisfies ToPrimary);
   };
   report();
   const timer = setInterval(report, 1000);
