@@ -1,11 +1,14 @@
 import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import fc from 'fast-check';
 import { issuePassport } from '../../core/src/passport.js';
 import { signRequest } from '../../core/src/signer.js';
 import { startGateway, type RunningGateway } from '../../gateway/src/gateway.js';
 import { DEV } from '../../cli/src/dev-state.js';
-import { BUFFER_LIMIT_BYTES, GATEWAY_ROUTES, MAX_BODY_BYTES, WASM_CONFIGURATION, WASM_PATH, startLocalStack, type LocalStack } from '../../cli/src/stack.js';
+import { BUFFER_LIMIT_BYTES, MAX_BODY_BYTES, WASM_CONFIGURATION, WASM_PATH, startLocalStack, type LocalStack } from '../../cli/src/stack.js';
 import { runTour } from '../../cli/src/tour.js';
 
 interface Answer {
@@ -141,9 +144,12 @@ describe('end to end through the development gateway (real wasm filter, real gRP
     assert.equal(none.status, 404);
   });
 
-  it('mirrors the wasm plugin configuration Envoy is given', () => {
-    assert.deepEqual(WASM_CONFIGURATION, { header: 'x-trustplane-body-sha256', max_body_bytes: 1048576, require_passport_header: 'x-trustplane-passport', log_level: 'info' });
-    assert.ok(WASM_PATH.endsWith('wasm-filter/build/trustplane_filter.wasm'));
-    assert.ok(GATEWAY_ROUTES.some((r) => r.withRequestBody?.packAsBytes));
+  it('runs the filter with the plugin configuration and buffer limit envoy/envoy.yaml gives Envoy', () => {
+    const envoy = readFileSync(join(PACKAGE_ROOT, 'envoy', 'envoy.yaml'), 'utf8');
+    const plugin = /value: '(\{"header":[^']*\})'/.exec(envoy);
+    assert.ok(plugin, 'no wasm plugin configuration in envoy/envoy.yaml');
+    assert.deepEqual(JSON.parse(plugin[1]!), WASM_CONFIGURATION);
+    assert.match(envoy, new RegExp(`per_connection_buffer_limit_bytes: ${BUFFER_LIMIT_BYTES}\\b`));
+    assert.ok(existsSync(WASM_PATH), WASM_PATH);
   });
 });
