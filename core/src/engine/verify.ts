@@ -44,7 +44,7 @@ export async function verifyRequest(input: VerifyInput): Promise<Decision> {
       if (reason !== undefined) break;
     }
     // Dry-run never consumes: it must not change what an enforcing replica would decide later.
-    if (reason === undefined && modeOf(s, options) === 'enforce') reason = await replayPhase(s);
+    if (reason === undefined && modeOf(s.view, s, options) === 'enforce') reason = await replayPhase(s);
   } catch {
     reason = 'internal_error';
   }
@@ -61,13 +61,14 @@ export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}
   return decide(undefined, v, options, reason, Date.now(), performance.now());
 }
 
-function modeOf(s: PhaseState | undefined, options: EngineOptions): 'enforce' | 'dry_run' {
-  return s?.view.mode ?? s?.route?.mode ?? options.mode;
+/** Envoy's per-route override, then the bundle route's mode, then the server's. */
+function modeOf(view: RequestView, s: PhaseState | undefined, options: EngineOptions): 'enforce' | 'dry_run' {
+  return view.mode ?? s?.route?.mode ?? options.mode;
 }
 
 function decide(s: PhaseState | undefined, view: RequestView, options: EngineOptions, reason: ReasonCode, nowMs: number, started: number): Decision {
   const info = REASONS[reason];
-  const dryRun = modeOf(s, options) === 'dry_run' || (s === undefined && view.mode === 'dry_run');
+  const dryRun = modeOf(view, s, options) === 'dry_run';
   const allow = reason === 'ok' || dryRun;
   const c = s?.claims;
   const identity: Identity | undefined =
