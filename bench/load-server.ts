@@ -16,8 +16,8 @@ import { importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/
 import { issuePassport } from '../core/src/passport.js';
 import { collectHeaders, signRequest } from '../core/src/signer.js';
 import { makeCheckClient } from '../test/support/check-client.js';
-import { envoyCheckRequest } from '../test/support/envoy-api.js';
-import { decodeOfficialCheckResponse } from '../test/support/envoy-api.js';
+import { decodeOfficialCheckResponse, envoyCheckRequest } from '../test/support/envoy-api.js';
+import { H2CheckClient, frameGrpcMessage } from './h2-check-client.js';
 
 export const BENCH_ISSUER = 'https://issuer.bench.test';
 export const BENCH_TRUST_DOMAIN = 'bench.test';
@@ -77,11 +77,17 @@ export function presign(issuerKey: SigningKey, holder: SigningKey, count: number
 }
 
 export type ToLoad =
-  | { readonly op: 'init'; readonly address: string; readonly issuerJwk: PrivateJwk; readonly holderJwk: PrivateJwk; readonly count: number }
+  | { readonly op: 'init'; readonly address: string; readonly issuerJwk: PrivateJwk; readonly holderJwk: PrivateJwk; readonly count: number; readonly client?: LoadClientKind }
   | { readonly op: 'closed'; readonly count: number; readonly concurrency: number; readonly reuse?: boolean }
   | { readonly op: 'target'; readonly address: string }
   | { readonly op: 'open'; readonly ratePerS: number; readonly count: number }
   | { readonly op: 'exit' };
+
+/**
+ * `h2` (the default): the lean Envoy-like client of h2-check-client.ts. `grpc-js`: grpc-js's client,
+ * for comparison (its own cost then shows up in the latency figures).
+ */
+export type LoadClientKind = 'h2' | 'grpc-js';
 
 export interface Outcomes {
   readonly allowed: number;
@@ -97,25 +103,39 @@ export type FromLoad =
   | { readonly op: 'error'; readonly message: string };
 
 async function child(): Promise<void> {
-  let requests: PresignedRequest[] = [];
+  let requests: Buffer[] = [];
   let next = 0;
-  let client: ReturnType<typeof makeCheckClient> | undefined;
+  let kind: LoadClientKind = 'h2';
+  let call: ((framed: Buffer) => Promise<Buffer>) | undefined;
+  let close: () => void = () => {};
+  const connectTo = (address: string): void => {
+    close();
+    if (kind === 'h2') {
+      const c = new H2CheckClient(address);
+      call = (framed) => c.check(framed);
+      close = () => c.close();
+    } else {
+      const c = makeCheckClient(address);
+      call = (framed) => c.checkBytes(framed.subarray(5), 10_000);
+      close = () => c.close();
+    }
+  };
   const send = (m: FromLoad): void => void process.send!(m);
   const take = (): Buffer => {
     const r = requests[next++];
     if (r === undefined) throw new Error('ran out of pre-signed requests');
-    return r.bytes;
+    return r;
   };
-  const one = async (bytes: Buffer, tally: { allowed: number; denied: number; errors: number }): Promise<void> => {
-    try {
-      const raw = await client!.checkBytes(bytes, 10_000);
-      // The first byte of an allow is status (field 1) then ok_response (field 3); decode to be sure.
-      const r = decodeOfficialCheckResponse(raw);
-      if (r.http_response === 'ok_response') tally.allowed++;
+  // Responses are kept as bytes and decoded (official definitions) after the run, so decoding
+  // never delays a response being read or a latency being stamped.
+  const tallyOf = (responses: readonly (Buffer | null)[]): Outcomes => {
+    const tally = { allowed: 0, denied: 0, errors: 0 };
+    for (const raw of responses) {
+      if (raw === null) tally.errors++;
+      else if (decodeOfficialCheckResponse(raw).http_response === 'ok_response') tally.allowed++;
       else tally.denied++;
-    } catch {
-      tally.errors++;
     }
+    return tally;
   };
 
   process.on('message', (m: ToLoad) => {
@@ -123,31 +143,32 @@ async function child(): Promise<void> {
       try {
         if (m.op === 'init') {
           const t0 = performance.now();
-          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count);
-          client = makeCheckClient(m.address);
+          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count).map((r) => frameGrpcMessage(r.bytes));
+          kind = m.client ?? 'h2';
+          connectTo(m.address);
           send({ op: 'ready', presignMs: performance.now() - t0 });
         } else if (m.op === 'target') {
-          client?.close();
-          client = makeCheckClient(m.address);
+          connectTo(m.address);
           send({ op: 'targeted' });
         } else if (m.op === 'closed') {
-          const tally = { allowed: 0, denied: 0, errors: 0 };
+          const responses: (Buffer | null)[] = [];
           let left = m.count;
           // `reuse`: cycle over the requests already sent (for the no-op transport server only).
           let cycle = 0;
-          const nextBytes = (): Buffer => (m.reuse ? requests[cycle++ % Math.max(1, next)]!.bytes : take());
+          const nextBytes = (): Buffer => (m.reuse ? requests[cycle++ % Math.max(1, next)]! : take());
           const t0 = performance.now();
           await Promise.all(
             Array.from({ length: m.concurrency }, async () => {
               while (left > 0) {
                 left--;
-                await one(nextBytes(), tally);
+                responses.push(await call!(nextBytes()).catch(() => null));
               }
             }),
           );
-          send({ op: 'closed', wallMs: performance.now() - t0, ...tally });
+          const wallMs = performance.now() - t0;
+          send({ op: 'closed', wallMs, ...tallyOf(responses) });
         } else if (m.op === 'open') {
-          const tally = { allowed: 0, denied: 0, errors: 0 };
+          const responses: (Buffer | null)[] = [];
           const sentLatencyMs: number[] = [];
           const scheduledLatencyMs: number[] = [];
           const intervalMs = 1000 / m.ratePerS;
@@ -162,13 +183,13 @@ async function child(): Promise<void> {
                 const due = t0 + i * intervalMs;
                 const bytes = batch[i++]!;
                 const sent = performance.now();
-                pending.push(
-                  one(bytes, tally).then(() => {
-                    const done = performance.now();
-                    sentLatencyMs.push(done - sent);
-                    scheduledLatencyMs.push(done - due);
-                  }),
-                );
+                const stamp = (raw: Buffer | null): void => {
+                  const done = performance.now();
+                  sentLatencyMs.push(done - sent);
+                  scheduledLatencyMs.push(done - due);
+                  responses.push(raw);
+                };
+                pending.push(call!(bytes).then(stamp, () => stamp(null)));
               }
               // A 1 ms timer, not a setImmediate spin: a spinning load process would take a core from
               // the server on this 2-core machine and distort the very latency it measures.
@@ -178,9 +199,10 @@ async function child(): Promise<void> {
             tick();
           });
           await Promise.all(pending);
-          send({ op: 'open', wallMs: performance.now() - t0, sentLatencyMs, scheduledLatencyMs, ...tally });
+          const wallMs = performance.now() - t0;
+          send({ op: 'open', wallMs, sentLatencyMs, scheduledLatencyMs, ...tallyOf(responses) });
         } else if (m.op === 'exit') {
-          client?.close();
+          close();
           process.disconnect();
         }
       } catch (error) {

@@ -4,7 +4,9 @@
  * 1. Server, over gRPC, load from a separate process. The real `trustplane server` process runs
  *    with workers: 1 (one process, so its CPU is the server's CPU), the memory replay store and
  *    audit to a file. A forked load process (dist/bench/load-server.js) pre-signs every request
- *    (one jti each) and sends Envoy-shaped CheckRequests encoded with Envoy's official definitions.
+ *    (one jti each) and sends Envoy-shaped CheckRequests encoded with Envoy's official definitions,
+ *    over one HTTP/2 connection with a lean gRPC client (bench/h2-check-client.ts) standing in for
+ *    Envoy's own: its cost is not the server's, so it must not colour the latency figures.
  *    - CPU per allowed check: the server's utime+stime from /proc/<pid>/stat across a closed-loop
  *      run, divided by the allowed checks in it.
  *    - Maximum sustained checks/s: that same closed-loop run (a fixed number of checks in flight).
