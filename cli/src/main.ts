@@ -28,7 +28,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
   }
   const cmd: Command = await found.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(`${cmd.usage}\n`);
+    io.out(`${cmd.usageFor?.(rest) ?? cmd.usage}\n`);
     return 0;
   }
   try {

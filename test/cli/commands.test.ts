@@ -37,7 +37,17 @@ describe('trustplane CLI: help and usage errors', function () {
     }
     const sub = await cli(['bundle', 'merge-source', '--help']);
     assert.equal(sub.code, 0);
-    assert.match(sub.stdout, /merge-source --bundle FILE --key-file FILE/);
+    assert.match(sub.stdout, /^trustplane bundle merge-source --bundle FILE --key-file FILE/);
+    // Only that subcommand's options, plus the common ones: not the whole bundle usage.
+    assert.doesNotMatch(sub.stdout, /remove-source|--signing-keys|--confirm-remove/);
+    assert.match(sub.stdout, /Common: --out FILE, --in-place/);
+    for (const name of ['build', 'merge-source', 'remove-source', 'sign', 'verify', 'inspect']) {
+      const r = await cli(['bundle', name, '-h']);
+      assert.equal(r.code, 0, name);
+      assert.ok(r.stdout.startsWith(`trustplane bundle ${name}`), `${name}: ${r.stdout.slice(0, 60)}`);
+    }
+    const whole = await cli(['bundle', '--help']);
+    for (const name of ['build', 'merge-source', 'remove-source', 'sign', 'verify', 'inspect']) assert.match(whole.stdout, new RegExp(`\\n  ${name} `));
   });
 
   it('exits 2 with one line for an unknown command, option or subcommand', async () => {

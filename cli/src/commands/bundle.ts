@@ -34,47 +34,47 @@ import {
   relative,
 } from '../files.js';
 
-const USAGE = `trustplane bundle <subcommand> [options]
+const USAGE_HEAD = `trustplane bundle <subcommand> [options]
 
   Every edit reads --bundle FILE ("-" = standard input) and writes the new document to --out FILE or
   standard output; --in-place replaces the input (atomically). Edits raise the serial by one and
   leave the result unsigned: review it, then "bundle sign". A result the verifier would refuse is
-  refused (exit 1, every problem named).
+  refused (exit 1, every problem named).`;
 
-  build [--input FILE] [--serial N] [--valid-for DUR] [--out FILE]
+/** Each subcommand's own usage, as `trustplane bundle <sub> --help` prints it. */
+const SUB_USAGE: Record<string, string> = {
+  'build': `  build [--input FILE] [--serial N] [--valid-for DUR] [--out FILE]
       An unsigned skeleton. --input: YAML/JSON {serial?, valid_for?|issued_at+expires_at, keys:
       [{jwk_file|jwk, kid?, issuer, trust_domain, max_key_binding}], routes: [...], revocations?}
       (docs/cli.md). Or from flags, one key and simple routes:
         --key-file FILE --issuer URI --trust-domain TD [--max-key-binding CLASS] [--kid KID]
         --route ID:METHODS:PATH (repeatable; METHODS like GET,POST or *) --audience AUD
         --subject PATTERN [--required-key-binding CLASS] [--freshness realtime|bounded|offline-ok]
-      --valid-for DUR: issued now, expiring after DUR (default 30d).
-
-  merge-source --bundle FILE --key-file FILE --issuer URI --trust-domain TD --route ID…
+      --valid-for DUR: issued now, expiring after DUR (default 30d).`,
+  'merge-source': `  merge-source --bundle FILE --key-file FILE --issuer URI --trust-domain TD --route ID…
                --subject PATTERN [--max-key-binding CLASS] [--min-key-binding CLASS] [--kid KID]
       Adds a client: its public key (from a public or private JWK file; only the public part is
       written) and a source rule {issuer, trust_domain, subject, min_key_binding} on each --route.
-      Nothing else changes; running it twice changes nothing the second time.
-
-  remove-source --bundle FILE --kid KID --confirm-remove [--revoke]
+      Nothing else changes; running it twice changes nothing the second time.`,
+  'remove-source': `  remove-source --bundle FILE --kid KID --confirm-remove [--revoke]
       Removes the key and, when no other key of its issuer and trust domain remains, the source
       rules naming them. --revoke also lists the kid in revocations.kids. Refused (exit 2) without
-      --confirm-remove; refused (exit 1) if a route would be left without a source.
-
-  sign --bundle FILE --key FILE [--valid-for DUR]
+      --confirm-remove; refused (exit 1) if a route would be left without a source.`,
+  'sign': `  sign --bundle FILE --key FILE [--valid-for DUR]
       Signs with a bundle-signing private JWK. --valid-for re-stamps issued_at (now) and
       expires_at; when the input was already signed the serial is raised too, so the new content
-      never shares a serial with a published one. An expired result is refused.
-
-  verify --bundle FILE (--signing-keys FILE | --allow-unsigned) [--min-serial N] [--json]
+      never shares a serial with a published one. An expired result is refused.`,
+  'verify': `  verify --bundle FILE (--signing-keys FILE | --allow-unsigned) [--min-serial N] [--json]
       As a server verifies on load: schema, signature, time window, rollback below --min-serial.
-      Prints serial, times, signer; exit 1 with the code (bundle_expired, …) when refused.
-
-  inspect --bundle FILE [--json]
+      Prints serial, times, signer; exit 1 with the code (bundle_expired, …) when refused.`,
+  'inspect': `  inspect --bundle FILE [--json]
       Summary: serial, times, keys by kid, routes with match/audience/sources/requirements,
-      revocations. The signature is not checked (use verify).
+      revocations. The signature is not checked (use verify).`,
+};
 
-  Common: --out FILE, --in-place, --json (verify, inspect). Durations: 300, 90s, 15m, 12h, 30d.`;
+const USAGE_COMMON = `  Common: --out FILE, --in-place, --json (verify, inspect). Durations: 300, 90s, 15m, 12h, 30d.`;
+
+const USAGE = `${USAGE_HEAD}\n\n${Object.values(SUB_USAGE).join('\n\n')}\n\n${USAGE_COMMON}`;
 
 const EDIT_FLAGS: FlagSpec = { bundle: { type: 'string' }, out: { type: 'string' }, 'in-place': { type: 'boolean' } };
 
@@ -127,6 +127,10 @@ export const bundleCommand: Command = {
   name: 'bundle',
   summary: 'build, edit (merge-source, remove-source), sign, verify and inspect bundles',
   usage: USAGE,
+  usageFor(argv) {
+    const section = argv[0] === undefined ? undefined : SUB_USAGE[argv[0]];
+    return section === undefined ? undefined : `trustplane bundle ${section.trimStart()}\n\n${USAGE_COMMON}`;
+  },
   async run(argv, io) {
     const [name, ...rest] = argv;
     if (name === undefined) throw new UsageError(`a subcommand is required: ${Object.keys(SUBCOMMANDS).join(', ')}`);
