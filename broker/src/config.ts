@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { gidOfGroup, MAX_GID } from './lib/group.js';
 
 export interface SoftwarePathConfig {
   readonly enabled: boolean;
@@ -27,8 +28,16 @@ export interface SpiffePathConfig {
   readonly maxChainLength: number;
 }
 
+/** The group that may use the socket: its gid, and its name when it was given by name. */
+export interface SocketGroup {
+  readonly gid: number;
+  readonly name?: string;
+}
+
 export interface BrokerConfig {
   readonly socketPath: string;
+  /** When set, the socket is 0660 and owned by this group; when absent, 0600 (the broker's user only). */
+  readonly socketGroup?: SocketGroup;
   /** Optional TCP listener for `/healthz` and `/metrics` only; passports are never served on it. */
   readonly httpListen?: { readonly host: string; readonly port: number };
   readonly issuer: string;
@@ -66,6 +75,7 @@ export class BrokerConfigError extends Error {
 
 const TOP_KEYS = new Set([
   'socket_path',
+  'socket_group',
   'http_listen',
   'issuer',
   'trust_domain',
@@ -101,6 +111,7 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
   const path = (v: string): string => (isAbsolute(v) ? v : resolve(base, v));
 
   const socketPath = str(top, 'socket_path', DEFAULTS.socket_path, problems);
+  const socketGroup = group(top.socket_group, problems);
   const issuer = str(top, 'issuer', DEFAULTS.issuer, problems);
   if (issuer.length > 1024 || !URI.test(issuer)) problems.push('issuer: must be a URI such as https://broker.example');
 
@@ -159,6 +170,7 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
   if (problems.length > 0) throw new BrokerConfigError(problems);
   return Object.freeze({
     socketPath: path(socketPath),
+    ...(socketGroup ? { socketGroup } : {}),
     ...(httpListen ? { httpListen } : {}),
     issuer,
     trustDomain,
@@ -195,6 +207,34 @@ function mergeOverrides(doc: unknown, overrides: Record<string, unknown>): unkno
     out[k] = bothObjects ? { ...(cur as Raw), ...(v as Raw) } : v;
   }
   return out;
+}
+
+const GROUP_FILE = '/etc/group';
+
+/**
+ * `socket_group`: a YAML integer is a gid and needs no entry anywhere (containers often have none);
+ * a string is a name, resolved from /etc/group now so that a typo is a configuration problem rather
+ * than a socket that nobody can reach. A quoted number is a name, as in the file itself.
+ */
+function group(v: unknown, problems: string[]): SocketGroup | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v) && v >= 0 && v <= MAX_GID) return Object.freeze({ gid: v });
+  } else if (typeof v === 'string' && v.length > 0) {
+    let text: string;
+    try {
+      text = readFileSync(GROUP_FILE, 'utf8');
+    } catch (err) {
+      problems.push(`socket_group: cannot read ${GROUP_FILE} to resolve ${JSON.stringify(v)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the gid as a number`);
+      return undefined;
+    }
+    const gid = gidOfGroup(text, v);
+    if (gid !== undefined) return Object.freeze({ gid, name: v });
+    problems.push(`socket_group: no group named ${JSON.stringify(v)} in ${GROUP_FILE} (a group known only to LDAP or SSSD can be given as a numeric gid)`);
+    return undefined;
+  }
+  problems.push(`socket_group: must be a group name or a numeric gid (0 to ${MAX_GID})`);
+  return undefined;
 }
 
 function asObject(v: unknown, where: string, problems: string[]): Raw | undefined {

@@ -3,8 +3,10 @@ import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerConfigError, DEFAULTS, loadBrokerConfig, parseBrokerConfig } from '../../broker/src/config.js';
+import { gidOfGroup } from '../../broker/src/lib/group.js';
 import { BrokerKeyError, loadSigningKey } from '../../broker/src/signer.js';
 import { exportPrivateJwk, generateSigningKey, jwkThumbprint } from '../../core/src/keys.js';
+import { otherRealGroup } from './harness.js';
 
 function problemsOf(raw: unknown): readonly string[] {
   try {
@@ -33,6 +35,7 @@ describe('broker config', () => {
     assert.equal(c.maxLifetimeS, 300);
     assert.equal(c.keyFile, undefined);
     assert.equal(c.spiffe, undefined);
+    assert.equal(c.socketGroup, undefined);
     assert.deepEqual(c.software, { enabled: true, subject: DEFAULTS.software.subject, allowedSubjects: [] });
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.software));
   });
@@ -40,6 +43,7 @@ describe('broker config', () => {
   it('reports every problem at once, unknown keys included', () => {
     const problems = problemsOf({
       socket_pat: '/tmp/x',
+      socket_group: 'no-such-group-tp',
       issuer: 'not a uri',
       max_body_bytes: 10,
       default_lifetime_s: 600,
@@ -47,7 +51,7 @@ describe('broker config', () => {
       software: { enabled: 'yes', colour: 1 },
       spiffe: { trust_domain: 'Example.ORG', attested: true },
     });
-    for (const needle of ['socket_pat: unknown key', 'issuer:', 'max_body_bytes:', 'default_lifetime_s:', 'software.enabled:', 'software.colour: unknown key', 'spiffe.trust_domain:', 'spiffe.bundle_file:', 'spiffe.attested: unknown key']) {
+    for (const needle of ['socket_pat: unknown key', 'socket_group: no group named "no-such-group-tp"', 'issuer:', 'max_body_bytes:', 'default_lifetime_s:', 'software.enabled:', 'software.colour: unknown key', 'spiffe.trust_domain:', 'spiffe.bundle_file:', 'spiffe.attested: unknown key']) {
       assert.ok(problems.some((p) => p.startsWith(needle)), `${needle} missing from ${JSON.stringify(problems)}`);
     }
   });
@@ -71,6 +75,25 @@ describe('broker config', () => {
     assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0]!.startsWith(file));
     writeFileSync(file, '- a list\n');
     assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0] === 'config: must be a mapping');
+  });
+
+  it('resolves socket_group by name from /etc/group, and takes a number as a gid without looking it up', () => {
+    const g = otherRealGroup();
+    const byName = parseBrokerConfig({ socket_group: g.name });
+    assert.deepEqual(byName.socketGroup, { gid: g.gid, name: g.name });
+    assert.ok(Object.isFrozen(byName.socketGroup));
+    assert.deepEqual(parseBrokerConfig({ socket_group: 54_321 }).socketGroup, { gid: 54_321 });
+    assert.deepEqual(parseBrokerConfig({ socket_group: 0 }).socketGroup, { gid: 0 });
+  });
+
+  it('names an unknown socket_group in exactly one problem, and refuses values that are no group', () => {
+    const problems = problemsOf({ socket_group: 'tp-no-such-group' });
+    assert.deepEqual(problems, ['socket_group: no group named "tp-no-such-group" in /etc/group (a group known only to LDAP or SSSD can be given as a numeric gid)']);
+    // A quoted number is a name, as in /etc/group itself; an unquoted one is a gid.
+    assert.match(problemsOf({ socket_group: '54321' })[0]!, /^socket_group: no group named "54321"/);
+    for (const bad of [-1, 1.5, 4_294_967_295, true, '', ['daemon'], { name: 'daemon' }]) {
+      assert.deepEqual(problemsOf({ socket_group: bad }), ['socket_group: must be a group name or a numeric gid (0 to 4294967294)'], JSON.stringify(bad));
+    }
   });
 
   it('needs key_file for generate_key, and something to issue with', () => {
@@ -112,5 +135,36 @@ describe('broker signing key', () => {
     chmodSync(keyFile, 0o600);
     writeFileSync(keyFile, JSON.stringify(generateSigningKey('EdDSA').publicJwk));
     assert.throws(() => loadSigningKey({ keyFile, generateKey: false }), (e: unknown) => e instanceof BrokerKeyError && /lacks "d"/.test(e.message));
+  });
+});
+
+describe('/etc/group lookup', () => {
+  const text = [
+    '#old:x:5:',
+    'root:x:0:',
+    '',
+    '+nisgroup:*:700:',
+    '-blocked:*:701:',
+    'broken:x:12a:',
+    'broken:x:4294967295:',
+    'broken:x:702:alice',
+    'staff:x:50:alice,bob\r',
+    'staff:x:51:',
+    'short:x',
+  ].join('\n');
+
+  it('finds the first entry with the name and reads its gid', () => {
+    assert.equal(gidOfGroup(text, 'root'), 0);
+    assert.equal(gidOfGroup(text, 'staff'), 50);
+  });
+
+  it('skips comments, NIS entries, lines without a gid and gids that are no gid_t', () => {
+    assert.equal(gidOfGroup(text, 'broken'), 702);
+    assert.equal(gidOfGroup(text, 'nisgroup'), undefined);
+    assert.equal(gidOfGroup(text, '+nisgroup'), undefined);
+    assert.equal(gidOfGroup(text, 'blocked'), undefined);
+    assert.equal(gidOfGroup(text, 'short'), undefined);
+    assert.equal(gidOfGroup(text, '#old'), undefined);
+    assert.equal(gidOfGroup(text, 'alice'), undefined);
   });
 });

@@ -2,6 +2,7 @@
  * Runs a real broker on a Unix socket in a fresh temp folder, with a test SPIFFE CA whose root is the
  * broker's trust bundle, and talks to it with plain node:http so tests see exactly what a caller sees.
  */
+import { execFileSync } from 'node:child_process';
 import { createPublicKey, verify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -96,4 +97,22 @@ export function verifyWithJwks(passport: string, jwks: { keys: PublicJwk[] }): R
   const key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, ...(jwk.y ? { y: jwk.y } : {}) } as never, format: 'jwk' });
   if (jws.header.alg !== 'EdDSA' || !verify(null, jws.signingInput, key, jws.signature)) throw new Error('passport signature does not verify');
   return { header: jws.header, ...jws.payload };
+}
+
+/**
+ * A real group of this machine other than the test process's own, with its gid as NSS reports it
+ * (getent, not the broker's /etc/group parser, so the two check each other).
+ */
+export function otherRealGroup(): { readonly name: string; readonly gid: number } {
+  for (const name of ['daemon', 'nogroup', 'users', 'bin', 'sys']) {
+    let line: string;
+    try {
+      line = execFileSync('getent', ['group', name], { encoding: 'utf8' }).trim();
+    } catch {
+      continue;
+    }
+    const gid = Number(line.split(':')[2]);
+    if (Number.isSafeInteger(gid) && gid !== 0 && gid !== process.getgid?.()) return { name, gid };
+  }
+  throw new Error('no usable group found with getent (tried daemon, nogroup, users, bin, sys)');
 }
