@@ -59,7 +59,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps = {}): 
   const ctx = { config, key, ...(svid ? { svid } : {}), nowMs, metrics, log, jwks: keySet, trustEntry: entry };
 
   const unixServer = serverFor(createPassportHandler(ctx, { issuance: true }));
-  const bound = await listenUnix(unixServer, config.socketPath);
+  const bound = await listenUnix(unixServer, config.socketPath, config.socketGroup);
 
   let tcpServer: Server | undefined;
   let httpAddress: RunningBroker['httpAddress'];
@@ -82,6 +82,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps = {}): 
     level: 'info',
     msg: 'broker_ready',
     socket: bound.path,
+    socket_group: config.socketGroup?.name ?? config.socketGroup?.gid ?? null,
     kid: key.kid,
     issuer: config.issuer,
     trust_domain: config.trustDomain,
