@@ -94,12 +94,13 @@ describe('trustplane up, request, broker, echo (long-running processes)', functi
   });
 
   it('broker refuses a bad configuration with exit 2, naming every problem', async () => {
-    writeFileSync(join(t.dir, 'bad-broker.yaml'), 'socket_path: /tmp/x.sock\nissuer: not a uri\ncolour: blue\n');
+    writeFileSync(join(t.dir, 'bad-broker.yaml'), 'socket_path: /tmp/x.sock\nsocket_group: tp-no-such-group\nissuer: not a uri\ncolour: blue\n');
     const r = await cli(['broker', '--config', 'bad-broker.yaml'], { cwd: t.dir });
     assert.equal(r.code, 2);
     assert.equal(r.stderr.split('\n').length, 2, 'one line');
     assert.ok(r.stderr.startsWith('trustplane broker: bad-broker.yaml: '), r.stderr);
     assert.ok(r.stderr.includes('colour') && r.stderr.includes('issuer'), r.stderr);
+    assert.ok(r.stderr.includes('socket_group: no group named "tp-no-such-group"'), r.stderr);
   });
 
   it('echo --listen answers with what reached it and exits 0 on SIGTERM', async () => {

@@ -13,7 +13,7 @@ export const brokerCommand: Command = {
   closes the socket and exits 0. Prints one line on stdout once the socket accepts requests; logs
   JSON lines to stderr. A configuration problem exits 2, naming
   every problem; a key or socket problem exits 1.
-  --config FILE   broker configuration (socket_path, issuer, key_file, software, spiffe, …)
+  --config FILE   broker configuration (socket_path, socket_group, issuer, key_file, software, spiffe, …)
 
   Example: trustplane broker --config lab/broker.yaml`,
   async run(argv, io) {
