@@ -76,12 +76,18 @@ function quantile(xs: readonly number[], q: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
 
-/** utime and stime of a process, in milliseconds (Linux /proc; clock ticks of 1/CLK_TCK s). */
-function cpuMsOf(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime and stime of a process (all its threads), in milliseconds (Linux /proc; clock ticks of 1/CLK_TCK s). */
+function cpuMsOf(pid: number, path = `/proc/${pid}/stat`): { user: number; system: number } {
+  const stat = readFileSync(path, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields after "(comm) " start at field 3 (state); utime is field 14, stime field 15.
   return { user: (Number(fields[11]) * 1000) / CLK_TCK, system: (Number(fields[12]) * 1000) / CLK_TCK };
+}
+
+/** CPU of the main (JavaScript) thread alone: its task id is the process id. */
+function mainThreadCpuMs(pid: number): number {
+  const t = cpuMsOf(pid, `/proc/${pid}/task/${pid}/stat`);
+  return t.user + t.system;
 }
 
 const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
@@ -158,8 +164,10 @@ export async function bench(): Promise<void> {
     await ask({ op: 'closed', count: WARMUP_CHECKS, concurrency: 16 });
 
     const cpuBefore = cpuMsOf(server.pid);
+    const mainBefore = mainThreadCpuMs(server.pid);
     const closed = await ask({ op: 'closed', count: CLOSED_CHECKS, concurrency: CLOSED_CONCURRENCY });
     const cpuAfter = cpuMsOf(server.pid);
+    const mainPerCheckMs = (mainThreadCpuMs(server.pid) - mainBefore) / CLOSED_CHECKS;
     if (closed.op !== 'closed') throw new Error('unexpected answer');
     if (closed.allowed !== CLOSED_CHECKS) throw new Error(`closed loop: ${closed.allowed} allowed, ${closed.denied} denied, ${closed.errors} errors`);
     const userPerCheckMs = (cpuAfter.user - cpuBefore.user) / closed.allowed;
@@ -183,6 +191,7 @@ export async function bench(): Promise<void> {
     const ratio = cpuPerCheckMs / floor.cpuPerPairMs;
 
     console.log(`  server CPU per allowed check              ${us(cpuPerCheckMs)}  (utime+stime of the server process over ${closed.allowed} allowed checks, closed loop; user ${us(userPerCheckMs)} + system ${us(systemPerCheckMs)})`);
+    console.log(`    of which the JavaScript thread          ${us(mainPerCheckMs)}  (the rest: V8 GC helper threads and libuv's pool, ${us(cpuPerCheckMs - mainPerCheckMs)})`);
     console.log(`  gRPC transport floor per call             ${us(transport.cpuPerCallMs)}  (no-op grpc-js Check server, same service and loader options, same requests: ${(transport.cpuPerCallMs / floor.cpuPerPairMs).toFixed(2)}× the crypto floor)`);
     console.log(`  crypto floor per check                    ${us(floor.cpuPerPairMs)}  (native Ed25519 verify of passport + proof, CPU mean; median wall ${us(floor.medianMs)})`);
     console.log(`  ratio CPU per check / floor               ${ratio.toFixed(2)}  (target ≤ ${TARGET_RATIO}: ${verdict(ratio <= TARGET_RATIO)})`);
