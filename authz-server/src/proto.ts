@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import type * as grpc from '@grpc/grpc-js';
+import { decodeCheckRequestFast, type DecodedCheckRequest, type UndecodableCheckRequest } from './request-codec.js';
 
 export const PROTO_DIR: string = join(PACKAGE_ROOT, 'protos');
 
@@ -232,11 +233,16 @@ export const HealthService = packageDefinition['grpc.health.v1.Health'] as unkno
 /** The gRPC path Envoy calls. */
 export const CHECK_METHOD_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
-/** The exact codec the gRPC server uses, for tests and benchmarks that work with bytes. */
-export function decodeCheckRequest(bytes: Buffer): CheckRequest {
-  return AuthorizationService.Check.requestDeserialize(bytes);
+/**
+ * What the gRPC server hands the Check handler for these bytes: the direct decoder
+ * (request-codec.ts), for tests and benchmarks that work with bytes. proto-loader's own decoder for
+ * protos/, which the direct one is tested against, stays `AuthorizationService.Check.requestDeserialize`.
+ */
+export function decodeCheckRequest(bytes: Buffer): DecodedCheckRequest | UndecodableCheckRequest {
+  return decodeCheckRequestFast(bytes);
 }
 
+/** proto-loader's encoder for protos/; the server writes with response-codec.ts, which is tested against this. */
 export function encodeCheckResponse(response: CheckResponse): Buffer {
   return AuthorizationService.Check.responseSerialize(response);
 }
