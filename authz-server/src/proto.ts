@@ -17,6 +17,9 @@
  * - `oneofs: true`: a virtual property names the member that is set (`http_response`, `address`).
  * - bytes stay Node `Buffer`s (the proto-loader default; we do not pass `bytes`).
  *
+ * The Check method does not use this decoder: request-codec.ts reads the fields the server needs
+ * straight from the wire, in the shape these options give them.
+ *
  * `google.protobuf.Struct` values use camelCase members (`stringValue`, `boolValue`) even with
  * `keepCase`, because protobufjs substitutes its bundled well-known types (envoy-facts, Addendum).
  */
