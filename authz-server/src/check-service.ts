@@ -12,15 +12,21 @@ import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
 import type { EngineOptions } from '../../core/src/engine/state.js';
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import type { Decision } from '../../core/src/types.js';
-import { AuthorizationService, type CheckRequest, type CheckResponse } from './proto.js';
+import { AuthorizationService, type CheckResponse } from './proto.js';
 import { toRequestView, type RequestViewSettings } from './translate/request-view.js';
 import { toCheckResponse } from './translate/response.js';
+import { decodeCheckRequestFast, type DecodedCheckRequest, type UndecodableCheckRequest } from './request-codec.js';
 import { encodeCheckResponseFast } from './response-codec.js';
 
-/** The Check method with the direct response encoder (response-codec.ts) in place of proto-loader's. */
+/**
+ * The Check method with the direct codecs in place of proto-loader's: request-codec.ts reads only
+ * what the translator uses, and never throws, so bytes it cannot read are answered with a
+ * `request_malformed` deny rather than grpc-js's INTERNAL error, which Envoy's failure_mode_allow
+ * would decide (envoy-facts §2.1); response-codec.ts writes the responses.
+ */
 const SERVICE = {
   ...AuthorizationService,
-  Check: { ...AuthorizationService.Check, responseSerialize: encodeCheckResponseFast },
+  Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequestFast, responseSerialize: encodeCheckResponseFast },
 } as typeof AuthorizationService;
 
 export interface CheckDeps {
@@ -48,7 +54,10 @@ export class CheckService {
     return this.#inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  readonly check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>): void => {
+  readonly check = (
+    call: grpc.ServerUnaryCall<DecodedCheckRequest | UndecodableCheckRequest, CheckResponse>,
+    callback: grpc.sendUnaryData<CheckResponse>,
+  ): void => {
     this.#inFlight++;
     this.decide(call.request).then(
       (response) => this.#finish(() => callback(null, response)),

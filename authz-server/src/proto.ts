@@ -17,6 +17,9 @@
  * - `oneofs: true`: a virtual property names the member that is set (`http_response`, `address`).
  * - bytes stay Node `Buffer`s (the proto-loader default; we do not pass `bytes`).
  *
+ * The Check method does not use this decoder: request-codec.ts reads the fields the server needs
+ * straight from the wire, in the shape these options give them.
+ *
  * `google.protobuf.Struct` values use camelCase members (`stringValue`, `boolValue`) even with
  * `keepCase`, because protobufjs substitutes its bundled well-known types (envoy-facts, Addendum).
  */
@@ -24,6 +27,7 @@ import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import type * as grpc from '@grpc/grpc-js';
+import { decodeCheckRequestFast, type DecodedCheckRequest, type UndecodableCheckRequest } from './request-codec.js';
 
 export const PROTO_DIR: string = join(PACKAGE_ROOT, 'protos');
 
@@ -232,11 +236,16 @@ export const HealthService = packageDefinition['grpc.health.v1.Health'] as unkno
 /** The gRPC path Envoy calls. */
 export const CHECK_METHOD_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
-/** The exact codec the gRPC server uses, for tests and benchmarks that work with bytes. */
-export function decodeCheckRequest(bytes: Buffer): CheckRequest {
-  return AuthorizationService.Check.requestDeserialize(bytes);
+/**
+ * What the gRPC server hands the Check handler for these bytes: the direct decoder
+ * (request-codec.ts), for tests and benchmarks that work with bytes. proto-loader's own decoder for
+ * protos/, which the direct one is tested against, stays `AuthorizationService.Check.requestDeserialize`.
+ */
+export function decodeCheckRequest(bytes: Buffer): DecodedCheckRequest | UndecodableCheckRequest {
+  return decodeCheckRequestFast(bytes);
 }
 
+/** proto-loader's encoder for protos/; the server writes with response-codec.ts, which is tested against this. */
 export function encodeCheckResponse(response: CheckResponse): Buffer {
   return AuthorizationService.Check.responseSerialize(response);
 }

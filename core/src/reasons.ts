@@ -44,7 +44,7 @@ export const REASONS = Object.freeze({
   ok: r(200, OK, 'decision', 'Every check passed and the jti was consumed.'),
 
   // parse: the request carries the credentials in a readable shape
-  request_malformed: r(400, INVALID_ARGUMENT, 'parse', 'The CheckRequest lacks a method, path or authority, or carries an unusable value.'),
+  request_malformed: r(400, INVALID_ARGUMENT, 'parse', 'The CheckRequest cannot be decoded, lacks a method, path or authority, or carries an unusable value.'),
   passport_missing: r(401, UNAUTHENTICATED, 'parse', 'No passport header.'),
   proof_missing: r(401, UNAUTHENTICATED, 'parse', 'No proof header.'),
   credential_duplicated: r(401, UNAUTHENTICATED, 'parse', 'A credential header appears more than once (or was comma-joined).'),

@@ -153,8 +153,6 @@ describe('authz server over gRPC: malformed input', function () {
         ['a length prefix longer than the data', frame(randomBytes(10), 0, 1000)],
         ['a compressed flag without grpc-encoding', frame(good, 1)],
         ['a compressed flag with gzip and non-gzip data', frame(randomBytes(100), 1), { 'grpc-encoding': 'gzip' }],
-        ['an invalid protobuf wire type', frame(Buffer.from([0x0f, 0xff, 0xff, 0xff]))],
-        ['a field length running past the message', frame(Buffer.from([0x0a, 0xff, 0xff, 0x03, 0x01]))],
         ['random bytes as the message', frame(randomBytes(300))],
         ['two messages on a unary call', Buffer.concat([frame(good), frame(good)])],
         ['half a length prefix', Buffer.from([0x00, 0x00])],
@@ -167,6 +165,22 @@ describe('authz server over gRPC: malformed input', function () {
           const r = decodeOfficialCheckResponse(messageOf(out.body));
           assert.equal(r.http_response, 'denied_response', `${title}: a successful RPC must be a deny`);
         }
+      }
+      await stillGood();
+    });
+
+    it('answers a well-framed message that is not a CheckRequest with a request_malformed deny, not a gRPC error', async () => {
+      const cases: Array<[string, Buffer]> = [
+        ['an invalid protobuf wire type', Buffer.from([0x0f, 0xff, 0xff, 0xff])],
+        ['a field length running past the message', Buffer.from([0x0a, 0xff, 0xff, 0x03, 0x01])],
+        ['a group', Buffer.from([0x0b, 0x0c])],
+      ];
+      for (const [title, message] of cases) {
+        const out = await h2Check(srv.grpcAddress, frame(message));
+        assert.equal(out.grpcStatus, 0, `${title}: a successful RPC`);
+        const r = decodeOfficialCheckResponse(messageOf(out.body));
+        assert.deepEqual(r.status, { code: 3, message: 'request_malformed' }, title);
+        assert.equal(r.denied_response?.status?.code, 'BadRequest', title);
       }
       await stillGood();
     });
@@ -330,19 +344,13 @@ describe('authz server over gRPC: malformed input', function () {
       await stillGood();
     });
 
-    it('random bytes as the message never allow: the RPC fails or is denied, and the server keeps serving', async () => {
+    it('random bytes as the message are denied, never allowed and never answered with a gRPC error, and the server keeps serving', async () => {
       await fc.assert(
         fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), async (bytes) => {
-          let response;
-          try {
-            response = await client.check(bytes);
-          } catch (error) {
-            // Bytes that are not protobuf cannot be decoded into a CheckRequest: an RPC error
-            // (which Envoy with failure_mode_allow: false turns into a deny) is the only answer.
-            assert.equal((error as { code?: number }).code, 13, String(error));
-            return;
-          }
+          // client.check rejects on a gRPC error: the decoder turns bytes it cannot read into a deny.
+          const response = await client.check(bytes);
           assert.equal(response.http_response, 'denied_response');
+          assert.notEqual(response.status?.code ?? 0, 0);
         }),
         { numRuns: 300 },
       );

@@ -12,8 +12,10 @@ import {
   decodeCheckRequest,
   encodeCheckResponse,
   type AuthorizationHandlers,
+  type CheckRequest,
   type CheckResponse,
 } from '../../authz-server/src/proto.js';
+import { UndecodableCheckRequest } from '../../authz-server/src/request-codec.js';
 import { toRequestView } from '../../authz-server/src/translate/request-view.js';
 import { allowResponse, denyResponse, toCheckResponse } from '../../authz-server/src/translate/response.js';
 import {
@@ -32,6 +34,15 @@ import {
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'check-requests');
 const SETTINGS = { bodyHeader: { trusted: true, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false };
+/** toObject options giving what proto-loader's LOADER_OPTIONS give. */
+const AS_OURS = { longs: String, enums: Number, oneofs: true };
+
+/** proto-loader's decoder for protos/ (the server itself uses the direct decoder, request-codec.ts). */
+const loaderDecode = (bytes: Buffer): CheckRequest => AuthorizationService.Check.requestDeserialize(bytes);
+
+function fixtureObject(file: string): Record<string, unknown> {
+  return (JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as { check_request: Record<string, unknown> }).check_request;
+}
 
 function decision(over: Partial<Decision> = {}): Decision {
   return {
@@ -65,18 +76,24 @@ const deny = (reason: ReasonCode): Decision =>
   decision({ allow: false, reason, httpStatus: REASONS[reason].status, grpcStatus: REASONS[reason].grpc, identity: undefined });
 
 describe('wire compatibility with Envoy\'s official ext_authz definitions', () => {
-  describe('CheckRequest: official bytes → our decoder', () => {
+  describe('CheckRequest: official bytes → our protos/ and our direct decoder', () => {
     for (const file of readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort()) {
-      it(`decodes fixture ${file} exactly as Envoy's definitions do: nothing on the wire lost, nothing invented`, () => {
-        const object = (JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as { check_request: Record<string, unknown> }).check_request;
-        const bytes = encodeOfficialCheckRequest(object);
-        const ours = decodeCheckRequest(bytes);
+      it(`decodes fixture ${file} with protos/ exactly as Envoy's definitions do: nothing on the wire lost, nothing invented`, () => {
+        const bytes = encodeOfficialCheckRequest(fixtureObject(file));
+        const ours = loaderDecode(bytes);
         const message = OfficialCheckRequest.decode(bytes);
-        const asOurs = { longs: String, enums: Number, oneofs: true };
         // Every field present on the wire, read by Envoy's definitions, reads the same with ours…
-        assertSubset(OfficialCheckRequest.toObject(message, { ...asOurs, defaults: false }), ours, 'CheckRequest');
+        assertSubset(OfficialCheckRequest.toObject(message, { ...AS_OURS, defaults: false }), ours, 'CheckRequest');
         // …and everything we report, defaults included, is what Envoy's definitions report.
-        assertSubset(ours, OfficialCheckRequest.toObject(message, { ...asOurs, defaults: true }), 'CheckRequest');
+        assertSubset(ours, OfficialCheckRequest.toObject(message, { ...AS_OURS, defaults: true }), 'CheckRequest');
+      });
+
+      it(`decodes fixture ${file} with the server's direct decoder into nothing Envoy's definitions would not report`, () => {
+        const bytes = encodeOfficialCheckRequest(fixtureObject(file));
+        const ours = decodeCheckRequest(bytes);
+        assert.ok(!(ours instanceof UndecodableCheckRequest), String(ours instanceof UndecodableCheckRequest && ours.detail));
+        assert.notEqual(ours.attributes?.request?.http, null);
+        assertSubset(ours, OfficialCheckRequest.toObject(OfficialCheckRequest.decode(bytes), { ...AS_OURS, defaults: true }), 'CheckRequest');
       });
     }
 
@@ -112,7 +129,7 @@ describe('wire compatibility with Envoy\'s official ext_authz definitions', () =
           tls_session: { sni: 'pay.example' },
         },
       });
-      const decoded = decodeCheckRequest(bytes);
+      const decoded = loaderDecode(bytes);
       const a = decoded.attributes!;
       assert.deepEqual(a.source?.address?.socket_address, {
         protocol: 0, address: '10.244.1.17', port_value: 43512, port_specifier: 'port_value', resolver_name: '', ipv4_compat: false,
@@ -171,13 +188,16 @@ describe('wire compatibility with Envoy\'s official ext_authz definitions', () =
       const futureBytes = Buffer.from(FutureCheckRequest.encode(FutureCheckRequest.fromObject(withFuture)).finish());
       const plainBytes = envoyLess(withFuture);
       assert.ok(futureBytes.length > plainBytes.length, 'the future fields are on the wire');
-      // What we decode from a future Envoy is exactly what we decode without those fields.
-      assert.deepEqual(decodeCheckRequest(futureBytes), decodeCheckRequest(plainBytes));
-      const result = toRequestView(decodeCheckRequest(futureBytes), SETTINGS);
-      assert.ok(result.ok);
-      assert.deepEqual([...result.view.headers], [['x-a', '1']]);
-      assert.equal(result.view.sourceAddress, '10.0.0.1:1');
-      assert.equal(result.view.routeId, 'r');
+      // What we decode from a future Envoy is exactly what we decode without those fields, with
+      // protos/ and with the server's direct decoder.
+      for (const decode of [loaderDecode, decodeCheckRequest]) {
+        assert.deepEqual(decode(futureBytes), decode(plainBytes));
+        const result = toRequestView(decode(futureBytes), SETTINGS);
+        assert.ok(result.ok);
+        assert.deepEqual([...result.view.headers], [['x-a', '1']]);
+        assert.equal(result.view.sourceAddress, '10.0.0.1:1');
+        assert.equal(result.view.routeId, 'r');
+      }
     });
   });
 

@@ -30,10 +30,12 @@
  *   (d) otherwise → `unavailable`.
  *
  * It never throws: the input is treated as unknown data, and a last-resort catch turns anything
- * unexpected into `request_malformed`.
+ * unexpected into `request_malformed`. Bytes the decoder could not read arrive as an
+ * `UndecodableCheckRequest` and are `request_malformed` too.
  */
 import type { BodyObservation, RequestView } from '../../../core/src/types.js';
 import { HEADER } from '../../../core/src/types.js';
+import { UndecodableCheckRequest } from '../request-codec.js';
 
 export interface RequestViewSettings {
   /** The wasm filter's body-hash header; `trusted` only when the filter is known to run before ext_authz. */
@@ -58,8 +60,9 @@ const BODY_SOURCES = ['filter', 'buffered'] as const;
 
 type Obj = Record<string, unknown>;
 
-/** `checkRequest` is normally a CheckRequest decoded by proto.ts; any value is accepted. */
+/** `checkRequest` is normally what request-codec.ts decoded; any value is accepted. */
 export function toRequestView(checkRequest: unknown, settings: RequestViewSettings): RequestViewResult {
+  if (checkRequest instanceof UndecodableCheckRequest) return malformed(`undecodable CheckRequest (${checkRequest.detail})`);
   try {
     return translate(checkRequest, settings);
   } catch (err) {
