@@ -213,13 +213,15 @@ async function child(): Promise<void> {
 }
 
 /**
- * The transport floor: a grpc-js server with the same service definition and loader options as the
- * real one (proto.ts), whose Check decodes the request and answers a fixed allow without deciding.
- * Its CPU per call is what gRPC, HTTP/2 and protobuf cost before any TrustPlane work.
+ * The transport floor: a grpc-js server with the same service definition, loader options and
+ * codecs as the real one (proto.ts, request-codec.ts, response-codec.ts), whose Check decodes the
+ * request and answers a fixed allow without deciding. Its CPU per call is what gRPC, HTTP/2 and
+ * protobuf cost before any TrustPlane work.
  */
 async function noopServer(): Promise<void> {
   const grpc = await import('@grpc/grpc-js');
-  const { AuthorizationService } = await import('../authz-server/src/proto.js');
+  const { AuthorizationService, decodeCheckRequest } = await import('../authz-server/src/proto.js');
+  const { encodeCheckResponseFast } = await import('../authz-server/src/response-codec.js');
   const response = {
     status: { code: 0, message: '' },
     ok_response: {
@@ -231,8 +233,9 @@ async function noopServer(): Promise<void> {
     },
     dynamic_metadata: { fields: { reason: { stringValue: 'ok' }, decision_id: { stringValue: '00000000-0000-4000-8000-000000000000' }, dry_run: { boolValue: false } } },
   };
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-  server.addService(AuthorizationService, { Check: (_call: unknown, callback: (e: null, r: unknown) => void) => callback(null, response) } as never);
+  const service = { ...AuthorizationService, Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequest, responseSerialize: encodeCheckResponseFast } };
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
+  server.addService(service as typeof AuthorizationService, { Check: (_call: unknown, callback: (e: null, r: unknown) => void) => callback(null, response) } as never);
   server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
     if (error) throw error;
     process.send!({ port });
