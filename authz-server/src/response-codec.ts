@@ -12,8 +12,12 @@
  * so the bytes come out in field order, the order the previous encoder used. The result is copied
  * out of the scratch buffer, so it stays valid whatever is encoded next.
  *
- * Constant names (header names, metadata keys) are encoded like any other string: copying them
- * from a table of ready-made bytes measured no faster than the ASCII loop in `stringField`.
+ * Names (header names, the names in `headers_to_remove`, metadata keys) come from a small fixed
+ * set, so each is encoded once — tag, length, bytes — and copied from then on; per check only the
+ * values are encoded. Values go through Buffer's native UTF-8 writer, not a `charCodeAt` loop: the
+ * loop is faster in a bare process, but once any loaded module subclasses `String` (ioredis does,
+ * `class VerbatimString extends String`, and the server always loads ioredis) V8 stops inlining
+ * `String.prototype.charCodeAt` and such loops run three to four times slower.
  */
 import type { CheckResponse, HeaderValueOption, QueryParameter, Struct, Value } from './proto.js';
 
@@ -23,8 +27,6 @@ const I64 = 1;
 const LEN = 2;
 const tag = (field: number, wire: number): number => ((field << 3) | wire) >>> 0;
 
-/** Strings up to this many code units are tried as ASCII in JavaScript first. */
-const MAX_INLINE_ASCII = 128;
 /** Buffer's own UTF-8 writer, without `write`'s argument juggling (Node has had it since v0.x). */
 type NativeWriteBuffer = Buffer & { utf8Write(value: string, offset: number, length: number): number };
 
@@ -102,31 +104,10 @@ function bytesField(field: number, v: Uint8Array): void {
 }
 
 function stringField(field: number, v: string): void {
-  const length = v.length;
-  let n = length;
-  // Most values are short ASCII: copy the UTF-16 code units straight in, one byte each, and fall
-  // back to measuring and encoding UTF-8 at the first code unit that is not ASCII. For strings this
-  // short the loop costs less than a call into the native encoder.
-  let ascii = length <= MAX_INLINE_ASCII;
-  if (ascii) {
-    reserve(length);
-    const buf = scratch;
-    const start = pos - length;
-    for (let i = 0; i < length; i++) {
-      const c = v.charCodeAt(i);
-      if (c >= 0x80) {
-        ascii = false;
-        break;
-      }
-      buf[start + i] = c;
-    }
-  }
-  if (!ascii) {
-    n = Buffer.byteLength(v, 'utf8');
-    reserve(n);
-    (scratch as NativeWriteBuffer).utf8Write(v, pos - n, n);
-  }
+  const n = Buffer.byteLength(v, 'utf8');
+  reserve(n);
   pos -= n;
+  (scratch as NativeWriteBuffer).utf8Write(v, pos, n);
   varint(n);
   varint(tag(field, LEN));
 }
@@ -134,6 +115,31 @@ function stringField(field: number, v: string): void {
 /** proto3: an empty string is not written. */
 function str(field: number, v: string | undefined): void {
   if (v !== undefined && v !== '') stringField(field, v);
+}
+
+/**
+ * Tag, length and bytes of a name field (a header name, a name in `headers_to_remove`, a metadata
+ * key), made once per name and field. The server uses a handful of fixed names; past
+ * `MAX_NAMES_PER_FIELD` a name is written like any other string, so the table stays small.
+ */
+const NAMES: Array<Map<string, Buffer> | undefined> = [];
+const MAX_NAMES_PER_FIELD = 64;
+
+function name(field: number, v: string): void {
+  let table = NAMES[field];
+  if (table === undefined) NAMES[field] = table = new Map();
+  let bytes = table.get(v);
+  if (bytes === undefined) {
+    if (table.size >= MAX_NAMES_PER_FIELD) return stringField(field, v);
+    const body = Buffer.from(v, 'utf8');
+    const head = [tag(field, LEN)];
+    let n = body.length;
+    for (; n >= 0x80; n >>>= 7) head.push((n & 0x7f) | 0x80);
+    head.push(n);
+    bytes = Buffer.concat([Buffer.from(head), body]);
+    table.set(v, bytes);
+  }
+  copyIn(bytes);
 }
 
 function copyIn(bytes: Uint8Array): void {
@@ -156,7 +162,7 @@ function headerOption(field: number, o: HeaderValueOption): void {
   const h = o.header;
   if (h.raw_value && h.raw_value.length > 0) bytesField(3, h.raw_value);
   str(2, h.value);
-  str(1, h.key);
+  if (h.key !== undefined && h.key !== '') name(1, h.key);
   delimit(1, headerEnd);
   delimit(field, end);
 }
@@ -177,10 +183,10 @@ function queryParams(field: number, list: readonly QueryParameter[] | undefined)
   }
 }
 
-function strings(field: number, list: readonly string[] | undefined): void {
+function strings(field: number, list: readonly string[] | undefined, write: (field: number, v: string) => void): void {
   if (list === undefined) return;
   // proto3 repeated string: an empty entry is still an entry.
-  for (let i = list.length - 1; i >= 0; i--) stringField(field, list[i]!);
+  for (let i = list.length - 1; i >= 0; i--) write(field, list[i]!);
 }
 
 function value(v: Value): void {
@@ -216,7 +222,7 @@ function struct(s: Struct): void {
     const end = written();
     value(s.fields[k]!);
     delimit(2, end);
-    stringField(1, k);
+    name(1, k);
     delimit(1, end);
   }
 }
@@ -240,10 +246,10 @@ export function encodeCheckResponseFast(r: CheckResponse): Buffer {
   } else if ('ok_response' in r && r.ok_response) {
     const o = r.ok_response;
     const okEnd = written();
-    strings(8, o.query_parameters_to_remove);
+    strings(8, o.query_parameters_to_remove, stringField);
     queryParams(7, o.query_parameters_to_set);
     headerOptions(6, o.response_headers_to_add);
-    strings(5, o.headers_to_remove);
+    strings(5, o.headers_to_remove, name);
     headerOptions(2, o.headers);
     delimit(3, okEnd);
   }
