@@ -91,7 +91,7 @@ export class AuditSink {
 
   /** The exact line (with its newline) that `write` emits for `event`. */
   static line(event: AuditEvent): string {
-    return `${JSON.stringify(flatRedacted(event) ?? redactForLog(event))}\n`;
+    return flatLine(event) ?? `${JSON.stringify(redactForLog(event))}\n`;
   }
 
   write(event: AuditEvent): void {
@@ -168,32 +168,69 @@ export class AuditSink {
   }
 }
 
-/** Key name → isSensitiveKey(name), for the few fixed key names audit events have. */
-const keySensitivity = new Map<string, boolean>();
-const MAX_CACHED_KEYS = 256;
+/**
+ * The keys of the last flat event and the text that opens each member (`"schema":`). The engine
+ * builds every event with the same keys in the same order, so this is computed once per process;
+ * an event with other keys replaces it.
+ */
+let shapeKeys: readonly string[] = [];
+let shapeOpenings: readonly string[] = [];
+
+/** Member openings for `keys`, or undefined when one of them must take the generic path. */
+function openings(keys: readonly string[]): readonly string[] | undefined {
+  if (keys.length === shapeKeys.length) {
+    let same = true;
+    for (let i = 0; i < keys.length && same; i++) same = keys[i] === shapeKeys[i];
+    if (same) return shapeOpenings;
+  }
+  const out: string[] = [];
+  for (const key of keys) {
+    // `kty` makes the object a JWK, whose private members the generic path masks.
+    if (key === '__proto__' || key === 'kty' || isSensitiveKey(key)) return undefined;
+    out.push(`${JSON.stringify(key)}:`);
+  }
+  shapeKeys = keys;
+  shapeOpenings = out;
+  return out;
+}
+
+/** Characters JSON.stringify escapes in a string: `"`, `\`, controls, and (lone) surrogates. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+function quote(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+}
 
 /**
- * The hot path of `line`: exactly what `redactForLog` returns for a flat event (non-sensitive keys,
- * string, number, boolean or null values; strings through the same `redactString`), without its
- * generic walk — per-key normalisation and regexes, a WeakSet, defineProperty per member — which cost
- * about as much as the rest of a decision outside the signature checks (bench/server.ts). Anything
- * else (a sensitive or `__proto__` key, a JWK, a nested or exotic value) returns undefined and takes
- * the generic path, so the output never differs.
+ * The hot path of `line`: the text `JSON.stringify(redactForLog(event))` produces for a flat event
+ * (a plain object whose keys are not sensitive and whose values are strings, finite numbers,
+ * booleans, null or undefined; strings through the same `redactString`), written member by member
+ * instead of through `redactForLog`'s generic walk and an intermediate copy of the event. Anything
+ * else (a sensitive or `__proto__` key, a JWK, a nested or exotic value, a non-plain object) returns
+ * undefined and takes the generic path, so the output never differs (test/authz-server/
+ * server-audit-line.test.ts checks both against each other on random events).
  */
-function flatRedacted(event: AuditEvent): Record<string, unknown> | undefined {
+function flatLine(event: AuditEvent): string | undefined {
+  const proto: unknown = Object.getPrototypeOf(event);
+  if (proto !== Object.prototype && proto !== null) return undefined;
   const source = event as unknown as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(source)) {
-    let sensitive = keySensitivity.get(key);
-    if (sensitive === undefined) {
-      sensitive = key === '__proto__' || key === 'kty' || isSensitiveKey(key);
-      if (keySensitivity.size < MAX_CACHED_KEYS) keySensitivity.set(key, sensitive);
-    }
-    if (sensitive) return undefined;
-    const value = source[key];
-    if (typeof value === 'string') out[key] = redactString(value);
-    else if (value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) out[key] = value;
-    else if (value !== undefined) return undefined;
+  const keys = Object.keys(source);
+  const open = openings(keys);
+  if (open === undefined) return undefined;
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const value = source[keys[i]!];
+    let text: string;
+    if (typeof value === 'string') text = quote(redactString(value));
+    else if (value === null) text = 'null';
+    else if (typeof value === 'number') {
+      // JSON.stringify writes a finite number as String does; NaN and ±Infinity go generic.
+      if (!Number.isFinite(value)) return undefined;
+      text = String(value);
+    } else if (typeof value === 'boolean') text = value ? 'true' : 'false';
+    else if (value === undefined) continue; // JSON.stringify leaves the member out
+    else return undefined;
+    out += out.length === 1 ? open[i]! + text : `,${open[i]!}${text}`;
   }
-  return out;
+  return `${out}}\n`;
 }
