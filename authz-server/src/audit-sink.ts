@@ -6,12 +6,21 @@
  * - Every event passes through `redactForLog` (core/src/redact.ts, the one redaction list) before
  *   it is serialised, so a token, proof or key that reached an event by mistake is masked here.
  * - `write` never throws and never waits: a decision must not fail or stall because auditing is slow.
- *   When the stream has more than `maxBufferedBytes` queued (the disk or the log reader is not
- *   keeping up), further events are dropped and counted in `dropped` rather than growing memory
- *   without bound. After a stream error the sink stops writing and counts drops too; `onError` hears
- *   about the error once.
- * - `flush()` resolves when every line accepted so far has been handed to the OS; `close()` flushes,
- *   then ends a file stream (stdout is flushed but never closed). Graceful shutdown awaits `close()`.
+ *   When more than `maxBufferedBytes` are queued (lines waiting here plus what the stream holds: the
+ *   disk or the log reader is not keeping up), further events are dropped and counted in `dropped`
+ *   rather than growing memory without bound. After a stream error the sink stops writing and counts
+ *   drops too; `onError` hears about the error once.
+ * - Lines are coalesced, because a stream write per decision (a Writable entry, a callback, a libuv
+ *   request and a syscall each) cost more than building the line. `write` appends the line to a
+ *   batch; the batch goes to the stream at the end of the event-loop turn (setImmediate), and lines
+ *   that arrive while a write is in flight go in the next write, started when that one completes.
+ *   One write at a time: a Writable asked for several merges them into one writev, which a pipe
+ *   may split anywhere. A batch holds whole lines only, at most `maxBatchBytes`, which for stdout is
+ *   PIPE_BUF (4096 bytes), so on a pipe shared by several workers each write lands whole.
+ * - `written` and `dropped` count lines, whatever batch they travelled in.
+ * - `flush()` starts a write without waiting for the turn and resolves when every line accepted so
+ *   far has been handed to the OS; `close()` flushes, then ends a file stream (stdout is flushed but
+ *   never closed). Graceful shutdown awaits `close()`.
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
@@ -21,6 +30,11 @@ import type { AuditEvent } from '../../core/src/types.js';
 export interface AuditSinkOptions {
   /** Queued bytes above which events are dropped (counted). Default 8 MiB. */
   readonly maxBufferedBytes?: number;
+  /**
+   * Largest batch handed to the stream in one write (a single longer line goes alone). Default
+   * 64 KiB for a file, PIPE_BUF (4096) for stdout.
+   */
+  readonly maxBatchBytes?: number;
   /** Hears stream errors (the server logs them). Must not throw. */
   readonly onError?: (error: Error) => void;
 }
@@ -30,15 +44,36 @@ export type AuditSinkConfig =
   | { readonly sink: 'none' }
   | { readonly sink: 'file'; readonly file: string };
 
+interface Batch {
+  readonly text: string;
+  readonly lines: number;
+  readonly bytes: number;
+}
+
 const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_BATCH_BYTES = 64 * 1024;
+/** POSIX: a pipe write of at most PIPE_BUF bytes is atomic; Linux's PIPE_BUF is 4096. */
+const PIPE_BUF = 4096;
 
 export class AuditSink {
   readonly destination: 'stdout' | 'file' | 'none';
   readonly #stream: Writable | null;
   readonly #ownsStream: boolean;
   readonly #maxBuffered: number;
+  readonly #maxBatch: number;
   readonly #onError: (error: Error) => void;
+  /** Lines accepted and not yet written or dropped: queued here or in the stream. */
   #pending = 0;
+  /** The batch being filled: accepted lines not yet handed to the stream, their count and size. */
+  #open = '';
+  #openLines = 0;
+  #openBytes = 0;
+  /** Batches filled up to `maxBatchBytes` while a write was in flight, oldest first. */
+  #full: Batch[] = [];
+  /** UTF-8 bytes in `#open` and `#full`. */
+  #queuedBytes = 0;
+  #inFlight = false;
+  #turnScheduled = false;
   #waiters: Array<() => void> = [];
   #written = 0;
   #dropped = 0;
@@ -50,6 +85,7 @@ export class AuditSink {
     this.#stream = stream;
     this.#ownsStream = ownsStream;
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.#maxBatch = options.maxBatchBytes ?? (destination === 'stdout' ? PIPE_BUF : DEFAULT_MAX_BATCH_BYTES);
     this.#onError = options.onError ?? (() => {});
     stream?.on('error', this.#onStreamError);
   }
@@ -97,7 +133,7 @@ export class AuditSink {
   write(event: AuditEvent): void {
     const stream = this.#stream;
     if (stream === null) return;
-    if (this.#closed || this.#failed || stream.writableLength > this.#maxBuffered) {
+    if (this.#closed || this.#failed || stream.writableLength + this.#queuedBytes > this.#maxBuffered) {
       this.#dropped++;
       return;
     }
@@ -110,20 +146,63 @@ export class AuditSink {
       this.#report(error);
       return;
     }
+    const bytes = Buffer.byteLength(line, 'utf8');
+    if (this.#openLines > 0 && this.#openBytes + bytes > this.#maxBatch) this.#closeOpenBatch();
+    this.#open += line;
+    this.#openLines++;
+    this.#openBytes += bytes;
+    this.#queuedBytes += bytes;
     this.#pending++;
-    stream.write(line, (error) => {
-      // After a stream failure the queued writes were already counted as dropped.
-      if (this.#failed) return;
-      if (error) this.#dropped++;
-      else this.#written++;
-      this.#pending--;
-      if (this.#pending === 0) this.#wake();
-    });
+    // While a write is in flight its completion sends what queued meanwhile; else the turn's end does.
+    if (!this.#inFlight && !this.#turnScheduled) {
+      this.#turnScheduled = true;
+      setImmediate(this.#endOfTurn);
+    }
   }
 
   flush(): Promise<void> {
+    this.#next();
     if (this.#pending === 0 || this.#failed) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  readonly #endOfTurn = (): void => {
+    this.#turnScheduled = false;
+    this.#next();
+  };
+
+  #closeOpenBatch(): void {
+    this.#full.push({ text: this.#open, lines: this.#openLines, bytes: this.#openBytes });
+    this.#open = '';
+    this.#openLines = 0;
+    this.#openBytes = 0;
+  }
+
+  /** Hands the oldest batch to the stream, unless a write is in flight (see the file header). */
+  #next(): void {
+    if (this.#inFlight || this.#failed) return;
+    if (this.#full.length === 0) {
+      if (this.#openLines === 0) return;
+      this.#closeOpenBatch();
+    }
+    const batch = this.#full.shift()!;
+    this.#queuedBytes -= batch.bytes;
+    this.#inFlight = true;
+    this.#stream!.write(batch.text, (error) => {
+      this.#inFlight = false;
+      // After a stream failure the lines still queued were already counted as dropped.
+      if (this.#failed) return;
+      this.#pending -= batch.lines;
+      if (error) {
+        this.#dropped += batch.lines;
+        // The stream's 'error' event comes only once its file is closed; stop writing now.
+        this.#fail(error);
+        return;
+      }
+      this.#written += batch.lines;
+      if (this.#pending === 0) this.#wake();
+      else this.#next();
+    });
   }
 
   async close(): Promise<void> {
@@ -147,9 +226,14 @@ export class AuditSink {
   #fail(error: Error): void {
     if (!this.#failed) this.#report(error);
     this.#failed = true;
-    // Writes still queued will never complete; count them and release anyone flushing.
+    // Lines still batched or queued will never be written; count them and release anyone flushing.
     this.#dropped += this.#pending;
     this.#pending = 0;
+    this.#open = '';
+    this.#openLines = 0;
+    this.#openBytes = 0;
+    this.#full = [];
+    this.#queuedBytes = 0;
     this.#wake();
   }
 
