@@ -18,11 +18,14 @@
  *   may split anywhere. A batch holds whole lines only, at most `maxBatchBytes`, which for stdout is
  *   PIPE_BUF (4096 bytes), so on a pipe shared by several workers each write lands whole.
  * - `written` and `dropped` count lines, whatever batch they travelled in.
+ * - A file is written through its descriptor (fs.write), not a WriteStream: with one write in
+ *   flight the stream's buffering has nothing to do, and its machinery cost about a quarter of a
+ *   batch's CPU (67 against 49 µs for an 11 KB append here).
  * - `flush()` starts a write without waiting for the turn and resolves when every line accepted so
- *   far has been handed to the OS; `close()` flushes, then ends a file stream (stdout is flushed but
+ *   far has been handed to the OS; `close()` flushes, then closes the file (stdout is flushed but
  *   never closed). Graceful shutdown awaits `close()`.
  */
-import { createWriteStream } from 'node:fs';
+import { close as closeFd, open as openFd, write as writeFd } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { isSensitiveKey, redactForLog, redactString } from '../../core/src/redact.js';
 import type { AuditEvent } from '../../core/src/types.js';
@@ -57,8 +60,10 @@ const PIPE_BUF = 4096;
 
 export class AuditSink {
   readonly destination: 'stdout' | 'file' | 'none';
+  /** stdout; null for a file (written by descriptor) or for sink none. */
   readonly #stream: Writable | null;
-  readonly #ownsStream: boolean;
+  /** The audit file, opened for append; null for stdout or none. */
+  readonly #fd: number | null;
   readonly #maxBuffered: number;
   readonly #maxBatch: number;
   readonly #onError: (error: Error) => void;
@@ -73,6 +78,8 @@ export class AuditSink {
   /** UTF-8 bytes in `#open` and `#full`. */
   #queuedBytes = 0;
   #inFlight = false;
+  /** UTF-8 bytes of the write in flight. */
+  #inFlightBytes = 0;
   #turnScheduled = false;
   #waiters: Array<() => void> = [];
   #written = 0;
@@ -80,10 +87,10 @@ export class AuditSink {
   #failed = false;
   #closed = false;
 
-  private constructor(destination: 'stdout' | 'file' | 'none', stream: Writable | null, ownsStream: boolean, options: AuditSinkOptions) {
+  private constructor(destination: 'stdout' | 'file' | 'none', stream: Writable | null, fd: number | null, options: AuditSinkOptions) {
     this.destination = destination;
     this.#stream = stream;
-    this.#ownsStream = ownsStream;
+    this.#fd = fd;
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#maxBatch = options.maxBatchBytes ?? (destination === 'stdout' ? PIPE_BUF : DEFAULT_MAX_BATCH_BYTES);
     this.#onError = options.onError ?? (() => {});
@@ -97,22 +104,10 @@ export class AuditSink {
    * server with an unwritable audit path refuses to start instead of dropping every event.
    */
   static async open(config: AuditSinkConfig, options: AuditSinkOptions = {}): Promise<AuditSink> {
-    if (config.sink === 'none') return new AuditSink('none', null, false, options);
-    if (config.sink === 'stdout') return new AuditSink('stdout', process.stdout, false, options);
-    const stream = createWriteStream(config.file, { flags: 'a', mode: 0o640 });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        stream.off('open', onOpen);
-        reject(error);
-      };
-      const onOpen = (): void => {
-        stream.off('error', onError);
-        resolve();
-      };
-      stream.once('error', onError);
-      stream.once('open', onOpen);
-    });
-    return new AuditSink('file', stream, true, options);
+    if (config.sink === 'none') return new AuditSink('none', null, null, options);
+    if (config.sink === 'stdout') return new AuditSink('stdout', process.stdout, null, options);
+    const fd = await new Promise<number>((resolve, reject) => openFd(config.file, 'a', 0o640, (error, fd) => (error ? reject(error) : resolve(fd))));
+    return new AuditSink('file', null, fd, options);
   }
 
   /** Events accepted and fully written. */
@@ -131,9 +126,10 @@ export class AuditSink {
   }
 
   write(event: AuditEvent): void {
-    const stream = this.#stream;
-    if (stream === null) return;
-    if (this.#closed || this.#failed || stream.writableLength + this.#queuedBytes > this.#maxBuffered) {
+    if (this.destination === 'none') return;
+    // stdout may hold other writers' output too; a file holds only the write in flight.
+    const held = this.#stream === null ? this.#inFlightBytes : this.#stream.writableLength;
+    if (this.#closed || this.#failed || held + this.#queuedBytes > this.#maxBuffered) {
       this.#dropped++;
       return;
     }
@@ -188,39 +184,35 @@ export class AuditSink {
     const batch = this.#full.shift()!;
     this.#queuedBytes -= batch.bytes;
     this.#inFlight = true;
-    this.#stream!.write(batch.text, (error) => {
+    this.#inFlightBytes = batch.bytes;
+    const done = (error: Error | null | undefined): void => {
       this.#inFlight = false;
-      // After a stream failure the lines still queued were already counted as dropped.
+      this.#inFlightBytes = 0;
+      // After a failure the lines still queued were already counted as dropped.
       if (this.#failed) return;
       this.#pending -= batch.lines;
       if (error) {
         this.#dropped += batch.lines;
-        // The stream's 'error' event comes only once its file is closed; stop writing now.
+        // Stop at the first failed write (a stream's 'error' event may come only later).
         this.#fail(error);
         return;
       }
       this.#written += batch.lines;
       if (this.#pending === 0) this.#wake();
       else this.#next();
-    });
+    };
+    if (this.#fd !== null) writeFully(this.#fd, batch.text, batch.bytes, done);
+    else this.#stream!.write(batch.text, done);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return this.flush();
     this.#closed = true;
     await this.flush();
-    const stream = this.#stream;
-    if (stream === null) return;
-    if (!this.#ownsStream) {
-      // stdout outlives the sink; leave no listener behind on it.
-      stream.off('error', this.#onStreamError);
-      return;
-    }
-    if (stream.destroyed) return;
-    await new Promise<void>((resolve) => {
-      stream.once('close', resolve);
-      stream.end();
-    });
+    // stdout outlives the sink; leave no listener behind on it.
+    this.#stream?.off('error', this.#onStreamError);
+    const fd = this.#fd;
+    if (fd !== null) await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
   }
 
   #fail(error: Error): void {
@@ -250,6 +242,27 @@ export class AuditSink {
       // A failing hook must not break auditing further.
     }
   }
+}
+
+/**
+ * Appends `text` (`bytes` long in UTF-8) to a file opened for append. A write to a regular file
+ * takes everything unless the disk fills part-way; then the rest is tried, and fails with the error.
+ */
+function writeFully(fd: number, text: string, bytes: number, done: (error: Error | null) => void): void {
+  writeFd(fd, text, null, 'utf8', (error, written) => {
+    if (error) done(error);
+    else if (written >= bytes) done(null);
+    else writeRest(fd, Buffer.from(text, 'utf8').subarray(written), done);
+  });
+}
+
+function writeRest(fd: number, rest: Buffer, done: (error: Error | null) => void): void {
+  writeFd(fd, rest, 0, rest.length, null, (error, written) => {
+    if (error) done(error);
+    else if (written >= rest.length) done(null);
+    else if (written === 0) done(new Error('audit file write made no progress'));
+    else writeRest(fd, rest.subarray(written), done);
+  });
 }
 
 /**
