@@ -16,8 +16,9 @@
  * set, so each is encoded once — tag, length, bytes — and copied from then on; per check only the
  * values are encoded. Values go through Buffer's native UTF-8 writer, not a `charCodeAt` loop: the
  * loop is faster in a bare process, but once any loaded module subclasses `String` (ioredis does,
- * `class VerbatimString extends String`, and the server always loads ioredis) V8 stops inlining
- * `String.prototype.charCodeAt` and such loops run three to four times slower.
+ * `class VerbatimString extends String`, and the server always loads ioredis) V8 deoptimizes code
+ * that relied on `String.prototype` and such loops run three to four times slower (measured with
+ * Node 20 here: an allow's encoding went from 2.5 to 10 µs).
  */
 import type { CheckResponse, HeaderValueOption, QueryParameter, Struct, Value } from './proto.js';
 
