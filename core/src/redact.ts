@@ -66,6 +66,11 @@ export function looksLikeJws(value: string): boolean {
 /** The string with every embedded JWS-looking run replaced. */
 export function redactString(value: string): string {
   if (value.length < JWS_MIN_LENGTH) return value;
+  // A JWS-looking run has at least three parts, so two dots; a string with fewer has none to
+  // replace. This spares the scan for the long dotless values every audit event carries (hex
+  // digests, key ids, UUIDs).
+  const dot = value.indexOf('.');
+  if (dot === -1 || value.indexOf('.', dot + 1) === -1) return value;
   return value.replace(DOTTED_RUN, (run) => (looksLikeJws(run) ? REDACTED_JWS : run));
 }
 

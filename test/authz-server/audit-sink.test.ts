@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AuditSink } from '../../authz-server/src/audit-sink.js';
 import { REDACTED, REDACTED_JWS, isSensitiveKey, looksLikeJws, redactForLog } from '../../core/src/redact.js';
 import { AUDIT_SCHEMA } from '../../core/src/types.js';
@@ -135,6 +136,107 @@ describe('AuditSink', () => {
     assert.equal(sink.written, 1);
     assert.equal(sink.dropped, 2);
     assert.equal(readFileSync(file, 'utf8'), EXPECTED_LINE);
+  });
+
+  it('counts the lines still batched in the backlog, before the stream holds any of them', async () => {
+    const file = path.join(dir, 'audit.jsonl');
+    // Room for two lines and a half: the third is accepted (two queued, under the limit), the rest not.
+    const sink = await AuditSink.open({ sink: 'file', file }, { maxBufferedBytes: Math.floor(EXPECTED_LINE.length * 2.5) });
+    for (let i = 0; i < 10; i++) sink.write(event());
+    await sink.close();
+    assert.equal(sink.written, 3);
+    assert.equal(sink.dropped, 7);
+    assert.equal(readFileSync(file, 'utf8'), EXPECTED_LINE.repeat(3));
+  });
+
+  it('writes what one turn accepted at the end of that turn, without a flush', async () => {
+    const file = path.join(dir, 'audit.jsonl');
+    const sink = await AuditSink.open({ sink: 'file', file });
+    sink.write(event());
+    sink.write(event());
+    const deadline = Date.now() + 5000;
+    while (sink.written < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(sink.written, 2);
+    assert.equal(readFileSync(file, 'utf8'), EXPECTED_LINE.repeat(2));
+    await sink.close();
+  });
+
+  it('splits a turn into writes of at most maxBatchBytes, each of whole lines, and keeps every line in order', async () => {
+    const file = path.join(dir, 'audit.jsonl');
+    const sink = await AuditSink.open({ sink: 'file', file }, { maxBatchBytes: 1500 });
+    const events: AuditEvent[] = [];
+    for (let i = 0; i < 400; i++) {
+      // Mostly ~600-byte lines, some that fill a batch exactly or exceed it alone (sent alone).
+      const pathLength = i % 50 === 7 ? 3000 : i % 13 === 0 ? 1500 - EXPECTED_LINE.length : 10 + (i % 17);
+      events.push(event({ path: `/${'p'.repeat(pathLength)}`, latency_us: i }));
+    }
+    for (const [i, e] of events.entries()) {
+      sink.write(e);
+      if (i % 37 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await sink.flush();
+    assert.equal(sink.written, events.length);
+    assert.equal(readFileSync(file, 'utf8'), events.map((e) => AuditSink.line(e)).join(''));
+    await sink.close();
+  });
+
+  it('after a write error counts every accepted line exactly once, tells onError once and drops what follows', async () => {
+    const errors: Error[] = [];
+    // /dev/full opens for writing and fails every write with ENOSPC.
+    const sink = await AuditSink.open({ sink: 'file', file: '/dev/full' }, { onError: (e) => errors.push(e) });
+    for (let i = 0; i < 50; i++) sink.write(event());
+    await sink.flush();
+    for (let i = 0; i < 50; i++) sink.write(event());
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 25; i++) sink.write(event());
+    await sink.close();
+    assert.equal(sink.written, 0);
+    assert.equal(sink.dropped, 125);
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as NodeJS.ErrnoException).code, 'ENOSPC');
+  });
+
+  it('keeps lines whole on a stdout pipe shared by several processes writing bursts at once', async function () {
+    this.timeout(60_000);
+    const LINES_PER_WRITER = 3000;
+    const sinkUrl = pathToFileURL(fileURLToPath(new URL('../../authz-server/src/audit-sink.js', import.meta.url))).href;
+    // The writers start together (a shared start time) and each accepts bursts of 200 lines (~130 KB)
+    // per turn, so their batches meet at a full pipe.
+    const writer = path.join(dir, 'writer.mjs');
+    writeFileSync(
+      writer,
+      `const { AuditSink } = await import(${JSON.stringify(sinkUrl)});
+      const sink = await AuditSink.open({ sink: 'stdout' });
+      await new Promise((resolve) => setTimeout(resolve, Number(process.argv[3]) - Date.now()));
+      for (let i = 0; i < LINES; i++) {
+        sink.write({ writer: process.argv[2], i, pad: 'x'.repeat(600) });
+        if (i % 200 === 199) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await sink.close();`.replace('LINES', String(LINES_PER_WRITER)),
+    );
+    // One shell, so all writers inherit the same pipe as their stdout, as cluster workers do.
+    const start = Date.now() + 1500;
+    const writers = [1, 2, 3, 4].map((n) => `"$0" "$1" ${n} ${start} &`).join(' ');
+    const child = spawn("/bin/sh", ["-c", `(${writers} wait) | cat`, process.execPath, writer], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.setEncoding('utf8');
+    // Read slowly so the pipe fills and writers wait on it together.
+    child.stdout.on('data', (chunk: string) => {
+      text += chunk;
+      child.stdout.pause();
+      setTimeout(() => child.stdout.resume(), 1);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 0);
+    const lines = text.split('\n');
+    assert.equal(lines.pop(), '');
+    assert.equal(lines.length, 4 * LINES_PER_WRITER);
+    const seen = new Set<string>();
+    for (const line of lines) {
+      const parsed = JSON.parse(line) as { writer: string; i: number };
+      seen.add(`${parsed.writer}:${parsed.i}`);
+    }
+    assert.equal(seen.size, 4 * LINES_PER_WRITER);
   });
 
   it('has every field of the event documented in docs/audit-event.md, in line order', () => {

@@ -5,8 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { register as globalRegistry } from 'prom-client';
-import { ClusterMetrics, ServerMetrics } from '../../authz-server/src/metrics.js';
+import fc from 'fast-check';
+import { Histogram, Registry, register as globalRegistry } from 'prom-client';
+import { CHECK_DURATION_BUCKETS, ClusterMetrics, ServerMetrics } from '../../authz-server/src/metrics.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
 
 const T0 = 1_700_000_100_000;
@@ -88,6 +89,50 @@ describe('ServerMetrics', () => {
       'trustplane_decisions_total{decision="deny",reason="passport_missing",route="unknown",mode="enforce"} 1',
       'trustplane_decisions_total{decision="deny",reason="internal_error",route="unknown",mode="enforce"} 1',
     ]);
+  });
+
+  it('keeps counting a route series across reloads that drop the route and bring it back', async () => {
+    const m = new ServerMetrics({ processMetrics: false });
+    m.setBundle({ serial: 1, issuedAt: 0, routeIds: ['a'] });
+    m.observeDecision({ reason: 'ok', routeId: 'a', dryRun: false });
+    m.observeDecision({ reason: 'ok', routeId: 'a', dryRun: false });
+    m.setBundle({ serial: 2, issuedAt: 0, routeIds: ['b'] });
+    m.observeDecision({ reason: 'ok', routeId: 'a', dryRun: false });
+    m.observeDecision({ reason: 'ok', routeId: 'b', dryRun: true });
+    m.setBundle({ serial: 3, issuedAt: 0, routeIds: ['a', 'b'] });
+    m.observeDecision({ reason: 'ok', routeId: 'a', dryRun: false });
+    assert.deepEqual(await linesOf(m, 'trustplane_decisions_total'), [
+      'trustplane_decisions_total{decision="allow",reason="ok",route="a",mode="enforce"} 3',
+      'trustplane_decisions_total{decision="allow",reason="ok",route="unknown",mode="enforce"} 1',
+      'trustplane_decisions_total{decision="allow",reason="ok",route="b",mode="dry_run"} 1',
+    ]);
+    // A scrape does not disturb the counts.
+    assert.deepEqual(await linesOf(m, 'trustplane_decisions_total'), await linesOf(m, 'trustplane_decisions_total'));
+  });
+
+  it('renders and merges the check-duration histogram exactly as prom-client\'s own Histogram does', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(fc.double({ min: 0, max: 3, noNaN: true }), fc.constantFrom(...CHECK_DURATION_BUCKETS, 0)), { maxLength: 60 }), async (durations) => {
+        const ours = new ServerMetrics({ processMetrics: false });
+        const reference = new Registry();
+        const histogram = new Histogram({
+          name: 'trustplane_check_duration_seconds',
+          help: 'Time to answer one Check, from request received to response built.',
+          buckets: [...CHECK_DURATION_BUCKETS],
+          registers: [reference],
+        });
+        for (const s of durations) {
+          ours.observeDecision({ reason: 'ok', dryRun: false }, s);
+          histogram.observe(s);
+        }
+        const section = (text: string): string => (text.split('\n\n').find((block) => block.includes('# TYPE trustplane_check_duration_seconds histogram')) ?? '').trimEnd();
+        assert.equal(section(await ours.render()), section(await reference.metrics()));
+        const merged = await ServerMetrics.aggregate([ours.registry, ours.registry]);
+        const mergedReference = await ServerMetrics.aggregate([reference, reference]);
+        assert.equal(section(merged), section(mergedReference));
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('follows the route ids of the bundle in use after a reload', () => {

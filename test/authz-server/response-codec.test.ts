@@ -48,4 +48,40 @@ describe('direct CheckResponse encoder', () => {
       { numRuns: 300 },
     );
   });
+
+  it('agrees with the generic encoder on values that outgrow its scratch buffer, negative codes, lists, nulls, raw values and empty entries', () => {
+    const big = 'é'.repeat(20_000) + 'x'.repeat(70_000);
+    const r: CheckResponse = {
+      status: { code: -7, message: 'ü'.repeat(200) },
+      ok_response: {
+        headers: [
+          { header: { key: 'x-big', value: big }, append_action: 2, keep_empty_value: true },
+          { header: { key: 'x-raw', raw_value: Buffer.from([0, 255, 10]) }, append: { value: false } },
+          { header: { key: '', value: '' } },
+        ],
+        headers_to_remove: ['', 'x-a', 'ß'.repeat(100)],
+        query_parameters_to_remove: ['', 'q'],
+      },
+      dynamic_metadata: {
+        fields: {
+          n: { nullValue: 0 },
+          l: { listValue: { values: [{ stringValue: 'a' }, { numberValue: -0.5 }, { listValue: { values: [] } }, { boolValue: false }] } },
+          big: { stringValue: big },
+        },
+      },
+    };
+    assert.deepEqual(official(encodeCheckResponseFast(r)), official(encodeCheckResponse(r)));
+    const deny: CheckResponse = { status: { code: 2 ** 31 - 1, message: '' }, denied_response: { status: { code: 0 }, headers: [], body: '' } };
+    assert.deepEqual(official(encodeCheckResponseFast(deny)), official(encodeCheckResponse(deny)));
+  });
+
+  it('returns bytes that later encodings do not overwrite, with more distinct names than its table of constant pieces holds', () => {
+    const responses = Array.from({ length: 200 }, (_, i): CheckResponse => ({
+      status: { code: 0, message: '' },
+      ok_response: { headers: [{ header: { key: `x-name-${i}`, value: `v${i}` }, append_action: 2 }], headers_to_remove: [`x-gone-${i}`] },
+      dynamic_metadata: { fields: { [`key_${i}`]: { stringValue: `value ${i}` } } },
+    }));
+    const encoded = responses.map((r) => encodeCheckResponseFast(r));
+    responses.forEach((r, i) => assert.deepEqual(official(encoded[i]!), official(encodeCheckResponse(r))));
+  });
 });
