@@ -78,26 +78,38 @@ function compareUtf16(a: string, b: string): number {
 export function parseJsonObject(text: string): Record<string, unknown> | undefined {
   let parsed: unknown;
   try {
-    // JSON.parse defines "__proto__" as an own property (it never calls the setter); the copy into
-    // null-prototype objects then keeps it an ordinary key. A plain parse and one walk is about three
-    // times cheaper than a reviver, which V8 calls for every value, primitives included. Inside the
-    // try, so input nested too deeply to walk is refused like input too deep to parse.
+    // JSON.parse defines "__proto__" as an own property (it never calls the setter); dropping the
+    // prototype afterwards keeps it an ordinary key and leaves no inherited member to be read as a
+    // claim. A plain parse and one walk is about three times cheaper than a reviver, which V8 calls
+    // for every value, primitives included. Inside the try, so input nested too deeply to walk is
+    // refused like input too deep to parse.
     parsed = JSON.parse(text);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
-    return withNullPrototypes(parsed) as Record<string, unknown>;
+    return withNullPrototypes(parsed as Record<string, unknown>);
   } catch {
     return undefined;
   }
 }
 
-function withNullPrototypes(v: unknown): unknown {
-  if (v === null || typeof v !== 'object') return v;
+/**
+ * Takes the prototype off every plain object in a freshly parsed value, in place. Cheaper than
+ * copying into `Object.create(null)` objects (no second object per level, and V8 caches the map
+ * transition), with the same result: own data properties only, arrays left as arrays.
+ */
+function withNullPrototypes<T extends object>(v: T): T {
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) v[i] = withNullPrototypes(v[i]);
+    for (let i = 0; i < v.length; i++) {
+      const item: unknown = v[i];
+      if (item !== null && typeof item === 'object') withNullPrototypes(item);
+    }
     return v;
   }
-  const src = v as Record<string, unknown>;
-  const out = Object.create(null) as Record<string, unknown>;
-  for (const k of Object.keys(src)) out[k] = withNullPrototypes(src[k]);
-  return out;
+  Object.setPrototypeOf(v, null);
+  const o = v as Record<string, unknown>;
+  // for-in after the prototype is gone: own enumerable keys only, without the array Object.keys makes.
+  for (const k in o) {
+    const item = o[k];
+    if (item !== null && typeof item === 'object') withNullPrototypes(item);
+  }
+  return v;
 }
