@@ -9,7 +9,7 @@ import type { ParsedJws } from '../jws.js';
 import type { ParsedProof } from '../proof.js';
 import type { ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
-import type { Transcript } from '../transcript.js';
+import type { CanonicalTarget, Transcript } from '../transcript.js';
 import type { FreshnessClass, PassportClaims, RequestView } from '../types.js';
 
 export interface FreshnessWindow {
@@ -59,7 +59,8 @@ export interface PhaseState {
   proof?: ParsedProof;
   route?: Route;
   source?: AllowedSource;
-  authority?: string;
+  /** Canonical authority, path and the raw query: the route phase matches on them, the transcript binds them. */
+  target?: CanonicalTarget;
   transcript?: Transcript;
 }
 
