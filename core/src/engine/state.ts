@@ -10,7 +10,7 @@ import type { ParsedProof } from '../proof.js';
 import type { ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
 import type { CanonicalTarget, Transcript } from '../transcript.js';
-import type { FreshnessClass, PassportClaims, RequestView } from '../types.js';
+import type { FreshnessClass, PassportClaims, RequestView, SigningAlg } from '../types.js';
 
 export interface FreshnessWindow {
   /** How old a proof timestamp may be. */
@@ -56,6 +56,7 @@ export interface PhaseState {
   claims?: PassportClaims;
   cnfKey?: KeyObject;
   cnfJkt?: string;
+  cnfAlg?: SigningAlg;
   proof?: ParsedProof;
   route?: Route;
   source?: AllowedSource;

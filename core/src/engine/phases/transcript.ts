@@ -7,7 +7,7 @@
  * the `cnf` key. When it does not, the field-digest table names the field that differs.
  */
 import { fromB64url, sha256b64url } from '../../encoding.js';
-import { verifyBytes, algForKey } from '../../keys.js';
+import { verifyBytes } from '../../keys.js';
 import type { ReasonCode } from '../../reasons.js';
 import { buildTranscriptForTarget, diagnoseMismatch } from '../../transcript.js';
 import type { PhaseState } from '../state.js';
@@ -67,6 +67,6 @@ export function transcriptPhase(s: PhaseState): ReasonCode | undefined {
   );
   if (!tr.ok) return tr.reason;
   s.transcript = tr.value;
-  if (!verifyBytes(algForKey(s.cnfKey!), s.cnfKey!, tr.value.bytes, proof.signature)) return diagnoseMismatch(tr.value, proof.fd);
+  if (!verifyBytes(s.cnfAlg!, s.cnfKey!, tr.value.bytes, proof.signature)) return diagnoseMismatch(tr.value, proof.fd);
   return undefined;
 }
