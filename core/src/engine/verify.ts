@@ -10,6 +10,7 @@ import { REASONS, type ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
 import { AUDIT_SCHEMA, type AuditEvent, type Decision, type Identity, type RequestView } from '../types.js';
 import { sha256hex } from '../encoding.js';
+import { isoTime } from './iso-time.js';
 import { claimsPhase } from './phases/claims.js';
 import { freshnessPhase } from './phases/freshness.js';
 import { parsePhase } from './phases/parse.js';
@@ -85,7 +86,7 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
   const transcriptSha256 = s?.transcript ? sha256hex(s.transcript.bytes) : undefined;
   const audit: AuditEvent = {
     schema: AUDIT_SCHEMA,
-    time: new Date(nowMs).toISOString(),
+    time: isoTime(nowMs),
     decision_id: decisionId,
     decision: reason === 'ok' ? 'allow' : 'deny',
     enforced: !dryRun,
