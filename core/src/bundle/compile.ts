@@ -103,7 +103,8 @@ export function compileBundle(bundle: BundleDocument): CompiledBundle {
     keyByKid: (kid: string) => keys.get(kid),
     route: (id: string) => routesById.get(id),
     matchRoute(method: string, authority: string, path: string): Route | undefined {
-      for (const c of exact.get(path) ?? []) if (applies(c, method, authority)) return c.route;
+      const samePath = exact.get(path);
+      if (samePath !== undefined) for (const c of samePath) if (applies(c, method, authority)) return c.route;
       for (const c of wildcards) if (pathMatches(c.path, path) && applies(c, method, authority)) return c.route;
       return undefined;
     },
