@@ -66,6 +66,10 @@ export function looksLikeJws(value: string): boolean {
 /** The string with every embedded JWS-looking run replaced. */
 export function redactString(value: string): string {
   if (value.length < JWS_MIN_LENGTH) return value;
+  // A JWS-looking run has two dots at least; most long values (digests, ids, paths) have fewer,
+  // and skip the scan and its callback.
+  const dot = value.indexOf('.');
+  if (dot < 0 || value.indexOf('.', dot + 1) < 0) return value;
   return value.replace(DOTTED_RUN, (run) => (looksLikeJws(run) ? REDACTED_JWS : run));
 }
 
