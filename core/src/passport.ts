@@ -72,18 +72,21 @@ export function checkPassportHeader(h: Record<string, unknown>): HeaderCheck {
 export type ClaimsCheck = { ok: true; claims: PassportClaims } | { ok: false; reason: ReasonCode; detail: string };
 
 const isStr = (v: unknown, max = 1024): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+/** Hoisted: a regex literal in the function body is a new RegExp object on every call. */
+const URI_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /** Shape of the claims only; time and trust rules are separate phases. */
 export function checkPassportClaimsShape(p: ParsedJws['payload']): ClaimsCheck {
   const bad = (detail: string): ClaimsCheck => ({ ok: false, reason: 'passport_claims_invalid', detail });
   if (!isStr(p.iss)) return bad('iss');
-  if (!isStr(p.sub) || !/^[a-z][a-z0-9+.-]*:/i.test(p.sub)) return bad('sub must be a URI');
+  if (!isStr(p.sub) || !URI_SCHEME.test(p.sub)) return bad('sub must be a URI');
   if (!isStr(p.aud)) return bad('aud must be one string');
   if (!isTime(p.iat)) return bad('iat');
   if (!isTime(p.exp)) return bad('exp');
   if (p.nbf !== undefined && !isTime(p.nbf)) return bad('nbf');
-  if (!isStr(p.jti, MAX_JTI_LENGTH) || !/^[\x21-\x7e]+$/.test(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
+  if (!isStr(p.jti, MAX_JTI_LENGTH) || !VISIBLE_ASCII.test(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
   if (!isStr(p.trust_domain, 255)) return bad('trust_domain');
   if (!isKeyBinding(p.key_binding)) return bad('key_binding');
   const cnf = p.cnf as { jwk?: unknown } | undefined;

@@ -57,14 +57,13 @@ export function parseProof(value: string): ProofParse {
   if (!pj || !sig || sig.length === 0) return bad('proof parts must be base64url');
   const p = parseJsonObject(pj.toString('utf8'));
   if (!p) return bad('proof params must be a JSON object');
-  for (const k of Object.keys(p)) if (!KNOWN.has(k)) return bad(`unknown proof param "${k}"`);
+  // A parsed object has no prototype, so for-in sees exactly its own members.
+  for (const k in p) if (!KNOWN.has(k)) return bad(`unknown proof param "${k}"`);
   if (typeof p.ts !== 'number' || !Number.isSafeInteger(p.ts) || p.ts < 0) return bad('ts must be a non-negative integer');
   if (typeof p.nonce !== 'string' || !isValidNonce(p.nonce)) return bad('nonce must be 16-64 base64url characters');
   if (typeof p.route !== 'string' || !ROUTE_ID.test(p.route)) return bad('route must be a route id');
-  if (!Array.isArray(p.h) || p.h.length > MAX_BOUND_HEADERS || !p.h.every((x) => typeof x === 'string')) {
-    return bad(`h must be an array of at most ${MAX_BOUND_HEADERS} header names`);
-  }
-  const h = p.h as string[];
+  const h = p.h as unknown[];
+  if (!Array.isArray(h) || h.length > MAX_BOUND_HEADERS || !allStrings(h)) return bad(`h must be an array of at most ${MAX_BOUND_HEADERS} header names`);
   for (let i = 0; i < h.length; i++) {
     if (i > 0 && !(h[i - 1]! < h[i]!)) return bad('bound header names must be sorted and unique');
     if (!isBindableHeaderName(h[i]!)) return { ok: false, reason: 'header_not_bindable', detail: `header "${h[i]!.slice(0, 64)}" cannot be bound` };
@@ -74,8 +73,14 @@ export function parseProof(value: string): ProofParse {
     fd = typeof p.fd === 'string' ? fromB64url(p.fd) : undefined;
     if (!fd) return bad('fd must be base64url');
   }
-  const proof: ParsedProof = { ts: p.ts, nonce: p.nonce, route: p.route, h: p.h as string[], signature: sig, ...(fd ? { fd } : {}) };
+  const proof: { -readonly [K in keyof ParsedProof]: ParsedProof[K] } = { ts: p.ts, nonce: p.nonce, route: p.route, h, signature: sig };
+  if (fd) proof.fd = fd;
   return { ok: true, proof };
+}
+
+function allStrings(list: unknown[]): list is string[] {
+  for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') return false;
+  return true;
 }
 
 /** Sign a transcript input with the holder key and return the proof header value. */

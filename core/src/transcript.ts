@@ -103,18 +103,38 @@ function hexVal(c: number): number {
   return -1;
 }
 
-function pct(out: string[], b: number): void {
-  out.push('%', HEX[b >> 4]!, HEX[b & 15]!);
+function pct(b: number): string {
+  return `%${HEX[b >> 4]!}${HEX[b & 15]!}`;
+}
+
+/** Escaped bytes a component refuses: "/", "\\" and NUL in a path, NUL in a query. */
+const PATH_REFUSED = new Uint8Array(256);
+PATH_REFUSED[0x2f] = PATH_REFUSED[0x5c] = PATH_REFUSED[0x00] = 1;
+const QUERY_REFUSED = new Uint8Array(256);
+QUERY_REFUSED[0x00] = 1;
+
+/** Index of the first character that canonical percent-encoding would change, or -1. */
+function firstNonLiteral(s: string, literal: Uint8Array): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || (UNRESERVED[c] | literal[c]!) === 0) return i;
+  }
+  return -1;
 }
 
 /**
  * Canonical percent-encoding of one path or query component: escapes of unreserved characters are
  * decoded, other escapes get upper-case hex, characters outside `literal` are encoded as UTF-8.
- * Returns undefined on a malformed escape, or on an encoded byte listed in `refuseEncoded`.
+ * Returns undefined on a malformed escape, or on an encoded byte marked in `refuseEncoded`.
+ * A component that is already canonical (the usual case) comes back as the same string, unscanned
+ * as bytes: only from its first character outside `literal` on is it encoded to UTF-8.
  */
-function canonicalComponent(s: string, literal: Uint8Array, refuseEncoded: readonly number[]): string | undefined {
-  const bytes = Buffer.from(s, 'utf8');
-  const out: string[] = [];
+function canonicalComponent(s: string, literal: Uint8Array, refuseEncoded: Uint8Array): string | undefined {
+  const from = firstNonLiteral(s, literal);
+  if (from < 0) return s;
+  // Everything before `from` is ASCII, so cutting there never splits a surrogate pair.
+  const bytes = Buffer.from(from === 0 ? s : s.slice(from), 'utf8');
+  let out = s.slice(0, from);
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
     if (b === 0x25) {
@@ -123,17 +143,20 @@ function canonicalComponent(s: string, literal: Uint8Array, refuseEncoded: reado
       const lo = hexVal(bytes[i + 2]!);
       if (hi < 0 || lo < 0) return undefined;
       const d = (hi << 4) | lo;
-      if (refuseEncoded.includes(d)) return undefined;
-      if (d < 128 && UNRESERVED[d]) out.push(String.fromCharCode(d));
-      else pct(out, d);
+      if (refuseEncoded[d]) return undefined;
+      out += d < 128 && UNRESERVED[d] ? String.fromCharCode(d) : pct(d);
       i += 2;
     } else if (b < 128 && (UNRESERVED[b] || literal[b])) {
-      out.push(String.fromCharCode(b));
+      out += String.fromCharCode(b);
     } else {
-      pct(out, b);
+      out += pct(b);
     }
   }
-  return out.join('');
+  return out;
+}
+
+function pathRefused(detail: string): Canon<string> {
+  return { ok: false, reason: 'path_not_canonical', detail };
 }
 
 /**
@@ -141,20 +164,31 @@ function canonicalComponent(s: string, literal: Uint8Array, refuseEncoded: reado
  * percent-encoding, no "." or ".." segment and no empty segment except a trailing one.
  */
 export function canonicalPath(rawPath: string): Canon<string> {
-  const bad = (detail: string): Canon<string> => ({ ok: false, reason: 'path_not_canonical', detail });
-  if (!rawPath.startsWith('/')) return bad('path must start with "/"');
-  if (rawPath.includes('\\')) return bad('backslash in path');
-  if (rawPath.includes('#')) return bad('fragment in path');
-  if (rawPath.includes('\0')) return bad('NUL in path');
-  const c = canonicalComponent(rawPath, PATH_LITERAL, [0x2f, 0x5c, 0x00]);
-  if (c === undefined) return bad('malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)');
-  const segs = c.split('/');
-  for (let i = 1; i < segs.length; i++) {
-    const s = segs[i]!;
-    if (s === '.' || s === '..') return bad('dot segment in path');
-    if (s === '' && i !== segs.length - 1) return bad('empty segment ("//") in path');
+  if (rawPath.charCodeAt(0) !== 0x2f) return pathRefused('path must start with "/"');
+  let c = rawPath;
+  // "\\", "#" and NUL are outside the literal set: a path made only of literal characters has none
+  // of them and is its own canonical form.
+  if (firstNonLiteral(rawPath, PATH_LITERAL) >= 0) {
+    if (rawPath.includes('\\')) return pathRefused('backslash in path');
+    if (rawPath.includes('#')) return pathRefused('fragment in path');
+    if (rawPath.includes('\0')) return pathRefused('NUL in path');
+    const canonical = canonicalComponent(rawPath, PATH_LITERAL, PATH_REFUSED);
+    if (canonical === undefined) return pathRefused('malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)');
+    c = canonical;
   }
-  return { ok: true, value: c };
+  // Segments after the leading "/", in order: none may be "." or "..", none but the last empty.
+  let start = 1;
+  for (;;) {
+    const slash = c.indexOf('/', start);
+    const end = slash < 0 ? c.length : slash;
+    const len = end - start;
+    if (len === 0 && slash >= 0) return pathRefused('empty segment ("//") in path');
+    if ((len === 1 || len === 2) && c.charCodeAt(start) === 0x2e && (len === 1 || c.charCodeAt(start + 1) === 0x2e)) {
+      return pathRefused('dot segment in path');
+    }
+    if (slash < 0) return { ok: true, value: c };
+    start = slash + 1;
+  }
 }
 
 /**
@@ -163,7 +197,7 @@ export function canonicalPath(rawPath: string): Canon<string> {
  * the original order kept among equal keys, a key without "=" kept without "=".
  */
 export function canonicalQuery(rawQuery: string): Canon<string> {
-  if (rawQuery === '') return { ok: true, value: '' };
+  if (rawQuery === '') return EMPTY_QUERY;
   if (rawQuery.includes('#')) return { ok: false, reason: 'path_not_canonical', detail: 'fragment in query' };
   if (rawQuery.includes('\0')) return { ok: false, reason: 'path_not_canonical', detail: 'NUL in query' };
   const params: { k: string; p: string; i: number }[] = [];
@@ -172,22 +206,39 @@ export function canonicalQuery(rawQuery: string): Canon<string> {
     const part = parts[i]!;
     if (part === '') continue;
     const eq = part.indexOf('=');
-    const k = canonicalComponent(eq < 0 ? part : part.slice(0, eq), QUERY_LITERAL, [0x00]);
-    const v = eq < 0 ? '' : canonicalComponent(part.slice(eq + 1), QUERY_LITERAL_WITH_EQ, [0x00]);
+    const k = canonicalComponent(eq < 0 ? part : part.slice(0, eq), QUERY_LITERAL, QUERY_REFUSED);
+    const v = eq < 0 ? '' : canonicalComponent(part.slice(eq + 1), QUERY_LITERAL_WITH_EQ, QUERY_REFUSED);
     if (k === undefined || v === undefined) return { ok: false, reason: 'path_not_canonical', detail: 'malformed percent-escape in query' };
     params.push({ k, p: eq < 0 ? k : `${k}=${v}`, i });
   }
   params.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.i - b.i));
-  return { ok: true, value: params.map((x) => x.p).join('&') };
+  let out = '';
+  for (let i = 0; i < params.length; i++) out += i === 0 ? params[i]!.p : `&${params[i]!.p}`;
+  return { ok: true, value: out };
 }
+const EMPTY_QUERY: Canon<string> = Object.freeze({ ok: true, value: '' });
 /** In a value, "=" is data and stays literal. */
 const QUERY_LITERAL_WITH_EQ = new Uint8Array(QUERY_LITERAL);
 QUERY_LITERAL_WITH_EQ['='.charCodeAt(0)] = 1;
 
 const HOST_CHARS = /^[a-z0-9._~!$&'()*+,;=-]+$/;
+/** The characters of HOST_CHARS, as a table for the scan of an already-canonical authority. */
+const HOST_CHAR = new Uint8Array(128);
+for (const c of "abcdefghijklmnopqrstuvwxyz0123456789._~!$&'()*+,;=-") HOST_CHAR[c.charCodeAt(0)] = 1;
 
 /** Canonical authority: lower-case; no userinfo; port 80 and 443 dropped; IPv6 kept in brackets. */
 export function canonicalAuthority(raw: string): Canon<string> {
+  // The usual case, a lower-case host name without a port, is its own canonical form: every rule
+  // below leaves such a string as it is, so one scan of it decides.
+  if (raw.length !== 0 && raw.length <= 255) {
+    let i = 0;
+    while (i < raw.length) {
+      const c = raw.charCodeAt(i);
+      if (c >= 128 || HOST_CHAR[c] === 0) break;
+      i++;
+    }
+    if (i === raw.length) return { ok: true, value: raw };
+  }
   const bad = (detail: string): Canon<string> => ({ ok: false, reason: 'authority_invalid', detail });
   const a = raw.replace(/[A-Z]+/g, (u) => u.toLowerCase()); // ASCII only: U+212A KELVIN SIGN must not become "k"
   if (a.length === 0 || a.length > 255) return bad('authority is empty or too long');
@@ -247,17 +298,22 @@ export function escapeText(s: string): string {
     }
   }
   if (plain) return s;
-  const out: string[] = [];
-  for (const b of Buffer.from(s, 'utf8')) {
-    if (b >= 0x20 && b <= 0x7e && b !== 0x25) out.push(String.fromCharCode(b));
-    else pct(out, b);
-  }
-  return out.join('');
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : pct(b);
+  return out;
 }
 
 /** Header values are compared after trimming optional whitespace at both ends, as Envoy stores them. */
 export function canonicalHeaderValue(v: string): string {
-  return escapeText(v.replace(/^[ \t]+|[ \t]+$/g, ''));
+  let start = 0;
+  let end = v.length;
+  while (start < end && isOws(v.charCodeAt(start))) start++;
+  while (end > start && isOws(v.charCodeAt(end - 1))) end--;
+  return escapeText(start === 0 && end === v.length ? v : v.slice(start, end));
+}
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 /** Split `:path` at the first "?". */
@@ -266,51 +322,107 @@ export function splitPathAndQuery(pathAndQuery: string): [string, string] {
   return q < 0 ? [pathAndQuery, ''] : [pathAndQuery.slice(0, q), pathAndQuery.slice(q + 1)];
 }
 
+/** The request target in the form a verifier already holds it once it has matched a route. */
+export interface CanonicalTarget {
+  /** canonicalAuthority of the observed authority. */
+  readonly authority: string;
+  /** canonicalPath of the observed `:path` up to its first "?". */
+  readonly path: string;
+  /** What follows that "?", as observed (canonicalised here); empty without one. */
+  readonly rawQuery: string;
+}
+
+/** The transcript input without the raw authority and path, which a CanonicalTarget replaces. */
+export type TranscriptFields = Omit<TranscriptInput, 'authority' | 'pathAndQuery'>;
+
+const METHOD_NOT_TOKEN: Canon<Transcript> = Object.freeze({ ok: false, reason: 'request_malformed', detail: 'method is not an HTTP token' });
+
 /**
  * Build the transcript. Every input is canonicalised here, so signer and verifier call the same
  * function with what they each hold. Fails with the reason a verifier reports.
  */
 export function buildTranscript(t: TranscriptInput): Canon<Transcript> {
-  if (!isValidMethod(t.method)) return { ok: false, reason: 'request_malformed', detail: 'method is not an HTTP token' };
+  if (!isValidMethod(t.method)) return METHOD_NOT_TOKEN;
   const authority = canonicalAuthority(t.authority);
   if (!authority.ok) return authority;
-  const [rawPath, rawQuery] = splitPathAndQuery(t.pathAndQuery);
-  const path = canonicalPath(rawPath);
+  const q = t.pathAndQuery.indexOf('?');
+  const path = canonicalPath(q < 0 ? t.pathAndQuery : t.pathAndQuery.slice(0, q));
   if (!path.ok) return path;
+  return layOut(t, authority.value, path.value, q < 0 ? '' : t.pathAndQuery.slice(q + 1));
+}
+
+/**
+ * buildTranscript for a verifier whose route phase has already canonicalised the authority and
+ * the path (route matching uses the same canonical forms, docs/transcript-v1.md §9.1): the same
+ * checks in the same order, without doing those two canonicalisations a second time.
+ */
+export function buildTranscriptForTarget(t: TranscriptFields, target: CanonicalTarget): Canon<Transcript> {
+  if (!isValidMethod(t.method)) return METHOD_NOT_TOKEN;
+  return layOut(t, target.authority, target.path, target.rawQuery);
+}
+
+function layOut(t: TranscriptFields, authority: string, path: string, rawQuery: string): Canon<Transcript> {
   const query = canonicalQuery(rawQuery);
   if (!query.ok) return query;
   if (!isValidNonce(t.nonce)) return { ok: false, reason: 'proof_malformed', detail: 'nonce must be 16-64 base64url characters' };
   if (!Number.isSafeInteger(t.ts) || t.ts < 0) return { ok: false, reason: 'proof_malformed', detail: 'ts must be a non-negative integer' };
-  const names: string[] = [];
+  let names = '';
+  let headerLines = '';
+  let previous = '';
   for (let i = 0; i < t.headers.length; i++) {
-    const name = t.headers[i]![0];
+    const entry = t.headers[i]!;
+    const name = entry[0];
     if (!isBindableHeaderName(name)) return { ok: false, reason: 'header_not_bindable', detail: `header "${escapeText(name)}" cannot be bound` };
-    if (i > 0 && !(names[i - 1]! < name)) return { ok: false, reason: 'proof_malformed', detail: 'bound header names must be sorted and unique' };
-    names.push(name);
+    if (i > 0 && !(previous < name)) return { ok: false, reason: 'proof_malformed', detail: 'bound header names must be sorted and unique' };
+    previous = name;
+    names += i === 0 ? name : `;${name}`;
+    headerLines += `header:${name}:${canonicalHeaderValue(entry[1])}\n`;
   }
-  const lines: string[] = [];
-  const fields: TranscriptField[] = [];
-  const add = (field: TranscriptField, line: string): void => {
-    lines.push(line);
-    fields.push(field);
-  };
-  add('method', `method:${t.method}`);
-  add('authority', `authority:${authority.value}`);
-  add('path', `path:${path.value}`);
-  add('query', `query:${query.value}`);
-  add('headers', `headers:${names.join(';')}`);
-  for (const [name, value] of t.headers) add('headers', `header:${name}:${canonicalHeaderValue(value)}`);
-  add('body', `body-sha256:${t.bodySha256}`);
-  add('nonce', `nonce:${t.nonce}`);
-  add('aud', `aud:${escapeText(t.audience)}`);
-  add('route', `route:${escapeText(t.routeId)}`);
-  add('passport', `jti:${escapeText(t.jti)}`);
-  add('passport', `passport-sha256:${t.passportSha256}`);
-  add('ts', `ts:${t.ts}`);
-  add('key_binding', `key-binding:${escapeText(t.keyBinding)}`);
-  add('key_binding', `cnf-jkt:${t.cnfJkt}`);
-  const text = `${TRANSCRIPT_VERSION_LINE}\n${lines.join('\n')}\n`;
-  return { ok: true, value: { bytes: Buffer.from(text, 'utf8'), fields, lines } };
+  // One template for the whole text (section 6.1): no array of lines, no join.
+  const text =
+    `${TRANSCRIPT_VERSION_LINE}\nmethod:${t.method}\nauthority:${authority}\npath:${path}\nquery:${query.value}\nheaders:${names}\n${headerLines}` +
+    `body-sha256:${t.bodySha256}\nnonce:${t.nonce}\naud:${escapeText(t.audience)}\nroute:${escapeText(t.routeId)}\njti:${escapeText(t.jti)}\n` +
+    `passport-sha256:${t.passportSha256}\nts:${t.ts}\nkey-binding:${escapeText(t.keyBinding)}\ncnf-jkt:${t.cnfJkt}\n`;
+  return { ok: true, value: new LaidOutTranscript(text, t.headers.length) };
+}
+
+/**
+ * A built transcript. `lines` and `fields` serve only the field-digest table (a signer writing it,
+ * a verifier diagnosing a failed signature), so they are derived from the text when first asked for.
+ */
+class LaidOutTranscript implements Transcript {
+  readonly bytes: Buffer;
+  readonly #text: string;
+  readonly #headerCount: number;
+  #lines: readonly string[] | undefined;
+
+  constructor(text: string, headerCount: number) {
+    this.bytes = Buffer.from(text, 'utf8');
+    this.#text = text;
+    this.#headerCount = headerCount;
+  }
+
+  get lines(): readonly string[] {
+    // Every line ends with "\n" and no value holds one (section 6.1): drop the version line and
+    // the empty string after the last "\n".
+    return (this.#lines ??= this.#text.slice(TRANSCRIPT_VERSION_LINE.length + 1, -1).split('\n'));
+  }
+
+  get fields(): readonly TranscriptField[] {
+    return fieldsFor(this.#headerCount);
+  }
+}
+
+/** Line → field for a transcript with `n` bound headers; 33 possible tables, each built once. */
+const FIELDS_BY_HEADER_COUNT: (readonly TranscriptField[] | undefined)[] = [];
+function fieldsFor(n: number): readonly TranscriptField[] {
+  let f = FIELDS_BY_HEADER_COUNT[n];
+  if (f === undefined) {
+    const headers: TranscriptField[] = new Array<TranscriptField>(n + 1).fill('headers');
+    f = Object.freeze<TranscriptField[]>(['method', 'authority', 'path', 'query', ...headers, 'body', 'nonce', 'aud', 'route', 'passport', 'passport', 'ts', 'key_binding', 'key_binding']);
+    if (n <= MAX_BOUND_HEADERS) FIELDS_BY_HEADER_COUNT[n] = f;
+  }
+  return f;
 }
 
 /** Bytes of digest kept per line in a proof's field-digest table. */
@@ -323,7 +435,8 @@ export const FIELD_DIGEST_BYTES = 4;
  */
 export function fieldDigests(tr: Transcript): Buffer {
   const out = Buffer.alloc(tr.lines.length * FIELD_DIGEST_BYTES);
-  tr.lines.forEach((line, i) => sha256(line).copy(out, i * FIELD_DIGEST_BYTES, 0, FIELD_DIGEST_BYTES));
+  const lines = tr.lines;
+  for (let i = 0; i < lines.length; i++) sha256(lines[i]!).copy(out, i * FIELD_DIGEST_BYTES, 0, FIELD_DIGEST_BYTES);
   return out;
 }
 
@@ -349,7 +462,8 @@ export function diagnoseMismatch(rebuilt: Transcript, signerDigests: Buffer | un
   const n = Math.min(mine.length, signerDigests.length) / FIELD_DIGEST_BYTES;
   for (let i = 0; i < n; i++) {
     const a = i * FIELD_DIGEST_BYTES;
-    if (mine.compare(signerDigests, a, a + FIELD_DIGEST_BYTES, a, a + FIELD_DIGEST_BYTES) !== 0) return FIELD_REASON[rebuilt.fields[i]!];
+    // A line without a field cannot happen for a transcript built here; if it did, still deny.
+    if (mine.compare(signerDigests, a, a + FIELD_DIGEST_BYTES, a, a + FIELD_DIGEST_BYTES) !== 0) return FIELD_REASON[rebuilt.fields[i]!] ?? 'transcript_mismatch';
   }
   // Same prefix but a different number of lines: the signer bound a different header list.
   if (mine.length !== signerDigests.length) return 'header_mismatch';

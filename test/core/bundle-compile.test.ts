@@ -57,6 +57,8 @@ describe('compileBundle', () => {
     const k = c.keyByKid(KMS.kid);
     assert.ok(k);
     assert.equal(k.key.issuer, 'https://kms.example');
+    assert.equal(k.alg, 'ES256');
+    assert.equal(c.keyByKid(ISSUER.kid)!.alg, ISSUER.alg);
     assert.equal(c.keyByKid(KMS.kid)!.publicKey, k.publicKey);
     const data = Buffer.from('hello');
     assert.ok(verifyBytes('ES256', k.publicKey, data, signBytes('ES256', KMS.privateKey, data)));

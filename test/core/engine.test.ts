@@ -217,6 +217,32 @@ describe('decision engine: every reason code through verifyRequest', () => {
     });
   });
 
+  describe('a reloaded bundle', () => {
+    // Trust keys are compiled per bundle: after a reload that gives a kid another key (even of
+    // another algorithm), nothing of the old key may still verify a passport.
+    function rekeyed(key: SigningKey): CompiledBundle {
+      const keys = w.doc.keys.map((k) => (k.kid === w.issuerKey.kid ? { ...k, jwk: key.publicJwk } : k));
+      return compileBundle({ ...w.doc, serial: w.doc.serial + 1, keys });
+    }
+    it('verifies with the key the new bundle gives the kid, never the one the old bundle gave it', async () => {
+      const successor = generateSigningKey('EdDSA', w.issuerKey.kid);
+      const next = rekeyed(successor);
+      const byOld = view(signed(w));
+      const byNew = view(signed(w, {}, { passport: passport(w, { key: successor }) }));
+      await expectDecision(w, { view: byOld, bundle: next }, 'passport_signature_invalid', 401);
+      await expectDecision(w, { view: byNew, bundle: w.bundle }, 'passport_signature_invalid', 401);
+      await expectDecision(w, { view: byNew, bundle: next }, 'ok', 200);
+      await expectDecision(w, { view: byOld, bundle: w.bundle }, 'ok', 200);
+    });
+    it('takes the algorithm from the new bundle\'s key when a kid changes algorithm', async () => {
+      const successor = generateSigningKey('ES256', w.issuerKey.kid);
+      const next = rekeyed(successor);
+      await expectDecision(w, { view: view(signed(w)), bundle: next }, 'passport_signature_invalid', 401);
+      await expectDecision(w, { view: view(signed(w, {}, { passport: passport(w, { key: successor }) })), bundle: next }, 'ok', 200);
+      await expectDecision(w, { view: view(signed(w, {}, { passport: passport(w, { key: successor }) })), bundle: w.bundle }, 'passport_signature_invalid', 401);
+    });
+  });
+
   describe('claims', () => {
     it('denies a subject that is not a URI as passport_claims_invalid (401)', async () => {
       const pp = issued(w.issuerKey, {}, claims(w, { sub: 'checkout' }));
@@ -497,6 +523,37 @@ describe('decision engine: every reason code through verifyRequest', () => {
           throw new Error('boom');
         },
         ping: () => Promise.resolve(false),
+        close: () => Promise.resolve(),
+      };
+      await expectDecision(w, { view: view(signed(w)), store: throwing }, 'replay_store_unavailable', 503);
+    });
+    it('consumes through a store\'s synchronous consume when it offers one, with the same answers', async () => {
+      const memory = new MemoryReplayStore({ maxEntries: 10 });
+      const calls: string[] = [];
+      const syncOnly: ReplayStore = {
+        kind: 'memory',
+        consume: () => Promise.reject(new Error('the engine must not wait on a store that answers synchronously')),
+        consumeSync: (key, ttlMs) => {
+          calls.push(key);
+          return memory.consumeSync(key, ttlMs);
+        },
+        ping: () => Promise.resolve(true),
+        close: () => Promise.resolve(),
+      };
+      const presented = view(signed(w));
+      await expectDecision(w, { view: presented, store: syncOnly }, 'ok', 200);
+      await expectDecision(w, { view: presented, store: syncOnly }, 'jti_replay', 401);
+      assert.equal(calls.length, 2);
+      assert.ok(calls[0]!.startsWith(`${ISSUER}\n`) && calls[1] === calls[0], calls.join(' | '));
+    });
+    it('denies when a store throws from its synchronous consume as replay_store_unavailable (503)', async () => {
+      const throwing: ReplayStore = {
+        kind: 'memory',
+        consume: () => Promise.resolve('consumed'),
+        consumeSync: () => {
+          throw new Error('boom');
+        },
+        ping: () => Promise.resolve(true),
         close: () => Promise.resolve(),
       };
       await expectDecision(w, { view: view(signed(w)), store: throwing }, 'replay_store_unavailable', 503);

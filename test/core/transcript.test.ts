@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import {
   buildTranscript,
+  buildTranscriptForTarget,
   canonicalAuthority,
   canonicalPath,
   canonicalQuery,
@@ -10,6 +11,7 @@ import {
   fieldDigests,
   type TranscriptInput,
 } from '../../core/src/transcript.js';
+import { referenceAuthority, referenceLines, referencePath, referenceQuery } from '../support/transcript-reference.js';
 
 const base: TranscriptInput = {
   method: 'POST',
@@ -182,5 +184,64 @@ describe('transcript-v1 text', () => {
     }
     assert.equal(diagnoseMismatch(signed.value, undefined), 'transcript_mismatch');
     assert.equal(diagnoseMismatch(signed.value, fd), 'transcript_mismatch');
+  });
+});
+
+describe('transcript-v1 fast paths agree with a direct transcription of the spec', () => {
+  // Characters that exercise every branch: unreserved, literal in one set but not another,
+  // escapes of each kind (decoded, upper-cased, refused, malformed), structure, non-ASCII
+  // (including a lone surrogate and U+212A, which must not fold to "k"), and controls.
+  const tricky = ['/', '/', '.', '%', '2', 'e', 'E', 'f', 'F', '5', 'c', 'C', '0', '7', 'a', 'Z', '~', '-', '_', '#', '\\', '\0', ' ', '\t', '!', ':', '@', '=', '&', '+', '?', '[', ']', '"', '\u00e9', '\u212a', '\ud83d\ude00', '\ud800', '\n'];
+  const text = (extra: string[] = []): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...tricky, ...extra), maxLength: 24 });
+  const runs = { numRuns: 5000 };
+
+  it('canonicalPath', () => {
+    fc.assert(fc.property(fc.oneof(text(), text().map((s) => `/${s}`)), (p) => assert.deepEqual(canonicalPath(p), referencePath(p))), runs);
+  });
+  it('canonicalQuery', () => {
+    fc.assert(fc.property(text(), (q) => assert.deepEqual(canonicalQuery(q), referenceQuery(q))), runs);
+  });
+  it('canonicalAuthority', () => {
+    const host = fc.string({ unit: fc.constantFrom('a', 'Z', 'x', '0', '8', '4', '3', '.', '-', '_', '~', ':', '[', ']', '@', '%', ' ', '!', '\u212a', '\u00e9'), maxLength: 20 });
+    fc.assert(fc.property(fc.oneof(host, fc.constant('a'.repeat(255)), fc.constant('a'.repeat(256))), (a) => assert.deepEqual(canonicalAuthority(a), referenceAuthority(a))), runs);
+  });
+  it('buildTranscript lays out the same bytes, lines and fields, and buildTranscriptForTarget the same bytes', () => {
+    const names = fc.uniqueArray(fc.constantFrom('accept', 'content-type', 'x-a', 'x-b', 'x-request-id', 'digest'), { maxLength: 4 }).map((n) => [...n].sort());
+    const input = fc.record({
+      method: fc.constantFrom('GET', 'POST', 'patch', 'M-SEARCH'),
+      authority: fc.oneof(fc.constant('api.example.com'), fc.constant('API.example.com:443'), text()),
+      pathAndQuery: fc.oneof(fc.constant('/v1/payments'), text().map((s) => `/${s}`)),
+      headers: fc.tuple(names, fc.array(text([' ', '\t']), { minLength: 4, maxLength: 4 })).map(([n, v]) => n.map((name, i): [string, string] => [name, v[i]!])),
+      bodySha256: fc.constant('47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU'),
+      nonce: fc.constant('AAAAAAAAAAAAAAAAAAAAAAAA'),
+      audience: text(),
+      routeId: text(),
+      jti: text(),
+      passportSha256: fc.constant('p'.repeat(43)),
+      ts: fc.nat(),
+      keyBinding: text(),
+      cnfJkt: fc.constant('k'.repeat(43)),
+    });
+    fc.assert(
+      fc.property(input, (t: TranscriptInput) => {
+        const want = referenceLines(t);
+        const got = buildTranscript(t);
+        if (!want) return assert.equal(got.ok, false);
+        assert.ok(got.ok);
+        assert.equal(got.value.bytes.toString('utf8'), `trustplane-transcript-v1\n${want.lines.join('\n')}\n`);
+        assert.deepEqual(got.value.lines, want.lines);
+        assert.deepEqual(got.value.fields, want.fields);
+        const q = t.pathAndQuery.indexOf('?');
+        const target = {
+          authority: (canonicalAuthority(t.authority) as { value: string }).value,
+          path: (canonicalPath(q < 0 ? t.pathAndQuery : t.pathAndQuery.slice(0, q)) as { value: string }).value,
+          rawQuery: q < 0 ? '' : t.pathAndQuery.slice(q + 1),
+        };
+        const again = buildTranscriptForTarget(t, target);
+        assert.ok(again.ok);
+        assert.ok(again.value.bytes.equals(got.value.bytes));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

@@ -9,7 +9,8 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { sha256hex } from '../encoding.js';
-import { importPublicJwk } from '../keys.js';
+import { algForJwk, importPublicJwk } from '../keys.js';
+import type { SigningAlg } from '../types.js';
 import { compileSubjectPattern, parsePathPattern, pathMatches, type PathPattern, type SubjectMatcher } from './lib/rules.js';
 import { canonicalBundleBytes } from './canonical.js';
 import type { BundleDocument, Route, TrustKey } from './types.js';
@@ -17,6 +18,8 @@ import type { BundleDocument, Route, TrustKey } from './types.js';
 export interface CompiledKey {
   readonly key: TrustKey;
   readonly publicKey: KeyObject;
+  /** The only algorithm this key verifies (from its JWK). */
+  readonly alg: SigningAlg;
 }
 
 export interface CompiledBundle {
@@ -52,7 +55,7 @@ const KIND_RANK = { exact: 0, one: 1, any: 2 } as const;
 /** `bundle` must have passed validateBundle (verifyBundle does that); compiling does not re-check. */
 export function compileBundle(bundle: BundleDocument): CompiledBundle {
   const keys = new Map<string, CompiledKey>();
-  for (const key of bundle.keys) keys.set(key.kid, Object.freeze({ key, publicKey: importPublicJwk(key.jwk) }));
+  for (const key of bundle.keys) keys.set(key.kid, Object.freeze({ key, publicKey: importPublicJwk(key.jwk), alg: algForJwk(key.jwk) }));
 
   const routesById = new Map<string, Route>();
   const exact = new Map<string, CompiledRoute[]>();
@@ -100,7 +103,8 @@ export function compileBundle(bundle: BundleDocument): CompiledBundle {
     keyByKid: (kid: string) => keys.get(kid),
     route: (id: string) => routesById.get(id),
     matchRoute(method: string, authority: string, path: string): Route | undefined {
-      for (const c of exact.get(path) ?? []) if (applies(c, method, authority)) return c.route;
+      const samePath = exact.get(path);
+      if (samePath !== undefined) for (const c of samePath) if (applies(c, method, authority)) return c.route;
       for (const c of wildcards) if (pathMatches(c.path, path) && applies(c, method, authority)) return c.route;
       return undefined;
     },

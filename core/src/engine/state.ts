@@ -9,8 +9,8 @@ import type { ParsedJws } from '../jws.js';
 import type { ParsedProof } from '../proof.js';
 import type { ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
-import type { Transcript } from '../transcript.js';
-import type { FreshnessClass, PassportClaims, RequestView } from '../types.js';
+import type { CanonicalTarget, Transcript } from '../transcript.js';
+import type { FreshnessClass, PassportClaims, RequestView, SigningAlg } from '../types.js';
 
 export interface FreshnessWindow {
   /** How old a proof timestamp may be. */
@@ -56,10 +56,12 @@ export interface PhaseState {
   claims?: PassportClaims;
   cnfKey?: KeyObject;
   cnfJkt?: string;
+  cnfAlg?: SigningAlg;
   proof?: ParsedProof;
   route?: Route;
   source?: AllowedSource;
-  authority?: string;
+  /** Canonical authority, path and the raw query: the route phase matches on them, the transcript binds them. */
+  target?: CanonicalTarget;
   transcript?: Transcript;
 }
 

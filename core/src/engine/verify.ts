@@ -10,6 +10,7 @@ import { REASONS, type ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
 import { AUDIT_SCHEMA, type AuditEvent, type Decision, type Identity, type RequestView } from '../types.js';
 import { sha256hex } from '../encoding.js';
+import { isoTime } from './iso-time.js';
 import { claimsPhase } from './phases/claims.js';
 import { freshnessPhase } from './phases/freshness.js';
 import { parsePhase } from './phases/parse.js';
@@ -44,7 +45,11 @@ export async function verifyRequest(input: VerifyInput): Promise<Decision> {
       if (reason !== undefined) break;
     }
     // Dry-run never consumes: it must not change what an enforcing replica would decide later.
-    if (reason === undefined && modeOf(s.view, s, options) === 'enforce') reason = await replayPhase(s);
+    if (reason === undefined && modeOf(s.view, s, options) === 'enforce') {
+      const replay = replayPhase(s);
+      // Only a store without a synchronous consume makes the decision wait.
+      reason = typeof replay === 'object' ? await replay : replay;
+    }
   } catch {
     reason = 'internal_error';
   }
@@ -60,6 +65,8 @@ export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}
   const v: RequestView = { method: '', scheme: '', authority: '', path: '', headers: new Map(), body: { kind: 'unavailable' }, ...view };
   return decide(undefined, v, options, reason, Date.now(), performance.now());
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Envoy's per-route override, then the bundle route's mode, then the server's. */
 function modeOf(view: RequestView, s: PhaseState | undefined, options: EngineOptions): 'enforce' | 'dry_run' {
@@ -79,7 +86,7 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
   const transcriptSha256 = s?.transcript ? sha256hex(s.transcript.bytes) : undefined;
   const audit: AuditEvent = {
     schema: AUDIT_SCHEMA,
-    time: new Date(nowMs).toISOString(),
+    time: isoTime(nowMs),
     decision_id: decisionId,
     decision: reason === 'ok' ? 'allow' : 'deny',
     enforced: !dryRun,
@@ -101,16 +108,10 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     bundle_serial: s?.bundle.serial ?? null,
     latency_us: Math.round((performance.now() - started) * 1000),
   };
-  return {
-    allow,
-    reason,
-    httpStatus: info.status,
-    grpcStatus: info.grpc,
-    decisionId,
-    dryRun,
-    ...(audit.route_id !== null ? { routeId: audit.route_id } : {}),
-    ...(identity ? { identity } : {}),
-    ...(transcriptSha256 ? { transcriptSha256 } : {}),
-    audit,
-  };
+  const decision: Mutable<Decision> = { allow, reason, httpStatus: info.status, grpcStatus: info.grpc, decisionId, dryRun, audit };
+  // Optional members only when present, assigned rather than spread: no throwaway objects per check.
+  if (audit.route_id !== null) decision.routeId = audit.route_id;
+  if (identity) decision.identity = identity;
+  if (transcriptSha256) decision.transcriptSha256 = transcriptSha256;
+  return decision;
 }

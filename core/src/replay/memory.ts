@@ -40,6 +40,13 @@ export class MemoryReplayStore implements ReplayStore {
   readonly #entries = new Map<string, number>();
   /** Lower bound of the earliest expiry among entries (exact right after a full sweep). */
   #earliestExpiry = Number.POSITIVE_INFINITY;
+  /**
+   * Expiry of the entry the last front prune stopped at (−∞ when it emptied the map). Until the
+   * clock reaches it that entry is still live and still first, since nothing else ever removes a
+   * live entry and new keys go to the back, so a prune would stop there again: skipped without
+   * creating an iterator.
+   */
+  #frontExpiry = Number.NEGATIVE_INFINITY;
   #lastFullSweep = Number.NEGATIVE_INFINITY;
   #fullRefusals = 0;
   #closed = false;
@@ -108,9 +115,15 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   #pruneFront(now: number): void {
+    if (now < this.#frontExpiry) return;
     let steps = 0;
+    this.#frontExpiry = Number.NEGATIVE_INFINITY;
     for (const [key, expiresAt] of this.#entries) {
-      if (expiresAt > now || steps >= FRONT_PRUNE_STEPS) break;
+      if (expiresAt > now) {
+        this.#frontExpiry = expiresAt;
+        break;
+      }
+      if (steps >= FRONT_PRUNE_STEPS) break;
       this.#entries.delete(key);
       steps++;
     }

@@ -25,9 +25,9 @@
  * RESP2 is pinned: SET NX PX needs nothing newer, and it works with Redis < 6 and with proxies
  * that do not speak HELLO.
  */
-import { createHash } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { sha256b64url } from '../encoding.js';
 import type { ConsumeResult, ReplayStore } from './types.js';
 
 export interface RedisAddress {
@@ -135,7 +135,7 @@ export class RedisReplayStore implements ReplayStore {
 
   /** The Redis key that records `key`: prefix + base64url(SHA-256(key)). */
   redisKey(key: string): string {
-    return this.keyPrefix + createHash('sha256').update(key, 'utf8').digest('base64url');
+    return this.keyPrefix + sha256b64url(key);
   }
 
   async consume(key: string, ttlMs: number): Promise<ConsumeResult> {

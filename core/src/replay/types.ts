@@ -9,6 +9,12 @@ export interface ReplayStore {
   readonly kind: 'memory' | 'redis';
   /** Mark `key` used for `ttlMs` milliseconds. */
   consume(key: string, ttlMs: number): Promise<ConsumeResult>;
+  /**
+   * Optional: the same consume answered without yielding, for a store that needs no I/O (the
+   * memory store). The engine prefers it, saving the promise hops of an async call per check.
+   * Same contract as `consume`; a throw counts as `unavailable`.
+   */
+  consumeSync?(key: string, ttlMs: number): ConsumeResult;
   /** Resolves true when the store can answer right now (used by readiness). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

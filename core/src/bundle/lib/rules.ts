@@ -100,28 +100,32 @@ export function compileSubjectPattern(pattern: string): SubjectMatcher {
     const prefix = `${base}/`;
     return (s) => s.length > prefix.length && s.startsWith(prefix);
   }
-  const segs = base.split('/');
+  // Split once here, not on every match: each segment is its exact text, or the literals around its `*`s.
+  const segs = base.split('/').map((seg): string | readonly string[] => (seg.includes('*') ? seg.split('*') : seg));
   return (subject) => {
     const parts = subject.split('/');
     if (anyRest) {
+      // At least one more part, and what follows the pattern's segments is not empty: either
+      // several parts (so a "/" at least) or one non-empty part.
       if (parts.length <= segs.length) return false;
-      if (parts.slice(segs.length).join('/').length === 0) return false;
+      if (parts.length === segs.length + 1 && parts[segs.length] === '') return false;
     } else if (parts.length !== segs.length) {
       return false;
     }
-    for (let i = 0; i < segs.length; i++) if (!segmentMatches(segs[i]!, parts[i]!)) return false;
+    for (let i = 0; i < segs.length; i++) {
+      const seg = segs[i]!;
+      if (typeof seg === 'string' ? seg !== parts[i] : !globMatches(seg, parts[i]!)) return false;
+    }
     return true;
   };
 }
 
 /**
- * Linear glob within one segment. Placing each literal at its leftmost possible position leaves the
- * most room for the rest, so the greedy scan never needs to backtrack (no regular expression, so no
- * catastrophic backtracking on hostile subjects).
+ * Linear glob within one segment, given the literals around its `*`s. Placing each literal at its
+ * leftmost possible position leaves the most room for the rest, so the greedy scan never needs to
+ * backtrack (no regular expression, so no catastrophic backtracking on hostile subjects).
  */
-function segmentMatches(pattern: string, text: string): boolean {
-  const lits = pattern.split('*');
-  if (lits.length === 1) return pattern === text;
+function globMatches(lits: readonly string[], text: string): boolean {
   const first = lits[0]!;
   const last = lits[lits.length - 1]!;
   if (!text.startsWith(first)) return false;

@@ -23,5 +23,6 @@ export function claimsPhase(s: PhaseState): ReasonCode | undefined {
   s.claims = c;
   s.cnfKey = holder.key;
   s.cnfJkt = holder.jkt;
+  s.cnfAlg = holder.alg;
   return undefined;
 }

@@ -4,18 +4,39 @@
  * malformed or unauthorised request from burning a caller's jti.
  */
 import type { ReasonCode } from '../../reasons.js';
+import type { ConsumeResult } from '../../replay/types.js';
 import type { PhaseState } from '../state.js';
 
-export async function replayPhase(s: PhaseState): Promise<ReasonCode | undefined> {
+/** Answers synchronously when the store can (ReplayStore.consumeSync), otherwise with a promise. */
+export function replayPhase(s: PhaseState): ReasonCode | undefined | Promise<ReasonCode | undefined> {
   const c = s.claims!;
+  const key = `${c.iss}\n${c.jti}`;
   // The jti stays consumed until the passport can no longer be accepted at all.
   const ttlMs = Math.max(1000, (c.exp + s.options.clockToleranceS) * 1000 - s.nowMs);
-  let result;
+  const store = s.store;
+  if (store.consumeSync !== undefined) {
+    let result: ConsumeResult;
+    try {
+      result = store.consumeSync(key, ttlMs);
+    } catch {
+      return 'replay_store_unavailable';
+    }
+    return reasonFor(result);
+  }
+  return consumeAsync(s, key, ttlMs);
+}
+
+async function consumeAsync(s: PhaseState, key: string, ttlMs: number): Promise<ReasonCode | undefined> {
+  let result: ConsumeResult;
   try {
-    result = await s.store.consume(`${c.iss}\n${c.jti}`, ttlMs);
+    result = await s.store.consume(key, ttlMs);
   } catch {
     return 'replay_store_unavailable';
   }
+  return reasonFor(result);
+}
+
+function reasonFor(result: ConsumeResult): ReasonCode | undefined {
   if (result === 'consumed') return undefined;
   return result === 'replayed' ? 'jti_replay' : 'replay_store_unavailable';
 }

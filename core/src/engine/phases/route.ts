@@ -7,7 +7,7 @@
  * principal when the route asks for it.
  */
 import type { ReasonCode } from '../../reasons.js';
-import { canonicalAuthority, canonicalPath, splitPathAndQuery } from '../../transcript.js';
+import { canonicalAuthority, canonicalPath } from '../../transcript.js';
 import { keyBindingRank } from '../../types.js';
 import type { AllowedSource } from '../../bundle/types.js';
 import type { PhaseState } from '../state.js';
@@ -21,9 +21,11 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
   const c = s.claims!;
   const authority = canonicalAuthority(s.view.authority);
   if (!authority.ok) return authority.reason;
-  const path = canonicalPath(splitPathAndQuery(s.view.path)[0]);
+  const q = s.view.path.indexOf('?');
+  const path = canonicalPath(q < 0 ? s.view.path : s.view.path.slice(0, q));
   if (!path.ok) return path.reason;
-  s.authority = authority.value;
+  // Kept for the transcript phase, which binds exactly these forms.
+  s.target = { authority: authority.value, path: path.value, rawQuery: q < 0 ? '' : s.view.path.slice(q + 1) };
   const route = s.view.routeId !== undefined ? s.bundle.route(s.view.routeId) : s.bundle.matchRoute(s.view.method, authority.value, path.value);
   if (!route) return 'route_not_found';
   s.route = route;
@@ -34,12 +36,20 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
   // key-binding minimum the passport meets is used. Matching rules that all ask for more than the
   // passport has are key_binding_insufficient, not source_not_allowed: the caller is known.
   const rank = keyBindingRank(c.key_binding);
-  if (rank < keyBindingRank(route.required_key_binding)) {
-    return route.allowed_sources.some((src) => matches(s, src)) ? 'key_binding_insufficient' : 'source_not_allowed';
+  const meetsRoute = rank >= keyBindingRank(route.required_key_binding);
+  let known = false;
+  let source: AllowedSource | undefined;
+  for (let i = 0; i < route.allowed_sources.length; i++) {
+    const src = route.allowed_sources[i]!;
+    if (!matches(s, src)) continue;
+    known = true;
+    if (!meetsRoute) break;
+    if (src.min_key_binding === undefined || rank >= keyBindingRank(src.min_key_binding)) {
+      source = src;
+      break;
+    }
   }
-  const candidates = route.allowed_sources.filter((src) => matches(s, src));
-  if (candidates.length === 0) return 'source_not_allowed';
-  const source = candidates.find((src) => src.min_key_binding === undefined || rank >= keyBindingRank(src.min_key_binding));
+  if (!known) return 'source_not_allowed';
   if (!source) return 'key_binding_insufficient';
   s.source = source;
   for (const h of route.bound_headers) if (!s.proof!.h.includes(h)) return 'header_not_bound';

@@ -3,7 +3,7 @@
  * algorithm that key is for (a header `alg` naming another algorithm is a bad signature, never a
  * reason to try another verifier).
  */
-import { algForJwk, verifyBytes } from '../../keys.js';
+import { verifyBytes } from '../../keys.js';
 import type { ReasonCode } from '../../reasons.js';
 import type { PhaseState } from '../state.js';
 
@@ -11,8 +11,8 @@ export function signaturePhase(s: PhaseState): ReasonCode | undefined {
   const entry = s.bundle.keyByKid(s.kid!);
   if (!entry) return 'passport_kid_unknown';
   const jws = s.passportJws!;
-  if (algForJwk(entry.key.jwk) !== s.alg) return 'passport_signature_invalid';
-  if (!verifyBytes(s.alg!, entry.publicKey, jws.signingInput, jws.signature)) return 'passport_signature_invalid';
+  if (entry.alg !== s.alg) return 'passport_signature_invalid';
+  if (!verifyBytes(entry.alg, entry.publicKey, jws.signingInput, jws.signature)) return 'passport_signature_invalid';
   s.trustKey = entry.key;
   return undefined;
 }

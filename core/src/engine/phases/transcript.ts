@@ -7,9 +7,9 @@
  * the `cnf` key. When it does not, the field-digest table names the field that differs.
  */
 import { fromB64url, sha256b64url } from '../../encoding.js';
-import { verifyBytes, algForKey } from '../../keys.js';
+import { verifyBytes } from '../../keys.js';
 import type { ReasonCode } from '../../reasons.js';
-import { buildTranscript, diagnoseMismatch } from '../../transcript.js';
+import { buildTranscriptForTarget, diagnoseMismatch } from '../../transcript.js';
 import type { PhaseState } from '../state.js';
 
 const EMPTY_SHA256 = sha256b64url(new Uint8Array(0));
@@ -48,23 +48,25 @@ export function transcriptPhase(s: PhaseState): ReasonCode | undefined {
   }
   const body = bodyHash(s);
   if (!body.ok) return body.reason;
-  const tr = buildTranscript({
-    method: s.view.method,
-    authority: s.authority!,
-    pathAndQuery: s.view.path,
-    headers,
-    bodySha256: body.value,
-    nonce: proof.nonce,
-    audience: c.aud,
-    routeId: s.route!.id,
-    jti: c.jti,
-    passportSha256: sha256b64url(s.passport!),
-    ts: proof.ts,
-    keyBinding: c.key_binding,
-    cnfJkt: s.cnfJkt!,
-  });
+  // Authority and path as the route phase canonicalised them: the route matched is the path signed.
+  const tr = buildTranscriptForTarget(
+    {
+      method: s.view.method,
+      headers,
+      bodySha256: body.value,
+      nonce: proof.nonce,
+      audience: c.aud,
+      routeId: s.route!.id,
+      jti: c.jti,
+      passportSha256: sha256b64url(s.passport!),
+      ts: proof.ts,
+      keyBinding: c.key_binding,
+      cnfJkt: s.cnfJkt!,
+    },
+    s.target!,
+  );
   if (!tr.ok) return tr.reason;
   s.transcript = tr.value;
-  if (!verifyBytes(algForKey(s.cnfKey!), s.cnfKey!, tr.value.bytes, proof.signature)) return diagnoseMismatch(tr.value, proof.fd);
+  if (!verifyBytes(s.cnfAlg!, s.cnfKey!, tr.value.bytes, proof.signature)) return diagnoseMismatch(tr.value, proof.fd);
   return undefined;
 }

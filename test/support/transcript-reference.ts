@@ -1,0 +1,140 @@
+/**
+ * A second transcript-v1 implementation, for differential tests only: each canonical form written
+ * as directly from docs/transcript-v1.md §6 as possible (whole-string checks in the order the
+ * spec lists them, the whole input encoded to UTF-8 bytes, a list of lines joined at the end),
+ * with no fast path. core/src/transcript.ts takes shortcuts for inputs that are already canonical;
+ * the property tests in test/core/transcript.test.ts check that every shortcut agrees with this,
+ * detail messages included.
+ */
+import type { ReasonCode } from '../../core/src/reasons.js';
+import type { TranscriptField, TranscriptInput } from '../../core/src/transcript.js';
+
+type Canon = { ok: true; value: string } | { ok: false; reason: ReasonCode; detail: string };
+
+const UNRESERVED = new Set('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~');
+const PATH_LITERAL = new Set("!$&'()*+,;=:@/");
+const QUERY_KEY_LITERAL = new Set("!$'()*+,;:@/?");
+const QUERY_VALUE_LITERAL = new Set([...QUERY_KEY_LITERAL, '=']);
+
+const hex2 = (b: number): string => `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+
+function percentCanonical(s: string, literal: ReadonlySet<string>, refused: readonly number[]): string | undefined {
+  const bytes = Buffer.from(s, 'utf8');
+  const out: string[] = [];
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    const ch = String.fromCharCode(b);
+    if (b === 0x25) {
+      const h = bytes.subarray(i + 1, i + 3).toString('latin1');
+      if (!/^[0-9A-Fa-f]{2}$/.test(h)) return undefined;
+      const d = parseInt(h, 16);
+      if (refused.includes(d)) return undefined;
+      out.push(d < 128 && UNRESERVED.has(String.fromCharCode(d)) ? String.fromCharCode(d) : hex2(d));
+      i += 2;
+    } else if (b < 128 && (UNRESERVED.has(ch) || literal.has(ch))) {
+      out.push(ch);
+    } else {
+      out.push(hex2(b));
+    }
+  }
+  return out.join('');
+}
+
+export function referencePath(raw: string): Canon {
+  const bad = (detail: string): Canon => ({ ok: false, reason: 'path_not_canonical', detail });
+  if (!raw.startsWith('/')) return bad('path must start with "/"');
+  if (raw.includes('\\')) return bad('backslash in path');
+  if (raw.includes('#')) return bad('fragment in path');
+  if (raw.includes('\0')) return bad('NUL in path');
+  const c = percentCanonical(raw, PATH_LITERAL, [0x2f, 0x5c, 0x00]);
+  if (c === undefined) return bad('malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)');
+  const segs = c.split('/');
+  for (let i = 1; i < segs.length; i++) {
+    if (segs[i] === '.' || segs[i] === '..') return bad('dot segment in path');
+    if (segs[i] === '' && i !== segs.length - 1) return bad('empty segment ("//") in path');
+  }
+  return { ok: true, value: c };
+}
+
+export function referenceQuery(raw: string): Canon {
+  if (raw === '') return { ok: true, value: '' };
+  if (raw.includes('#')) return { ok: false, reason: 'path_not_canonical', detail: 'fragment in query' };
+  if (raw.includes('\0')) return { ok: false, reason: 'path_not_canonical', detail: 'NUL in query' };
+  const params: { k: string; p: string }[] = [];
+  for (const part of raw.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const k = percentCanonical(eq < 0 ? part : part.slice(0, eq), QUERY_KEY_LITERAL, [0]);
+    const v = eq < 0 ? '' : percentCanonical(part.slice(eq + 1), QUERY_VALUE_LITERAL, [0]);
+    if (k === undefined || v === undefined) return { ok: false, reason: 'path_not_canonical', detail: 'malformed percent-escape in query' };
+    params.push({ k, p: eq < 0 ? k : `${k}=${v}` });
+  }
+  // Array.prototype.sort is stable: equal keys keep their order.
+  params.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  return { ok: true, value: params.map((x) => x.p).join('&') };
+}
+
+export function referenceAuthority(raw: string): Canon {
+  const bad = (detail: string): Canon => ({ ok: false, reason: 'authority_invalid', detail });
+  const a = raw.replace(/[A-Z]/g, (u) => u.toLowerCase());
+  if (a.length === 0 || a.length > 255) return bad('authority is empty or too long');
+  if (a.includes('@')) return bad('userinfo in authority');
+  let host: string;
+  let port: string | undefined;
+  if (a.startsWith('[')) {
+    const end = a.indexOf(']');
+    if (end < 0) return bad('unterminated IPv6 literal');
+    host = a.slice(0, end + 1);
+    if (!/^\[[0-9a-f:.]+\]$/.test(host)) return bad('invalid IPv6 literal');
+    const rest = a.slice(end + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) return bad('junk after IPv6 literal');
+      port = rest.slice(1);
+    }
+  } else {
+    const colon = a.lastIndexOf(':');
+    host = colon < 0 ? a : a.slice(0, colon);
+    port = colon < 0 ? undefined : a.slice(colon + 1);
+    if (!/^[a-z0-9._~!$&'()*+,;=-]+$/.test(host)) return bad('invalid host');
+  }
+  if (port !== undefined) {
+    if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return bad('invalid port');
+    port = String(Number(port));
+    if (port === '80' || port === '443') port = undefined;
+  }
+  return { ok: true, value: port === undefined ? host : `${host}:${port}` };
+}
+
+export function referenceEscapeText(s: string): string {
+  return [...Buffer.from(s, 'utf8')].map((b) => (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : hex2(b))).join('');
+}
+
+/**
+ * The lines (after the version line) and their fields, for an input whose method, nonce, ts and
+ * header names are valid; undefined when a canonical form refuses the input.
+ */
+export function referenceLines(t: TranscriptInput): { lines: string[]; fields: TranscriptField[] } | undefined {
+  const authority = referenceAuthority(t.authority);
+  const q = t.pathAndQuery.indexOf('?');
+  const path = referencePath(q < 0 ? t.pathAndQuery : t.pathAndQuery.slice(0, q));
+  const query = referenceQuery(q < 0 ? '' : t.pathAndQuery.slice(q + 1));
+  if (!authority.ok || !path.ok || !query.ok) return undefined;
+  const out: [TranscriptField, string][] = [
+    ['method', `method:${t.method}`],
+    ['authority', `authority:${authority.value}`],
+    ['path', `path:${path.value}`],
+    ['query', `query:${query.value}`],
+    ['headers', `headers:${t.headers.map(([n]) => n).join(';')}`],
+    ...t.headers.map(([n, v]): [TranscriptField, string] => ['headers', `header:${n}:${referenceEscapeText(v.replace(/^[ \t]+|[ \t]+$/g, ''))}`]),
+    ['body', `body-sha256:${t.bodySha256}`],
+    ['nonce', `nonce:${t.nonce}`],
+    ['aud', `aud:${referenceEscapeText(t.audience)}`],
+    ['route', `route:${referenceEscapeText(t.routeId)}`],
+    ['passport', `jti:${referenceEscapeText(t.jti)}`],
+    ['passport', `passport-sha256:${t.passportSha256}`],
+    ['ts', `ts:${t.ts}`],
+    ['key_binding', `key-binding:${referenceEscapeText(t.keyBinding)}`],
+    ['key_binding', `cnf-jkt:${t.cnfJkt}`],
+  ];
+  return { lines: out.map(([, l]) => l), fields: out.map(([f]) => f) };
+}
