@@ -13,8 +13,9 @@
  * audit sink batches per turn), then waits for the audit file; the parts run in tight loops.
  * Figures are medians over rounds of process CPU (all threads, so the audit writes count).
  *
- * The real server loads ioredis, and its `class VerbatimString extends String` makes every
- * `charCodeAt` loop in the process slower; loading load-server.ts pulls it in here too.
+ * A server on the Redis store loads ioredis, and its `class VerbatimString extends String` makes
+ * every `charCodeAt` loop in the process slower (a memory-store server never loads it: see
+ * core/src/replay/redis.ts). `--ioredis` loads it here too, to measure that case.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,7 +101,8 @@ const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { compare: { type: 'string' }, rounds: { type: 'string', default: '9' }, 'per-turn': { type: 'string', default: '8' } } });
+  const { values } = parseArgs({ options: { compare: { type: 'string' }, ioredis: { type: 'boolean' }, rounds: { type: 'string', default: '9' }, 'per-turn': { type: 'string', default: '8' } } });
+  if (values.ioredis) await import('ioredis');
   const rounds = Number(values.rounds);
   const perTurn = Number(values['per-turn']);
   const here = resolve(new URL('..', import.meta.url).pathname);

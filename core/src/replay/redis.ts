@@ -25,8 +25,21 @@
  * RESP2 is pinned: SET NX PX needs nothing newer, and it works with Redis < 6 and with proxies
  * that do not speak HELLO.
  */
-import { Cluster, Redis } from 'ioredis';
-import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+
+type IoRedis = typeof import('ioredis');
+let ioredisModule: IoRedis | undefined;
+
+/**
+ * ioredis, loaded when the first Redis store is made rather than whenever this module is imported.
+ * Loading it defines a subclass of String, and from then on V8 runs every `charCodeAt` loop in the
+ * process three to four times slower (measured: bench/after-decision.ts); a server on the memory
+ * store must not pay that for a client it never uses.
+ */
+function ioredis(): IoRedis {
+  return (ioredisModule ??= createRequire(import.meta.url)('ioredis') as IoRedis);
+}
 import { sha256b64url } from '../encoding.js';
 import type { ConsumeResult, ReplayStore } from './types.js';
 
@@ -125,7 +138,7 @@ export class RedisReplayStore implements ReplayStore {
     const report = (error: unknown): void => this.#report(error);
     this.#client.on('error', report);
     // Cluster reports per-node failures separately; they are the same kind of trouble.
-    if (this.#client instanceof Cluster) this.#client.on('node error', report);
+    if (this.#client instanceof ioredis().Cluster) this.#client.on('node error', report);
   }
 
   /** Client errors seen so far (connection and command failures). */
@@ -224,6 +237,7 @@ function createClient(options: RedisReplayStoreOptions): Redis | Cluster {
     ...(options.password !== undefined ? { password: options.password } : {}),
     ...(options.tls === true ? { tls: {} } : {}),
   };
+  const { Redis, Cluster } = ioredis();
   const t = options.topology;
   if ('url' in t) return new Redis(t.url, common);
   if ('sentinels' in t) {
