@@ -12,8 +12,12 @@
  *   drops too; `onError` hears about the error once.
  * - Lines are coalesced, because a stream write per decision (a Writable entry, a callback, a libuv
  *   request and a syscall each) cost more than building the line. `write` appends the line to a
- *   batch; the batch goes to the stream at the end of the event-loop turn (setImmediate), and lines
- *   that arrive while a write is in flight go in the next write, started when that one completes.
+ *   batch; the batch goes to the stream `flushIntervalMs` after its first line (at the end of the
+ *   event-loop turn when that is 0), and lines that arrive while a write is in flight go in the next
+ *   write, started when that one completes. Under load a turn already holds many decisions; at a
+ *   moderate rate (a few hundred a second) each turn holds one, and the interval is what keeps it
+ *   from costing a thread-pool write (about 40 µs of CPU here) per decision. A hard crash loses at
+ *   most the lines of that interval; a graceful shutdown loses none (`close()`).
  *   One write at a time: a Writable asked for several merges them into one writev, which a pipe
  *   may split anywhere. A batch holds whole lines only, at most `maxBatchBytes`, which for stdout is
  *   PIPE_BUF (4096 bytes), so on a pipe shared by several workers each write lands whole.
@@ -38,6 +42,8 @@ export interface AuditSinkOptions {
    * 64 KiB for a file, PIPE_BUF (4096) for stdout.
    */
   readonly maxBatchBytes?: number;
+  /** How long a batch collects lines before it is written; 0 = the end of the event-loop turn. Default 0. */
+  readonly flushIntervalMs?: number;
   /** Hears stream errors (the server logs them). Must not throw. */
   readonly onError?: (error: Error) => void;
 }
@@ -66,6 +72,7 @@ export class AuditSink {
   readonly #fd: number | null;
   readonly #maxBuffered: number;
   readonly #maxBatch: number;
+  readonly #flushIntervalMs: number;
   readonly #onError: (error: Error) => void;
   /** Lines accepted and not yet written or dropped: queued here or in the stream. */
   #pending = 0;
@@ -93,6 +100,7 @@ export class AuditSink {
     this.#fd = fd;
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#maxBatch = options.maxBatchBytes ?? (destination === 'stdout' ? PIPE_BUF : DEFAULT_MAX_BATCH_BYTES);
+    this.#flushIntervalMs = options.flushIntervalMs ?? 0;
     this.#onError = options.onError ?? (() => {});
     stream?.on('error', this.#onStreamError);
   }
@@ -152,7 +160,8 @@ export class AuditSink {
     // While a write is in flight its completion sends what queued meanwhile; else the turn's end does.
     if (!this.#inFlight && !this.#turnScheduled) {
       this.#turnScheduled = true;
-      setImmediate(this.#endOfTurn);
+      if (this.#flushIntervalMs > 0) setTimeout(this.#endOfTurn, this.#flushIntervalMs);
+      else setImmediate(this.#endOfTurn);
     }
   }
 

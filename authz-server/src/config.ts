@@ -23,7 +23,7 @@ export interface ServerConfig {
   readonly bundle: { readonly path: string; readonly signing_keys?: string; readonly allow_unsigned: boolean; readonly state_file?: string; readonly poll_interval_ms: number };
   readonly replay: { readonly store: 'memory' | 'redis'; readonly memory: { readonly max_entries: number }; readonly redis?: RedisSettings };
   readonly body: { readonly filter_header: { readonly trusted: boolean; readonly name: string }; readonly envoy_buffers_body: boolean };
-  readonly audit: { readonly sink: 'stdout' | 'file' | 'none'; readonly file?: string };
+  readonly audit: { readonly sink: 'stdout' | 'file' | 'none'; readonly file?: string; readonly flush_interval_ms: number };
   readonly mode: 'enforce' | 'dry_run';
   readonly workers: number;
   readonly engine: { readonly clock_tolerance_s: number; readonly max_passport_lifetime_s: number; readonly default_route_lifetime_s: number };
@@ -37,7 +37,7 @@ export const DEFAULTS = {
   replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
   redis: { connect_timeout_ms: 1000, command_timeout_ms: 250, key_prefix: 'trustplane:jti:' },
   body: { filter_header: { trusted: false, name: 'x-trustplane-body-sha256' }, envoy_buffers_body: false },
-  audit: { sink: 'stdout' },
+  audit: { sink: 'stdout', flush_interval_ms: 10 },
   mode: 'enforce',
   workers: Math.min(2, availableParallelism()),
   engine: { clock_tolerance_s: 30, max_passport_lifetime_s: 3600, default_route_lifetime_s: 300 },
@@ -229,7 +229,7 @@ class Reader {
     this.section('replay.memory', ['max_entries']);
     this.section('body', ['filter_header', 'envoy_buffers_body']);
     this.section('body.filter_header', ['trusted', 'name']);
-    this.section('audit', ['sink', 'file']);
+    this.section('audit', ['sink', 'file', 'flush_interval_ms']);
     this.section('engine', ['clock_tolerance_s', 'max_passport_lifetime_s', 'default_route_lifetime_s']);
 
     const bundlePath = this.str('bundle.path');
@@ -299,7 +299,7 @@ class Reader {
         },
         envoy_buffers_body: this.bool('body.envoy_buffers_body', DEFAULTS.body.envoy_buffers_body),
       },
-      audit: { sink, ...(auditFile ? { file: auditFile } : {}) },
+      audit: { sink, ...(auditFile ? { file: auditFile } : {}), flush_interval_ms: this.int('audit.flush_interval_ms', DEFAULTS.audit.flush_interval_ms, 0, 1000) },
       mode: this.oneOf('mode', ['enforce', 'dry_run'] as const, DEFAULTS.mode),
       workers: this.int('workers', DEFAULTS.workers, 1, 64),
       engine: {

@@ -128,6 +128,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       },
     });
   const audit = await AuditSink.open(config.audit.sink === 'file' ? { sink: 'file', file: config.audit.file! } : { sink: config.audit.sink }, {
+    flushIntervalMs: config.audit.flush_interval_ms,
     onError: (error) => log.error('audit sink error', errorFields(error)),
   });
 

@@ -161,6 +161,32 @@ describe('AuditSink', () => {
     await sink.close();
   });
 
+  it('with flushIntervalMs, collects the lines of several turns into one write after the interval; flush() does not wait for it', async () => {
+    const file = path.join(dir, 'audit.jsonl');
+    const sink = await AuditSink.open({ sink: 'file', file }, { flushIntervalMs: 300 });
+    const started = Date.now();
+    sink.write(event());
+    await new Promise((resolve) => setImmediate(resolve));
+    sink.write(event());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    sink.write(event());
+    // Turns have passed, the interval has not: nothing written yet (unless this machine stalled).
+    if (Date.now() - started < 250) {
+      assert.equal(sink.written, 0);
+      assert.equal(readFileSync(file, 'utf8'), '');
+    }
+    const deadline = Date.now() + 5000;
+    while (sink.written < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(sink.written, 3);
+    assert.ok(Date.now() - started >= 290, 'written before the interval');
+    assert.equal(readFileSync(file, 'utf8'), EXPECTED_LINE.repeat(3));
+    sink.write(event());
+    await sink.flush();
+    assert.equal(sink.written, 4);
+    assert.equal(readFileSync(file, 'utf8'), EXPECTED_LINE.repeat(4));
+    await sink.close();
+  });
+
   it('splits a turn into writes of at most maxBatchBytes, each of whole lines, and keeps every line in order', async () => {
     const file = path.join(dir, 'audit.jsonl');
     const sink = await AuditSink.open({ sink: 'file', file }, { maxBatchBytes: 1500 });

@@ -24,13 +24,15 @@ describe('server configuration', () => {
     assert.equal(c.replay.memory.max_entries, 1_000_000);
     assert.equal(c.body.filter_header.name, 'x-trustplane-body-sha256');
     assert.equal(c.mode, 'enforce');
+    assert.equal(c.audit.flush_interval_ms, 10);
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.replay.memory));
   });
   it('reports every problem at once, naming each setting', () => {
     const got = problems(() =>
-      loadConfig({ file: { lisen: {}, workers: 0, mode: 'audit', replay: { store: 'redis', redis: { url: 'http://x' } }, bundle: {} } }),
+      loadConfig({ file: { lisen: {}, workers: 0, mode: 'audit', audit: { flush_interval_ms: 5000 }, replay: { store: 'redis', redis: { url: 'http://x' } }, bundle: {} } }),
     );
     assert.deepEqual([...got].sort(), [
+      'audit.flush_interval_ms: must be an integer from 0 to 1000',
       'bundle.path: required (or run with --dev for a generated development bundle)',
       'bundle.signing_keys: required unless bundle.allow_unsigned is true (development only)',
       'lisen: unknown setting',
@@ -60,7 +62,7 @@ describe('server configuration', () => {
   it('documents every setting, default and environment variable in docs/configuration.md', () => {
     const doc = readFileSync(join(root, 'docs/configuration.md'), 'utf8');
     for (const name of Object.keys(ENV_KEYS)) assert.ok(doc.includes(`\`${name}\``), `${name} missing from docs`);
-    for (const key of ['listen.grpc', 'bundle.path', 'replay.redis.command_timeout_ms', 'body.filter_header.trusted', 'shutdown_grace_ms', 'engine.clock_tolerance_s']) {
+    for (const key of ['listen.grpc', 'bundle.path', 'replay.redis.command_timeout_ms', 'body.filter_header.trusted', 'shutdown_grace_ms', 'engine.clock_tolerance_s', 'audit.flush_interval_ms']) {
       assert.ok(doc.includes(`\`${key}\``), `${key} missing from docs`);
     }
     assert.ok(doc.includes(`\`${DEFAULTS.listen.grpc}\``));
