@@ -80,7 +80,7 @@ export type ToLoad =
   | { readonly op: 'init'; readonly address: string; readonly issuerJwk: PrivateJwk; readonly holderJwk: PrivateJwk; readonly count: number; readonly client?: LoadClientKind }
   | { readonly op: 'closed'; readonly count: number; readonly concurrency: number; readonly reuse?: boolean }
   | { readonly op: 'target'; readonly address: string }
-  | { readonly op: 'open'; readonly ratePerS: number; readonly count: number }
+  | { readonly op: 'open'; readonly ratePerS: number; readonly count: number; readonly reuse?: boolean }
   | { readonly op: 'exit' };
 
 /**
@@ -172,7 +172,8 @@ async function child(): Promise<void> {
           const sentLatencyMs: number[] = [];
           const scheduledLatencyMs: number[] = [];
           const intervalMs = 1000 / m.ratePerS;
-          const batch = Array.from({ length: m.count }, () => take());
+          // `reuse`: cycle over the requests already sent (for the no-op transport server only).
+          const batch = Array.from({ length: m.count }, (_, k) => (m.reuse ? requests[k % Math.max(1, next)]! : take()));
           const pending: Promise<void>[] = [];
           const t0 = performance.now() + 20;
           let i = 0;
