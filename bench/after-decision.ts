@@ -25,12 +25,10 @@ import { parseArgs } from 'node:util';
 import { CheckService } from '../authz-server/src/check-service.js';
 import { decodeCheckRequest } from '../authz-server/src/proto.js';
 import { compileBundle } from '../core/src/bundle/compile.js';
-import { buildBundle, signBundle } from '../core/src/bundle/index.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
-import { generateSigningKey } from '../core/src/keys.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
 import type { Decision } from '../core/src/types.js';
-import { BENCH_AUDIENCE, BENCH_ISSUER, BENCH_PATH, BENCH_ROUTE, BENCH_TRUST_DOMAIN, presign } from './load-server.js';
+import { BENCH_ROUTE, benchTrust, presign } from './load-server.js';
 
 /** The modules under test, from this build or another checkout's `dist/`. */
 interface Variant {
@@ -53,29 +51,8 @@ async function variant(name: string, distRoot: string): Promise<Variant> {
 }
 
 async function decisions(count: number): Promise<[Decision, number][]> {
-  const bundleSigner = generateSigningKey('EdDSA');
-  const issuerKey = generateSigningKey('EdDSA');
-  const holder = generateSigningKey('EdDSA');
-  const now = Math.floor(Date.now() / 1000);
-  const built = buildBundle({
-    serial: 1,
-    issuedAt: now - 60,
-    expiresAt: now + 3600,
-    keys: [{ kid: issuerKey.kid, issuer: BENCH_ISSUER, trust_domain: BENCH_TRUST_DOMAIN, max_key_binding: 'software', jwk: issuerKey.publicJwk }],
-    routes: [
-      {
-        id: BENCH_ROUTE,
-        match: { methods: ['POST'], path: BENCH_PATH },
-        audience: BENCH_AUDIENCE,
-        allowed_sources: [{ issuer: BENCH_ISSUER, trust_domain: BENCH_TRUST_DOMAIN, subject: 'spiffe://bench.test/**' }],
-        required_key_binding: 'software',
-        freshness_class: 'bounded',
-        bound_headers: ['content-type'],
-      },
-    ],
-  });
-  if (!built.ok) throw new Error(`bench bundle invalid: ${built.problems.join('; ')}`);
-  const bundle = compileBundle(signBundle(built.bundle, bundleSigner));
+  const { issuerKey, holder, doc } = benchTrust();
+  const bundle = compileBundle(doc);
   const decided: [Decision, number][] = [];
   const check = new CheckService({
     bundle: () => bundle,

@@ -12,7 +12,8 @@
  * `presign` is also used in-process by bench/server.ts so both sides use identical requests.
  */
 import { performance } from 'node:perf_hooks';
-import { importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
+import { buildBundle, signBundle, type BundleDocument } from '../core/src/bundle/index.js';
+import { generateSigningKey, importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
 import { issuePassport } from '../core/src/passport.js';
 import { collectHeaders, signRequest } from '../core/src/signer.js';
 import { makeCheckClient } from '../test/support/check-client.js';
@@ -27,6 +28,33 @@ export const BENCH_ROUTE = 'payments-create';
 export const BENCH_AUTHORITY = 'api.bench.test';
 export const BENCH_PATH = '/v1/payments';
 export const BENCH_BODY = '{"amount":100,"currency":"EUR"}';
+
+/** The benches' trust: fresh keys and a signed bundle holding the one bench route, on the real clock. */
+export function benchTrust(): { bundleSigner: SigningKey; issuerKey: SigningKey; holder: SigningKey; doc: BundleDocument } {
+  const bundleSigner = generateSigningKey('EdDSA');
+  const issuerKey = generateSigningKey('EdDSA');
+  const holder = generateSigningKey('EdDSA');
+  const now = Math.floor(Date.now() / 1000);
+  const built = buildBundle({
+    serial: 1,
+    issuedAt: now - 60,
+    expiresAt: now + 3600,
+    keys: [{ kid: issuerKey.kid, issuer: BENCH_ISSUER, trust_domain: BENCH_TRUST_DOMAIN, max_key_binding: 'software', jwk: issuerKey.publicJwk }],
+    routes: [
+      {
+        id: BENCH_ROUTE,
+        match: { methods: ['POST'], path: BENCH_PATH },
+        audience: BENCH_AUDIENCE,
+        allowed_sources: [{ issuer: BENCH_ISSUER, trust_domain: BENCH_TRUST_DOMAIN, subject: 'spiffe://bench.test/**' }],
+        required_key_binding: 'software',
+        freshness_class: 'bounded',
+        bound_headers: ['content-type'],
+      },
+    ],
+  });
+  if (!built.ok) throw new Error(`bench bundle invalid: ${built.problems.join('; ')}`);
+  return { bundleSigner, issuerKey, holder, doc: signBundle(built.bundle, bundleSigner) };
+}
 
 export interface PresignedRequest {
   /** CheckRequest bytes as Envoy sends them (official definitions; raw_body, pack_as_bytes). */

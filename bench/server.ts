@@ -34,7 +34,6 @@ import { EmbeddedJWK, SignJWT, calculateJwkThumbprint, jwtVerify, type JWK } fro
 import { CheckService } from '../authz-server/src/check-service.js';
 import { decodeCheckRequest } from '../authz-server/src/proto.js';
 import { compileBundle } from '../core/src/bundle/compile.js';
-import { buildBundle, signBundle } from '../core/src/bundle/index.js';
 import { sha256b64url } from '../core/src/encoding.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
 import { parseCompact } from '../core/src/jws.js';
@@ -47,8 +46,7 @@ import {
   BENCH_AUTHORITY,
   BENCH_ISSUER,
   BENCH_PATH,
-  BENCH_ROUTE,
-  BENCH_TRUST_DOMAIN,
+  benchTrust,
   presign,
   type FromLoad,
   type ToLoad,
@@ -112,28 +110,7 @@ const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
 export async function bench(): Promise<void> {
   console.log('server: ext_authz over gRPC (real server process, workers: 1, memory replay store, audit to a file)');
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-server-'));
-  const bundleSigner = generateSigningKey('EdDSA');
-  const issuerKey = generateSigningKey('EdDSA');
-  const holder = generateSigningKey('EdDSA');
-  const built = buildBundle({
-    serial: 1,
-    issuedAt: Math.floor(Date.now() / 1000) - 60,
-    expiresAt: Math.floor(Date.now() / 1000) + 3600,
-    keys: [{ kid: issuerKey.kid, issuer: BENCH_ISSUER, trust_domain: BENCH_TRUST_DOMAIN, max_key_binding: 'software', jwk: issuerKey.publicJwk }],
-    routes: [
-      {
-        id: BENCH_ROUTE,
-        match: { methods: ['POST'], path: BENCH_PATH },
-        audience: BENCH_AUDIENCE,
-        allowed_sources: [{ issuer: BENCH_ISSUER, trust_domain: BENCH_TRUST_DOMAIN, subject: 'spiffe://bench.test/**' }],
-        required_key_binding: 'software',
-        freshness_class: 'bounded',
-        bound_headers: ['content-type'],
-      },
-    ],
-  });
-  if (!built.ok) throw new Error(`bench bundle invalid: ${built.problems.join('; ')}`);
-  const doc = signBundle(built.bundle, bundleSigner);
+  const { bundleSigner, issuerKey, holder, doc } = benchTrust();
   const bundlePath = join(dir, 'bundle.json');
   const jwksPath = join(dir, 'signing.jwks.json');
   writeFileSync(bundlePath, JSON.stringify(doc));
