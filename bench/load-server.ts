@@ -130,6 +130,84 @@ export type FromLoad =
   | ({ readonly op: 'open'; readonly wallMs: number; readonly sentLatencyMs: number[]; readonly scheduledLatencyMs: number[] } & Outcomes)
   | { readonly op: 'error'; readonly message: string };
 
+/**
+ * Which member of CheckResponse's `http_response` oneof is set, read off the top-level fields
+ * (2 = denied_response, 3 = ok_response) without decoding anything: cheap enough to run on every
+ * response as it arrives, so the load process keeps no response alive. `tallied` cross-checks it
+ * against a full decode with Envoy's official definitions.
+ */
+export function httpResponseOf(bytes: Uint8Array): 'ok_response' | 'denied_response' | 'none' {
+  let pos = 0;
+  let found: 'ok_response' | 'denied_response' | 'none' = 'none';
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (pos >= bytes.length) throw new Error('truncated CheckResponse');
+      const b = bytes[pos++]!;
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+    throw new Error('varint too long in CheckResponse');
+  };
+  while (pos < bytes.length) {
+    const tag = varint();
+    const wire = tag & 7;
+    if (wire === 0) varint();
+    else if (wire === 2) {
+      const length = varint(); // not `pos += varint()`: that reads pos before varint() moves it
+      pos += length;
+    }
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else throw new Error(`wire type ${wire} in CheckResponse`);
+    if (tag >>> 3 === 2) found = 'denied_response';
+    else if (tag >>> 3 === 3) found = 'ok_response';
+  }
+  if (pos !== bytes.length) throw new Error('truncated CheckResponse');
+  return found;
+}
+
+/** Responses per run decoded in full with the official definitions to confirm `httpResponseOf`. */
+const CROSS_CHECKED = 64;
+
+/**
+ * Outcomes of one run, counted as responses arrive. The load process must not hold per-request
+ * state for the length of a run: responses, promises and closures kept until the end survive every
+ * scavenge, and its garbage collector then stalls for 5-25 ms at a time, which lands in the
+ * latency figures as if the server were slow (seen: bursts of late sends every second).
+ */
+class Tally {
+  allowed = 0;
+  denied = 0;
+  errors = 0;
+  readonly #sample: Buffer[] = [];
+
+  add(raw: Buffer | null): void {
+    if (raw === null) {
+      this.errors++;
+      return;
+    }
+    const kind = httpResponseOf(raw);
+    if (kind === 'ok_response') this.allowed++;
+    else this.denied++;
+    if (this.#sample.length < CROSS_CHECKED) this.#sample.push(Buffer.from(raw));
+  }
+
+  /** The outcomes, after confirming the sampled responses decode to the same verdicts. */
+  outcomes(): Outcomes {
+    for (const raw of this.#sample) {
+      const official = decodeOfficialCheckResponse(raw).http_response ?? 'none';
+      if (official !== httpResponseOf(raw)) throw new Error(`a response classified as ${httpResponseOf(raw)} decodes as ${official}`);
+    }
+    return { allowed: this.allowed, denied: this.denied, errors: this.errors };
+  }
+}
+
+/** Collects the load process's garbage before a timed phase, when it runs with --expose-gc. */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 async function child(): Promise<void> {
   let requests: Buffer[] = [];
   let next = 0;
@@ -154,17 +232,6 @@ async function child(): Promise<void> {
     if (r === undefined) throw new Error('ran out of pre-signed requests');
     return r;
   };
-  // Responses are kept as bytes and decoded (official definitions) after the run, so decoding
-  // never delays a response being read or a latency being stamped.
-  const tallyOf = (responses: readonly (Buffer | null)[]): Outcomes => {
-    const tally = { allowed: 0, denied: 0, errors: 0 };
-    for (const raw of responses) {
-      if (raw === null) tally.errors++;
-      else if (decodeOfficialCheckResponse(raw).http_response === 'ok_response') tally.allowed++;
-      else tally.denied++;
-    }
-    return tally;
-  };
 
   process.on('message', (m: ToLoad) => {
     void (async () => {
@@ -179,46 +246,53 @@ async function child(): Promise<void> {
           connectTo(m.address);
           send({ op: 'targeted' });
         } else if (m.op === 'closed') {
-          const responses: (Buffer | null)[] = [];
+          const tally = new Tally();
           let left = m.count;
           // `reuse`: cycle over the requests already sent (for the no-op transport server only).
           let cycle = 0;
           const nextBytes = (): Buffer => (m.reuse ? requests[cycle++ % Math.max(1, next)]! : take());
+          collectGarbage();
           const t0 = performance.now();
           await Promise.all(
             Array.from({ length: m.concurrency }, async () => {
               while (left > 0) {
                 left--;
-                responses.push(await call!(nextBytes()).catch(() => null));
+                tally.add(await call!(nextBytes()).catch(() => null));
               }
             }),
           );
           const wallMs = performance.now() - t0;
-          send({ op: 'closed', wallMs, ...tallyOf(responses) });
+          send({ op: 'closed', wallMs, ...tally.outcomes() });
         } else if (m.op === 'open') {
-          const responses: (Buffer | null)[] = [];
-          const sentLatencyMs: number[] = [];
-          const scheduledLatencyMs: number[] = [];
+          const tally = new Tally();
+          const sentLatency = new Float64Array(m.count);
+          const scheduledLatency = new Float64Array(m.count);
           const intervalMs = 1000 / m.ratePerS;
           // `reuse`: cycle over the requests already sent (for the no-op transport server only).
           const batch = Array.from({ length: m.count }, (_, k) => (m.reuse ? requests[k % Math.max(1, next)]! : take()));
-          const pending: Promise<void>[] = [];
+          let done = 0;
+          let allDone: () => void = () => {};
+          const finished = new Promise<void>((resolve) => (allDone = resolve));
+          const one = (k: number, due: number): void => {
+            const sent = performance.now();
+            const stamp = (raw: Buffer | null): void => {
+              const at = performance.now();
+              sentLatency[k] = at - sent;
+              scheduledLatency[k] = at - due;
+              tally.add(raw);
+              if (++done === m.count) allDone();
+            };
+            call!(batch[k]!).then(stamp, () => stamp(null));
+          };
+          collectGarbage();
           const t0 = performance.now() + 20;
           let i = 0;
           await new Promise<void>((resolve) => {
             const tick = (): void => {
               const now = performance.now();
               while (i < m.count && t0 + i * intervalMs <= now) {
-                const due = t0 + i * intervalMs;
-                const bytes = batch[i++]!;
-                const sent = performance.now();
-                const stamp = (raw: Buffer | null): void => {
-                  const done = performance.now();
-                  sentLatencyMs.push(done - sent);
-                  scheduledLatencyMs.push(done - due);
-                  responses.push(raw);
-                };
-                pending.push(call!(bytes).then(stamp, () => stamp(null)));
+                one(i, t0 + i * intervalMs);
+                i++;
               }
               // A 1 ms timer, not a setImmediate spin: a spinning load process would take a core from
               // the server on this 2-core machine and distort the very latency it measures.
@@ -227,9 +301,9 @@ async function child(): Promise<void> {
             };
             tick();
           });
-          await Promise.all(pending);
+          await finished;
           const wallMs = performance.now() - t0;
-          send({ op: 'open', wallMs, sentLatencyMs, scheduledLatencyMs, ...tallyOf(responses) });
+          send({ op: 'open', wallMs, sentLatencyMs: [...sentLatency], scheduledLatencyMs: [...scheduledLatency], ...tally.outcomes() });
         } else if (m.op === 'exit') {
           close();
           process.disconnect();
