@@ -90,6 +90,13 @@ const TOP_KEYS = new Set([
 const SOFTWARE_KEYS = new Set(['enabled', 'subject', 'allowed_subjects']);
 const SPIFFE_KEYS = new Set(['trust_domain', 'bundle_file', 'attested_trust_entry', 'pop_max_age_s', 'max_chain_length']);
 
+/** Every setting the configuration file may hold, dotted (`software.subject`): docs/broker.md lists each. */
+export const CONFIG_KEYS: readonly string[] = Object.freeze([
+  ...[...TOP_KEYS].filter((k) => k !== 'software' && k !== 'spiffe'),
+  ...[...SOFTWARE_KEYS].map((k) => `software.${k}`),
+  ...[...SPIFFE_KEYS].map((k) => `spiffe.${k}`),
+]);
+
 /** SPIFFE ID spec §2.1: a trust domain name is lower-case letters, digits, `.`, `-` and `_`. */
 export const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 /** A URI with a scheme and no whitespace, as passports require for `iss` and `sub`. */
