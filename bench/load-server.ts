@@ -321,21 +321,23 @@ async function child(): Promise<void> {
  * request and answers a fixed allow without deciding. Its CPU per call is what gRPC, HTTP/2 and
  * protobuf cost before any TrustPlane work.
  */
+const NOOP_RESPONSE = {
+  status: { code: 0, message: '' },
+  ok_response: {
+    headers: ['x-trustplane-subject', 'x-trustplane-issuer', 'x-trustplane-trust-domain', 'x-trustplane-key-binding', 'x-trustplane-route', 'x-trustplane-decision-id'].map((key) => ({
+      header: { key, value: 'spiffe://bench.test/ns/shop/sa/checkout' },
+      append_action: 2,
+    })),
+    headers_to_remove: ['x-trustplane-passport', 'x-trustplane-proof', 'x-trustplane-body-sha256'],
+  },
+  dynamic_metadata: { fields: { reason: { stringValue: 'ok' }, decision_id: { stringValue: '00000000-0000-4000-8000-000000000000' }, dry_run: { boolValue: false } } },
+};
+
 async function noopServer(): Promise<void> {
   const grpc = await import('@grpc/grpc-js');
   const { AuthorizationService, decodeCheckRequest } = await import('../authz-server/src/proto.js');
   const { encodeCheckResponseFast } = await import('../authz-server/src/response-codec.js');
-  const response = {
-    status: { code: 0, message: '' },
-    ok_response: {
-      headers: ['x-trustplane-subject', 'x-trustplane-issuer', 'x-trustplane-trust-domain', 'x-trustplane-key-binding', 'x-trustplane-route', 'x-trustplane-decision-id'].map((key) => ({
-        header: { key, value: 'spiffe://bench.test/ns/shop/sa/checkout' },
-        append_action: 2,
-      })),
-      headers_to_remove: ['x-trustplane-passport', 'x-trustplane-proof', 'x-trustplane-body-sha256'],
-    },
-    dynamic_metadata: { fields: { reason: { stringValue: 'ok' }, decision_id: { stringValue: '00000000-0000-4000-8000-000000000000' }, dry_run: { boolValue: false } } },
-  };
+  const response = NOOP_RESPONSE;
   const service = { ...AuthorizationService, Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequest, responseSerialize: encodeCheckResponseFast } };
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
   server.addService(service as typeof AuthorizationService, { Check: (_call: unknown, callback: (e: null, r: unknown) => void) => callback(null, response) } as never);
@@ -346,5 +348,31 @@ async function noopServer(): Promise<void> {
   process.on('disconnect', () => server.forceShutdown());
 }
 
+/**
+ * The same no-op on node:http2 alone, without grpc-js: the HTTP/2 stack's own share of the floor.
+ * A unary gRPC exchange by hand (length-prefixed message in, headers, message, grpc-status
+ * trailers out), with the same request decoder and response bytes.
+ */
+async function rawNoopServer(): Promise<void> {
+  const { createServer } = await import('node:http2');
+  const { decodeCheckRequest } = await import('../authz-server/src/proto.js');
+  const { encodeCheckResponseFast } = await import('../authz-server/src/response-codec.js');
+  const framed = frameGrpcMessage(encodeCheckResponseFast(NOOP_RESPONSE as never));
+  const server = createServer();
+  server.on('stream', (stream) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => {
+      decodeCheckRequest(Buffer.concat(chunks).subarray(5));
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': '' }));
+      stream.end(framed);
+    });
+  });
+  server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as { port: number }).port }));
+  process.on('disconnect', () => server.close());
+}
+
 if (process.send !== undefined && process.argv[2] === '--load-child') void child();
+if (process.send !== undefined && process.argv[2] === '--raw-noop-server') void rawNoopServer();
 if (process.send !== undefined && process.argv[2] === '--noop-server') void noopServer();

@@ -207,6 +207,7 @@ export async function bench(): Promise<void> {
     console.log(`  server CPU per allowed check              ${us(cpuPerCheckMs)}  (utime+stime of the server process, ${rounds}; rounds ${range(closed.map((c) => c.cpuMs), us)}; user ${us(median(closed.map((c) => c.userMs)))} + system ${us(median(closed.map((c) => c.systemMs)))})`);
     console.log(`    of which the JavaScript thread          ${us(median(closed.map((c) => c.mainMs)))}  (the rest is V8's GC and compiler threads and libuv's pool)`);
     console.log(`  gRPC transport floor per call             ${us(transport.cpuPerCallMs)}  (no-op grpc-js Check server, same service, options and codecs, same client: ${(transport.cpuPerCallMs / floor.cpuPerPairMs).toFixed(2)}× the crypto floor)`);
+    console.log(`    of which node:http2 alone               ${us(transport.http2PerCallMs)}  (the same no-op as a unary gRPC exchange on node:http2 without grpc-js: ${(transport.http2PerCallMs / floor.cpuPerPairMs).toFixed(2)}× the crypto floor)`);
     console.log(`  crypto floor per check                    ${us(floor.cpuPerPairMs)}  (native Ed25519 verify of passport + proof, CPU mean; median wall ${us(floor.medianMs)})`);
     console.log(`  ratio CPU per check / floor               ${ratio.toFixed(2)}  (target ≤ ${TARGET_RATIO}: ${verdict(ratio <= TARGET_RATIO)}; the transport alone is ${(transport.cpuPerCallMs / floor.cpuPerPairMs).toFixed(2)} of it)`);
     console.log(`  latency at ${OPEN_RATE_PER_S} checks/s, p50 (median)       ${ms(median(open.map((o) => o.p50)))} ms  (open loop, from send to CheckResponse; median of ${OPEN_ROUNDS} rounds of ${OPEN_CHECKS_PER_ROUND}, rounds ${range(open.map((o) => o.p50), ms)})`);
@@ -234,14 +235,22 @@ export async function bench(): Promise<void> {
 
 /**
  * CPU per call of a grpc-js server that only decodes the CheckRequest and answers a fixed allow
- * (median of rounds), and its latency at the open-loop rate: what the transport alone costs.
+ * (median of rounds), and its latency at the open-loop rate: what the transport alone costs. Also
+ * the CPU per call of the same no-op on node:http2 without grpc-js.
  */
-async function transportFloor(loadScript: string, ask: (m: ToLoad) => Promise<FromLoad>): Promise<{ cpuPerCallMs: number; p50: number; p99: number }> {
-  const noop = fork(loadScript, ['--noop-server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+async function transportFloor(loadScript: string, ask: (m: ToLoad) => Promise<FromLoad>): Promise<{ cpuPerCallMs: number; http2PerCallMs: number; p50: number; p99: number }> {
+  const http2 = await noopServerRun(loadScript, '--raw-noop-server', ask, false);
+  const grpc = await noopServerRun(loadScript, '--noop-server', ask, true);
+  return { cpuPerCallMs: grpc.cpuPerCallMs, http2PerCallMs: http2.cpuPerCallMs, p50: grpc.p50, p99: grpc.p99 };
+}
+
+/** A no-op server started as `load-server.js <mode>`: median CPU per call (closed loop) and, if asked, p50/p99 at the open-loop rate. */
+async function noopServerRun(loadScript: string, mode: string, ask: (m: ToLoad) => Promise<FromLoad>, openLoop: boolean): Promise<{ cpuPerCallMs: number; p50: number; p99: number }> {
+  const noop = fork(loadScript, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const { port } = await new Promise<{ port: number }>((resolve, reject) => {
       noop.once('message', (m) => resolve(m as { port: number }));
-      noop.once('exit', (code) => reject(new Error(`no-op server exited (${code})`)));
+      noop.once('exit', (code) => reject(new Error(`${mode} exited (${code})`)));
     });
     await ask({ op: 'target', address: `127.0.0.1:${port}` });
     await ask({ op: 'closed', count: 4000, concurrency: CLOSED_CONCURRENCY, reuse: true });
@@ -250,17 +259,19 @@ async function transportFloor(loadScript: string, ask: (m: ToLoad) => Promise<Fr
       const before = cpuMsOf(noop.pid!);
       const run = await ask({ op: 'closed', count: TRANSPORT_CALLS_PER_ROUND, concurrency: CLOSED_CONCURRENCY, reuse: true });
       const after = cpuMsOf(noop.pid!);
-      if (run.op !== 'closed' || run.allowed !== TRANSPORT_CALLS_PER_ROUND) throw new Error('no-op transport run failed');
+      if (run.op !== 'closed' || run.allowed !== TRANSPORT_CALLS_PER_ROUND) throw new Error(`${mode}: closed loop failed`);
       perCall.push((after.user + after.system - before.user - before.system) / TRANSPORT_CALLS_PER_ROUND);
     }
-    await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_WARMUP_CHECKS, reuse: true });
     const p50s: number[] = [];
     const p99s: number[] = [];
-    for (let round = 0; round < OPEN_ROUNDS; round++) {
-      const r = await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_CHECKS_PER_ROUND, reuse: true });
-      if (r.op !== 'open' || r.allowed !== OPEN_CHECKS_PER_ROUND) throw new Error('no-op transport open loop failed');
-      p50s.push(median(r.sentLatencyMs));
-      p99s.push(quantile(r.sentLatencyMs, 0.99));
+    if (openLoop) {
+      await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_WARMUP_CHECKS, reuse: true });
+      for (let round = 0; round < OPEN_ROUNDS; round++) {
+        const r = await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_CHECKS_PER_ROUND, reuse: true });
+        if (r.op !== 'open' || r.allowed !== OPEN_CHECKS_PER_ROUND) throw new Error(`${mode}: open loop failed`);
+        p50s.push(median(r.sentLatencyMs));
+        p99s.push(quantile(r.sentLatencyMs, 0.99));
+      }
     }
     return { cpuPerCallMs: median(perCall), p50: median(p50s), p99: median(p99s) };
   } finally {
