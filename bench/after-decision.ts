@@ -22,13 +22,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CheckService } from '../authz-server/src/check-service.js';
 import { decodeCheckRequest } from '../authz-server/src/proto.js';
 import { compileBundle } from '../core/src/bundle/compile.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
-import { MemoryReplayStore } from '../core/src/replay/memory.js';
 import type { Decision } from '../core/src/types.js';
-import { BENCH_ROUTE, benchTrust, presign } from './load-server.js';
+import { BENCH_ROUTE, benchCheckService, benchTrust, presign } from './load-server.js';
 
 /** The modules under test, from this build or another checkout's `dist/`. */
 interface Variant {
@@ -54,16 +51,7 @@ async function decisions(count: number): Promise<[Decision, number][]> {
   const { issuerKey, holder, doc } = benchTrust();
   const bundle = compileBundle(doc);
   const decided: [Decision, number][] = [];
-  const check = new CheckService({
-    bundle: () => bundle,
-    store: new MemoryReplayStore({ maxEntries: 1_000_000 }),
-    settings: { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false },
-    engine: DEFAULT_ENGINE_OPTIONS,
-    onDecision: (decision, seconds) => void decided.push([decision, seconds]),
-    onInternalError: (error) => {
-      throw error;
-    },
-  });
+  const check = benchCheckService(bundle, (decision, seconds) => void decided.push([decision, seconds]));
   const items = presign(issuerKey, holder, count);
   for (const item of items) await check.decide(decodeCheckRequest(item.bytes));
   const replays: [Decision, number][] = [];

@@ -12,7 +12,12 @@
  * `presign` is also used in-process by bench/server.ts so both sides use identical requests.
  */
 import { performance } from 'node:perf_hooks';
+import { CheckService } from '../authz-server/src/check-service.js';
+import type { CompiledBundle } from '../core/src/bundle/compile.js';
 import { buildBundle, signBundle, type BundleDocument } from '../core/src/bundle/index.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
+import { MemoryReplayStore } from '../core/src/replay/memory.js';
+import type { Decision } from '../core/src/types.js';
 import { generateSigningKey, importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
 import { issuePassport } from '../core/src/passport.js';
 import { collectHeaders, signRequest } from '../core/src/signer.js';
@@ -54,6 +59,21 @@ export function benchTrust(): { bundleSigner: SigningKey; issuerKey: SigningKey;
   });
   if (!built.ok) throw new Error(`bench bundle invalid: ${built.problems.join('; ')}`);
   return { bundleSigner, issuerKey, holder, doc: signBundle(built.bundle, bundleSigner) };
+}
+
+/** An in-process CheckService on `bundle` as the server runs it by default (memory store, no trusted filter header). */
+export function benchCheckService(bundle: CompiledBundle, onDecision: (decision: Decision, seconds: number) => void = () => {}): CheckService {
+  return new CheckService({
+    bundle: () => bundle,
+    store: new MemoryReplayStore({ maxEntries: 1_000_000 }),
+    settings: { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false },
+    engine: DEFAULT_ENGINE_OPTIONS,
+    onDecision,
+    // A bench decision that fails internally is a bench bug: stop rather than count it as a deny.
+    onInternalError: (error) => {
+      throw error;
+    },
+  });
 }
 
 export interface PresignedRequest {

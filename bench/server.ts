@@ -31,21 +31,19 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EmbeddedJWK, SignJWT, calculateJwkThumbprint, jwtVerify, type JWK } from 'jose';
-import { CheckService } from '../authz-server/src/check-service.js';
 import { decodeCheckRequest } from '../authz-server/src/proto.js';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import { sha256b64url } from '../core/src/encoding.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
 import { parseCompact } from '../core/src/jws.js';
 import { exportPrivateJwk, generateSigningKey, verifyBytes } from '../core/src/keys.js';
 import { parseProof } from '../core/src/proof.js';
-import { MemoryReplayStore } from '../core/src/replay/memory.js';
 import { httpGet, metricValue, spawnServerProcess } from '../test/support/check-client.js';
 import {
   BENCH_AUDIENCE,
   BENCH_AUTHORITY,
   BENCH_ISSUER,
   BENCH_PATH,
+  benchCheckService,
   benchTrust,
   presign,
   type FromLoad,
@@ -308,14 +306,7 @@ async function sideBySide(
   issuerJwk: JWK | import('../core/src/types.js').PublicJwk,
   holder: ReturnType<typeof generateSigningKey>,
 ): Promise<{ oursMedianMs: number; baselineMedianMs: number; oursAllowed: number; baselineAllowed: number }> {
-  const check = new CheckService({
-    bundle: () => bundle,
-    store: new MemoryReplayStore({ maxEntries: 1_000_000 }),
-    settings: { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false },
-    engine: DEFAULT_ENGINE_OPTIONS,
-    onDecision: () => {},
-    onInternalError: () => {},
-  });
+  const check = benchCheckService(bundle);
   const decoded = items.map((it) => decodeCheckRequest(it.bytes));
   const htu = `https://${BENCH_AUTHORITY}${BENCH_PATH}`;
   const dpops = await Promise.all(

@@ -12,10 +12,10 @@ import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
 import type { EngineOptions } from '../../core/src/engine/state.js';
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import type { Decision } from '../../core/src/types.js';
-import { AuthorizationService, type CheckResponse } from './proto.js';
+import { AuthorizationService, decodeCheckRequest, type CheckResponse } from './proto.js';
 import { toRequestView, type RequestViewSettings } from './translate/request-view.js';
 import { toCheckResponse } from './translate/response.js';
-import { decodeCheckRequestFast, type DecodedCheckRequest, type UndecodableCheckRequest } from './request-codec.js';
+import type { DecodedCheckRequest, UndecodableCheckRequest } from './request-codec.js';
 import { encodeCheckResponseFast } from './response-codec.js';
 
 /**
@@ -26,7 +26,7 @@ import { encodeCheckResponseFast } from './response-codec.js';
  */
 const SERVICE = {
   ...AuthorizationService,
-  Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequestFast, responseSerialize: encodeCheckResponseFast },
+  Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequest, responseSerialize: encodeCheckResponseFast },
 } as typeof AuthorizationService;
 
 export interface CheckDeps {
