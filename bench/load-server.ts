@@ -156,7 +156,7 @@ export type FromLoad =
  * response as it arrives, so the load process keeps no response alive. `tallied` cross-checks it
  * against a full decode with Envoy's official definitions.
  */
-export function httpResponseOf(bytes: Uint8Array): 'ok_response' | 'denied_response' | 'none' {
+function httpResponseOf(bytes: Uint8Array): 'ok_response' | 'denied_response' | 'none' {
   let pos = 0;
   let found: 'ok_response' | 'denied_response' | 'none' = 'none';
   const varint = (): number => {
