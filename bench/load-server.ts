@@ -17,7 +17,8 @@ import type { CompiledBundle } from '../core/src/bundle/compile.js';
 import { buildBundle, signBundle, type BundleDocument } from '../core/src/bundle/index.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
-import type { Decision } from '../core/src/types.js';
+import type { Decision, PublicJwk } from '../core/src/types.js';
+import type { DecodedCheckRequest } from '../authz-server/src/request-codec.js';
 import { generateSigningKey, importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
 import { issuePassport } from '../core/src/passport.js';
 import { collectHeaders, signRequest } from '../core/src/signer.js';
@@ -369,6 +370,52 @@ async function noopServer(): Promise<void> {
 }
 
 /**
+ * The lower bound of any Check server on this stack: the no-op above plus the two signature
+ * verifications a check needs, and nothing else (no request view, policy, transcript, replay store,
+ * audit line, metrics or decision-specific response). A real server does all of this too, so its
+ * CPU per check and its latency cannot be lower than this one's; bench/server.ts prints both.
+ *
+ * The passport is verified by the issuer key (and must verify: each failure is counted, and the
+ * bench refuses the run if any). The proof's signature is verified by the holder key over the
+ * proof's own parameter bytes, because the transcript it really signs is rebuilt from the request
+ * by the engine, which is exactly the work left out here. That check fails, and an Ed25519
+ * verification does the same work whether or not the signature matches (measured here: 112.4
+ * against 113.0 µs), so the cost is the one a valid proof costs.
+ * The public keys arrive in the environment (TRUSTPLANE_BENCH_KEYS: {issuer, holder} public JWKs).
+ */
+async function verifyOnlyServer(): Promise<void> {
+  const grpc = await import('@grpc/grpc-js');
+  const { AuthorizationService, decodeCheckRequest } = await import('../authz-server/src/proto.js');
+  const { encodeCheckResponseFast } = await import('../authz-server/src/response-codec.js');
+  const { parseCompact } = await import('../core/src/jws.js');
+  const { importPublicJwk, verifyBytes } = await import('../core/src/keys.js');
+  const keys = JSON.parse(process.env['TRUSTPLANE_BENCH_KEYS'] ?? '{}') as { issuer: PublicJwk; holder: PublicJwk };
+  const issuer = importPublicJwk(keys.issuer);
+  const holder = importPublicJwk(keys.holder);
+  let failures = 0;
+  const service = { ...AuthorizationService, Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequest, responseSerialize: encodeCheckResponseFast } };
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
+  const check = (call: { request: DecodedCheckRequest }, callback: (e: null, r: unknown) => void): void => {
+    const headers = call.request.attributes?.request?.http?.headers ?? {};
+    const passport = parseCompact(headers['x-trustplane-passport'] ?? '');
+    const proof = headers['x-trustplane-proof'] ?? '';
+    const dot = proof.lastIndexOf('.');
+    if (passport === undefined || dot < 0 || !verifyBytes('EdDSA', issuer, passport.signingInput, passport.signature)) failures++;
+    verifyBytes('EdDSA', holder, Buffer.from(proof.slice(0, dot), 'ascii'), Buffer.from(proof.slice(dot + 1), 'base64url'));
+    callback(null, NOOP_RESPONSE);
+  };
+  server.addService(service as typeof AuthorizationService, { Check: check } as never);
+  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
+    if (error) throw error;
+    process.send!({ port });
+  });
+  process.on('message', (m: { op?: string }) => {
+    if (m.op === 'failures') process.send!({ failures });
+  });
+  process.on('disconnect', () => server.forceShutdown());
+}
+
+/**
  * The same no-op on node:http2 alone, without grpc-js: the HTTP/2 stack's own share of the floor.
  * A unary gRPC exchange by hand (length-prefixed message in, headers, message, grpc-status
  * trailers out), with the same request decoder and response bytes.
@@ -396,3 +443,4 @@ async function rawNoopServer(): Promise<void> {
 if (process.send !== undefined && process.argv[2] === '--load-child') void child();
 if (process.send !== undefined && process.argv[2] === '--raw-noop-server') void rawNoopServer();
 if (process.send !== undefined && process.argv[2] === '--noop-server') void noopServer();
+if (process.send !== undefined && process.argv[2] === '--verify-only-server') void verifyOnlyServer();
