@@ -355,19 +355,11 @@ const NOOP_RESPONSE = {
 };
 
 async function noopServer(): Promise<void> {
-  const grpc = await import('@grpc/grpc-js');
-  const { AuthorizationService, decodeCheckRequest } = await import('../authz-server/src/proto.js');
-  const { encodeCheckResponseFast } = await import('../authz-server/src/response-codec.js');
-  const response = NOOP_RESPONSE;
-  const service = { ...AuthorizationService, Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequest, responseSerialize: encodeCheckResponseFast } };
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
-  server.addService(service as typeof AuthorizationService, { Check: (_call: unknown, callback: (e: null, r: unknown) => void) => callback(null, response) } as never);
-  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
-    if (error) throw error;
-    process.send!({ port });
-  });
-  process.on('disconnect', () => server.forceShutdown());
+  await serveCheck((_call, callback) => callback(null, NOOP_RESPONSE));
 }
+
+/** A denial the lower-bound server answers when a passport does not verify: the run then fails its allowed count. */
+const LOWER_BOUND_DENIAL = { status: { code: 16, message: 'passport did not verify' }, denied_response: { status: { code: 401 } } };
 
 /**
  * The lower bound of any Check server on this stack: the no-op above plus the two signature
@@ -375,42 +367,45 @@ async function noopServer(): Promise<void> {
  * audit line, metrics or decision-specific response). A real server does all of this too, so its
  * CPU per check and its latency cannot be lower than this one's; bench/server.ts prints both.
  *
- * The passport is verified by the issuer key (and must verify: each failure is counted, and the
- * bench refuses the run if any). The proof's signature is verified by the holder key over the
- * proof's own parameter bytes, because the transcript it really signs is rebuilt from the request
- * by the engine, which is exactly the work left out here. That check fails, and an Ed25519
+ * The passport is verified by the issuer key and must verify: otherwise the answer is a denial,
+ * and bench/server.ts refuses a run with any. The proof's signature is verified by the holder key
+ * over the proof's own parameter bytes, because the transcript it really signs is rebuilt from the
+ * request by the engine, which is exactly the work left out here. That check fails, and an Ed25519
  * verification does the same work whether or not the signature matches (measured here: 112.4
  * against 113.0 µs), so the cost is the one a valid proof costs.
  * The public keys arrive in the environment (TRUSTPLANE_BENCH_KEYS: {issuer, holder} public JWKs).
  */
 async function verifyOnlyServer(): Promise<void> {
-  const grpc = await import('@grpc/grpc-js');
-  const { AuthorizationService, decodeCheckRequest } = await import('../authz-server/src/proto.js');
-  const { encodeCheckResponseFast } = await import('../authz-server/src/response-codec.js');
   const { parseCompact } = await import('../core/src/jws.js');
   const { importPublicJwk, verifyBytes } = await import('../core/src/keys.js');
   const keys = JSON.parse(process.env['TRUSTPLANE_BENCH_KEYS'] ?? '{}') as { issuer: PublicJwk; holder: PublicJwk };
   const issuer = importPublicJwk(keys.issuer);
   const holder = importPublicJwk(keys.holder);
-  let failures = 0;
-  const service = { ...AuthorizationService, Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequest, responseSerialize: encodeCheckResponseFast } };
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
-  const check = (call: { request: DecodedCheckRequest }, callback: (e: null, r: unknown) => void): void => {
+  await serveCheck((call, callback) => {
     const headers = call.request.attributes?.request?.http?.headers ?? {};
     const passport = parseCompact(headers['x-trustplane-passport'] ?? '');
     const proof = headers['x-trustplane-proof'] ?? '';
     const dot = proof.lastIndexOf('.');
-    if (passport === undefined || dot < 0 || !verifyBytes('EdDSA', issuer, passport.signingInput, passport.signature)) failures++;
-    verifyBytes('EdDSA', holder, Buffer.from(proof.slice(0, dot), 'ascii'), Buffer.from(proof.slice(dot + 1), 'base64url'));
-    callback(null, NOOP_RESPONSE);
-  };
-  server.addService(service as typeof AuthorizationService, { Check: check } as never);
+    const passportOk = passport !== undefined && verifyBytes('EdDSA', issuer, passport.signingInput, passport.signature);
+    verifyBytes('EdDSA', holder, Buffer.from(proof.slice(0, Math.max(0, dot)), 'ascii'), Buffer.from(proof.slice(dot + 1), 'base64url'));
+    callback(null, passportOk ? NOOP_RESPONSE : LOWER_BOUND_DENIAL);
+  });
+}
+
+/**
+ * Serves `check` as Authorization/Check on a free loopback port with the real server's service
+ * definition, codecs and options (CHECK_SERVICE, GRPC_SERVER_OPTIONS), tells the parent the port,
+ * and stops when the parent goes.
+ */
+async function serveCheck(check: (call: { request: DecodedCheckRequest }, callback: (e: null, r: unknown) => void) => void): Promise<void> {
+  const grpc = await import('@grpc/grpc-js');
+  const { CHECK_SERVICE } = await import('../authz-server/src/check-service.js');
+  const { GRPC_SERVER_OPTIONS } = await import('../authz-server/src/server.js');
+  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+  server.addService(CHECK_SERVICE, { Check: check } as never);
   server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
     if (error) throw error;
     process.send!({ port });
-  });
-  process.on('message', (m: { op?: string }) => {
-    if (m.op === 'failures') process.send!({ failures });
   });
   process.on('disconnect', () => server.forceShutdown());
 }

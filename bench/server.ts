@@ -287,7 +287,9 @@ async function noopServerRun(
       noop.once('exit', (code) => reject(new Error(`${mode} exited (${code})`)));
     });
     await ask({ op: 'target', address: `127.0.0.1:${port}` });
-    await ask({ op: 'closed', count: 4000, concurrency: CLOSED_CONCURRENCY, reuse: true });
+    // Every answer must be an allow, warm-ups included: the lower-bound server denies a passport that does not verify.
+    const warm = await ask({ op: 'closed', count: 4000, concurrency: CLOSED_CONCURRENCY, reuse: true });
+    if (warm.op !== 'closed' || warm.allowed !== 4000) throw new Error(`${mode}: warm-up failed`);
     const perCall: number[] = [];
     const ratios: number[] = [];
     for (let round = 0; round < TRANSPORT_ROUNDS; round++) {
@@ -303,20 +305,14 @@ async function noopServerRun(
     const p50s: number[] = [];
     const p99s: number[] = [];
     if (openLoop) {
-      await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_WARMUP_CHECKS, reuse: true });
+      const openWarm = await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_WARMUP_CHECKS, reuse: true });
+      if (openWarm.op !== 'open' || openWarm.allowed !== OPEN_WARMUP_CHECKS) throw new Error(`${mode}: open-loop warm-up failed`);
       for (let round = 0; round < OPEN_ROUNDS; round++) {
         const r = await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_CHECKS_PER_ROUND, reuse: true });
         if (r.op !== 'open' || r.allowed !== OPEN_CHECKS_PER_ROUND) throw new Error(`${mode}: open loop failed`);
         p50s.push(median(r.sentLatencyMs));
         p99s.push(quantile(r.sentLatencyMs, 0.99));
       }
-    }
-    if (mode === '--verify-only-server') {
-      const { failures } = await new Promise<{ failures: number }>((resolve) => {
-        noop.once('message', (m) => resolve(m as { failures: number }));
-        noop.send({ op: 'failures' });
-      });
-      if (failures !== 0) throw new Error(`verify-only server: ${failures} passports did not verify`);
     }
     return { cpuPerCallMs: median(perCall), ratio: median(ratios), p50: median(p50s), p99: median(p99s) };
   } finally {

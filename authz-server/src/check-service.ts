@@ -24,7 +24,7 @@ import { encodeCheckResponseFast } from './response-codec.js';
  * `request_malformed` deny rather than grpc-js's INTERNAL error, which Envoy's failure_mode_allow
  * would decide (envoy-facts §2.1); response-codec.ts writes the responses.
  */
-const SERVICE = {
+export const CHECK_SERVICE = {
   ...AuthorizationService,
   Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequest, responseSerialize: encodeCheckResponseFast },
 } as typeof AuthorizationService;
@@ -101,6 +101,6 @@ export class CheckService {
   }
 
   addToServer(server: grpc.Server): void {
-    server.addService(SERVICE, { Check: this.check });
+    server.addService(CHECK_SERVICE, { Check: this.check });
   }
 }

@@ -45,6 +45,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** The gRPC server's options; the bench's transport and lower-bound servers use them too. */
+export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = Object.freeze({
+  // A CheckRequest carries headers and, on buffered routes, the body (Envoy's max_request_bytes).
+  'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  'grpc.max_send_message_length': 1024 * 1024,
+  // channelz keeps per-call bookkeeping on the request path; nothing here reads it.
+  'grpc.enable_channelz': 0,
+});
+
 export function engineOptions(config: ServerConfig): EngineOptions {
   return {
     ...DEFAULT_ENGINE_OPTIONS,
@@ -150,13 +159,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   readiness = ready;
   await ready.start();
 
-  const server = new grpc.Server({
-    // A CheckRequest carries headers and, on buffered routes, the body (Envoy's max_request_bytes).
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
-    'grpc.max_send_message_length': 1024 * 1024,
-    // channelz keeps per-call bookkeeping on the request path; nothing here reads it.
-    'grpc.enable_channelz': 0,
-  });
+  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   check.addToServer(server);
   ready.addToServer(server);
   const port = await bindAsync(server, config.listen.grpc, credentials(config));
