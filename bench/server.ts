@@ -28,6 +28,11 @@
  *    - a baseline built the usual way: jose `jwtVerify` of the passport and of a DPoP-style proof JWT
  *      (SignJWT over htm/htu/iat/jti/ath, key in the `jwk` header, checked against the passport cnf
  *      by thumbprint), plus a jti set. Speed-up = baseline median / ours median, per decision.
+ * 3. A/B against another build, when TRUSTPLANE_BENCH_BASE names another checkout (built, with its
+ *    own dist/): that checkout's server runs beside this one on the same bundle and the same load
+ *    process, and closed-loop rounds alternate between the two (base, this, base, this, …), so both
+ *    see the same machine within seconds of each other. The figure is the median of the paired
+ *    rounds' ratios (this / base); a change on the request path quotes it.
  * Targets (issue 3): CPU per check / floor ≤ 1.6; p99 ≤ 2 ms at 500/s; speed-up ≥ 2×.
  */
 import { fork } from 'node:child_process';
@@ -73,6 +78,9 @@ const IN_PROCESS_DECISIONS = 3000;
 const FLOOR_SAMPLE_PAIRS = 200;
 const TRANSPORT_ROUNDS = 3;
 const TRANSPORT_CALLS_PER_ROUND = 4000;
+/** A/B against TRUSTPLANE_BENCH_BASE: a warm-up of the base server, then this many round pairs. */
+const AB_WARMUP_CHECKS = 6000;
+const AB_ROUND_PAIRS = 5;
 
 const TARGET_RATIO = 1.6;
 const TARGET_P99_MS = 2;
@@ -156,7 +164,9 @@ export async function bench(): Promise<void> {
     });
 
   try {
-    const total = WARMUP_CHECKS + CLOSED_ROUNDS * CLOSED_CHECKS_PER_ROUND + OPEN_WARMUP_CHECKS + OPEN_ROUNDS * OPEN_CHECKS_PER_ROUND;
+    const baseCheckout = process.env.TRUSTPLANE_BENCH_BASE;
+    const abChecks = baseCheckout ? AB_WARMUP_CHECKS + 2 * AB_ROUND_PAIRS * CLOSED_CHECKS_PER_ROUND : 0;
+    const total = WARMUP_CHECKS + CLOSED_ROUNDS * CLOSED_CHECKS_PER_ROUND + OPEN_WARMUP_CHECKS + OPEN_ROUNDS * OPEN_CHECKS_PER_ROUND + abChecks;
     const ready = await ask({
       op: 'init',
       address: server.grpcAddress,
@@ -200,6 +210,7 @@ export async function bench(): Promise<void> {
     const durationsAfter = await checkDurations(server.httpAddress);
     const openTotal = durationsAfter.count - durationsBefore.count;
     const within = (le: string): string => `${(((durationsAfter.le[le]! - durationsBefore.le[le]!) / openTotal) * 100).toFixed(2)}%`;
+    const ab = baseCheckout ? await abRounds(baseCheckout, dir, bundlePath, jwksPath, server, ask) : undefined;
     const transport = await transportFloor(loadScript, ask, floorNow);
     const lowerBound = await noopServerRun(loadScript, '--verify-only-server', ask, true, floorNow, {
       TRUSTPLANE_BENCH_KEYS: JSON.stringify({ issuer: issuerKey.publicJwk, holder: holder.publicJwk }),
@@ -232,6 +243,9 @@ export async function bench(): Promise<void> {
     console.log(`  no-op transport server at ${OPEN_RATE_PER_S}/s, p50/p99   ${ms(transport.p50)} / ${ms(transport.p99)} ms  (the same client and rates against a server that decides nothing: the part of the latency that is gRPC over HTTP/2 on this machine)`);
     console.log(`  lower-bound server at ${OPEN_RATE_PER_S}/s, p50/p99       ${ms(lowerBound.p50)} / ${ms(lowerBound.p99)} ms  (the same client and rates against the lower-bound server: transport and the two verifications only)`);
     console.log(`  machine load average (1 min) around it    ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}  (other work on the 2 cores inflates the tail)`);
+    if (ab) {
+      console.log(`  A/B server CPU per allowed check          base ${us(ab.baseMs)}, this ${us(ab.thisMs)}: this/base ${ab.ratio.toFixed(3)}  (base: ${ab.base}; ${AB_ROUND_PAIRS} alternating round pairs of ${CLOSED_CHECKS_PER_ROUND}, median of the pairs' ratios, ${range(ab.ratios, (x) => x.toFixed(3))})`);
+    }
     console.log(`  maximum sustained checks/s                ${Math.round(median(closed.map((c) => c.perS)))}  (closed loop, ${CLOSED_CONCURRENCY} in flight, median of the rounds, server workers: 1)`);
     console.log(`  decision in-process, ours (median)        ${us(side.oursMedianMs)}  (CheckService: CheckRequest → CheckResponse, ${IN_PROCESS_DECISIONS} decisions)`);
     console.log(`  decision in-process, jose baseline (median) ${us(side.baselineMedianMs)}  (jwtVerify passport + DPoP-style proof JWT, EmbeddedJWK, ath, jkt, jti set)`);
@@ -247,6 +261,56 @@ export async function bench(): Promise<void> {
     clearTimeout(timer);
     await server.stop(10_000);
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The A/B rounds: the base checkout's server on the same bundle and config, then closed-loop rounds
+ * alternating between it and this build's server (already warm), each round's CPU per allowed check
+ * from its own process. Leaves the load process targeting this build's server.
+ */
+async function abRounds(
+  baseCheckout: string,
+  dir: string,
+  bundlePath: string,
+  jwksPath: string,
+  server: { pid: number; grpcAddress: string },
+  ask: (m: ToLoad) => Promise<FromLoad>,
+): Promise<{ base: string; baseMs: number; thisMs: number; ratio: number; ratios: number[] }> {
+  const base = await spawnServerProcess(
+    dir,
+    {
+      bundle: { path: bundlePath, signing_keys: jwksPath },
+      replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
+      audit: process.env.TRUSTPLANE_BENCH_AUDIT === 'none' ? { sink: 'none' } : { sink: 'file', file: join(dir, 'audit-base.jsonl') },
+      log_level: 'warn',
+      workers: 1,
+    },
+    { name: 'bench-base', cliMain: join(baseCheckout, 'dist', 'cli', 'src', 'main.js') },
+  );
+  const round = async (pid: number, address: string): Promise<number> => {
+    await ask({ op: 'target', address });
+    const before = cpuMsOf(pid);
+    const r = await ask({ op: 'closed', count: CLOSED_CHECKS_PER_ROUND, concurrency: CLOSED_CONCURRENCY });
+    const after = cpuMsOf(pid);
+    if (r.op !== 'closed' || r.allowed !== CLOSED_CHECKS_PER_ROUND) throw new Error(`A/B round against ${address}: not every check allowed`);
+    return (after.user + after.system - before.user - before.system) / r.allowed;
+  };
+  try {
+    await ask({ op: 'target', address: base.grpcAddress });
+    const warm = await ask({ op: 'closed', count: AB_WARMUP_CHECKS, concurrency: 16 });
+    if (warm.op !== 'closed' || warm.allowed !== AB_WARMUP_CHECKS) throw new Error('A/B: the base server did not allow its warm-up checks');
+    const baseMs: number[] = [];
+    const thisMs: number[] = [];
+    for (let pair = 0; pair < AB_ROUND_PAIRS; pair++) {
+      baseMs.push(await round(base.pid, base.grpcAddress));
+      thisMs.push(await round(server.pid, server.grpcAddress));
+    }
+    const ratios = thisMs.map((t, i) => t / baseMs[i]!);
+    return { base: baseCheckout, baseMs: median(baseMs), thisMs: median(thisMs), ratio: median(ratios), ratios };
+  } finally {
+    await ask({ op: 'target', address: server.grpcAddress });
+    await base.stop(10_000);
   }
 }
 

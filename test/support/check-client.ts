@@ -370,12 +370,12 @@ export interface ServerProcess {
  * Starts `node dist/cli/src/main.js server --config <file>` with `config` (listen addresses are
  * filled with free loopback ports) and waits until `/readyz` answers 200.
  */
-export async function spawnServerProcess(dir: string, config: Record<string, unknown>, opts: { name?: string; readyTimeoutMs?: number; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
+export async function spawnServerProcess(dir: string, config: Record<string, unknown>, opts: { name?: string; readyTimeoutMs?: number; nodeArgs?: string[]; cliMain?: string } = {}): Promise<ServerProcess> {
   const grpcAddress = `127.0.0.1:${await freePort()}`;
   const httpAddress = `127.0.0.1:${await freePort()}`;
   const configPath = join(dir, `${opts.name ?? 'server'}-${grpcAddress.split(':')[1]}.json`);
   writeFileSync(configPath, JSON.stringify({ ...config, listen: { grpc: grpcAddress, http: httpAddress } }, null, 2));
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI_MAIN, 'server', '--config', configPath], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.cliMain ?? CLI_MAIN, 'server', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, TRUSTPLANE_CONFIG: '' },
   });
