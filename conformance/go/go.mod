@@ -1,0 +1,3 @@
+module trustplane/signer
+
+go 1.19
