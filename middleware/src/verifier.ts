@@ -1,0 +1,228 @@
+/**
+ * An enforcement point inside a Node HTTP service (docs/middleware.md): the same engine, bundle
+ * (with hot reload), replay stores, reason codes, audit events and metrics as the ext_authz server,
+ * deciding on the request the service itself received instead of on a CheckRequest.
+ *
+ * What the verifier observes, and from where (docs/middleware.md, "What is bound"):
+ * - method: `req.method`; path and query: the request target exactly as received
+ *   (`req.originalUrl` under Express mounting, else `req.url`);
+ * - authority: `Host` (HTTP/1.1) or `:authority` (HTTP/2). `X-Forwarded-Host` is used only when
+ *   `trustForwardedHost` is set, and then only its last value, the one the nearest proxy appended:
+ *   a forwarded authority is a claim by whoever sent it, so trusting it is an explicit operator
+ *   choice, never a default;
+ * - headers: `req.rawHeaders`, names lower-cased, each occurrence trimmed and repeated names joined
+ *   with "," in arrival order — the form transcript-v1 §6.6 binds;
+ * - body: every byte the service receives, read before the handler runs (at most `maxBodyBytes`;
+ *   a longer body is denied `body_too_large` without reading the rest).
+ */
+import type { IncomingMessage } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { CompiledBundle } from '../../core/src/bundle/compile.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
+import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
+import { parseKeySet } from '../../core/src/keys.js';
+import { createReplayStore, type ReplayStoreConfig } from '../../core/src/replay/index.js';
+import type { ReplayStore } from '../../core/src/replay/types.js';
+import type { Decision, PublicJwk, RequestView } from '../../core/src/types.js';
+import { AuditSink } from '../../authz-server/src/audit-sink.js';
+import { BundleSource } from '../../authz-server/src/bundle-source.js';
+import { ServerMetrics } from '../../authz-server/src/metrics.js';
+import { denyResponse as checkDeny } from '../../authz-server/src/translate/response.js';
+
+export interface VerifierOptions {
+  readonly bundle: {
+    readonly path: string;
+    /** Bundle-signing public keys: a JWKS file path, or the keys themselves. */
+    readonly signingKeys?: string | readonly PublicJwk[];
+    /** Development only (docs/bundle.md): accept unsigned bundles. */
+    readonly allowUnsigned?: boolean;
+    readonly pollIntervalMs?: number;
+    readonly stateFile?: string;
+  };
+  /** Default: the memory store (one process). Redis shares replay state across instances. */
+  readonly replay?: ReplayStoreConfig;
+  /** A store to use instead of `replay` (several middleware instances in one process may share one). */
+  readonly store?: ReplayStore;
+  readonly audit?: { readonly sink: 'none' | 'stdout' | 'file'; readonly file?: string };
+  readonly engine?: Partial<EngineOptions>;
+  /** Take the authority from the last `X-Forwarded-Host` value. Off by default: see the header comment. */
+  readonly trustForwardedHost?: boolean;
+  /** The largest body read before a decision; larger bodies are denied `body_too_large`. Default 1 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Called with anything unexpected on the request path (the request is denied `internal_error`). */
+  readonly onInternalError?: (error: unknown) => void;
+}
+
+/** What a deny answers with: the ext_authz server's denied_response, as an HTTP response. */
+export interface DenyResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export interface Verdict {
+  readonly decision: Decision;
+  /** The bytes the handler may read: exactly what was bound. */
+  readonly body: Buffer;
+  /** Set when the request must not reach the handler. */
+  readonly deny?: DenyResponse;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+export class Verifier {
+  private constructor(
+    private readonly bundles: BundleSource,
+    private readonly store: ReplayStore,
+    private readonly ownStore: boolean,
+    private readonly audit: AuditSink,
+    readonly metrics: ServerMetrics,
+    private readonly engine: EngineOptions,
+    private readonly options: VerifierOptions,
+  ) {}
+
+  static async open(options: VerifierOptions): Promise<Verifier> {
+    const metrics = new ServerMetrics({ processMetrics: false });
+    const keys =
+      typeof options.bundle.signingKeys === 'string'
+        ? parseKeySet(JSON.parse(readFileSync(options.bundle.signingKeys, 'utf8')))
+        : [...(options.bundle.signingKeys ?? [])];
+    let source: BundleSource | undefined;
+    source = await BundleSource.open({
+      path: options.bundle.path,
+      signingKeys: keys,
+      allowUnsigned: options.bundle.allowUnsigned ?? false,
+      pollIntervalMs: options.bundle.pollIntervalMs ?? 2000,
+      ...(options.bundle.stateFile !== undefined ? { stateFile: options.bundle.stateFile } : {}),
+      onReload: (event) => {
+        if (!event.ok) return metrics.observeBundleReload('refused', event.code);
+        metrics.observeBundleReload('ok');
+        const b = source?.current();
+        if (b) metrics.setBundle({ serial: b.serial, issuedAt: b.issuedAt, routeIds: b.routes.map((r) => r.id) });
+      },
+    });
+    const store = options.store ?? createReplayStore(options.replay ?? { store: 'memory' }, { onError: () => metrics.replayStoreError() });
+    const audit = await AuditSink.open(
+      options.audit?.sink === 'file' ? { sink: 'file', file: options.audit.file! } : { sink: options.audit?.sink ?? 'none' },
+      { onError: (e) => options.onInternalError?.(e) },
+    );
+    return new Verifier(source, store, options.store === undefined, audit, metrics, { ...DEFAULT_ENGINE_OPTIONS, ...options.engine }, options);
+  }
+
+  /** The bundle in force (after hot reloads), if any. */
+  bundle(): CompiledBundle | undefined {
+    return this.bundles.current();
+  }
+
+  /** Reads the body (bounded), decides, and records the decision in metrics and the audit sink. */
+  async verify(req: IncomingMessage, target: string = req.url ?? ''): Promise<Verdict> {
+    const started = performance.now();
+    let decision: Decision;
+    let body: Buffer = Buffer.alloc(0);
+    try {
+      const read = await readBody(req, this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+      if (read === 'too_large') {
+        decision = edgeDecision('body_too_large', { method: req.method ?? '', path: target }, this.engine);
+      } else {
+        body = read;
+        const view = this.view(req, target, body);
+        decision =
+          view === undefined
+            ? edgeDecision('request_malformed', { method: req.method ?? '', path: target }, this.engine)
+            : await verifyRequest({ view, bundle: this.bundles.current(), store: this.store, options: this.engine });
+      }
+    } catch (error) {
+      this.metrics.internalError();
+      this.options.onInternalError?.(error);
+      decision = edgeDecision('internal_error', {}, this.engine);
+    }
+    this.metrics.observeDecision(decision, (performance.now() - started) / 1000);
+    this.audit.write(decision.audit);
+    return decision.allow ? { decision, body } : { decision, body, deny: denyResponse(decision) };
+  }
+
+  private view(req: IncomingMessage, target: string, body: Buffer): RequestView | undefined {
+    const headers = new Map<string, string>();
+    const repeated = new Set<string>();
+    const raw = req.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!.replace(/^[ \t]+|[ \t]+$/g, '');
+      const prev = headers.get(name);
+      if (prev === undefined) headers.set(name, value);
+      else {
+        headers.set(name, `${prev},${value}`);
+        repeated.add(name);
+      }
+    }
+    const forwarded = this.options.trustForwardedHost ? headers.get('x-forwarded-host')?.split(',').pop()?.trim() : undefined;
+    const authority = forwarded || headers.get(':authority') || headers.get('host');
+    if (!req.method || !authority || !target) return undefined;
+    // The credential headers are read like Envoy presents them; a repeated one is refused by the
+    // parse phase (credential_duplicated) because it is in `repeatedHeaders`.
+    return {
+      method: req.method,
+      scheme: 'encrypted' in req.socket && (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+      authority,
+      path: target,
+      headers,
+      ...(repeated.size > 0 ? { repeatedHeaders: repeated } : {}),
+      body: body.length > 0 ? { kind: 'bytes', bytes: body, partial: false } : { kind: 'empty' },
+      ...(req.socket.remoteAddress !== undefined ? { sourceAddress: req.socket.remoteAddress } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.bundles.close();
+    if (this.ownStore) await this.store.close();
+    await this.audit.close();
+  }
+}
+
+/** The body, or 'too_large' as soon as more than `max` bytes arrived (the rest is not read). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too_large'> {
+  // (Buffer here is Node's default Buffer<ArrayBufferLike>.)
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) {
+        cleanup();
+        req.pause();
+        resolve('too_large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(e);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+/**
+ * The ext_authz server's deny as an HTTP response: the same builder (authz-server/src/translate/
+ * response.ts) makes both, so status, reason header and JSON body cannot drift apart.
+ */
+export function denyResponse(decision: Decision): DenyResponse {
+  const response = checkDeny(decision);
+  if (!('denied_response' in response) || response.denied_response === undefined) throw new TypeError('denyResponse built no denied_response');
+  const denied = response.denied_response;
+  const headers: Record<string, string> = {};
+  for (const h of denied.headers) headers[h.header.key] = h.header.value ?? '';
+  return { status: denied.status.code, headers, body: denied.body };
+}
