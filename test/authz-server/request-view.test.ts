@@ -316,6 +316,19 @@ describe('toRequestView body source', () => {
       assert.deepEqual(viewOf(check(c.http, extensions), c.settings).body, c.body);
     });
   }
+
+  // docs/transcript-v1.md §10: only the exact value "false" marks a buffered body complete.
+  it('marks a buffered body partial for every x-envoy-auth-partial-body value but exactly "false" (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom('true', 'False', 'FALSE', ' false', 'false ', 'false,false', '', '0', 'no'), fc.string()), (value) => {
+        const r = toRequestView({ attributes: { request: { http: { method: 'POST', path: '/', host: 'h', raw_body: Buffer.from('a'), headers: { 'x-envoy-auth-partial-body': value } } } } }, UNTRUSTED);
+        assert.ok(r.ok);
+        assert.equal(r.view.body.kind, 'bytes');
+        assert.equal(r.view.body.kind === 'bytes' && r.view.body.partial, value !== 'false');
+      }),
+      { numRuns: 200 },
+    );
+  });
 });
 
 describe('toRequestView on arbitrary input', () => {
