@@ -17,8 +17,8 @@
  * The keys below are TEST KEYS, published on purpose. Never trust them anywhere.
  */
 import { PACKAGE_ROOT } from '../core/src/package-root.js';
-import { vectorRequestView } from '../test/vectors/format.js';
-import type { EnvoyRequest, NegativeVector as NegativeOf, PositiveVector as PositiveOf, Signing as SigningOf, VectorBody, VectorHeaders } from '../test/vectors/format.js';
+import { vectorRequestView, vectorSurroundings } from '../test/vectors/format.js';
+import type { EnvoyRequest, VectorEnvironment, NegativeVector as NegativeOf, PositiveVector as PositiveOf, Signing as SigningOf, VectorBody, VectorHeaders } from '../test/vectors/format.js';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -31,7 +31,6 @@ import { signCompact } from '../core/src/jws.js';
 import { importPrivateJwk, jwkThumbprint, signBytes, verifyBytes, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
 import { issuePassport, PASSPORT_TYP } from '../core/src/passport.js';
 import { createProof, encodeProof, parseProof } from '../core/src/proof.js';
-import { MemoryReplayStore } from '../core/src/replay/memory.js';
 import { readPassportClaims, signRequest } from '../core/src/signer.js';
 import { buildTranscript, fieldDigests, type TranscriptInput } from '../core/src/transcript.js';
 import { HEADER, type KeyBinding } from '../core/src/types.js';
@@ -119,7 +118,7 @@ const BUNDLE: BundleDocument = {
       required_key_binding: 'software',
       freshness_class: 'realtime',
       bound_headers: [],
-      body: { mode: 'empty' },
+      body: { mode: 'empty', hash_source: 'filter' },
     },
     {
       id: 'payments-create',
@@ -129,7 +128,7 @@ const BUNDLE: BundleDocument = {
       required_key_binding: 'software',
       freshness_class: 'realtime',
       bound_headers: ['content-type'],
-      body: { mode: 'bound', max_bytes: 1024 },
+      body: { mode: 'bound', max_bytes: 1024, hash_source: 'filter' },
     },
     {
       id: 'items-get',
@@ -148,6 +147,7 @@ const BUNDLE: BundleDocument = {
       required_key_binding: 'software',
       freshness_class: 'bounded',
       bound_headers: [],
+      body: { mode: 'bound', hash_source: 'filter' },
     },
     {
       id: 'kms',
@@ -362,13 +362,13 @@ function envoy(g: Signing, proof: string, o: EnvoyOverrides = {}): EnvoyRequest 
 
 let compiled: CompiledBundle;
 
-async function decide(r: EnvoyRequest, before = 0): Promise<{ reason: string; transcriptSha256: string | undefined }> {
-  const store = new MemoryReplayStore({ maxEntries: 64, clock: () => NOW_MS });
+async function decide(r: EnvoyRequest, before = 0, env?: VectorEnvironment): Promise<{ reason: string; transcriptSha256: string | undefined }> {
+  const { bundle, store } = vectorSurroundings(env, compiled, NOW_MS);
   for (let i = 0; i < before; i++) {
-    const d = await verifyRequest({ view: vectorRequestView(r), bundle: compiled, store, nowMs: NOW_MS });
+    const d = await verifyRequest({ view: vectorRequestView(r), bundle, store, nowMs: NOW_MS });
     if (d.reason !== 'ok') throw new Error(`earlier presentation was denied: ${d.reason}`);
   }
-  const d = await verifyRequest({ view: vectorRequestView(r), bundle: compiled, store, nowMs: NOW_MS });
+  const d = await verifyRequest({ view: vectorRequestView(r), bundle, store, nowMs: NOW_MS });
   await store.close();
   return { reason: d.reason, transcriptSha256: d.transcriptSha256 };
 }
@@ -584,13 +584,14 @@ const POSITIVE: PositiveSpec[] = [
       headers: [
         ['content-type', 'application/json'],
         [HEADER.bodySha256, sha256b64url(JSON_BODY)],
+        [HEADER.bodyLength, String(JSON_BODY.length)],
       ],
       body: { source: 'filter_header' },
     },
   },
   {
     id: 'empty-body-route',
-    description: 'a route with body mode "empty" binds the empty-body hash even when Envoy neither buffers nor runs the filter',
+    description: 'a route with body mode "empty" binds the empty-body hash when Envoy neither buffers nor runs the filter and the request declares no body',
     route: 'search',
     method: 'GET',
     path: '/search?q=nobody',
@@ -676,6 +677,47 @@ const POSITIVE: PositiveSpec[] = [
     path: '/files/x',
     body: Buffer.from('x', 'utf8'),
   },
+  // ---- bodies (docs/transcript-v1.md §10): what each observation of the body allows
+  {
+    id: 'filter-length-at-max',
+    description: 'the trusted filter reports exactly body.max_bytes (1024) bytes: allowed',
+    route: 'payments-create',
+    method: 'POST',
+    path: '/v1/payments',
+    headers: [['Content-Type', 'application/json']],
+    bind: ['content-type'],
+    body: Buffer.alloc(1024, 0x62),
+    envoy: {
+      headers: [
+        ['content-type', 'application/json'],
+        [HEADER.bodySha256, sha256b64url(Buffer.alloc(1024, 0x62))],
+        [HEADER.bodyLength, '1024'],
+      ],
+      body: { source: 'filter_header' },
+    },
+  },
+  {
+    id: 'empty-route-filter-empty',
+    description: 'a route that takes no body: the trusted filter reports the empty hash and length 0',
+    route: 'search',
+    method: 'GET',
+    path: '/search?q=filter',
+    envoy: {
+      headers: [
+        [HEADER.bodySha256, sha256b64url(Buffer.alloc(0))],
+        [HEADER.bodyLength, '0'],
+      ],
+      body: { source: 'filter_header' },
+    },
+  },
+  {
+    id: 'empty-route-buffered-nothing',
+    description: 'a route that takes no body: Envoy buffered zero bytes and marked them complete (x-envoy-auth-partial-body: false)',
+    route: 'search',
+    method: 'GET',
+    path: '/search?q=h2',
+    envoy: { headers: [['x-envoy-auth-partial-body', 'false']], body: { source: 'bytes', base64: '' } },
+  },
 ];
 
 const KB_FOR: Record<string, KeyBinding> = {
@@ -733,7 +775,7 @@ interface NegativeCase {
   id: string;
   description: string;
   reason: string;
-  build: () => { signing?: Signing; request: EnvoyRequest; presentations_before?: number };
+  build: () => { signing?: Signing; request: EnvoyRequest; presentations_before?: number; environment?: VectorEnvironment };
 }
 
 /** A signed request (files route unless `spec` says otherwise) and its honest Envoy presentation. */
@@ -1247,6 +1289,7 @@ const NEGATIVE: NegativeCase[] = [
           headers: [
             [HEADER.bodySha256, sha256b64url('x')],
             [HEADER.bodySha256, sha256b64url(JSON_BODY)],
+            [HEADER.bodyLength, String(JSON_BODY.length)],
           ],
           body: { source: 'filter_header' },
         },
@@ -1273,6 +1316,172 @@ const NEGATIVE: NegativeCase[] = [
     reason: 'jti_replay',
     build: () => ({ ...tampered('replay', {}), presentations_before: 1 }),
   },
+  // ---- bodies (docs/transcript-v1.md §10) and the verifier's surroundings (§14 `environment`)
+  {
+    id: 'empty-route-body-buffered',
+    description: 'a route that takes no body: Envoy buffered a body the proof signed; any body is a mismatch there',
+    reason: 'body_mismatch',
+    build: () =>
+      tampered(
+        'empty-route-body-buffered',
+        { body: { source: 'bytes', base64: Buffer.from('hidden').toString('base64') } },
+        { route: 'search', path: '/search?q=2', body: Buffer.from('hidden') },
+      ),
+  },
+  {
+    id: 'empty-route-content-length',
+    description: 'a route that takes no body: nothing observed the body, but the request declares content-length: 6',
+    reason: 'body_mismatch',
+    build: () =>
+      tampered(
+        'empty-route-content-length',
+        { headers: [['content-length', '6']], body: { source: 'unavailable' } },
+        { route: 'search', path: '/search?q=3', body: Buffer.from('hidden') },
+      ),
+  },
+  {
+    id: 'empty-route-transfer-encoding',
+    description: 'a route that takes no body: nothing observed the body, but the request carries transfer-encoding',
+    reason: 'body_mismatch',
+    build: () =>
+      tampered(
+        'empty-route-transfer-encoding',
+        { headers: [['transfer-encoding', 'chunked']], body: { source: 'unavailable' } },
+        { route: 'search', path: '/search?q=4' },
+      ),
+  },
+  {
+    id: 'empty-route-filter-length',
+    description: 'a route that takes no body: the trusted filter hashed 6 body bytes, which the proof signed',
+    reason: 'body_mismatch',
+    build: () =>
+      tampered(
+        'empty-route-filter-length',
+        {
+          headers: [
+            [HEADER.bodySha256, sha256b64url('hidden')],
+            [HEADER.bodyLength, '6'],
+          ],
+          body: { source: 'filter_header' },
+        },
+        { route: 'search', path: '/search?q=5', body: Buffer.from('hidden') },
+      ),
+  },
+  {
+    id: 'empty-route-partial-true',
+    description: 'a route that takes no body: Envoy marked its (empty) buffer partial, so a body followed',
+    reason: 'body_mismatch',
+    build: () =>
+      tampered(
+        'empty-route-partial-true',
+        { headers: [['x-envoy-auth-partial-body', 'true']], body: { source: 'bytes', base64: '' } },
+        { route: 'search', path: '/search?q=6' },
+      ),
+  },
+  {
+    id: 'partial-header-not-false',
+    description: 'x-envoy-auth-partial-body is "False": only the exact value "false" marks a buffered body complete',
+    reason: 'body_partial',
+    build: () =>
+      tampered(
+        'partial-header-not-false',
+        { headers: [['content-type', 'application/json'], ['x-envoy-auth-partial-body', 'False']], body: { source: 'bytes', base64: JSON_BODY.toString('base64') } },
+        { route: 'payments-create', method: 'POST', path: '/v1/payments', headers: MUTATE_CT, bind: ['content-type'], body: JSON_BODY },
+      ),
+  },
+  {
+    id: 'filter-length-over-max',
+    description: 'the trusted filter reports 1025 body bytes on a route whose body.max_bytes is 1024',
+    reason: 'body_too_large',
+    build: () =>
+      tampered(
+        'filter-length-over-max',
+        {
+          headers: [
+            ['content-type', 'application/json'],
+            [HEADER.bodySha256, sha256b64url(Buffer.alloc(1025, 0x61))],
+            [HEADER.bodyLength, '1025'],
+          ],
+          body: { source: 'filter_header' },
+        },
+        { route: 'payments-create', method: 'POST', path: '/v1/payments', headers: MUTATE_CT, bind: ['content-type'], body: Buffer.alloc(1025, 0x61) },
+      ),
+  },
+  {
+    id: 'filter-length-missing',
+    description: 'the trusted filter hash arrives without the body-length header the filter writes with it',
+    reason: 'body_hash_invalid',
+    build: () =>
+      tampered('filter-length-missing', { headers: [[HEADER.bodySha256, sha256b64url(JSON_BODY)]], body: { source: 'filter_header' } }, { method: 'POST', body: JSON_BODY }),
+  },
+  {
+    id: 'filter-length-leading-zero',
+    description: 'the body-length header is "053": decimal without a leading zero only',
+    reason: 'body_hash_invalid',
+    build: () =>
+      tampered(
+        'filter-length-leading-zero',
+        { headers: [[HEADER.bodySha256, sha256b64url(JSON_BODY)], [HEADER.bodyLength, '053']], body: { source: 'filter_header' } },
+        { method: 'POST', body: JSON_BODY },
+      ),
+  },
+  {
+    id: 'filter-length-joined',
+    description: 'a client copy of the body-length header joined with the filter copy ("0,53")',
+    reason: 'body_hash_invalid',
+    build: () =>
+      tampered(
+        'filter-length-joined',
+        { headers: [[HEADER.bodySha256, sha256b64url(JSON_BODY)], [HEADER.bodyLength, '0'], [HEADER.bodyLength, '53']], body: { source: 'filter_header' } },
+        { method: 'POST', body: JSON_BODY },
+      ),
+  },
+  {
+    id: 'filter-length-disagrees',
+    description: 'the body-length header says 0 but the hash is not the empty-body hash: not one pass of the filter',
+    reason: 'body_hash_invalid',
+    build: () =>
+      tampered(
+        'filter-length-disagrees',
+        { headers: [[HEADER.bodySha256, sha256b64url(JSON_BODY)], [HEADER.bodyLength, '0']], body: { source: 'filter_header' } },
+        { method: 'POST', body: JSON_BODY },
+      ),
+  },
+  {
+    id: 'filter-header-route-untrusted',
+    description: 'a filter hash on a route whose body.hash_source is not "filter" (items-get): ignored, and nothing else observed the body',
+    reason: 'body_unavailable',
+    build: () =>
+      tampered(
+        'filter-header-route-untrusted',
+        { headers: [[HEADER.bodySha256, sha256b64url('x')], [HEADER.bodyLength, '1']], body: { source: 'filter_header' } },
+        { route: 'items-get', path: '/v1/items/7', body: Buffer.from('x') },
+      ),
+  },
+  {
+    id: 'bundle-stale',
+    description: 'environment: the bundle in use was issued 3601 s ago; a realtime route accepts at most 3600 s',
+    reason: 'bundle_stale',
+    build: () => ({ ...tampered('bundle-stale', {}, { route: 'search', path: '/search?q=stale' }), environment: { bundle_age_s: 3601 } }),
+  },
+  {
+    id: 'bundle-unavailable',
+    description: 'environment: no verified bundle is loaded',
+    reason: 'bundle_unavailable',
+    build: () => ({ ...tampered('bundle-unavailable', {}), environment: { bundle: 'absent' } }),
+  },
+  {
+    id: 'replay-store-unavailable',
+    description: 'environment: the replay store cannot answer; fail closed',
+    reason: 'replay_store_unavailable',
+    build: () => ({ ...tampered('replay-store-unavailable', {}), environment: { replay_store: 'unavailable' } }),
+  },
+  {
+    id: 'internal-error',
+    description: 'environment: the verifier raises an unexpected exception while deciding; fail closed',
+    reason: 'internal_error',
+    build: () => ({ ...tampered('internal-error', {}), environment: { fault: 'exception' } }),
+  },
 ];
 
 function dropHeader(id: string, name: string): { signing: Signing; request: EnvoyRequest } {
@@ -1284,7 +1493,7 @@ function dropHeader(id: string, name: string): { signing: Signing; request: Envo
 
 async function negative(c: NegativeCase): Promise<NegativeVector> {
   const built = c.build();
-  const d = await decide(built.request, built.presentations_before ?? 0);
+  const d = await decide(built.request, built.presentations_before ?? 0, built.environment);
   if (d.reason !== c.reason) throw new Error(`negative vector ${c.id}: expected ${c.reason}, the engine said ${d.reason}`);
   return {
     id: c.id,
@@ -1292,6 +1501,7 @@ async function negative(c: NegativeCase): Promise<NegativeVector> {
     ...(built.signing ? { signing: built.signing } : {}),
     request: built.request,
     ...(built.presentations_before ? { presentations_before: built.presentations_before } : {}),
+    ...(built.environment ? { environment: built.environment } : {}),
     reason: c.reason,
   };
 }

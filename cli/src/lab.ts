@@ -40,8 +40,10 @@ export function labRoutes(): Route[] {
   ];
   const base = { audience: LAB.audience, allowed_sources: sources, required_key_binding: 'software', freshness_class: 'bounded', bound_headers: [] } as const;
   return [
-    { ...base, id: 'payments-create', match: { methods: ['POST'], path: '/v1/payments' }, bound_headers: ['content-type'] },
-    { ...base, id: 'payments-read', match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty' } },
+    // envoy/envoy.yaml runs the wasm filter on these two routes (trustplane_body: filter) and has
+    // Envoy buffer uploads itself: the bundle says which observation of the body each route trusts.
+    { ...base, id: 'payments-create', match: { methods: ['POST'], path: '/v1/payments' }, bound_headers: ['content-type'], body: { mode: 'bound', hash_source: 'filter' } },
+    { ...base, id: 'payments-read', match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty', hash_source: 'filter' } },
     { ...base, id: 'uploads-create', match: { methods: ['POST'], path: '/v1/uploads' }, body: { mode: 'bound', max_bytes: 1_048_576 } },
   ];
 }

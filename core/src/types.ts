@@ -10,6 +10,8 @@ export const HEADER = Object.freeze({
   proof: 'x-trustplane-proof',
   /** Set (replaced) by the wasm filter: base64url SHA-256 of the request body, no padding. */
   bodySha256: 'x-trustplane-body-sha256',
+  /** Set (replaced) by the wasm filter with the hash: the number of body bytes it hashed, in decimal. */
+  bodyLength: 'x-trustplane-body-length',
   /** Deny responses carry the reason code here. */
   reason: 'x-trustplane-reason',
   decisionId: 'x-trustplane-decision-id',
@@ -42,12 +44,22 @@ export const FRESHNESS_CLASSES = Object.freeze(['realtime', 'bounded', 'offline-
 export type FreshnessClass = (typeof FRESHNESS_CLASSES)[number];
 
 /**
- * Where the body hash comes from, as the edge observed it. The core never trusts a client value:
- * the edge only produces `filter_header` when it is configured to trust the wasm filter.
+ * What the edge observed of the body. The core never trusts a client value: the edge produces
+ * `filter_header` only when the server is configured to trust the wasm filter, and the core uses it
+ * only on a route whose bundle `body.hash_source` is `filter` (docs/bundle.md §1.2.3); on any other
+ * route it falls back to `otherwise`, what the edge would have observed without the header.
  */
 export type BodyObservation =
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array; readonly partial: boolean }
-  | { readonly kind: 'filter_header'; readonly value: string }
+  | {
+      readonly kind: 'filter_header';
+      /** The hash header's value as received (comma-joined if repeated; the core checks it). */
+      readonly value: string;
+      /** The filter's body-length header as received; undefined when absent. */
+      readonly length?: string;
+      /** The observation on a route that does not trust the filter; absent means `unavailable`. */
+      readonly otherwise?: 'empty' | 'unavailable';
+    }
   | { readonly kind: 'empty' }
   | { readonly kind: 'unavailable' };
 

@@ -81,7 +81,7 @@ describe('toRequestView on Envoy-shaped fixtures', () => {
     assert.equal(view.path, '/v1/payments');
     assert.equal(view.headers.get('cookie'), 'a=1; b=2');
     assert.equal(view.repeatedHeaders, undefined);
-    assert.deepEqual(view.body, { kind: 'filter_header', value: 'n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg' });
+    assert.deepEqual(view.body, { kind: 'filter_header', value: 'n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg', otherwise: 'unavailable' });
     assert.equal(view.sourceAddress, '192.0.2.44:61002');
     assert.equal(view.sourcePrincipal, undefined);
   });
@@ -297,9 +297,11 @@ describe('toRequestView body source', () => {
     { name: 'partial "true" with no bytes', http: { headers: { 'x-envoy-auth-partial-body': 'true' } }, settings: UNTRUSTED, body: { kind: 'bytes', bytes: new Uint8Array(0), partial: true } },
     { name: 'a partial value other than "false" fails closed as partial', http: { raw_body: Buffer.from('a'), headers: { 'x-envoy-auth-partial-body': 'yes' } }, settings: UNTRUSTED, body: { kind: 'bytes', bytes: utf8('a'), partial: true } },
     { name: 'observed bytes win over a trusted filter header', http: { raw_body: Buffer.from('a'), headers: { [BODY_HEADER]: digest } }, settings: FILTER, body: { kind: 'bytes', bytes: utf8('a'), partial: false } },
-    { name: 'a trusted filter header', http: { headers: { [BODY_HEADER]: digest } }, settings: FILTER_AND_BUFFERED, body: { kind: 'filter_header', value: digest } },
-    { name: 'a repeated filter header is passed through joined', http: { header_map: { headers: [{ key: BODY_HEADER, value: 'a' }, { key: BODY_HEADER, value: 'b' }] } }, settings: FILTER, body: { kind: 'filter_header', value: 'a,b' } },
-    { name: 'a custom filter header name is matched lower-cased', http: { headers: { 'x-body-hash': digest } }, settings: { bodyHeader: { trusted: true, name: 'X-Body-Hash' }, envoyBuffersBody: false }, body: { kind: 'filter_header', value: digest } },
+    { name: 'a trusted filter header', http: { headers: { [BODY_HEADER]: digest } }, settings: FILTER_AND_BUFFERED, body: { kind: 'filter_header', value: digest, otherwise: 'empty' } },
+    { name: 'a trusted filter header with its body length', http: { headers: { [BODY_HEADER]: digest, 'x-trustplane-body-length': '12' } }, settings: FILTER, body: { kind: 'filter_header', value: digest, length: '12', otherwise: 'unavailable' } },
+    { name: 'a repeated body-length header is passed through joined', http: { header_map: { headers: [{ key: BODY_HEADER, value: digest }, { key: 'x-trustplane-body-length', value: '0' }, { key: 'X-Trustplane-Body-Length', value: '12' }] } }, settings: FILTER, body: { kind: 'filter_header', value: digest, length: '0,12', otherwise: 'unavailable' } },
+    { name: 'a repeated filter header is passed through joined', http: { header_map: { headers: [{ key: BODY_HEADER, value: 'a' }, { key: BODY_HEADER, value: 'b' }] } }, settings: FILTER, body: { kind: 'filter_header', value: 'a,b', otherwise: 'unavailable' } },
+    { name: 'a custom filter header name is matched lower-cased', http: { headers: { 'x-body-hash': digest } }, settings: { bodyHeader: { trusted: true, name: 'X-Body-Hash' }, envoyBuffersBody: false }, body: { kind: 'filter_header', value: digest, otherwise: 'unavailable' } },
     { name: 'an untrusted filter header without buffering is unavailable', http: { headers: { [BODY_HEADER]: digest } }, settings: UNTRUSTED, body: { kind: 'unavailable' } },
     { name: 'an untrusted filter header with buffering is empty', http: { headers: { [BODY_HEADER]: digest } }, settings: BUFFERED, body: { kind: 'empty' } },
     { name: 'a trusted filter that set nothing, with buffering, is empty', http: {}, settings: FILTER_AND_BUFFERED, body: { kind: 'empty' } },
@@ -314,6 +316,19 @@ describe('toRequestView body source', () => {
       assert.deepEqual(viewOf(check(c.http, extensions), c.settings).body, c.body);
     });
   }
+
+  // docs/transcript-v1.md §10: only the exact value "false" marks a buffered body complete.
+  it('marks a buffered body partial for every x-envoy-auth-partial-body value but exactly "false" (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom('true', 'False', 'FALSE', ' false', 'false ', 'false,false', '', '0', 'no'), fc.string()), (value) => {
+        const r = toRequestView({ attributes: { request: { http: { method: 'POST', path: '/', host: 'h', raw_body: Buffer.from('a'), headers: { 'x-envoy-auth-partial-body': value } } } } }, UNTRUSTED);
+        assert.ok(r.ok);
+        assert.equal(r.view.body.kind, 'bytes');
+        assert.equal(r.view.body.kind === 'bytes' && r.view.body.partial, value !== 'false');
+      }),
+      { numRuns: 200 },
+    );
+  });
 });
 
 describe('toRequestView on arbitrary input', () => {

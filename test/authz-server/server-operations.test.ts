@@ -130,6 +130,7 @@ describe('authz server over gRPC: operations', function () {
       const { client } = await start({ body: { filter_header: { trusted: true } } });
       const s = signCheck(trust);
       s.headers.set('x-trustplane-body-sha256', sha256b64url(Buffer.from(s.body)));
+      s.headers.set('x-trustplane-body-length', String(Buffer.byteLength(s.body)));
       const r = await client.check(checkBytes(s, { withRequestBody: undefined }));
       assertAllow(r, 'payments-create');
       assert.ok(r.ok_response?.headers_to_remove?.includes('x-trustplane-body-sha256'));
@@ -139,9 +140,11 @@ describe('authz server over gRPC: operations', function () {
       const { client } = await start({ body: { filter_header: { trusted: true } } });
       const a = signCheck(trust);
       a.headers.set('x-trustplane-body-sha256', sha256b64url(Buffer.from('other')));
+      a.headers.set('x-trustplane-body-length', '5');
       assertDeny(await client.check(checkBytes(a, { withRequestBody: undefined })), 'body_mismatch');
       const b = signCheck(trust);
       b.headers.set('x-trustplane-body-sha256', 'not-a-digest');
+      b.headers.set('x-trustplane-body-length', '5');
       assertDeny(await client.check(checkBytes(b, { withRequestBody: undefined })), 'body_hash_invalid');
     });
 

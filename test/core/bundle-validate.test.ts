@@ -126,6 +126,21 @@ describe('validateBundle', () => {
     ]);
   });
 
+  it('accepts body.hash_source "buffered" and "filter" and refuses any other spelling (docs/bundle.md §1.2.3)', () => {
+    for (const ok of ['buffered', 'filter']) {
+      const doc = sample();
+      doc.routes[0].body = { mode: 'bound', hash_source: ok };
+      const r = validateBundle(doc);
+      assert.ok(r.ok, ok);
+      assert.equal(r.bundle.routes[0]!.body?.hash_source, ok);
+    }
+    for (const bad of ['Filter', 'FILTER', 'filter ', 'header', '', 'metadata', 1, null, true]) {
+      const doc = sample();
+      doc.routes[0].body = { mode: 'empty', hash_source: bad };
+      assert.deepEqual(problemsOf(doc), ['/routes/0/body/hash_source: must be "buffered" or "filter"'], String(bad));
+    }
+  });
+
   it('refuses a non-object document and names every missing member', () => {
     assert.deepEqual(problemsOf([]), ['/: must be an object']);
     assert.deepEqual(problemsOf({}), [

@@ -155,7 +155,7 @@ function envoyHeaders(pairs: readonly (readonly [string, string])[]): Map<string
 }
 
 function observe(body: Uint8Array, useFilter: boolean): BodyObservation {
-  if (useFilter) return { kind: 'filter_header', value: sha256b64url(body) };
+  if (useFilter) return { kind: 'filter_header', value: sha256b64url(body), length: String(body.length) };
   return body.length > 0 ? { kind: 'bytes', bytes: body, partial: false } : { kind: 'empty' };
 }
 
@@ -183,7 +183,7 @@ function propWorld(): PropWorld {
     { issuer: ISSUER, trust_domain: TRUST_DOMAIN, subject: 'spiffe://example.test/**' },
     { issuer: BROKER, trust_domain: TRUST_DOMAIN, subject: 'spiffe://example.test/**' },
   ];
-  const w = makeWorld({ routes: [route('prop-a', { match: { path: '/**' }, allowed_sources: sources }), route('prop-b', { match: { methods: ['PATCH'], path: '/**' }, allowed_sources: sources })] });
+  const w = makeWorld({ routes: [route('prop-a', { match: { path: '/**' }, allowed_sources: sources, body: { mode: 'bound', hash_source: 'filter' } }), route('prop-b', { match: { methods: ['PATCH'], path: '/**' }, allowed_sources: sources, body: { mode: 'bound', hash_source: 'filter' } })] });
   const otherAudience = compileBundle({ ...w.doc, routes: w.doc.routes.map((r) => (r.id === 'prop-a' ? { ...r, audience: OTHER_AUDIENCE } : r)) });
   return { w, p256Holder: generateSigningKey('ES256'), otherAudience };
 }

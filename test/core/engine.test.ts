@@ -28,8 +28,8 @@ const covered = new Set<ReasonCode>();
 function engineWorld(): World {
   return makeWorld({
     routes: [
-      route('payments-create', { bound_headers: ['content-type'] }),
-      route('payments-read', { match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty' } }),
+      route('payments-create', { bound_headers: ['content-type'], body: { mode: 'bound', hash_source: 'filter' } }),
+      route('payments-read', { match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty', hash_source: 'filter' } }),
       route('attested-admin', {
         match: { path: '/v1/admin/**' },
         required_key_binding: 'attested_workload',
@@ -402,15 +402,15 @@ describe('decision engine: every reason code through verifyRequest', () => {
       await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/small', body: '1234' }, { route: 'small-body' })) }, 'ok', 200);
     });
     it('denies a filter body-hash header that is not a SHA-256 digest as body_hash_invalid (401)', async () => {
-      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value: 'not-a-digest' } }) }, 'body_hash_invalid', 401);
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value: 'not-a-digest', length: '14' } }) }, 'body_hash_invalid', 401);
       // 43 characters whose last one carries bits beyond 256: not the canonical encoding of any digest.
-      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value: 'B'.repeat(43) } }) }, 'body_hash_invalid', 401);
-      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value: `${b64url(randomBytes(32))}=` } }) }, 'body_hash_invalid', 401);
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value: 'B'.repeat(43), length: '14' } }) }, 'body_hash_invalid', 401);
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value: `${b64url(randomBytes(32))}=`, length: '14' } }) }, 'body_hash_invalid', 401);
     });
     it('allows the trusted filter body hash when it is the digest of the signed body', async () => {
       const { createHash } = await import('node:crypto');
       const value = createHash('sha256').update('{"amount":100}').digest('base64url');
-      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value } }) }, 'ok', 200);
+      await expectDecision(w, { view: view(signed(w), { body: { kind: 'filter_header', value, length: '14' } }) }, 'ok', 200);
     });
     it('denies a forged proof signature over unchanged fields as transcript_mismatch (401)', async () => {
       const p = signed(w);

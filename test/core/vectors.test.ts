@@ -5,7 +5,7 @@
  * `node dist/scripts/gen-vectors.js` (docs/transcript-v1.md, "Test vectors").
  */
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
-import { vectorHeaderMap, vectorRequestView, type EnvoyRequest, type PositiveVector, type VectorFile } from '../vectors/format.js';
+import { vectorHeaderMap, vectorRequestView, vectorSurroundings, type EnvoyRequest, type PositiveVector, type VectorEnvironment, type VectorFile } from '../vectors/format.js';
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +16,6 @@ import { verifyRequest } from '../../core/src/engine/verify.js';
 import { importPrivateJwk, importPublicJwk, jwkThumbprint, signBytes, verifyBytes } from '../../core/src/keys.js';
 import { parseProof } from '../../core/src/proof.js';
 import { REASON_CODES } from '../../core/src/reasons.js';
-import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { readPassportClaims } from '../../core/src/signer.js';
 import { buildTranscript, type TranscriptInput } from '../../core/src/transcript.js';
 import { HEADER } from '../../core/src/types.js';
@@ -72,14 +71,14 @@ function rebuiltInput(v: PositiveVector): TranscriptInput {
 
 let bundle: CompiledBundle;
 
-async function decide(r: EnvoyRequest, before = 0): Promise<string> {
-  const store = new MemoryReplayStore({ maxEntries: 64, clock: () => NOW_MS });
+async function decide(r: EnvoyRequest, before = 0, env?: VectorEnvironment): Promise<string> {
+  const { bundle: inUse, store } = vectorSurroundings(env, bundle, NOW_MS);
   try {
     for (let i = 0; i < before; i++) {
-      const d = await verifyRequest({ view: vectorRequestView(r), bundle, store, nowMs: NOW_MS });
+      const d = await verifyRequest({ view: vectorRequestView(r), bundle: inUse, store, nowMs: NOW_MS });
       assert.equal(d.reason, 'ok', 'an earlier presentation is allowed');
     }
-    return (await verifyRequest({ view: vectorRequestView(r), bundle, store, nowMs: NOW_MS })).reason;
+    return (await verifyRequest({ view: vectorRequestView(r), bundle: inUse, store, nowMs: NOW_MS })).reason;
   } finally {
     await store.close();
   }
@@ -162,7 +161,7 @@ describe('transcript-v1 vectors (test/vectors/transcript-v1.json)', () => {
   describe('negative', () => {
     for (const v of vectors.negative) {
       it(`${v.id}: ${v.description} → ${v.reason}`, async () => {
-        assert.equal(await decide(v.request, v.presentations_before ?? 0), v.reason);
+        assert.equal(await decide(v.request, v.presentations_before ?? 0, v.environment), v.reason);
       });
     }
   });

@@ -47,8 +47,8 @@ export const BROKER_ISSUER = 'https://broker.example.test';
 /** The routes every server test bundle starts with. */
 export function defaultRoutes(): Route[] {
   return [
-    route('payments-create', { bound_headers: ['content-type'] }),
-    route('payments-read', { match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty' } }),
+    route('payments-create', { bound_headers: ['content-type'], body: { mode: 'bound', hash_source: 'filter' } }),
+    route('payments-read', { match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty', hash_source: 'filter' } }),
     route('attested-admin', {
       match: { path: '/v1/admin/**' },
       required_key_binding: 'attested_workload',

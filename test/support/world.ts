@@ -48,8 +48,8 @@ export function makeWorld(opts: { routes?: Route[]; extraKeys?: TrustKey[]; seri
   const attestedKey = generateSigningKey('ES256');
   const holder = generateSigningKey('EdDSA');
   const routes = opts.routes ?? [
-    route('payments-create', { bound_headers: ['content-type'] }),
-    route('payments-read', { match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty' } }),
+    route('payments-create', { bound_headers: ['content-type'], body: { mode: 'bound', hash_source: 'filter' } }),
+    route('payments-read', { match: { methods: ['GET'], path: '/v1/payments/*' }, body: { mode: 'empty', hash_source: 'filter' } }),
     route('attested-admin', {
       match: { path: '/v1/admin/**' },
       required_key_binding: 'attested_workload',

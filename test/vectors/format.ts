@@ -3,6 +3,9 @@
  * for other implementations). Shared by the generator (scripts/gen-vectors.ts) and the test that
  * checks the frozen file (test/core/vectors.test.ts).
  */
+import type { CompiledBundle } from '../../core/src/bundle/compile.js';
+import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import type { ConsumeResult, ReplayStore } from '../../core/src/replay/types.js';
 import { HEADER, type BodyObservation, type PublicJwk, type RequestView } from '../../core/src/types.js';
 
 export type VectorHeaders = [string, string][];
@@ -62,7 +65,24 @@ export interface NegativeVector<K extends string = string> {
   request: EnvoyRequest;
   /** Present the same request this many times first (each is allowed); then the vector's request. */
   presentations_before?: number;
+  /** The verifier's surroundings when they are not the default ones (docs/transcript-v1.md §14). */
+  environment?: VectorEnvironment;
   reason: string;
+}
+
+/**
+ * What a vector says about the verifier's surroundings. Absent members mean the defaults: the file's
+ * `bundle` as loaded, issued at its `issued_at`; a working, empty replay store; no fault.
+ */
+export interface VectorEnvironment {
+  /** `absent`: no verified bundle is loaded. */
+  bundle?: 'absent';
+  /** The bundle in use was issued this many seconds before `now` (replaces its `issued_at`). */
+  bundle_age_s?: number;
+  /** `unavailable`: every consume answers that the store cannot answer (down, timed out). */
+  replay_store?: 'unavailable';
+  /** `exception`: the verifier raises an unexpected exception while deciding (a bug, exhaustion). */
+  fault?: 'exception';
 }
 
 export interface VectorKey {
@@ -102,12 +122,17 @@ export function vectorRequestView(r: EnvoyRequest): RequestView {
   const { map, repeated } = vectorHeaderMap(r.headers);
   let body: BodyObservation;
   switch (r.body.source) {
-    case 'bytes':
-      body = { kind: 'bytes', bytes: Buffer.from(r.body.base64, 'base64'), partial: r.body.partial ?? false };
+    case 'bytes': {
+      // docs/transcript-v1.md §10: only the exact value `false` says the buffered body is complete.
+      const marked = map.get(HEADER.envoyPartialBody);
+      body = { kind: 'bytes', bytes: Buffer.from(r.body.base64, 'base64'), partial: r.body.partial === true || (marked !== undefined && marked !== 'false') };
       break;
-    case 'filter_header':
-      body = { kind: 'filter_header', value: map.get(HEADER.bodySha256) ?? '' };
+    }
+    case 'filter_header': {
+      const length = map.get(HEADER.bodyLength);
+      body = { kind: 'filter_header', value: map.get(HEADER.bodySha256) ?? '', ...(length !== undefined ? { length } : {}) };
       break;
+    }
     case 'empty':
       body = { kind: 'empty' };
       break;
@@ -125,4 +150,32 @@ export function vectorRequestView(r: EnvoyRequest): RequestView {
     body,
     ...(r.route_id !== undefined ? { routeId: r.route_id } : {}),
   };
+}
+
+/** The bundle and replay store a vector runs against, after its `environment` (docs/transcript-v1.md §14). */
+export function vectorSurroundings(
+  env: VectorEnvironment | undefined,
+  bundle: CompiledBundle,
+  nowMs: number,
+): { bundle: CompiledBundle | undefined; store: ReplayStore } {
+  const memory = new MemoryReplayStore({ maxEntries: 64, clock: () => nowMs });
+  let store: ReplayStore = memory;
+  if (env?.replay_store === 'unavailable') {
+    const down = async (): Promise<ConsumeResult> => 'unavailable';
+    store = { kind: 'redis', consume: down, ping: async () => false, close: () => memory.close() };
+  }
+  if (env?.bundle === 'absent') return { bundle: undefined, store };
+  if (env?.bundle_age_s === undefined && env?.fault === undefined) return { bundle, store };
+  // The compiled bundle is frozen; a child object overrides only what the environment changes.
+  const over: PropertyDescriptorMap = {};
+  if (env.bundle_age_s !== undefined) over['issuedAt'] = { value: Math.floor(nowMs / 1000) - env.bundle_age_s };
+  if (env.fault === 'exception') {
+    const fail = (): never => {
+      throw new Error('injected verifier fault');
+    };
+    over['route'] = { value: fail };
+    over['matchRoute'] = { value: fail };
+  }
+  const b = Object.create(bundle, over) as CompiledBundle;
+  return { bundle: b, store };
 }

@@ -9,6 +9,7 @@ import { LogLevel } from "./host";
 import { JsonKind, JsonReader, JsonValue, kindName } from "./json";
 
 export const DEFAULT_HEADER = "x-trustplane-body-sha256";
+export const LENGTH_HEADER_NAME = "x-trustplane-body-length";
 // Envoy's default per-connection (and so decoder) buffer limit is 1 MiB (envoy-facts §5.4).
 export const DEFAULT_MAX_BODY_BYTES: u64 = 1048576;
 // JSON numbers are doubles: larger integers cannot be written exactly.
@@ -133,6 +134,14 @@ export function parseConfig(ptr: usize, size: usize): ConfigResult {
   if (passport !== null && String.UTF8.decode(passport) == config.headerName) {
     // Replacing the hash header would then delete the credential the filter is asked to require.
     result.problems.push("\"header\" and \"require_passport_header\" must name different headers");
+  }
+  // The filter also replaces this header with the body length (docs/wasm-filter.md): naming it
+  // here would make the two writes overwrite each other or delete the passport.
+  if (config.headerName == LENGTH_HEADER_NAME) {
+    result.problems.push("\"header\" must not be \"" + LENGTH_HEADER_NAME + "\" (the filter writes the body length there)");
+  }
+  if (passport !== null && String.UTF8.decode(passport) == LENGTH_HEADER_NAME) {
+    result.problems.push("\"require_passport_header\" must not be \"" + LENGTH_HEADER_NAME + "\" (the filter writes the body length there)");
   }
   if (result.problems.length == 0) result.config = config;
   return result;

@@ -6,12 +6,13 @@
 //   body (while paused)         → the buffer is cumulative: hash only [hashed, body_size); Pause
 //                                 (StopIterationAndBuffer) until end_of_stream, then finish.
 //   trailers                    → the last body call had end_of_stream=false: finish here.
-//   finish                      → remove + replace the header, Continue: the held headers and the
-//                                 whole buffered body go on to ext_authz together.
+//   finish                      → remove + replace the hash header and the body-length header,
+//                                 Continue: the held headers and the whole buffered body go on to
+//                                 ext_authz together.
 // A deny here is a local reply, never a trap.
 
 import { encode } from "./base64url";
-import { Config, parseConfig } from "./config";
+import { Config, LENGTH_HEADER_NAME, parseConfig } from "./config";
 import {
   Action,
   BUFFER_PLUGIN_CONFIGURATION,
@@ -46,7 +47,11 @@ const streams = new Map<u32, Stream>();
 // Scratch for the digest and its 43-character header value; only live inside finish().
 const DIGEST: usize = memory.data(32);
 const DIGEST_TEXT: usize = memory.data(44);
+const LENGTH_TEXT: usize = memory.data(24);
 const CONTENT_LENGTH: ArrayBuffer = String.UTF8.encode("content-length");
+// The server enforces a route's body.max_bytes from this header when it takes the hash from the
+// filter (docs/transcript-v1.md §10), so it travels with the hash and is replaced the same way.
+const LENGTH_HEADER: ArrayBuffer = String.UTF8.encode(LENGTH_HEADER_NAME);
 const scratch = new HostBytes();
 
 export function onContextCreate(contextId: u32, parentId: u32): void {
@@ -126,14 +131,29 @@ function declaredLength(ptr: usize, size: usize): i64 {
   return n;
 }
 
+/** Writes `n` in decimal (no sign, no leading zero) at LENGTH_TEXT; returns the digit count. */
+function writeDecimal(n: u64): usize {
+  let digits: usize = 1;
+  for (let rest = n / 10; rest > 0; rest /= 10) digits++;
+  let v = n;
+  for (let i = digits; i > 0; i--) {
+    store<u8>(LENGTH_TEXT + i - 1, <u8>(0x30 + <u32>(v % 10)));
+    v /= 10;
+  }
+  return digits;
+}
+
 function finish(stream: Stream, config: Config): u32 {
   stream.hash.finish(DIGEST);
   const length = encode(DIGEST, DIGEST_BYTES, DIGEST_TEXT);
+  const lengthDigits = writeDecimal(stream.hashed);
   // proxy_replace_header_map_value is Envoy's HeaderMap::setCopy, which in builds without the
   // runtime flag http_set_copy_replace_all_headers overwrites only the FIRST copy of a repeated
   // header. Removing every copy first guarantees no client-sent value survives on any build.
   let status = removeRequestHeader(config.header);
+  if (status == Status.OK) status = removeRequestHeader(LENGTH_HEADER);
   if (status == Status.OK) status = replaceRequestHeader(config.header, DIGEST_TEXT, length);
+  if (status == Status.OK) status = replaceRequestHeader(LENGTH_HEADER, LENGTH_TEXT, lengthDigits);
   if (status != Status.OK) {
     // BAD_ARGUMENT here means the headers were already passed on (§5.4): the hash cannot be set.
     return internalError(stream, "cannot set the body-hash header (status " + status.toString() + ")");

@@ -23,8 +23,10 @@
  *       present → bytes. Observed bytes always win over any header. Envoy adds that header only when it
  *       buffered, and drops client copies (§1.2, §1.3); `partial` is true unless it says `false`.
  *   (b) the filter header is trusted (server setting, and the route does not say `buffered`) and
- *       present → `filter_header` with its value as received, even comma-joined (the core rejects
- *       anything but a digest).
+ *       present → `filter_header` with its value and the filter's `x-trustplane-body-length` as
+ *       received, even comma-joined (the core rejects anything but a digest and a decimal length),
+ *       and what (c)/(d) would have given, which the core uses on a bundle route that does not say
+ *       `body.hash_source: filter` (docs/bundle.md §1.2.3).
  *   (c) Envoy buffers bodies (server setting, or the route says `buffered`; a route saying `filter`
  *       turns it off) → `empty`: Envoy skips buffering only when the headers ended the stream (§1.3).
  *   (d) otherwise → `unavailable`.
@@ -174,13 +176,21 @@ function observeBody(
     return { kind: 'bytes', bytes, partial: partialHeader !== undefined && partialHeader !== 'false' };
   }
 
+  const envoyBuffers = routeBodySource === 'buffered' || (routeBodySource !== 'filter' && settings.envoyBuffersBody);
+  const otherwise = envoyBuffers ? EMPTY : UNAVAILABLE;
   if (settings.bodyHeader.trusted && routeBodySource !== 'buffered') {
     const value = headers.get(asciiLower(settings.bodyHeader.name));
-    if (value !== undefined) return { kind: 'filter_header', value };
+    if (value !== undefined) {
+      const length = headers.get(HEADER.bodyLength);
+      // The core uses these only on a bundle route whose body.hash_source is "filter".
+      return length === undefined ? { kind: 'filter_header', value, otherwise: otherwise.kind } : { kind: 'filter_header', value, length, otherwise: otherwise.kind };
+    }
   }
-  const envoyBuffers = routeBodySource === 'buffered' || (routeBodySource !== 'filter' && settings.envoyBuffersBody);
-  return envoyBuffers ? { kind: 'empty' } : { kind: 'unavailable' };
+  return otherwise;
 }
+
+const EMPTY: BodyObservation & { kind: 'empty' } = Object.freeze({ kind: 'empty' });
+const UNAVAILABLE: BodyObservation & { kind: 'unavailable' } = Object.freeze({ kind: 'unavailable' });
 
 function formatSocketAddress(socket: Obj | undefined): string | undefined {
   const ip = str(socket?.['address']);

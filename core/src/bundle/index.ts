@@ -1,5 +1,5 @@
 export { BUNDLE_FORMAT, DEFAULT_MAX_PASSPORT_LIFETIME_S } from './types.js';
-export type { AllowedSource, BodyRule, BundleDocument, BundleSignature, Revocations, Route, RouteMatch, TrustKey } from './types.js';
+export type { AllowedSource, BodyHashSource, BodyRule, BundleDocument, BundleSignature, Revocations, Route, RouteMatch, TrustKey } from './types.js';
 export { BundleError, BUNDLE_EDIT_ERROR_CODES, BUNDLE_ERROR_CODES, BUNDLE_SOURCE_ERROR_CODES } from './errors.js';
 export type { AnyBundleErrorCode, BundleEditErrorCode, BundleErrorCode, BundleSourceErrorCode } from './errors.js';
 export { validateBundle, type BundleValidation } from './validate.js';

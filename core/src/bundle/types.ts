@@ -36,16 +36,26 @@ export interface RouteMatch {
 }
 
 /**
- * What a route demands of the request body. `bound` (the default when `body` is absent): the
- * transcript binds the SHA-256 of the complete body, so the verifier must observe it (trusted filter
- * header or the whole buffered body), else deny. `empty`: the route takes no body; the transcript binds
- * the empty-body hash and any body is a mismatch, so Envoy need not buffer for such routes.
+ * What a route demands of the request body (docs/bundle.md §1.2.3). `bound` (the default when `body`
+ * is absent): the transcript binds the SHA-256 of the complete body, so the verifier must observe it,
+ * else deny. `empty`: the route takes no body; the transcript binds the empty-body hash, and any body
+ * the verifier observes is `body_mismatch` whatever the proof signed.
  */
 export interface BodyRule {
   readonly mode: 'bound' | 'empty';
   /** Largest body accepted, in bytes; only meaningful with `bound`. */
   readonly max_bytes?: number;
+  /**
+   * Which observation of the body the verifier trusts on this route. `buffered` (the default): only
+   * what Envoy itself reports — the buffered body (`with_request_body`), or, where Envoy buffers, the
+   * absence of one. `filter`: also the wasm filter's body-hash and body-length headers, which a client
+   * could forge on any listener or route where the filter (or the strip of client copies) is missing.
+   */
+  readonly hash_source?: BodyHashSource;
 }
+
+export const BODY_HASH_SOURCES = Object.freeze(['buffered', 'filter'] as const);
+export type BodyHashSource = (typeof BODY_HASH_SOURCES)[number];
 
 export interface Route {
   readonly id: string;

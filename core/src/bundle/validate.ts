@@ -10,7 +10,7 @@
 import { importPublicJwk, algForJwk } from '../keys.js';
 import { fromB64url } from '../encoding.js';
 import { FRESHNESS_CLASSES, isKeyBinding, KEY_BINDINGS } from '../types.js';
-import { BUNDLE_FORMAT, type BundleDocument } from './types.js';
+import { BODY_HASH_SOURCES, BUNDLE_FORMAT, type BundleDocument } from './types.js';
 import {
   authorityProblem,
   headerNameProblem,
@@ -45,7 +45,7 @@ const ROUTE = [
 ];
 const MATCH = ['methods', 'path', 'authority'];
 const SOURCE = ['issuer', 'trust_domain', 'subject', 'min_key_binding'];
-const BODY = ['mode', 'max_bytes'];
+const BODY = ['mode', 'max_bytes', 'hash_source'];
 const REVOCATION_LISTS = ['kids', 'jtis', 'subjects', 'cnf_thumbprints'];
 const SIGNATURE = ['alg', 'kid', 'value'];
 const MAX_LIFETIME_S = 3600;
@@ -225,6 +225,9 @@ function checkBody(v: Checker, value: unknown, at: string): void {
   if (b.max_bytes !== undefined) {
     if (!(Number.isSafeInteger(b.max_bytes) && (b.max_bytes as number) >= 1)) v.add(`${at}/max_bytes`, 'must be a positive integer');
     else if (b.mode === 'empty') v.add(`${at}/max_bytes`, 'has no meaning when mode is "empty"');
+  }
+  if (b.hash_source !== undefined && !(BODY_HASH_SOURCES as readonly unknown[]).includes(b.hash_source)) {
+    v.add(`${at}/hash_source`, 'must be "buffered" or "filter"');
   }
 }
 

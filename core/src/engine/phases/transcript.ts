@@ -1,7 +1,8 @@
 /**
  * Phase 6, transcript. Rule: rebuild transcript-v1 from what the verifier observed — method,
  * authority, path and query from the request; bound header values from the request; the body hash
- * from the buffered body or the trusted filter header; audience, jti, passport hash, key binding and
+ * from the buffered body or, on a route that trusts it, the filter's headers (a route that takes no
+ * body denies any body it can see as body_mismatch); audience, jti, passport hash, key binding and
  * holder thumbprint from the verified passport; route from the route phase — taking from the proof
  * only the nonce, the timestamp and the header names. The proof must verify over those bytes with
  * the `cnf` key. When it does not, the field-digest table names the field that differs.
@@ -10,29 +11,81 @@ import { fromB64url, sha256b64url } from '../../encoding.js';
 import { verifyBytes } from '../../keys.js';
 import type { ReasonCode } from '../../reasons.js';
 import { buildTranscriptForTarget, diagnoseMismatch } from '../../transcript.js';
+import type { BodyObservation } from '../../types.js';
 import type { PhaseState } from '../state.js';
 
 const EMPTY_SHA256 = sha256b64url(new Uint8Array(0));
+const UNAVAILABLE: BodyObservation = Object.freeze({ kind: 'unavailable' });
+const EMPTY: BodyObservation = Object.freeze({ kind: 'empty' });
 
-function bodyHash(s: PhaseState): { ok: true; value: string } | { ok: false; reason: ReasonCode } {
-  const b = s.view.body;
+type BodyResult = { ok: true; value: string } | { ok: false; reason: ReasonCode };
+const EMPTY_BODY: BodyResult = Object.freeze({ ok: true, value: EMPTY_SHA256 });
+const fail = (reason: ReasonCode): BodyResult => ({ ok: false, reason });
+
+/**
+ * The filter's body length: decimal digits without a leading zero (or exactly "0"), at most
+ * 2^53 − 1. Anything else (a sign, spaces, a comma-joined client copy) is -1.
+ */
+function filterLength(text: string | undefined): number {
+  if (text === undefined || text.length === 0 || text.length > 16) return -1;
+  if (text.length > 1 && text.charCodeAt(0) === 0x30) return -1;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return Number.isSafeInteger(n) ? n : -1;
+}
+
+/**
+ * A body the request declares without Envoy or the filter having observed it (docs/transcript-v1.md
+ * §10): a `content-length` other than `0`, or any `transfer-encoding`. Only consulted on a route
+ * whose `body.mode` is `empty`, where any body is a mismatch.
+ */
+function declaresBody(headers: ReadonlyMap<string, string>): boolean {
+  const length = headers.get('content-length');
+  return (length !== undefined && length !== '0') || headers.has('transfer-encoding');
+}
+
+/** docs/transcript-v1.md §10: the body hash the transcript binds, or the deny. */
+function bodyHash(s: PhaseState): BodyResult {
+  const rule = s.route!.body;
+  const takesNoBody = rule?.mode === 'empty';
+  let b = s.view.body;
+  // The filter's headers count only where the bundle route says the filter guards it.
+  if (b.kind === 'filter_header' && rule?.hash_source !== 'filter') b = b.otherwise === 'empty' ? EMPTY : UNAVAILABLE;
   switch (b.kind) {
     case 'bytes': {
-      if (b.partial) return { ok: false, reason: 'body_partial' };
-      const max = s.route!.body?.max_bytes;
-      if (max !== undefined && b.bytes.length > max) return { ok: false, reason: 'body_too_large' };
+      if (takesNoBody) {
+        // Envoy buffered something, or says it cut a body: either way there was a body.
+        return b.bytes.length > 0 || b.partial || declaresBody(s.view.headers) ? fail('body_mismatch') : EMPTY_BODY;
+      }
+      if (b.partial) return fail('body_partial');
+      const max = rule?.max_bytes;
+      if (max !== undefined && b.bytes.length > max) return fail('body_too_large');
       return { ok: true, value: sha256b64url(b.bytes) };
     }
     case 'filter_header': {
       const d = b.value.length === 43 ? fromB64url(b.value) : undefined;
-      return d && d.length === 32 ? { ok: true, value: b.value } : { ok: false, reason: 'body_hash_invalid' };
+      const length = filterLength(b.length);
+      if (!d || d.length !== 32 || length < 0) return fail('body_hash_invalid');
+      // The filter writes both from one pass over the body; a pair that disagrees on emptiness
+      // was not written by it.
+      if ((length === 0) !== (b.value === EMPTY_SHA256)) return fail('body_hash_invalid');
+      if (takesNoBody) return length > 0 || declaresBody(s.view.headers) ? fail('body_mismatch') : EMPTY_BODY;
+      const max = rule?.max_bytes;
+      if (max !== undefined && length > max) return fail('body_too_large');
+      return { ok: true, value: b.value };
     }
     case 'empty':
-      return { ok: true, value: EMPTY_SHA256 };
+      return takesNoBody && declaresBody(s.view.headers) ? fail('body_mismatch') : EMPTY_BODY;
     case 'unavailable':
-      // A route that declares it takes no body binds the empty hash without observing one; any
-      // body the signer did hash then fails as body_mismatch.
-      return s.route!.body?.mode === 'empty' ? { ok: true, value: EMPTY_SHA256 } : { ok: false, reason: 'body_unavailable' };
+      // A route that takes no body binds the empty hash; a body the request declares is a mismatch
+      // whatever the proof signed. Without Envoy buffering or the filter on the route this is all
+      // the verifier can see (docs/transcript-v1.md §10 says what stays unobserved).
+      if (takesNoBody) return declaresBody(s.view.headers) ? fail('body_mismatch') : EMPTY_BODY;
+      return fail('body_unavailable');
   }
 }
 
