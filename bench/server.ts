@@ -99,7 +99,7 @@ function quantile(xs: readonly number[], q: number): number {
 }
 
 /** utime and stime of a process (all its threads), in milliseconds (Linux /proc; clock ticks of 1/CLK_TCK s). */
-function cpuMsOf(pid: number, path = `/proc/${pid}/stat`): { user: number; system: number } {
+export function cpuMsOf(pid: number, path = `/proc/${pid}/stat`): { user: number; system: number } {
   const stat = readFileSync(path, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields after "(comm) " start at field 3 (state); utime is field 14, stime field 15.
@@ -122,6 +122,9 @@ function mainThreadCpuMs(pid: number): number {
 
 const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
 const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
+
+/** The server section's CPU per allowed check, for the middleware section to compare against. */
+export let lastServerCpuPerCheckMs: number | undefined;
 
 export async function bench(): Promise<void> {
   console.log('server: ext_authz over gRPC (real server process, workers: 1, memory replay store, audit to a file)');
@@ -222,6 +225,7 @@ export async function bench(): Promise<void> {
     const side = await sideBySide(items, compileBundle(doc), issuerKey.publicJwk, holder);
 
     const cpuPerCheckMs = median(closed.map((c) => c.cpuMs));
+    lastServerCpuPerCheckMs = cpuPerCheckMs;
     // Each round against the floor sampled around it; the median of those ratios is the figure.
     const ratios = closed.map((c) => c.cpuMs / c.floorMs);
     const ratio = median(ratios);
