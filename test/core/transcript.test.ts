@@ -38,8 +38,12 @@ describe('transcript-v1 canonical path', () => {
     ['/a%2fb'.replace('%2f', '%3a'), '/a%3Ab'],
     ['/caf\u00e9', '/caf%C3%A9'],
     ['/a b', '/a%20b'],
-    ["/x!$&'()*+,;=:@", "/x!$&'()*+,;=:@"],
+    ["/x!$&'()*+,=:@", "/x!$&'()*+,=:@"],
     ['/%e2%82%ac', '/%E2%82%AC'],
+    ['/100%25', '/100%25'],
+    ['/a/%25zz', '/a/%25zz'],
+    ['/a/b.c./.d/...', '/a/b.c./.d/...'],
+    ['/\ufb01le', '/%EF%AC%81le'],
   ];
   for (const [input, want] of ok) {
     it(`canonicalises ${JSON.stringify(input)} to ${JSON.stringify(want)}`, () => {
@@ -52,6 +56,34 @@ describe('transcript-v1 canonical path', () => {
       const r = canonicalPath(input);
       assert.equal(r.ok, false);
       assert.equal(!r.ok && r.reason, 'path_not_canonical');
+    });
+  }
+  // Forms an upstream could resolve to another path (docs/transcript-v1.md §6.4 step 4).
+  const resolvable: [string, string][] = [
+    ['/files/..;/admin', 'path parameter (";") in path'],
+    ['/files/.;/admin', 'path parameter (";") in path'],
+    ['/files/%2e%2e;/admin', 'path parameter (";") in path'],
+    ['/admin;jsessionid=abc', 'path parameter (";") in path'],
+    ['/a/;x/b', 'path parameter (";") in path'],
+    ['/a/..%3b/b', 'encoded path parameter (";") in path'],
+    ['/a/x%3Bjsessionid=1', 'encoded path parameter (";") in path'],
+    ['/a/%c0%ae%c0%ae/b', 'percent-escapes in path do not decode to UTF-8 (overlong or invalid sequence)'],
+    ['/a/%e0%80%ae/b', 'percent-escapes in path do not decode to UTF-8 (overlong or invalid sequence)'],
+    ['/a/%ff', 'percent-escapes in path do not decode to UTF-8 (overlong or invalid sequence)'],
+    ['/a/%252e%252e/b', 'double percent-encoding in path'],
+    ['/a/%25%32%65', 'double percent-encoding in path'],
+    ['/a/%09b', 'encoded control character in path'],
+    ['/a/b%0d%0a', 'encoded control character in path'],
+    ['/a/\u2025/b', 'Unicode compatibility form of the path adds "."'],
+    ['/a/\uff0e\uff0e/b', 'Unicode compatibility form of the path adds "."'],
+    ['/a\uff0fb', 'Unicode compatibility form of the path adds "/"'],
+    ['/a/%EF%BC%8E%EF%BC%8E/b', 'Unicode compatibility form of the path adds "."'],
+    ['/a\uff3cb', 'Unicode compatibility form of the path adds "\\"'],
+    ['/a\uff1bb', 'Unicode compatibility form of the path adds ";"'],
+  ];
+  for (const [input, detail] of resolvable) {
+    it(`refuses ${JSON.stringify(input)}, which an upstream could resolve to another path: ${detail}`, () => {
+      assert.deepEqual(canonicalPath(input), { ok: false, reason: 'path_not_canonical', detail });
     });
   }
   it('is idempotent on every path it accepts', () => {
