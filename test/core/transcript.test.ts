@@ -86,6 +86,38 @@ describe('transcript-v1 canonical path', () => {
       assert.deepEqual(canonicalPath(input), { ok: false, reason: 'path_not_canonical', detail });
     });
   }
+  it('property: random path forms with ";", encoded dots, odd escapes and mixed-case hex never canonicalise to a path an upstream could resolve differently', () => {
+    // Pieces an attacker combines; whatever canonicalPath accepts must, decoded once (and even
+    // twice, and after NFKC), hold no path parameter, no dot segment and no extra separator.
+    const piece = fc.constantFrom('a', 'b', '.', '..', ';', ';x=1', '%2e', '%2E', '%3b', '%3B', '%25', '%32', '%65', '%c0', '%ae', '%C0%AE', '%e0%80%ae', '%ef%bc%8e', '\uff0e', '\u2024', '\uff0f', '%5c', '%09', '%0A', '%2f', '/', '~', '%7e', 'jsessionid', '=');
+    const decode = (s: string): string => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    };
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 10 }), (pieces) => {
+        const r = canonicalPath(`/${pieces.join('')}`);
+        if (!r.ok) {
+          assert.equal(r.reason, 'path_not_canonical');
+          return;
+        }
+        for (const form of [r.value, decode(r.value), decode(decode(r.value)), decode(r.value).normalize('NFKC')]) {
+          assert.ok(!form.includes(';'), `${r.value}: ";" in ${form}`);
+          assert.ok(!form.includes('\\'), `${r.value}: "\\" in ${form}`);
+          const segs = form.split('/').slice(1);
+          segs.forEach((seg, i) => {
+            assert.ok(seg !== '.' && seg !== '..', `${r.value}: dot segment in ${form}`);
+            assert.ok(seg !== '' || i === segs.length - 1, `${r.value}: empty segment in ${form}`);
+          });
+          assert.equal(form.split('/').length, r.value.split('/').length, `${r.value}: another segment count in ${form}`);
+        }
+      }),
+      { numRuns: 20000 },
+    );
+  });
   it('is idempotent on every path it accepts', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (s) => {
