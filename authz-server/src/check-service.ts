@@ -69,8 +69,10 @@ export class CheckService {
   async decide(request: unknown): Promise<CheckResponse> {
     const started = performance.now();
     let decision: Decision;
+    let namespaceHeaders: readonly string[] | undefined;
     try {
       const translated = toRequestView(request, this.deps.settings);
+      if (translated.ok) namespaceHeaders = translated.view.namespaceHeaders;
       decision = translated.ok
         ? await verifyRequest({ view: translated.view, bundle: this.deps.bundle(), store: this.deps.store, options: this.deps.engine })
         : edgeDecision('request_malformed', {}, this.deps.engine);
@@ -83,7 +85,7 @@ export class CheckService {
     } catch (error) {
       this.deps.onInternalError(error);
     }
-    return toCheckResponse(decision);
+    return toCheckResponse(decision, namespaceHeaders);
   }
 
   #internal(error: unknown): CheckResponse {

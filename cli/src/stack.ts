@@ -20,6 +20,18 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** As envoy/envoy.yaml: the listener buffer is a little larger, so the filter (not Envoy) answers an oversized body. */
 export const BUFFER_LIMIT_BYTES = MAX_BODY_BYTES + 64 * 1024;
 
+/**
+ * As envoy/envoy.yaml's first route: a path with a ";" parameter (also "%3B") is answered 400 before
+ * any route, so it cannot reach an unchecked route (`/public/..;/v1/admin`) and be resolved by the
+ * upstream as another path (docs/transcript-v1.md §6.4).
+ */
+export const PATH_PARAMETER_REJECT: GatewayRoute = Object.freeze({
+  safeRegex: '.*(;|%3[Bb]).*',
+  wasm: false,
+  extAuthz: false,
+  directResponse: { status: 400, body: '{"error":"path_parameter"}' },
+});
+
 export const WASM_CONFIGURATION = Object.freeze({
   header: 'x-trustplane-body-sha256',
   max_body_bytes: MAX_BODY_BYTES,
@@ -27,13 +39,18 @@ export const WASM_CONFIGURATION = Object.freeze({
   log_level: 'info',
 });
 
-/** Mirrors envoy/envoy.yaml: route ids from context_extensions; uploads buffered instead of hashed in wasm. */
+/**
+ * Mirrors envoy/envoy.yaml: route ids from context_extensions; uploads buffered instead of hashed in
+ * wasm. Each route sends only requests its bundle route (devRoutes) covers: the server denies any
+ * other as route_request_mismatch, and test/envoy/shipped-routes.test.ts checks the pairing.
+ */
 const ROUTES: GatewayRoute[] = [
-  { prefix: '/public', wasm: false, extAuthz: false },
-  { prefix: '/v1/payments/', methods: ['GET'], wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'payments-read' } },
-  { prefix: '/v1/payments', methods: ['POST'], wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'payments-create' } },
+  PATH_PARAMETER_REJECT,
+  { prefix: '/public/', wasm: false, extAuthz: false },
+  { safeRegex: '/v1/payments/[^/]+', methods: ['GET'], wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'payments-read' } },
+  { path: '/v1/payments', methods: ['POST'], wasm: true, extAuthz: true, contextExtensions: { trustplane_route: 'payments-create' } },
   {
-    prefix: '/v1/uploads',
+    path: '/v1/uploads',
     methods: ['POST'],
     wasm: false,
     extAuthz: true,

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // VersionLine is line 0 of every transcript (section 6.1).
@@ -226,6 +227,9 @@ func CanonicalPath(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := refuseOtherPaths(canon); err != nil {
+		return "", err
+	}
 	segments := strings.Split(canon, "/")[1:]
 	for i, s := range segments {
 		if s == "." || s == ".." {
@@ -236,6 +240,47 @@ func CanonicalPath(path string) (string, error) {
 		}
 	}
 	return canon, nil
+}
+
+var hexEscapeRe = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
+
+// refuseOtherPaths is section 6.4 step 4: forms an upstream could resolve to another path than the
+// one signed. The step's NFKC rule is not applied here: Go's standard library has no Unicode
+// normalisation, and this signer takes nothing else. A path that only NFKC would refuse is signed,
+// and the verifier then denies it path_not_canonical, so nothing is allowed that should not be.
+func refuseOtherPaths(canon string) error {
+	if strings.Contains(canon, "%") {
+		raw := make([]byte, 0, len(canon))
+		for i := 0; i < len(canon); i++ {
+			if canon[i] == '%' {
+				hi, _ := hexVal(canon[i+1])
+				lo, _ := hexVal(canon[i+2])
+				raw = append(raw, hi<<4|lo)
+				i += 2
+			} else {
+				raw = append(raw, canon[i])
+			}
+		}
+		if !utf8.Valid(raw) {
+			return refuse("path_not_canonical", "escapes that are not well-formed UTF-8")
+		}
+		for _, b := range raw {
+			if b < 0x20 || b == 0x7F {
+				return refuse("path_not_canonical", "an escaped control character")
+			}
+		}
+		text := string(raw)
+		if strings.Contains(text, ";") {
+			return refuse("path_not_canonical", "an escaped ';'")
+		}
+		if hexEscapeRe.MatchString(text) {
+			return refuse("path_not_canonical", "a second layer of escapes")
+		}
+	}
+	if strings.Contains(canon, ";") {
+		return refuse("path_not_canonical", "a path parameter (';')")
+	}
+	return nil
 }
 
 // CanonicalQuery implements section 6.5.

@@ -33,7 +33,8 @@ func TestCanonicalFormsOfTheSpecExamples(t *testing.T) {
 			t.Errorf("path %q = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"/a%2Fb", "/a/../b", "/a/%2e%2E/b", "/a//b", "/a\\b", "a", "/a%zz", "/a%00", "/a%5c"} {
+	for _, bad := range []string{"/a%2Fb", "/a/../b", "/a/%2e%2E/b", "/a//b", "/a\\b", "a", "/a%zz", "/a%00", "/a%5c",
+		"/files/..;/admin", "/a/.;/b", "/a;jsessionid=1", "/a/..%3B/b", "/a/%C0%AE%C0%AE/b", "/a/%252e%252e/b", "/a%0A"} {
 		if _, err := CanonicalPath(bad); reasonOf(err) != "path_not_canonical" {
 			t.Errorf("path %q: %v, want path_not_canonical", bad, err)
 		}

@@ -159,9 +159,61 @@ function pathRefused(detail: string): Canon<string> {
   return { ok: false, reason: 'path_not_canonical', detail };
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** A percent-escape, as a second decoding would read it. */
+const ESCAPE = /%[0-9A-Fa-f]{2}/;
+/** C0 controls and DEL. */
+const CONTROL = /[\x00-\x1f\x7f]/;
+/** Characters that give a path its structure; NFKC must not create any of them (see below). */
+const STRUCTURAL = '/\\.;%?#';
+
+/**
+ * The second half of docs/transcript-v1.md §6.4 step 4, for a canonical path that still holds
+ * escapes: what the escapes decode to must not let an upstream resolve another path. The decoded
+ * bytes must be UTF-8 (an overlong `%C0%AE` is a "." to a lenient decoder) without controls, `;`
+ * (path parameters, `%3B`) or a second layer of escapes (`%252e`); and Unicode compatibility
+ * normalisation (NFKC, which some frameworks apply) must not create a structural character
+ * (`．．` U+FF0E is ".." after NFKC, `／` U+FF0F is "/").
+ */
+function decodedPathProblem(c: string): string | undefined {
+  const bytes: number[] = [];
+  for (let i = 0; i < c.length; i++) {
+    const ch = c.charCodeAt(i);
+    if (ch === 0x25) {
+      bytes.push((hexVal(c.charCodeAt(i + 1)) << 4) | hexVal(c.charCodeAt(i + 2)));
+      i += 2;
+    } else {
+      bytes.push(ch);
+    }
+  }
+  let decoded: string;
+  try {
+    decoded = strictUtf8.decode(Uint8Array.from(bytes));
+  } catch {
+    return 'percent-escapes in path do not decode to UTF-8 (overlong or invalid sequence)';
+  }
+  if (CONTROL.test(decoded)) return 'encoded control character in path';
+  if (decoded.includes(';')) return 'encoded path parameter (";") in path';
+  if (ESCAPE.test(decoded)) return 'double percent-encoding in path';
+  let nonAscii = false;
+  for (let i = 0; i < decoded.length && !nonAscii; i++) nonAscii = decoded.charCodeAt(i) >= 0x80;
+  if (nonAscii) {
+    const nfkc = decoded.normalize('NFKC');
+    if (nfkc !== decoded) {
+      for (let i = 0; i < STRUCTURAL.length; i++) {
+        const ch = STRUCTURAL[i]!;
+        if (nfkc.split(ch).length !== decoded.split(ch).length) return `Unicode compatibility form of the path adds "${ch}"`;
+      }
+    }
+  }
+  return undefined;
+}
+
 /**
  * Canonical path: must start with "/"; no "\\", "#", NUL; no encoded "/" or "\\"; after canonical
- * percent-encoding, no "." or ".." segment and no empty segment except a trailing one.
+ * percent-encoding, no "." or ".." segment, no empty segment except a trailing one, no path
+ * parameter (";" or "%3B": servlet containers resolve `..;` as `..`), and escapes that decode to
+ * nothing an upstream could read as another path (decodedPathProblem).
  */
 export function canonicalPath(rawPath: string): Canon<string> {
   if (rawPath.charCodeAt(0) !== 0x2f) return pathRefused('path must start with "/"');
@@ -175,7 +227,15 @@ export function canonicalPath(rawPath: string): Canon<string> {
     const canonical = canonicalComponent(rawPath, PATH_LITERAL, PATH_REFUSED);
     if (canonical === undefined) return pathRefused('malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)');
     c = canonical;
+    if (c.includes('%')) {
+      const problem = decodedPathProblem(c);
+      if (problem !== undefined) return pathRefused(problem);
+    }
   }
+  // RFC 3986 §3.3 lets a segment carry parameters after ";"; servlet containers and others strip
+  // them before resolving, so `/a/..;/b` is `/b` to them and `/admin;x` is `/admin`. No path with a
+  // parameter is ever bound or routed (docs/transcript-v1.md §6.4).
+  if (c.includes(';')) return pathRefused('path parameter (";") in path');
   // Segments after the leading "/", in order: none may be "." or "..", none but the last empty.
   let start = 1;
   for (;;) {

@@ -28,6 +28,25 @@ export const HEADER = Object.freeze({
 /** Headers a caller sends that must never reach the upstream. */
 export const CREDENTIAL_HEADERS: readonly string[] = Object.freeze([HEADER.passport, HEADER.proof, HEADER.bodySha256]);
 
+/** Every header name under this prefix is TrustPlane's: on allow, no client-sent one reaches the upstream. */
+export const HEADER_NAMESPACE = 'x-trustplane-';
+
+/** Identity headers the server sets on allow (or removes when it has no value for them). */
+export const IDENTITY_HEADERS: readonly string[] = Object.freeze([
+  HEADER.subject,
+  HEADER.issuer,
+  HEADER.trustDomain,
+  HEADER.keyBinding,
+  HEADER.route,
+  HEADER.decisionId,
+]);
+
+/**
+ * Namespace headers every allow already removes or overwrites: the credentials and the identity
+ * headers. Any other client-sent `x-trustplane-*` name is removed by name (docs/envoy-integration.md).
+ */
+export const HANDLED_NAMESPACE_HEADERS: ReadonlySet<string> = new Set([...CREDENTIAL_HEADERS, ...IDENTITY_HEADERS]);
+
 /** Ordered weakest → strongest. */
 export const KEY_BINDINGS = Object.freeze(['software', 'remote_kms', 'hardware_local', 'attested_workload'] as const);
 export type KeyBinding = (typeof KEY_BINDINGS)[number];
@@ -78,6 +97,11 @@ export interface RequestView {
   readonly headers: ReadonlyMap<string, string>;
   /** Names that arrived more than once (from `header_map`), when the edge can tell. */
   readonly repeatedHeaders?: ReadonlySet<string>;
+  /**
+   * Client-sent `x-trustplane-*` names outside HANDLED_NAMESPACE_HEADERS, in arrival order, when
+   * there are any: an allow removes them too, so the whole namespace the client sent is gone.
+   */
+  readonly namespaceHeaders?: readonly string[];
   readonly body: BodyObservation;
   /** Route id from Envoy `context_extensions` (`trustplane_route`), if configured. */
   readonly routeId?: string;

@@ -27,10 +27,17 @@ export interface BufferSettings {
   readonly packAsBytes: boolean;
 }
 
+/**
+ * How a route matches the path without its query, as Envoy's RouteMatch does (route_components.proto):
+ * `prefix`, `path` (exact) or `safe_regex` (the whole path must match). Exactly one is set.
+ */
 export interface GatewayRoute {
-  /** Path prefix (matched on the path without the query). */
-  readonly prefix: string;
+  readonly prefix?: string;
+  readonly path?: string;
+  readonly safeRegex?: string;
   readonly methods?: readonly string[];
+  /** Envoy `direct_response`: answered here, nothing else runs. */
+  readonly directResponse?: { readonly status: number; readonly body: string };
   /** Run the wasm body-hash filter on this route. */
   readonly wasm: boolean;
   /** `false` disables ext_authz for the route (a public route). */
@@ -82,6 +89,15 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
   };
   const upstream = new URL(o.upstream);
 
+  const pathMatchers = o.routes.map((r): ((path: string) => boolean) => {
+    if (r.path !== undefined) return (p) => p === r.path;
+    if (r.safeRegex !== undefined) {
+      const re = new RegExp(`^(?:${r.safeRegex})$`);
+      return (p) => re.test(p);
+    }
+    const prefix = r.prefix ?? '/';
+    return (p) => p.startsWith(prefix);
+  });
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       o.onError?.(error);
@@ -94,9 +110,14 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
     let headers = connectionManagerHeaders(req);
     const path = req.url ?? '/';
     const method = req.method ?? 'GET';
-    const route = o.routes.find((r) => path.split('?')[0]!.startsWith(r.prefix) && (!r.methods || r.methods.includes(method)));
+    const pathOnly = path.split('?')[0]!;
+    const route = o.routes.find((r, i) => pathMatchers[i]!(pathOnly) && (!r.methods || r.methods.includes(method)));
     if (!route) {
       reply(res, { status: 404, headers: [['content-type', 'text/plain']], body: Buffer.from('no route\n') });
+      return;
+    }
+    if (route.directResponse) {
+      reply(res, { status: route.directResponse.status, headers: [['content-type', 'application/json']], body: Buffer.from(route.directResponse.body) });
       return;
     }
     const chunks = await readChunks(req);

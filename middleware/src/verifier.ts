@@ -156,6 +156,9 @@ export class Verifier {
       }
     }
     const forwarded = this.options.trustForwardedHost ? headers.get('x-forwarded-host')?.split(',').pop()?.trim() : undefined;
+    // A trusted X-Forwarded-Host is the authority line itself, so it is bound; it is not also an
+    // unbound URL-changing header (docs/bundle.md §1.2.4).
+    if (forwarded) headers.delete('x-forwarded-host');
     const authority = forwarded || headers.get(':authority') || headers.get('host');
     if (!req.method || !authority || !target) return undefined;
     // The credential headers are read like Envoy presents them; a repeated one is refused by the

@@ -233,6 +233,25 @@ describe('toRequestView rules', () => {
     assert.deepEqual([...view.headers.keys()], ['x-trustplane-proof', 'x-\u212Aey']);
   });
 
+  it('lists client-sent x-trustplane-* names beyond the credentials and identity headers, once each, for the allow to remove', () => {
+    const view = viewOf(
+      check({
+        header_map: {
+          headers: [
+            { key: 'X-TrustPlane-Reason', value: 'ok' },
+            { key: 'x-trustplane-passport', value: 'p' },
+            { key: 'x-trustplane-subject', value: 's' },
+            { key: 'x-trustplane-reason', value: 'again' },
+            { key: 'x-trustplanex', value: 'not ours' },
+            { key: 'x-trustplane-x', value: '1' },
+          ],
+        },
+      }),
+    );
+    assert.deepEqual(view.namespaceHeaders, ['x-trustplane-reason', 'x-trustplane-x']);
+    assert.equal(viewOf(check({ headers: { 'x-trustplane-passport': 'p', 'x-trustplane-proof': 'q' } })).namespaceHeaders, undefined);
+  });
+
   it('joins names that differ only in case and records them as repeated', () => {
     const view = viewOf(check({ headers: { 'x-a': '1', 'X-A': '2' } }));
     assert.equal(view.headers.get('x-a'), '1,2');

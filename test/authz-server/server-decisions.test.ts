@@ -197,7 +197,14 @@ describe('authz server over gRPC: decisions', function () {
       ['route: an unknown route id from context_extensions', 'route_not_found', () =>
         present(signCheck(trust), { contextExtensions: { trustplane_route: 'no-such-route' } })],
       ['route: the proof names another route than Envoy says', 'route_mismatch', () =>
-        present(signCheck(trust), { contextExtensions: { trustplane_route: 'payments-read' } })],
+        present(signCheck(trust, { method: 'GET', path: '/v1/payments/42' }), { contextExtensions: { trustplane_route: 'payments-read' } })],
+      ['route: Envoy names a route that does not cover the request', 'route_request_mismatch', () =>
+        present(signCheck(trust, { route: 'payments-read' }), { contextExtensions: { trustplane_route: 'payments-read' } })],
+      ['route: an unbound method-override header', 'override_header_not_bound', () => {
+        const s = signCheck(trust);
+        s.headers.set('x-http-method-override', 'DELETE');
+        return present(s);
+      }],
       ['route: another audience', 'audience_mismatch', () =>
         present(signCheck(trust, { passport: { audience: 'https://other.example.test' } }))],
       ['route: a subject the route does not allow', 'source_not_allowed', () =>

@@ -30,7 +30,7 @@ const PATHS = [
   '/v1/%7Euser/%41bc',
   '/v1/a+b/100%25',
   "/v1/!$&'()*+,=:@",
-  '/v1/sp%20ace/tab%09',
+  '/v1/sp%20ace/tab%7E',
   '/v1/%e6%97%a5%e6%9c%ac',
   '/v1/x-y_z.~',
 ];

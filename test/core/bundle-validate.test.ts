@@ -168,6 +168,32 @@ describe('validateBundle', () => {
     ]);
   });
 
+  it('accepts override_headers as a list of unique, bindable, lower-case names (empty turns the check off)', () => {
+    for (const ok of [[], ['x-http-method-override'], ['x-verb', 'forwarded']]) {
+      const doc = sample();
+      doc.routes[0].override_headers = ok;
+      assert.equal(validateBundle(doc).ok, true, JSON.stringify(ok));
+    }
+    const doc = sample();
+    doc.routes[0].override_headers = ['X-HTTP-Method', ':method', 'x-trustplane-route', 'cookie', 'x-a', 'x-a', 7];
+    doc.routes[1].override_headers = 'x-http-method';
+    const r = validateBundle(doc);
+    assert.equal(r.ok, false);
+    assert.deepEqual(!r.ok && r.problems, [
+      '/routes/0/override_headers/0: must be a lower-case header name token',
+      '/routes/0/override_headers/1: pseudo-headers cannot be bound',
+      '/routes/0/override_headers/2: cannot be bound by a proof, so it cannot be an override header',
+      '/routes/0/override_headers/3: cookie cannot be bound (credential, hop-by-hop, host or cookie header)',
+      '/routes/0/override_headers/5: duplicate header name',
+      '/routes/0/override_headers/6: must be a string',
+      '/routes/1/override_headers: must be an array',
+    ]);
+    const long = sample();
+    long.routes[0].override_headers = Array.from({ length: 65 }, (_, i) => `x-h${i}`);
+    const l = validateBundle(long);
+    assert.deepEqual(!l.ok && l.problems, ['/routes/0/override_headers: must name at most 64 headers']);
+  });
+
   it('accepts only route paths that are already in transcript-v1 canonical form', () => {
     const cases: Array<[string, string | undefined]> = [
       ['/', undefined],
@@ -176,7 +202,9 @@ describe('validateBundle', () => {
       ['/orders/*', undefined],
       ['/**', undefined],
       ['/a/%C3%A9/b', undefined],
-      ["/a/:@!$&'()+,;=", undefined],
+      ["/a/:@!$&'()+,=", undefined],
+      ['/a/b;c', 'path parameter (";") in path'],
+      ['/a/%3B', 'encoded path parameter (";") in path'],
       ['orders', 'must start with "/"'],
       ['/a//b', 'empty segment ("//") in path'],
       ['/a/./b', 'dot segment in path'],

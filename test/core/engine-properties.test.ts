@@ -307,7 +307,10 @@ const MUTATIONS: Record<string, [ReasonCode, Mutation]> = {
     },
   ],
   // The route phase compares the route Envoy names with the one the proof names before any transcript work.
-  route: ['route_mismatch', (_pw, r, p, proof) => ({ view: { ...envoyView(r, p.passport, proof), routeId: 'prop-b' } })],
+  // (prop-b covers PATCH on every path, so Envoy naming it for a PATCH is a consistent route choice.)
+  route: ['route_mismatch', (_pw, r, p, proof) => ({ view: { ...envoyView(r, p.passport, proof), routeId: 'prop-b', method: 'PATCH' } })],
+  // A route Envoy names must cover the request: prop-b takes only PATCH.
+  route_request: ['route_request_mismatch', (_pw, r, p, proof) => ({ view: { ...envoyView(r, p.passport, proof), routeId: 'prop-b', method: r.method === 'PATCH' ? 'GET' : r.method } })],
   // A re-issued passport (same jti) for another audience: the route phase refuses it first.
   audience_policy: ['audience_mismatch', (pw, r, p, proof) => ({ view: envoyView(r, issue(pw, r, { jti: p.jti, audience: OTHER_AUDIENCE }).passport, proof) })],
   // Same, against a bundle whose route is for that audience: the transcript's aud line names it

@@ -348,7 +348,22 @@ describe('decision engine: every reason code through verifyRequest', () => {
       await expectDecision(w, { view: view(signed(w, {}, { route: 'payments-read' })) }, 'route_mismatch', 403);
     });
     it('denies an Envoy route id other than the one the proof names as route_mismatch (403)', async () => {
-      await expectDecision(w, { view: view(signed(w), { routeId: 'small-body' }) }, 'route_mismatch', 403);
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/small', body: '1234' }), { routeId: 'small-body' }) }, 'route_mismatch', 403);
+    });
+    it('denies an Envoy route id whose bundle route does not cover the request as route_request_mismatch (403)', async () => {
+      // payments-read is GET /v1/payments/* only: a POST, a deeper path and another method are each refused.
+      await expectDecision(w, { view: view(signed(w, {}, { route: 'payments-read' }), { routeId: 'payments-read' }) }, 'route_request_mismatch', 403);
+      const deep = signed(w, { method: 'GET', pathAndQuery: '/v1/payments/42/refunds/7', headers: {}, body: '' }, { route: 'payments-read', bindHeaders: [] });
+      await expectDecision(w, { view: view(deep, { routeId: 'payments-read' }) }, 'route_request_mismatch', 403);
+      const one = signed(w, { method: 'GET', pathAndQuery: '/v1/payments/42', headers: {}, body: '' }, { route: 'payments-read', bindHeaders: [] });
+      await expectDecision(w, { view: view(one, { routeId: 'payments-read' }) }, 'ok', 200);
+    });
+    it('denies an unbound method-override header as override_header_not_bound (403), and allows it when the proof binds it', async () => {
+      const sneaky = signed(w);
+      sneaky.headers.set('x-http-method-override', 'DELETE');
+      await expectDecision(w, { view: view(sneaky) }, 'override_header_not_bound', 403);
+      const bound = signed(w, { headers: { 'content-type': 'application/json', 'x-http-method-override': 'DELETE' } }, { bindHeaders: ['content-type', 'x-http-method-override'] });
+      await expectDecision(w, { view: view(bound) }, 'ok', 200);
     });
     it('denies a subject outside the allowed pattern as source_not_allowed (403)', async () => {
       const pp = passport(w, { subject: 'spiffe://example.test/ns/billing/sa/batch' });

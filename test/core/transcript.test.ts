@@ -38,8 +38,12 @@ describe('transcript-v1 canonical path', () => {
     ['/a%2fb'.replace('%2f', '%3a'), '/a%3Ab'],
     ['/caf\u00e9', '/caf%C3%A9'],
     ['/a b', '/a%20b'],
-    ["/x!$&'()*+,;=:@", "/x!$&'()*+,;=:@"],
+    ["/x!$&'()*+,=:@", "/x!$&'()*+,=:@"],
     ['/%e2%82%ac', '/%E2%82%AC'],
+    ['/100%25', '/100%25'],
+    ['/a/%25zz', '/a/%25zz'],
+    ['/a/b.c./.d/...', '/a/b.c./.d/...'],
+    ['/\ufb01le', '/%EF%AC%81le'],
   ];
   for (const [input, want] of ok) {
     it(`canonicalises ${JSON.stringify(input)} to ${JSON.stringify(want)}`, () => {
@@ -54,6 +58,66 @@ describe('transcript-v1 canonical path', () => {
       assert.equal(!r.ok && r.reason, 'path_not_canonical');
     });
   }
+  // Forms an upstream could resolve to another path (docs/transcript-v1.md §6.4 step 4).
+  const resolvable: [string, string][] = [
+    ['/files/..;/admin', 'path parameter (";") in path'],
+    ['/files/.;/admin', 'path parameter (";") in path'],
+    ['/files/%2e%2e;/admin', 'path parameter (";") in path'],
+    ['/admin;jsessionid=abc', 'path parameter (";") in path'],
+    ['/a/;x/b', 'path parameter (";") in path'],
+    ['/a/..%3b/b', 'encoded path parameter (";") in path'],
+    ['/a/x%3Bjsessionid=1', 'encoded path parameter (";") in path'],
+    ['/a/%c0%ae%c0%ae/b', 'percent-escapes in path do not decode to UTF-8 (overlong or invalid sequence)'],
+    ['/a/%e0%80%ae/b', 'percent-escapes in path do not decode to UTF-8 (overlong or invalid sequence)'],
+    ['/a/%ff', 'percent-escapes in path do not decode to UTF-8 (overlong or invalid sequence)'],
+    ['/a/%252e%252e/b', 'double percent-encoding in path'],
+    ['/a/%25%32%65', 'double percent-encoding in path'],
+    ['/a/%09b', 'encoded control character in path'],
+    ['/a/b%0d%0a', 'encoded control character in path'],
+    ['/a/\u2025/b', 'Unicode compatibility form of the path adds "."'],
+    ['/a/\uff0e\uff0e/b', 'Unicode compatibility form of the path adds "."'],
+    ['/a\uff0fb', 'Unicode compatibility form of the path adds "/"'],
+    ['/a/%EF%BC%8E%EF%BC%8E/b', 'Unicode compatibility form of the path adds "."'],
+    ['/a\uff3cb', 'Unicode compatibility form of the path adds "\\"'],
+    ['/a\uff1bb', 'Unicode compatibility form of the path adds ";"'],
+  ];
+  for (const [input, detail] of resolvable) {
+    it(`refuses ${JSON.stringify(input)}, which an upstream could resolve to another path: ${detail}`, () => {
+      assert.deepEqual(canonicalPath(input), { ok: false, reason: 'path_not_canonical', detail });
+    });
+  }
+  it('property: random path forms with ";", encoded dots, odd escapes and mixed-case hex never canonicalise to a path an upstream could resolve differently', () => {
+    // Pieces an attacker combines; whatever canonicalPath accepts must, decoded once (and even
+    // twice, and after NFKC), hold no path parameter, no dot segment and no extra separator.
+    const piece = fc.constantFrom('a', 'b', '.', '..', ';', ';x=1', '%2e', '%2E', '%3b', '%3B', '%25', '%32', '%65', '%c0', '%ae', '%C0%AE', '%e0%80%ae', '%ef%bc%8e', '\uff0e', '\u2024', '\uff0f', '%5c', '%09', '%0A', '%2f', '/', '~', '%7e', 'jsessionid', '=');
+    const decode = (s: string): string => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    };
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 10 }), (pieces) => {
+        const r = canonicalPath(`/${pieces.join('')}`);
+        if (!r.ok) {
+          assert.equal(r.reason, 'path_not_canonical');
+          return;
+        }
+        for (const form of [r.value, decode(r.value), decode(decode(r.value)), decode(r.value).normalize('NFKC')]) {
+          assert.ok(!form.includes(';'), `${r.value}: ";" in ${form}`);
+          assert.ok(!form.includes('\\'), `${r.value}: "\\" in ${form}`);
+          const segs = form.split('/').slice(1);
+          segs.forEach((seg, i) => {
+            assert.ok(seg !== '.' && seg !== '..', `${r.value}: dot segment in ${form}`);
+            assert.ok(seg !== '' || i === segs.length - 1, `${r.value}: empty segment in ${form}`);
+          });
+          assert.equal(form.split('/').length, r.value.split('/').length, `${r.value}: another segment count in ${form}`);
+        }
+      }),
+      { numRuns: 20000 },
+    );
+  });
   it('is idempotent on every path it accepts', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (s) => {

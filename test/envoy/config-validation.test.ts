@@ -90,7 +90,7 @@ describe('Envoy configuration validation against the official API definitions', 
         brokenCopy('trustplane_body: buffered\n                                with_request_body:', 'trustplane_body: buffered\n                                with_request_bodies:'),
       );
       assert.deepEqual(result.errors, [
-        `${HCM}.route_config.virtual_hosts[0].routes[3].typed_per_filter_config["envoy.filters.http.ext_authz"].check_settings.with_request_bodies: unknown field in envoy.extensions.filters.http.ext_authz.v3.CheckSettings`,
+        `${HCM}.route_config.virtual_hosts[0].routes[4].typed_per_filter_config["envoy.filters.http.ext_authz"].check_settings.with_request_bodies: unknown field in envoy.extensions.filters.http.ext_authz.v3.CheckSettings`,
       ]);
     });
 

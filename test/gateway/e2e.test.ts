@@ -98,6 +98,25 @@ describe('end to end through the development gateway (real wasm filter, real gRP
     for (const h of ['x-trustplane-passport', 'x-trustplane-proof', 'x-trustplane-body-sha256']) assert.equal(echo.headers[h], undefined, `${h} reached the upstream`);
   });
 
+  it('removes every client-sent x-trustplane-* header on allow, not only the credential and identity ones', async () => {
+    const headers = { ...signed('{"a":1}'), 'x-trustplane-reason': 'ok', 'X-TrustPlane-Whatever': 'client' };
+    const r = await send(stack.gateway.url, 'POST', '/v1/payments', headers, '{"a":1}');
+    assert.equal(r.status, 200, r.body);
+    const echo = JSON.parse(r.body) as { headers: Record<string, string> };
+    const leaked = Object.keys(echo.headers).filter((h) => h.startsWith('x-trustplane-') && !['x-trustplane-subject', 'x-trustplane-issuer', 'x-trustplane-trust-domain', 'x-trustplane-key-binding', 'x-trustplane-route', 'x-trustplane-decision-id'].includes(h));
+    assert.deepEqual(leaked, []);
+  });
+
+  it('sends payments-read only one segment (a deeper path is 404) and answers a ";" path parameter with 400, as envoy/envoy.yaml does', async () => {
+    const passport = issuePassport({ key: stack.state.issuerKey, issuer: DEV.issuer, subject: DEV.subject, audience: DEV.audience, trustDomain: DEV.trustDomain, holder: stack.state.holderKey.publicJwk, keyBinding: 'software' });
+    const get = (path: string): Record<string, string> => ({ host: AUTHORITY, ...signRequest({ method: 'GET', authority: AUTHORITY, pathAndQuery: path, headers: {}, body: '' }, { passport, holder: stack.state.holderKey, route: 'payments-read', bindHeaders: [] }).headers });
+    assert.equal((await send(stack.gateway.url, 'GET', '/v1/payments/42/refunds/7', get('/v1/payments/42/refunds/7'), '')).status, 404);
+    assert.equal((await send(stack.gateway.url, 'GET', '/public/..;/v1/admin/users', {}, '')).status, 400);
+    assert.equal((await send(stack.gateway.url, 'GET', '/v1/payments/42;jsessionid=1', get('/v1/payments/42'), '')).status, 400);
+    const ok = await send(stack.gateway.url, 'GET', '/v1/payments/42', get('/v1/payments/42'), '');
+    assert.equal(ok.status, 200, ok.body);
+  });
+
   it('answers each deny with its status, reason header and JSON body naming the reason', async () => {
     const headers = signed('{"a":1}');
     const r = await send(stack.gateway.url, 'POST', '/v1/payments', headers, '{"a":2}');

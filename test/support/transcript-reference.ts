@@ -48,6 +48,24 @@ export function referencePath(raw: string): Canon {
   if (raw.includes('\0')) return bad('NUL in path');
   const c = percentCanonical(raw, PATH_LITERAL, [0x2f, 0x5c, 0x00]);
   if (c === undefined) return bad('malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)');
+  // §6.4 step 4: what the escapes decode to.
+  if (c.includes('%')) {
+    const bytes = Buffer.from(c.replace(/%([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    let decoded: string;
+    try {
+      decoded = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    } catch {
+      return bad('percent-escapes in path do not decode to UTF-8 (overlong or invalid sequence)');
+    }
+    if (/[\x00-\x1f\x7f]/.test(decoded)) return bad('encoded control character in path');
+    if (decoded.includes(';')) return bad('encoded path parameter (";") in path');
+    if (/%[0-9A-Fa-f]{2}/.test(decoded)) return bad('double percent-encoding in path');
+    const nfkc = decoded.normalize('NFKC');
+    for (const ch of ['/', '\\', '.', ';', '%', '?', '#']) {
+      if (nfkc.split(ch).length !== decoded.split(ch).length) return bad(`Unicode compatibility form of the path adds "${ch}"`);
+    }
+  }
+  if (c.includes(';')) return bad('path parameter (";") in path');
   const segs = c.split('/');
   for (let i = 1; i < segs.length; i++) {
     if (segs[i] === '.' || segs[i] === '..') return bad('dot segment in path');

@@ -12,7 +12,8 @@
  *   is joined with a bare "," in arrival order, as Envoy joins the map (§1.2), and recorded in
  *   `repeatedHeaders`. Raw values that are not UTF-8 get "!" per invalid byte, Envoy's own
  *   sanitising for the map (§1.2), so both modes give the same view. Stored in a Map: `__proto__` is
- *   a legal header name (Addendum).
+ *   a legal header name (Addendum). Client-sent `x-trustplane-*` names other than the credentials
+ *   and identity headers are listed in `namespaceHeaders`, for the allow to remove.
  * - context_extensions (§1.1, set per route in Envoy, never by a client): `trustplane_route` → routeId,
  *   `trustplane_mode` (`enforce` | `dry_run`) → mode, `trustplane_body` (`filter` | `buffered`) →
  *   the body source for the route. An empty value counts as absent; any other value is
@@ -36,7 +37,7 @@
  * `UndecodableCheckRequest` and are `request_malformed` too.
  */
 import type { BodyObservation, RequestView } from '../../../core/src/types.js';
-import { HEADER } from '../../../core/src/types.js';
+import { HANDLED_NAMESPACE_HEADERS, HEADER, HEADER_NAMESPACE } from '../../../core/src/types.js';
 import { UndecodableCheckRequest } from '../request-codec.js';
 
 export interface RequestViewSettings {
@@ -78,7 +79,7 @@ function translate(checkRequest: unknown, settings: RequestViewSettings): Reques
   const http = obj(obj(attributes['request'])?.['http']);
   if (http === undefined) return malformed('attributes.request.http missing');
 
-  const { headers, repeated } = readHeaders(http);
+  const { headers, repeated, namespace } = readHeaders(http);
 
   const method = str(http['method']) || (headers.get(':method') ?? '');
   const path = str(http['path']) || (headers.get(':path') ?? '');
@@ -111,6 +112,7 @@ function translate(checkRequest: unknown, settings: RequestViewSettings): Reques
     path,
     headers,
     ...(repeated.size > 0 ? { repeatedHeaders: repeated } : {}),
+    ...(namespace !== undefined ? { namespaceHeaders: namespace } : {}),
     body: observeBody(http, headers, settings, bodySource),
     ...(routeId !== undefined ? { routeId } : {}),
     ...(mode !== undefined ? { mode } : {}),
@@ -120,15 +122,18 @@ function translate(checkRequest: unknown, settings: RequestViewSettings): Reques
   return { ok: true, view };
 }
 
-function readHeaders(http: Obj): { headers: Map<string, string>; repeated: Set<string> } {
+function readHeaders(http: Obj): { headers: Map<string, string>; repeated: Set<string>; namespace: string[] | undefined } {
   const headers = new Map<string, string>();
   const repeated = new Set<string>();
+  let namespace: string[] | undefined;
   const add = (rawName: string, value: string): void => {
     if (rawName === '') return;
     const name = asciiLower(rawName);
     const previous = headers.get(name);
     if (previous === undefined) {
       headers.set(name, value);
+      // Allocates only when a client sent a namespace header beyond the credentials (rare).
+      if (name.startsWith(HEADER_NAMESPACE) && !HANDLED_NAMESPACE_HEADERS.has(name)) (namespace ??= []).push(name);
     } else {
       headers.set(name, `${previous},${value}`);
       repeated.add(name);
@@ -152,7 +157,7 @@ function readHeaders(http: Obj): { headers: Map<string, string>; repeated: Set<s
       }
     }
   }
-  return { headers, repeated };
+  return { headers, repeated, namespace };
 }
 
 function observeBody(

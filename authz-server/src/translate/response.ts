@@ -11,7 +11,8 @@
  * - Identity (headers and metadata) is published only when the verdict is `ok`. A dry-run allow of a
  *   would-be deny forwards no identity: an upstream or a later filter (RBAC on metadata) must never
  *   act on an identity that failed a check. Identity header names we do not set are removed, so a
- *   client cannot send its own `x-trustplane-subject` through.
+ *   client cannot send its own `x-trustplane-subject` through; every other client-sent
+ *   `x-trustplane-*` header is removed by name, so the whole namespace the client sent is gone.
  * - `dynamic_metadata` goes in `CheckResponse.dynamic_metadata`, never the deprecated
  *   `ok_response.dynamic_metadata` that would override it; Envoy stores it under
  *   `envoy.filters.http.ext_authz` for any outcome (§2.2 step 1).
@@ -34,14 +35,20 @@ const IDENTITY_HEADERS = Object.freeze([
   HEADER.keyBinding,
   HEADER.route,
   HEADER.decisionId,
-]);
+] as const);
 
-export function toCheckResponse(decision: Decision): CheckResponse {
-  return decision.allow ? allowResponse(decision) : denyResponse(decision);
+/**
+ * `namespaceHeaders`: the request's other client-sent `x-trustplane-*` names
+ * (RequestView.namespaceHeaders); an allow removes them as well, so nothing the client wrote in our
+ * namespace reaches the upstream. Envoy applies `headers` before `headers_to_remove`
+ * (ext_authz.cc onComplete), which is why the names we set are never in that list.
+ */
+export function toCheckResponse(decision: Decision, namespaceHeaders?: readonly string[]): CheckResponse {
+  return decision.allow ? allowResponse(decision, namespaceHeaders) : denyResponse(decision);
 }
 
 /** For `decision.allow === true`, including a dry-run allow of a would-be deny. */
-export function allowResponse(decision: Decision): CheckResponse {
+export function allowResponse(decision: Decision, namespaceHeaders?: readonly string[]): CheckResponse {
   const identity = decision.reason === 'ok' ? decision.identity : undefined;
   const values: Record<(typeof IDENTITY_HEADERS)[number], string | undefined> = {
     [HEADER.subject]: identity?.subject,
@@ -60,7 +67,10 @@ export function allowResponse(decision: Decision): CheckResponse {
   }
   return {
     status: { code: 0, message: '' },
-    ok_response: { headers, headers_to_remove: [...CREDENTIAL_HEADERS, ...unset] },
+    ok_response: {
+      headers,
+      headers_to_remove: namespaceHeaders === undefined ? [...CREDENTIAL_HEADERS, ...unset] : [...CREDENTIAL_HEADERS, ...unset, ...namespaceHeaders],
+    },
     dynamic_metadata: decisionMetadata(decision),
   };
 }

@@ -41,7 +41,9 @@ class CanonicalForms(unittest.TestCase):
         self.assertEqual(canonical_path("/café"), "/caf%C3%A9")
         self.assertEqual(canonical_path("/100%25"), "/100%25")
         self.assertEqual(canonical_path("/a/"), "/a/")
-        for bad in ("/a%2Fb", "/a/../b", "/a/%2e%2E/b", "/a//b", "/a\\b", "a", "/a%zz", "/a%00", "/a%5c"):
+        for bad in ("/a%2Fb", "/a/../b", "/a/%2e%2E/b", "/a//b", "/a\\b", "a", "/a%zz", "/a%00", "/a%5c",
+                    "/files/..;/admin", "/a/.;/b", "/a;jsessionid=1", "/a/..%3B/b", "/a/%C0%AE%C0%AE/b",
+                    "/a/%252e%252e/b", "/a%0A", "/a/%EF%BC%8E%EF%BC%8E/b"):
             with self.assertRaises(TranscriptError) as e:
                 canonical_path(bad)
             self.assertEqual(e.exception.reason, "path_not_canonical", bad)

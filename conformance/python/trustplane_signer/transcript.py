@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, List, Sequence, Tuple
 
@@ -153,6 +154,7 @@ def canonical_path(path: str) -> str:
     if "\\" in path or "#" in path:
         raise TranscriptError("path_not_canonical", "backslash or '#' in the path")
     canon = _percent_canonical(path.encode("utf-8"), _PATH_LITERAL, (0x2F, 0x5C, 0x00), "path")
+    _refuse_other_paths(canon)
     segments = canon.split("/")[1:]
     for i, seg in enumerate(segments):
         if seg in (".", ".."):
@@ -160,6 +162,39 @@ def canonical_path(path: str) -> str:
         if seg == "" and i != len(segments) - 1:
             raise TranscriptError("path_not_canonical", "empty segment in the path")
     return canon
+
+
+_WATCHED = "/\\.;%?#"
+_HEX_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def _refuse_other_paths(canon: str) -> None:
+    """§6.4 step 4: forms an upstream could resolve to another path than the one signed."""
+    if "%" in canon:
+        raw = bytearray()
+        i = 0
+        while i < len(canon):
+            if canon[i] == "%":
+                raw.append(int(canon[i + 1 : i + 3], 16))
+                i += 3
+            else:
+                raw.append(ord(canon[i]))
+                i += 1
+        try:
+            text = bytes(raw).decode("utf-8")  # strict: overlong forms and surrogates are errors
+        except UnicodeDecodeError:
+            raise TranscriptError("path_not_canonical", "escapes that are not well-formed UTF-8") from None
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+            raise TranscriptError("path_not_canonical", "an escaped control character")
+        if ";" in text:
+            raise TranscriptError("path_not_canonical", "an escaped ';'")
+        if _HEX_ESCAPE.search(text):
+            raise TranscriptError("path_not_canonical", "a second layer of escapes")
+        nfkc = unicodedata.normalize("NFKC", text)
+        if any(nfkc.count(c) > text.count(c) for c in _WATCHED):
+            raise TranscriptError("path_not_canonical", "NFKC normalisation adds a path delimiter")
+    if ";" in canon:
+        raise TranscriptError("path_not_canonical", "a path parameter (';')")
 
 
 def canonical_query(query: str) -> str:

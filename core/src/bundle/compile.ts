@@ -11,7 +11,7 @@ import type { KeyObject } from 'node:crypto';
 import { sha256hex } from '../encoding.js';
 import { algForJwk, importPublicJwk } from '../keys.js';
 import type { SigningAlg } from '../types.js';
-import { compileSubjectPattern, parsePathPattern, pathMatches, type PathPattern, type SubjectMatcher } from './lib/rules.js';
+import { compileSubjectPattern, DEFAULT_OVERRIDE_HEADERS, parsePathPattern, pathMatches, type PathPattern, type SubjectMatcher } from './lib/rules.js';
 import { canonicalBundleBytes } from './canonical.js';
 import type { BundleDocument, Route, TrustKey } from './types.js';
 
@@ -33,6 +33,14 @@ export interface CompiledBundle {
   readonly routes: readonly Route[];
   keyByKid(kid: string): CompiledKey | undefined;
   route(id: string): Route | undefined;
+  /**
+   * Whether `route`'s own match (methods, authority, path pattern) holds for the request: a route
+   * Envoy names by id must cover the request it is asked to decide (docs/bundle.md §1.2.1).
+   * `authority` and `path` canonical, as for matchRoute. False for a route of another bundle.
+   */
+  routeCovers(route: Route, method: string, authority: string, path: string): boolean;
+  /** The override headers the route denies unless the proof binds them (docs/bundle.md §1.2.4). */
+  overrideHeaders(route: Route): readonly string[];
   /** `authority` and `path` must already be canonical (transcript-v1); `path` without the query. */
   matchRoute(method: string, authority: string, path: string): Route | undefined;
   isRevokedKid(kid: string): boolean;
@@ -48,6 +56,7 @@ interface CompiledRoute {
   readonly path: PathPattern;
   readonly methods: ReadonlySet<string> | undefined;
   readonly authority: string | undefined;
+  readonly overrideHeaders: readonly string[];
 }
 
 const KIND_RANK = { exact: 0, one: 1, any: 2 } as const;
@@ -58,6 +67,7 @@ export function compileBundle(bundle: BundleDocument): CompiledBundle {
   for (const key of bundle.keys) keys.set(key.kid, Object.freeze({ key, publicKey: importPublicJwk(key.jwk), alg: algForJwk(key.jwk) }));
 
   const routesById = new Map<string, Route>();
+  const compiledByRoute = new Map<Route, CompiledRoute>();
   const exact = new Map<string, CompiledRoute[]>();
   const wildcards: Array<CompiledRoute & { readonly index: number }> = [];
   bundle.routes.forEach((route, index) => {
@@ -67,7 +77,9 @@ export function compileBundle(bundle: BundleDocument): CompiledBundle {
       path: parsePathPattern(route.match.path),
       methods: route.match.methods ? new Set(route.match.methods) : undefined,
       authority: route.match.authority,
+      overrideHeaders: route.override_headers ? Object.freeze([...route.override_headers]) : DEFAULT_OVERRIDE_HEADERS,
     };
+    compiledByRoute.set(route, c);
     if (c.path.kind === 'exact') {
       const list = exact.get(c.path.base) ?? [];
       list.push(c);
@@ -102,6 +114,11 @@ export function compileBundle(bundle: BundleDocument): CompiledBundle {
     routes: bundle.routes,
     keyByKid: (kid: string) => keys.get(kid),
     route: (id: string) => routesById.get(id),
+    routeCovers(route: Route, method: string, authority: string, path: string): boolean {
+      const c = compiledByRoute.get(route);
+      return c !== undefined && applies(c, method, authority) && pathMatches(c.path, path);
+    },
+    overrideHeaders: (route: Route) => compiledByRoute.get(route)?.overrideHeaders ?? DEFAULT_OVERRIDE_HEADERS,
     matchRoute(method: string, authority: string, path: string): Route | undefined {
       const samePath = exact.get(path);
       if (samePath !== undefined) for (const c of samePath) if (applies(c, method, authority)) return c.route;

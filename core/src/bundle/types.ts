@@ -73,6 +73,12 @@ export interface Route {
   readonly mode?: 'enforce' | 'dry_run';
   /** Absent means `{ mode: 'bound' }`. */
   readonly body?: BodyRule;
+  /**
+   * Lower-case names of headers upstreams use to change the method or the URL; a request carrying
+   * one is denied unless the proof binds it. Absent means DEFAULT_OVERRIDE_HEADERS; `[]` turns the
+   * check off for the route (docs/bundle.md §1.2.4).
+   */
+  readonly override_headers?: readonly string[];
 }
 
 export interface Revocations {

@@ -15,7 +15,9 @@ import {
   authorityProblem,
   headerNameProblem,
   MAX_BOUND_HEADERS,
+  MAX_OVERRIDE_HEADERS,
   METHOD,
+  overrideHeaderProblem,
   ROUTE_ID,
   routePathProblem,
   subjectPatternProblem,
@@ -42,6 +44,7 @@ const ROUTE = [
   'require_peer_principal',
   'mode',
   'body',
+  'override_headers',
 ];
 const MATCH = ['methods', 'path', 'authority'];
 const SOURCE = ['issuer', 'trust_domain', 'subject', 'min_key_binding'];
@@ -171,6 +174,7 @@ function checkRoutes(v: Checker, value: unknown): void {
     }
     if (r.mode !== undefined && r.mode !== 'enforce' && r.mode !== 'dry_run') v.add(`${at}/mode`, 'must be "enforce" or "dry_run"');
     if (r.body !== undefined) checkBody(v, r.body, `${at}/body`);
+    if (r.override_headers !== undefined) checkOverrideHeaders(v, r.override_headers, `${at}/override_headers`);
   });
 }
 
@@ -202,6 +206,22 @@ function checkMatch(v: Checker, value: unknown, at: string): string | undefined 
   }
   if (v.problems.length !== before) return undefined;
   return JSON.stringify([m.path, m.authority ?? null, methods]);
+}
+
+/** `override_headers`: an array (may be empty) of unique, bindable, lower-case header names. */
+function checkOverrideHeaders(v: Checker, value: unknown, at: string): void {
+  const names = v.array(value, at);
+  if (!names) return;
+  if (names.length > MAX_OVERRIDE_HEADERS) v.add(at, `must name at most ${MAX_OVERRIDE_HEADERS} headers`);
+  const seen = new Set<string>();
+  names.forEach((n, j) => {
+    const p = `${at}/${j}`;
+    if (typeof n !== 'string') return v.add(p, 'must be a string');
+    const problem = overrideHeaderProblem(n);
+    if (problem) return v.add(p, problem);
+    if (seen.has(n)) return v.add(p, 'duplicate header name');
+    seen.add(n);
+  });
 }
 
 function checkSource(v: Checker, value: unknown, at: string): void {

@@ -2,7 +2,7 @@
  * The lexical rules of trustplane-bundle-v1 values, shared by validation and compilation. Internal:
  * never exported from the bundle index. docs/bundle.md states each rule normatively.
  */
-import { canonicalAuthority, canonicalPath, UNBINDABLE_HEADERS } from '../../transcript.js';
+import { canonicalAuthority, canonicalPath, isBindableHeaderName, UNBINDABLE_HEADERS } from '../../transcript.js';
 
 export const ROUTE_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 /** RFC 9110 §5.6.2 token, restricted to lower case because Envoy lower-cases every header name. */
@@ -31,6 +31,38 @@ export function headerNameProblem(name: string): string | undefined {
   if (name.startsWith(':')) return 'pseudo-headers cannot be bound';
   if (!HEADER_NAME.test(name)) return 'must be a lower-case header name token';
   if (UNBINDABLE_HEADERS.has(name)) return `${name} cannot be bound (credential, hop-by-hop, host or cookie header)`;
+  return undefined;
+}
+
+/**
+ * Headers that upstream frameworks use to change the method or the URL they act on, denied on every
+ * route unless the proof binds them or the route sets its own `override_headers` (docs/bundle.md
+ * §1.2.4 gives the source of each name). A signed `GET` must not become a `DELETE` or another path
+ * behind the verifier's back.
+ */
+export const DEFAULT_OVERRIDE_HEADERS: readonly string[] = Object.freeze([
+  'forwarded',
+  'x-forwarded-host',
+  'x-forwarded-method',
+  'x-forwarded-prefix',
+  'x-forwarded-uri',
+  'x-http-method',
+  'x-http-method-override',
+  'x-method-override',
+  'x-original-method',
+  'x-original-uri',
+  'x-original-url',
+  'x-rewrite-url',
+]);
+
+/** At most this many names in a route's `override_headers`: each is looked up on every request. */
+export const MAX_OVERRIDE_HEADERS = 64;
+
+/** A name a route may list in `override_headers`: a header name a proof is allowed to bind. */
+export function overrideHeaderProblem(name: string): string | undefined {
+  const problem = headerNameProblem(name);
+  if (problem) return problem;
+  if (!isBindableHeaderName(name)) return 'cannot be bound by a proof, so it cannot be an override header';
   return undefined;
 }
 

@@ -4,7 +4,9 @@
  * same canonical path the transcript binds), and the passport satisfies that route: its audience,
  * the route the proof names, the lifetime limit, one allowed source (first match wins), the
  * key-binding minimum of route and source (any matching source whose minimum is met), the headers the route requires bound, and the mTLS peer
- * principal when the route asks for it.
+ * principal when the route asks for it. A route named by Envoy must cover the request by its own
+ * methods, authority and path (`route_request_mismatch`); a method- or URL-override header the proof
+ * does not bind is refused (`override_header_not_bound`).
  */
 import type { ReasonCode } from '../../reasons.js';
 import { canonicalAuthority, canonicalPath } from '../../transcript.js';
@@ -26,9 +28,20 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
   if (!path.ok) return path.reason;
   // Kept for the transcript phase, which binds exactly these forms.
   s.target = { authority: authority.value, path: path.value, rawQuery: q < 0 ? '' : s.view.path.slice(q + 1) };
-  const route = s.view.routeId !== undefined ? s.bundle.route(s.view.routeId) : s.bundle.matchRoute(s.view.method, authority.value, path.value);
-  if (!route) return 'route_not_found';
-  s.route = route;
+  let route;
+  if (s.view.routeId !== undefined) {
+    route = s.bundle.route(s.view.routeId);
+    if (!route) return 'route_not_found';
+    // The bundle route is the law however it was named: Envoy's name selects it, but its own
+    // methods, authority and path must still hold, so a mis-routed request is a visible deny
+    // (docs/transcript-v1.md §12, docs/bundle.md §1.2.1).
+    s.route = route;
+    if (!s.bundle.routeCovers(route, s.view.method, authority.value, path.value)) return 'route_request_mismatch';
+  } else {
+    route = s.bundle.matchRoute(s.view.method, authority.value, path.value);
+    if (!route) return 'route_not_found';
+    s.route = route;
+  }
   if (s.proof!.route !== route.id) return 'route_mismatch';
   if (c.aud !== route.audience) return 'audience_mismatch';
   if (c.exp - c.iat > (route.max_passport_lifetime_s ?? s.options.defaultRouteLifetimeS)) return 'passport_lifetime_exceeded';
@@ -53,6 +66,13 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
   if (!source) return 'key_binding_insufficient';
   s.source = source;
   for (const h of route.bound_headers) if (!s.proof!.h.includes(h)) return 'header_not_bound';
+  // A header that makes the upstream act on another method or URL must be signed, or it is refused
+  // (docs/bundle.md §1.2.4): a Map lookup per listed name, the list fixed when the bundle compiled.
+  const overrides = s.bundle.overrideHeaders(route);
+  for (let i = 0; i < overrides.length; i++) {
+    const h = overrides[i]!;
+    if (s.view.headers.has(h) && !s.proof!.h.includes(h)) return 'override_header_not_bound';
+  }
   if (route.require_peer_principal && s.view.sourcePrincipal !== c.sub) return 'peer_principal_mismatch';
   return undefined;
 }
