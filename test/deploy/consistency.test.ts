@@ -176,6 +176,17 @@ describe('deploy: compose lab and cross-file consistency', function () {
       assert.ok(manifests.some((d) => d.object['kind'] === 'Service' && (d.object['metadata'] as Obj)['name'] === 'trustplane-authz' && (d.object['metadata'] as Obj)['namespace'] === 'trustplane'));
     });
 
+    it('the chart released as documented serves the Service the Istio mesh provider names', async () => {
+      const mesh = istio('envoy/istio/mesh-config.yaml')[0]?.object as Obj;
+      const provider = ((((mesh['spec'] as Obj)['meshConfig'] as Obj)['extensionProviders'] as Obj[])[0] as Obj)['envoyExtAuthzGrpc'] as Obj;
+      const r = await helm(repo, ['template', 'trustplane-authz', join(repo, 'deploy/helm/trustplane-authz'), '-n', 'trustplane']);
+      assert.ok(r.ok, r.out);
+      const names = loadDocs('chart', r.out)
+        .filter((d) => d.object['kind'] === 'Service' && ((d.object['spec'] as Obj)['ports'] as Obj[]).some((p) => p['name'] === 'grpc'))
+        .map((d) => `${String((d.object['metadata'] as Obj)['name'])}.trustplane.svc.cluster.local`);
+      assert.deepEqual(names, [provider['service']]);
+    });
+
     it('the body-hash header name is the same in every Envoy, Istio, chart and server config', () => {
       const names = new Set<string>([HEADERS.bodySha256, labServer.body.filter_header.name]);
       names.add(String(envoyExtAuthz('envoy/envoy.yaml').wasm['header']));
