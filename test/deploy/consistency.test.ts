@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { loadConfig } from '../../authz-server/src/config.js';
+import { parseBrokerConfig } from '../../broker/src/config.js';
+import { labRoutes } from '../../cli/src/lab.js';
 import { findRepoRoot } from '../support/envoy-config-validator.js';
 import { AUTHZ, HEADERS, MAX_BODY_BYTES } from '../envoy/contract.js';
 import { helm } from './helm.js';
@@ -104,6 +106,11 @@ function durationMs(s: string): number {
   return Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
 }
 
+/** Doc lines that install Istio with the mesh overlay alone (which re-installs Istio with only it). */
+export function bareMeshInstalls(text: string): string[] {
+  return text.split('\n').filter((l) => /istioctl\s+(install|apply)\b/.test(l) && /-f\s+\S*mesh-config\.yaml/.test(l) && (l.match(/\s-f\s/g) ?? []).length < 2);
+}
+
 describe('deploy: compose lab and cross-file consistency', function () {
   this.timeout(60_000);
 
@@ -133,6 +140,12 @@ describe('deploy: compose lab and cross-file consistency', function () {
         assert.ok(text.includes(p), `${p} not reported:\n${text}`);
       }
     });
+  });
+
+  it('no doc installs Istio with the mesh overlay alone', () => {
+    for (const f of ['README.md', 'docs/deployment.md', 'envoy/README.md', 'envoy/istio/mesh-config.yaml']) assert.deepEqual(bareMeshInstalls(read(f)), [], f);
+    assert.equal(bareMeshInstalls('istioctl install -f envoy/istio/mesh-config.yaml').length, 1, 'the old instruction must be caught');
+    assert.equal(bareMeshInstalls('istioctl install -f mine.yaml -f envoy/istio/mesh-config.yaml').length, 0);
   });
 
   describe('ports, headers, timeouts and body limits agree', () => {
@@ -209,6 +222,31 @@ describe('deploy: compose lab and cross-file consistency', function () {
         assert.equal(Number(/max_body_bytes\\":(\d+)/.exec(json)?.[1]), MAX_BODY_BYTES);
         assert.ok(Number(/"per_connection_buffer_limit_bytes":(\d+)/.exec(json)?.[1]) > MAX_BODY_BYTES);
       }
+    });
+
+    it('the lab bundle (what lab-init ships to the compose lab) fits the Envoy, broker and chart body limits', () => {
+      const e = envoyExtAuthz('envoy/envoy.yaml');
+      const broker = parseBrokerConfig(parse(read('lab/broker.yaml')));
+      const values = parse(read('deploy/helm/trustplane-authz/values.yaml')) as Obj;
+      const limits = {
+        'envoy wasm max_body_bytes': Number(e.wasm['max_body_bytes']),
+        'envoy with_request_body max_request_bytes': Math.min(...e.maxRequestBytes),
+        'broker max_body_bytes': Number(broker.maxBodyBytes),
+        'chart istio.envoyFilter.maxBodyBytes': Number(((values['istio'] as Obj)['envoyFilter'] as Obj)['maxBodyBytes']),
+        'chart gatewayApi.maxBodyBytes': Number((values['gatewayApi'] as Obj)['maxBodyBytes']),
+      };
+      for (const route of labRoutes()) {
+        const max = (route.body as { max_bytes?: number } | undefined)?.max_bytes;
+        if (max === undefined) continue;
+        for (const [name, limit] of Object.entries(limits)) assert.ok(max <= limit, `route ${route.id}: body max_bytes ${max} above ${name} ${limit}`);
+        assert.ok(max < e.bufferLimit, `route ${route.id}: body max_bytes ${max} not below per_connection_buffer_limit_bytes ${e.bufferLimit}`);
+      }
+      // Route ids: every id Envoy names exists in the lab bundle (test/envoy/envoy-routes.test.ts
+      // checks the paths and methods behind them).
+      const ids = new Set(labRoutes().map((r) => r.id));
+      const named = findAll(parse(read('envoy/envoy.yaml')), (o) => typeof o['trustplane_route'] === 'string').map((o) => String(o['trustplane_route']));
+      assert.ok(named.length > 0);
+      for (const id of named) assert.ok(ids.has(id), `envoy/envoy.yaml names route ${id}, which the lab bundle lacks`);
     });
 
     it('the compose lab, the Istio manifests and the chart run the image user and ports the Dockerfile declares', () => {
