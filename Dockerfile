@@ -1,10 +1,17 @@
 # syntax=docker/dockerfile:1
 # TrustPlane Auth: one image for the authz server, the broker, the echo upstream and the CLI.
 #   docker build -t trustplane-auth:0.1.0 .
-# Stage 1 compiles TypeScript and the AssemblyScript wasm filter with the dev dependencies; the
-# final stage holds production dependencies and build output only, and runs as a non-root user.
-
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Stage 1 compiles the product TypeScript (tsconfig.build.json: no test/, bench/ or scripts/*.ts,
+# which .dockerignore leaves out or which import test helpers) and the AssemblyScript wasm filter
+# with the dev dependencies; the final stage holds production dependencies and build output only,
+# and runs as a numeric non-root user.
+#
+# Node 22 is an LTS line (https://nodejs.org/en/about/previous-releases). The base is pinned by
+# digest so that a rebuild gets the same bytes; refresh the digest (and the tag it came from) with
+#   docker buildx imagetools inspect node:22-bookworm-slim
+# docs/deployment.md ("The image") says where this digest came from. test/deploy/image.test.ts
+# rebuilds this stage's output from the build context .dockerignore leaves.
+ARG NODE_IMAGE=node:22-bookworm-slim@sha256:43ac6c60b8f89723f746e8a92ce91abd5017e627ce1ddfe4238355d3a30b772c
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
@@ -12,7 +19,7 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: the sources are not copied yet, so the `prepare` build runs below instead.
 RUN npm ci --ignore-scripts
 COPY . .
-RUN npm run build
+RUN npm run build:image
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
@@ -26,8 +33,10 @@ COPY --from=build /src/wasm-filter/build ./wasm-filter/build
 # mounted there inherits that ownership: /lab (lab-init output), the broker socket directory, and
 # the hand-off directory for the .wasm that Envoy loads.
 RUN mkdir -p /lab /var/run/trustplane /opt/trustplane/envoy-wasm /etc/trustplane/bundle \
- && chown node:node /lab /var/run/trustplane /opt/trustplane/envoy-wasm
-USER node
+ && chown 1000:1000 /lab /var/run/trustplane /opt/trustplane/envoy-wasm
+# Numeric uid:gid (the base image's `node` user): Kubernetes' runAsNonRoot can only verify a
+# numeric user; with a user name the kubelet refuses the container (CreateContainerConfigError).
+USER 1000:1000
 # gRPC ext_authz, server metrics/health, broker health, echo upstream.
 EXPOSE 9191 9464 9465 8080
 CMD ["node", "dist/cli/src/main.js", "server", "--config", "/etc/trustplane/server.yaml"]

@@ -296,7 +296,7 @@ describe('Dockerfile', () => {
     assert.ok(stages.length >= 2);
     // --ignore-scripts: package.json's `prepare` builds, and the sources are copied only after the install.
     assert.ok(stages[0]?.some((l) => /^RUN npm ci --ignore-scripts$/.test(l)));
-    assert.ok(stages[0]?.some((l) => /^RUN npm run build$/.test(l)), 'the build runs npm run build (TypeScript and wasm)');
+    assert.ok(stages[0]?.some((l) => /^RUN npm run build:image$/.test(l)), "the build runs npm run build:image (product TypeScript and wasm)");
   });
 
   it('installs production dependencies only in the final image', () => {
