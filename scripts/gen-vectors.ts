@@ -363,7 +363,7 @@ function envoy(g: Signing, proof: string, o: EnvoyOverrides = {}): EnvoyRequest 
 let compiled: CompiledBundle;
 
 async function decide(r: EnvoyRequest, before = 0): Promise<{ reason: string; transcriptSha256: string | undefined }> {
-  const store = new MemoryReplayStore({ maxEntries: 64, clock: () => NOW_MS });
+  const store = new MemoryReplayStore({ maxEntries: 64, generationStartMs: -Infinity });
   for (let i = 0; i < before; i++) {
     const d = await verifyRequest({ view: vectorRequestView(r), bundle: compiled, store, nowMs: NOW_MS });
     if (d.reason !== 'ok') throw new Error(`earlier presentation was denied: ${d.reason}`);

@@ -22,9 +22,9 @@ import { listenHttp, startServer } from './server.js';
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 
 type ToPrimary =
-  | { tp: 'consume'; id: number; key: string; ttlMs: number }
+  | { tp: 'consume'; id: number; key: string; ttlMs: number; nowMs: number; acceptedFromMs: number }
   | { tp: 'ping'; id: number }
-  | { tp: 'ready'; ready: boolean; serial: number | null };
+  | { tp: 'ready'; ready: boolean; serial: number | null; storeProblem?: string };
 type ToWorker = { tp: 'result'; id: number; result: ConsumeResult | boolean } | { tp: 'shutdown' };
 
 /** A worker's view of the primary's memory store. Fails closed if the primary does not answer. */
@@ -42,7 +42,7 @@ export class IpcReplayStore implements ReplayStore {
     });
   }
 
-  #ask(msg: { tp: 'consume'; key: string; ttlMs: number } | { tp: 'ping' }, fallback: ConsumeResult | boolean): Promise<ConsumeResult | boolean> {
+  #ask(msg: { tp: 'consume'; key: string; ttlMs: number; nowMs: number; acceptedFromMs: number } | { tp: 'ping' }, fallback: ConsumeResult | boolean): Promise<ConsumeResult | boolean> {
     const id = this.#next++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -61,8 +61,9 @@ export class IpcReplayStore implements ReplayStore {
     });
   }
 
-  async consume(key: string, ttlMs: number): Promise<ConsumeResult> {
-    return (await this.#ask({ tp: 'consume', key, ttlMs }, 'unavailable')) as ConsumeResult;
+  async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult> {
+    // The worker's engine clock travels with the request: the primary's store keeps time by it.
+    return (await this.#ask({ tp: 'consume', key, ttlMs, nowMs, acceptedFromMs }, 'unavailable')) as ConsumeResult;
   }
 
   async ping(): Promise<boolean> {
@@ -113,18 +114,18 @@ function onSignals(stop: () => Promise<void>): void {
 
 async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLogger>): Promise<void> {
   const memory = config.replay.store === 'memory' ? new MemoryReplayStore({ maxEntries: config.replay.memory.max_entries }) : undefined;
-  const ready = new Map<number, { ready: boolean; serial: number | null }>();
+  const ready = new Map<number, { ready: boolean; serial: number | null; storeProblem?: string }>();
   let shuttingDown = false;
 
   const fork = (): Worker => {
     const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
     w.on('message', (m: ToPrimary) => {
-      if (m?.tp === 'ready') ready.set(w.id, { ready: m.ready, serial: m.serial });
+      if (m?.tp === 'ready') ready.set(w.id, { ready: m.ready, serial: m.serial, ...(typeof m.storeProblem === 'string' ? { storeProblem: m.storeProblem } : {}) });
       else if (m?.tp === 'ping') w.send({ tp: 'result', id: m.id, result: memory !== undefined } satisfies ToWorker);
       else if (m?.tp === 'consume') {
         const answer = (result: ConsumeResult): void => void w.send({ tp: 'result', id: m.id, result } satisfies ToWorker);
         if (!memory) answer('unavailable');
-        else memory.consume(m.key, m.ttlMs).then(answer, () => answer('unavailable'));
+        else memory.consume(m.key, m.ttlMs, m.nowMs, m.acceptedFromMs).then(answer, () => answer('unavailable'));
       }
     });
     return w;
@@ -143,7 +144,16 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
     readiness: () => {
       const states = [...ready.values()];
       const ok = !shuttingDown && states.length === config.workers && states.every((s) => s.ready);
-      return { ready: ok, detail: { workers: states.length, workers_ready: states.filter((s) => s.ready).length } };
+      const storeProblem = states.find((s) => s.storeProblem !== undefined)?.storeProblem;
+      return {
+        ready: ok,
+        detail: {
+          workers: states.length,
+          workers_ready: states.filter((s) => s.ready).length,
+          ...(storeProblem !== undefined ? { replay_store_problem: storeProblem } : {}),
+          ...(memory ? { replay_generation_start: new Date(memory.generationStartMs).toISOString() } : {}),
+        },
+      };
     },
   });
   const httpAddress = await listenHttp(http, config.listen.http);
@@ -184,7 +194,13 @@ async function runWorker(config: ServerConfig): Promise<void> {
   const store = config.replay.store === 'memory' ? new IpcReplayStore() : undefined;
   const server = await startServer(config, { logger: log, serveHttp: false, metricsToPrimary: true, ...(store ? { store } : {}) });
   const report = (): void => {
-    process.send?.({ tp: 'ready', ready: server.readiness.status() === ServingStatus.SERVING, serial: server.bundle()?.serial ?? null } satisfies ToPrimary);
+    const storeProblem = server.readiness.storeDetail().replay_store_problem;
+    process.send?.({
+      tp: 'ready',
+      ready: server.readiness.status() === ServingStatus.SERVING,
+      serial: server.bundle()?.serial ?? null,
+      ...(storeProblem !== undefined ? { storeProblem } : {}),
+    } satisfies ToPrimary);
   };
   report();
   const timer = setInterval(report, 1000);

@@ -67,7 +67,7 @@ export function engineOptions(config: ServerConfig): EngineOptions {
 export function replayConfig(config: ServerConfig): ReplayStoreConfig {
   if (config.replay.store === 'memory') return { store: 'memory', max_entries: config.replay.memory.max_entries };
   const r = config.replay.redis!;
-  const common = { connect_timeout_ms: r.connect_timeout_ms, command_timeout_ms: r.command_timeout_ms, key_prefix: r.key_prefix };
+  const common = { connect_timeout_ms: r.connect_timeout_ms, command_timeout_ms: r.command_timeout_ms, key_prefix: r.key_prefix, assume_noeviction: r.assume_noeviction };
   if (r.url) return { store: 'redis', redis: { ...common, url: r.url } };
   if (r.sentinels) return { store: 'redis', redis: { ...common, sentinels: r.sentinels, name: r.name! } };
   return { store: 'redis', redis: { ...common, nodes: r.cluster!.nodes } };
@@ -172,7 +172,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       metrics,
       readiness: () => ({
         ready: ready.status() === ServingStatus.SERVING,
-        detail: { bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable },
+        detail: { bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable, ...ready.storeDetail() },
       }),
     });
     httpAddress = await listenHttp(http, config.listen.http);
