@@ -11,6 +11,7 @@ import { loadConfig } from '../../authz-server/src/config.js';
 import { createLogger, type Logger } from '../../authz-server/src/log.js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { startServer, type RunningServer } from '../../authz-server/src/server.js';
+import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { startEcho } from '../../gateway/src/echo.js';
 import { startGateway, type GatewayRoute, type RunningGateway } from '../../gateway/src/gateway.js';
 import { DEV, ensureDevState, type DevState } from './dev-state.js';
@@ -63,6 +64,7 @@ export interface StackOptions {
 
 export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack> {
   const scratch = mkdtempSync(join(tmpdir(), 'trustplane-stack-'));
+  const keysMadeMs = Date.now();
   const state = ensureDevState(o.stateDir ?? join(scratch, 'state'));
   const log = o.logger ?? createLogger('warn');
   const config = loadConfig({
@@ -78,7 +80,17 @@ export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack>
       shutdown_grace_ms: 2000,
     },
   });
-  const server = await startServer(config, { logger: log, serveHttp: true });
+  // Trust material made just now, in a scratch folder: no passport it accepts can be dated before
+  // it, so a fresh memory store has forgotten nothing (docs/configuration.md, "Replay store").
+  // With a kept state folder the store's generation starts with the process, as a server's does.
+  const store =
+    o.stateDir === undefined
+      ? new MemoryReplayStore({
+          maxEntries: config.replay.memory.max_entries,
+          generationStartMs: (Math.floor(keysMadeMs / 1000) - config.engine.clock_tolerance_s) * 1000,
+        })
+      : undefined;
+  const server = await startServer(config, { logger: log, serveHttp: true, ...(store ? { store } : {}) });
   const brokerSocket = join(scratch, 'broker.sock');
   const broker = await startBroker(
     parseBrokerConfig({
@@ -113,6 +125,7 @@ export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack>
       await echo.close();
       await broker.close();
       await server.close();
+      await store?.close();
       rmSync(scratch, { recursive: true, force: true });
     },
   };

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { ReasonCode } from '../../core/src/reasons.js';
 import {
   CLI_MAIN,
+  afterStart,
   assertDeny,
   baseConfig,
   checkBytes,
@@ -22,7 +23,7 @@ import {
   type TrustSetup,
 } from '../support/check-client.js';
 import { structToPlain, type OfficialCheckResponse } from '../support/envoy-api.js';
-import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
+import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
 
 function reasonOf(r: OfficialCheckResponse): string {
   return String(structToPlain(r.dynamic_metadata)['reason']);
@@ -70,6 +71,7 @@ describe('authz server as real processes', function () {
 
   it('on SIGTERM answers every check in flight with a CheckResponse, flushes one audit line per answered check, and exits 0', async function () {
     redis = await RedisServer.create(redisBinaryOrSkip(this));
+    await seedGeneration(redis);
     const auditPath = join(trust.dir, 'audit.jsonl');
     const proc = await spawnServerProcess(
       trust.dir,
@@ -110,6 +112,8 @@ describe('authz server as real processes', function () {
 
   it('two processes sharing one redis-server: 500 concurrent presentations of one signed request → exactly one allow, 499 jti_replay', async function () {
     redis = await RedisServer.create(redisBinaryOrSkip(this));
+    // An established store (the marker of a generation begun long ago), as in production after the first start.
+    await seedGeneration(redis);
     const config = baseConfig(trust, { workers: 1, replay: { store: 'redis', redis: { url: redis.url, command_timeout_ms: 3000 } } });
     const [a, b] = await Promise.all([spawnServerProcess(trust.dir, config, { name: 'a' }), spawnServerProcess(trust.dir, config, { name: 'b' })]);
     procs.push(a!, b!);
@@ -127,11 +131,13 @@ describe('authz server as real processes', function () {
     const proc = await spawnServerProcess(trust.dir, baseConfig(trust, { workers: 2, replay: { store: 'memory' } }));
     procs.push(proc);
     const cs = Array.from({ length: 8 }, () => client(proc));
-    const bytes = checkBytes(signCheck(trust));
+    // The primary's store began with the process: only a passport first acceptable after that is vouched for.
+    assertDeny(await cs[0]!.check(checkBytes(signCheck(trust))), 'replay_state_lost');
+    const bytes = checkBytes(signCheck(trust, { passport: afterStart() }));
     const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => cs[i % cs.length]!.check(bytes, 30_000)));
     assert.deepEqual(tally(answers), { 'allow:ok': 1, jti_replay: 199 });
     // A second signed request is still served normally afterwards.
-    const again = await cs[0]!.check(checkBytes(signCheck(trust)));
+    const again = await cs[0]!.check(checkBytes(signCheck(trust, { passport: afterStart() })));
     assert.equal(again.http_response, 'ok_response');
     assert.equal(await proc.stop(), 0);
   });
