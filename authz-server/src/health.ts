@@ -55,7 +55,8 @@ export class Readiness {
     const start = this.store.generationStartMs;
     return {
       ...(problem !== undefined ? { replay_store_problem: problem } : {}),
-      ...(start !== undefined ? { replay_generation_start: new Date(start).toISOString() } : {}),
+      // −∞: a store that never forgot (an offline or test store); nothing to show.
+      ...(start !== undefined && Number.isFinite(start) ? { replay_generation_start: new Date(start).toISOString() } : {}),
     };
   }
 

@@ -3,7 +3,7 @@
  * echo upstream, and the development gateway running the real `.wasm` in front of them. Used by
  * `trustplane demo`, `trustplane up` and the end-to-end tests.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker, parseBrokerConfig, type RunningBroker } from '../../broker/src/index.js';
@@ -64,8 +64,11 @@ export interface StackOptions {
 
 export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack> {
   const scratch = mkdtempSync(join(tmpdir(), 'trustplane-stack-'));
+  const stateDir = o.stateDir ?? join(scratch, 'state');
+  // Whether this run makes the trust material (and so no passport it accepts can be older).
+  const freshKeys = !existsSync(stateDir) || readdirSync(stateDir).length === 0;
   const keysMadeMs = Date.now();
-  const state = ensureDevState(o.stateDir ?? join(scratch, 'state'));
+  const state = ensureDevState(stateDir);
   const log = o.logger ?? createLogger('warn');
   const config = loadConfig({
     overrides: {
@@ -80,11 +83,11 @@ export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack>
       shutdown_grace_ms: 2000,
     },
   });
-  // Trust material made just now, in a scratch folder: no passport it accepts can be dated before
-  // it, so a fresh memory store has forgotten nothing (docs/configuration.md, "Replay store").
-  // With a kept state folder the store's generation starts with the process, as a server's does.
+  // Trust material made just now: no passport it accepts can be dated before it, so a fresh memory
+  // store has forgotten nothing (docs/configuration.md, "Replay store"). With trust material from an
+  // earlier run the store's generation starts with the process, as a server's does.
   const store =
-    o.stateDir === undefined
+    freshKeys
       ? new MemoryReplayStore({
           maxEntries: config.replay.memory.max_entries,
           generationStartMs: (Math.floor(keysMadeMs / 1000) - config.engine.clock_tolerance_s) * 1000,
