@@ -17,7 +17,7 @@ import { createOpsServer } from './http.js';
 import { createLogger, errorFields } from './log.js';
 import { ClusterMetrics } from './metrics.js';
 import { ServingStatus } from './proto.js';
-import { listenHttp, startServer } from './server.js';
+import { listenHttp, logGeneration, startServer } from './server.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 
@@ -158,6 +158,7 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
   });
   const httpAddress = await listenHttp(http, config.listen.http);
   log.info('authz server primary started', { workers: config.workers, http: httpAddress, replay_store: config.replay.store });
+  if (memory) logGeneration(log, config, memory.generationStartMs);
 
   onSignals(async () => {
     shuttingDown = true;

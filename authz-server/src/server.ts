@@ -135,7 +135,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         metrics.replayStoreError();
         log.warn('replay store error', errorFields(error));
       },
+      onGeneration: (startMs) => logGeneration(log, config, startMs),
     });
+  if (!opts.store && store.generationStartMs !== undefined) logGeneration(log, config, store.generationStartMs);
   const audit = await AuditSink.open(config.audit.sink === 'file' ? { sink: 'file', file: config.audit.file! } : { sink: config.audit.sink }, {
     flushIntervalMs: config.audit.flush_interval_ms,
     onError: (error) => log.error('audit sink error', errorFields(error)),
@@ -203,6 +205,17 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     })());
 
   return { grpcAddress, ...(httpAddress ? { httpAddress } : {}), readiness: ready, metrics, check, bundle: () => source.current(), close };
+}
+
+/**
+ * Tells the operator when the replay store's memory begins and until when passports from before it
+ * are denied `replay_state_lost` (docs/configuration.md, "Replay store"); a warning while that lasts.
+ */
+export function logGeneration(log: Logger, config: ServerConfig, startMs: number): void {
+  const untilMs = startMs + (config.engine.max_passport_lifetime_s + 2 * config.engine.clock_tolerance_s) * 1000;
+  const fields = { generation_start: new Date(startMs).toISOString(), replay_state_lost_until: new Date(untilMs).toISOString() };
+  if (untilMs > Date.now()) log.warn('replay store generation began recently: passports acceptable before it are denied replay_state_lost until they expire', fields);
+  else log.info('replay store generation', fields);
 }
 
 export function listenHttp(server: HttpServer, address: string): Promise<string> {

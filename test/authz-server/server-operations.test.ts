@@ -271,5 +271,22 @@ describe('authz server over gRPC: operations', function () {
       assert.ok(metricValue(m, 'trustplane_decisions_total', { reason: 'replay_store_unavailable', route: 'payments-create' }) >= 1);
       assert.ok(metricValue(m, 'trustplane_replay_store_errors_total') >= 1);
     });
+
+    it('with maxmemory-policy allkeys-lru: NOT_SERVING, /readyz names the policy, checks denied replay_store_misconfigured; noeviction set live makes it SERVING', async function () {
+      redis = await RedisServer.create(redisBinaryOrSkip(this), { config: { 'maxmemory-policy': 'allkeys-lru' } });
+      await seedGeneration(redis);
+      const { srv, client } = await start({ replay: { store: 'redis', redis: { url: redis.url, connect_timeout_ms: 200, command_timeout_ms: 200 } } });
+      assert.equal(await healthCheck(srv.grpcAddress), 'NOT_SERVING');
+      const ready = await httpGet(srv.httpAddress, '/readyz');
+      assert.equal(ready.status, 503);
+      assert.match((JSON.parse(ready.body) as { replay_store_problem?: string }).replay_store_problem ?? '', /maxmemory-policy is "allkeys-lru"/);
+      const bytes = checkBytes(signCheck(trust));
+      assertDeny(await client.check(bytes), 'replay_store_misconfigured');
+      assert.equal(await redis.command(['DBSIZE']), 1, 'only the generation marker: no jti written');
+      await redis.command(['CONFIG', 'SET', 'maxmemory-policy', 'noeviction']);
+      await waitFor('SERVING once the policy is noeviction', async () => (await healthCheck(srv.grpcAddress)) === 'SERVING', 5000);
+      // The request denied while misconfigured burnt nothing: it is allowed now.
+      assertAllow(await client.check(bytes), 'payments-create');
+    });
   });
 });

@@ -10,11 +10,13 @@ import type { ReasonCode } from '../../core/src/reasons.js';
 import {
   CLI_MAIN,
   afterStart,
+  assertAllow,
   assertDeny,
   baseConfig,
   checkBytes,
   makeCheckClient,
   makeTrust,
+  nextSecond,
   signCheck,
   sleep,
   spawnServerProcess,
@@ -127,10 +129,30 @@ describe('authz server as real processes', function () {
     assert.deepEqual(perServer, [252, 248]);
   });
 
+  it('memory store, process restarted: a request consumed before the restart is replay_state_lost after it, and a new passport is allowed', async () => {
+    const config = baseConfig(trust, { workers: 1, replay: { store: 'memory' } });
+    const first = await spawnServerProcess(trust.dir, config, { name: 'before-restart' });
+    procs.push(first);
+    await nextSecond();
+    const bytes = checkBytes(signCheck(trust, { passport: afterStart() }));
+    assertAllow(await client(first).check(bytes), 'payments-create');
+    assertDeny(await client(first).check(bytes), 'jti_replay');
+    assert.equal(await first.stop(), 0);
+    const second = await spawnServerProcess(trust.dir, config, { name: 'after-restart' });
+    procs.push(second);
+    await nextSecond();
+    assertDeny(await client(second).check(bytes), 'replay_state_lost');
+    assert.ok(second.log.some((l) => l.includes('replay store generation began recently')), 'the start log names the window');
+    const fresh = checkBytes(signCheck(trust, { passport: afterStart() }));
+    assertAllow(await client(second).check(fresh), 'payments-create');
+    assertDeny(await client(second).check(fresh), 'jti_replay');
+  });
+
   it('one process with two workers and the memory store: 200 concurrent presentations → exactly one allow (the IPC store)', async () => {
     const proc = await spawnServerProcess(trust.dir, baseConfig(trust, { workers: 2, replay: { store: 'memory' } }));
     procs.push(proc);
     const cs = Array.from({ length: 8 }, () => client(proc));
+    await nextSecond();
     // The primary's store began with the process: only a passport first acceptable after that is vouched for.
     assertDeny(await cs[0]!.check(checkBytes(signCheck(trust))), 'replay_state_lost');
     const bytes = checkBytes(signCheck(trust, { passport: afterStart() }));

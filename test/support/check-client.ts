@@ -150,10 +150,16 @@ export interface SignedCheck {
 /**
  * Passport options for a server that started moments ago on the memory store or an empty Redis:
  * dated the clock tolerance ahead, the passport cannot have been accepted before the server's
- * replay generation began, so the amnesia guard lets it through (docs/configuration.md).
+ * replay generation began, so the amnesia guard lets it through (docs/configuration.md). `iat` is
+ * in whole seconds: await `nextSecond()` after the start first.
  */
 export function afterStart(toleranceS = 30): { nowMs: number } {
   return { nowMs: Date.now() + toleranceS * 1000 };
+}
+
+/** Resolves once the clock has entered the next whole second. */
+export function nextSecond(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
 }
 
 /** Sign a request on the real clock with the setup's issuer and holder keys. */

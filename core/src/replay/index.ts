@@ -53,6 +53,8 @@ export interface ReplayStoreHooks {
   readonly onError?: (error: Error) => void;
   /** The engine clock, read for the start of a generation the store begins; defaults to `Date.now`. */
   readonly clock?: () => number;
+  /** Redis: the store learnt of a generation (at first contact, and after Redis forgot). */
+  readonly onGeneration?: (startMs: number) => void;
 }
 
 export function createReplayStore(config: ReplayStoreConfig, hooks: ReplayStoreHooks = {}): ReplayStore {
@@ -88,5 +90,6 @@ function redisStoreOptions(redis: RedisConfig, hooks: ReplayStoreHooks): RedisRe
     ...(redis.assume_noeviction !== undefined ? { assumeNoEviction: redis.assume_noeviction } : {}),
     ...(hooks.onError !== undefined ? { onError: hooks.onError } : {}),
     ...(hooks.clock !== undefined ? { clock: hooks.clock } : {}),
+    ...(hooks.onGeneration !== undefined ? { onGeneration: hooks.onGeneration } : {}),
   };
 }

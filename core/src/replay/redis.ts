@@ -97,6 +97,8 @@ export interface RedisReplayStoreOptions {
   readonly assumeNoEviction?: boolean;
   /** Engine clock for the start of a generation this store creates from `ping`. Defaults to `Date.now`. */
   readonly clock?: () => number;
+  /** Called when the store learns of a generation other than the one it knew (the first one too). Must not throw. */
+  readonly onGeneration?: (startMs: number) => void;
 }
 
 export const DEFAULT_KEY_PREFIX = 'trustplane:jti:';
@@ -203,6 +205,7 @@ export class RedisReplayStore implements ReplayStore {
   readonly generationKey: string;
   readonly #client: Redis | Cluster;
   readonly #onError: (error: Error) => void;
+  readonly #onGeneration: (startMs: number) => void;
   readonly #clock: () => number;
   readonly #assumeNoEviction: boolean;
   /** Random per store: a marker it creates is told apart from any other replica's. */
@@ -222,6 +225,7 @@ export class RedisReplayStore implements ReplayStore {
     this.generationKey = `${options.keyPrefix}generation`;
     this.#onError = options.onError ?? (() => {});
     this.#clock = options.clock ?? Date.now;
+    this.#onGeneration = options.onGeneration ?? (() => {});
     this.#assumeNoEviction = options.assumeNoEviction === true;
     this.#client = createClient(options);
     this.#client.defineCommand('tpConsume', { numberOfKeys: 2, lua: CONSUME_LUA });
@@ -342,7 +346,14 @@ export class RedisReplayStore implements ReplayStore {
       this.#problem = `the generation marker ${this.generationKey} holds something this server did not write; delete it to begin a new generation`;
       return false;
     }
-    if (this.#generation?.marker !== marker) this.#generation = { marker, startMs: Number(m[1]) };
+    if (this.#generation?.marker !== marker) {
+      this.#generation = { marker, startMs: Number(m[1]) };
+      try {
+        this.#onGeneration(this.#generation.startMs);
+      } catch {
+        // A failing hook must not change the answer.
+      }
+    }
     return true;
   }
 
