@@ -266,6 +266,9 @@ class Reader {
         key_prefix: this.str('replay.redis.key_prefix', nodes ? DEFAULTS.redis.cluster_key_prefix : DEFAULTS.redis.key_prefix)!,
         assume_noeviction: this.bool('replay.redis.assume_noeviction', DEFAULTS.redis.assume_noeviction),
       };
+      if (nodes && !/^[^{]*\{[^}]+\}/.test(redis.key_prefix)) {
+        this.problems.push('replay.redis.key_prefix: with cluster it must carry a hash tag such as {trustplane}, so the generation marker and the replay keys share a slot');
+      }
     }
 
     let tls: ServerConfig['tls'];

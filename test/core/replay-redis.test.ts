@@ -280,6 +280,19 @@ describe('createReplayStore redis configuration', () => {
     });
   });
 
+  it('refuses a Cluster key prefix without a hash tag, and gives Cluster a tagged default', async () => {
+    assert.throws(() => createReplayStore({ store: 'redis', redis: { nodes: [{ host: '127.0.0.1', port: 1 }], key_prefix: 'tp:jti:' } }), {
+      message: 'invalid replay store configuration: redis.key_prefix: with Redis Cluster it must carry a hash tag such as {trustplane}, so the generation marker and the replay keys share a slot',
+    });
+    const store = createReplayStore({ store: 'redis', redis: { nodes: [{ host: '127.0.0.1', port: 1 }] } }, { onError: () => {} });
+    try {
+      assert.ok(store instanceof RedisReplayStore);
+      assert.equal(store.generationKey, '{trustplane}:jti:generation');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('accepts rediss:// and a custom key prefix', async () => {
     const store = createReplayStore({
       store: 'redis',
