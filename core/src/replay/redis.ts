@@ -286,10 +286,12 @@ export class RedisReplayStore implements ReplayStore {
       }
       if (reply === 1) return 'consumed';
       if (reply === 0) return 'replayed';
-      if (typeof reply !== 'string' || !this.#adopt(reply)) {
-        if (typeof reply !== 'string') this.#report(new Error(`unexpected consume reply: ${String(reply)}`));
+      if (typeof reply !== 'string') {
+        this.#report(new Error(`unexpected consume reply: ${String(reply)}`));
         return 'unavailable';
       }
+      // A marker this server did not write: refused (see #adopt), not guessed at.
+      if (!this.#adopt(reply)) return 'misconfigured';
     }
     return 'unavailable';
   }
