@@ -16,6 +16,7 @@ import type { ServerConfig } from './config.js';
 import { createOpsServer } from './http.js';
 import { createLogger, errorFields } from './log.js';
 import { ClusterMetrics } from './metrics.js';
+import type { Readiness } from './health.js';
 import { ServingStatus } from './proto.js';
 import { listenHttp, logGeneration, startServer } from './server.js';
 
@@ -24,7 +25,8 @@ const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 type ToPrimary =
   | { tp: 'consume'; id: number; key: string; ttlMs: number; nowMs: number; acceptedFromMs: number }
   | { tp: 'ping'; id: number }
-  | { tp: 'ready'; ready: boolean; serial: number | null; storeProblem?: string };
+  | { tp: 'ready'; ready: boolean; serial: number | null; store?: StoreDetail };
+type StoreDetail = ReturnType<Readiness['storeDetail']>;
 type ToWorker = { tp: 'result'; id: number; result: ConsumeResult | boolean } | { tp: 'shutdown' };
 
 /** A worker's view of the primary's memory store. Fails closed if the primary does not answer. */
@@ -114,13 +116,13 @@ function onSignals(stop: () => Promise<void>): void {
 
 async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLogger>): Promise<void> {
   const memory = config.replay.store === 'memory' ? new MemoryReplayStore({ maxEntries: config.replay.memory.max_entries }) : undefined;
-  const ready = new Map<number, { ready: boolean; serial: number | null; storeProblem?: string }>();
+  const ready = new Map<number, { ready: boolean; serial: number | null; store?: StoreDetail }>();
   let shuttingDown = false;
 
   const fork = (): Worker => {
     const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
     w.on('message', (m: ToPrimary) => {
-      if (m?.tp === 'ready') ready.set(w.id, { ready: m.ready, serial: m.serial, ...(typeof m.storeProblem === 'string' ? { storeProblem: m.storeProblem } : {}) });
+      if (m?.tp === 'ready') ready.set(w.id, { ready: m.ready, serial: m.serial, ...(m.store !== undefined ? { store: m.store } : {}) });
       else if (m?.tp === 'ping') w.send({ tp: 'result', id: m.id, result: memory !== undefined } satisfies ToWorker);
       else if (m?.tp === 'consume') {
         const answer = (result: ConsumeResult): void => void w.send({ tp: 'result', id: m.id, result } satisfies ToWorker);
@@ -144,14 +146,16 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
     readiness: () => {
       const states = [...ready.values()];
       const ok = !shuttingDown && states.length === config.workers && states.every((s) => s.ready);
-      const storeProblem = states.find((s) => s.storeProblem !== undefined)?.storeProblem;
+      // Every worker has its own Redis client; the first one with something to say speaks for them.
+      const storeProblem = states.find((s) => s.store?.replay_store_problem !== undefined)?.store?.replay_store_problem;
+      const generationStart = memory ? new Date(memory.generationStartMs).toISOString() : states.find((s) => s.store?.replay_generation_start !== undefined)?.store?.replay_generation_start;
       return {
         ready: ok,
         detail: {
           workers: states.length,
           workers_ready: states.filter((s) => s.ready).length,
           ...(storeProblem !== undefined ? { replay_store_problem: storeProblem } : {}),
-          ...(memory ? { replay_generation_start: new Date(memory.generationStartMs).toISOString() } : {}),
+          ...(generationStart !== undefined ? { replay_generation_start: generationStart } : {}),
         },
       };
     },
@@ -195,12 +199,12 @@ async function runWorker(config: ServerConfig): Promise<void> {
   const store = config.replay.store === 'memory' ? new IpcReplayStore() : undefined;
   const server = await startServer(config, { logger: log, serveHttp: false, metricsToPrimary: true, ...(store ? { store } : {}) });
   const report = (): void => {
-    const storeProblem = server.readiness.storeDetail().replay_store_problem;
+    const store = server.readiness.storeDetail();
     process.send?.({
       tp: 'ready',
       ready: server.readiness.status() === ServingStatus.SERVING,
       serial: server.bundle()?.serial ?? null,
-      ...(storeProblem !== undefined ? { storeProblem } : {}),
+      store,
     } satisfies ToPrimary);
   };
   report();

@@ -277,9 +277,20 @@ describe('authz server over gRPC: operations', function () {
       await seedGeneration(redis);
       const { srv, client } = await start({ replay: { store: 'redis', redis: { url: redis.url, connect_timeout_ms: 200, command_timeout_ms: 200 } } });
       assert.equal(await healthCheck(srv.grpcAddress), 'NOT_SERVING');
-      const ready = await httpGet(srv.httpAddress, '/readyz');
-      assert.equal(ready.status, 503);
-      assert.match((JSON.parse(ready.body) as { replay_store_problem?: string }).replay_store_problem ?? '', /maxmemory-policy is "allkeys-lru"/);
+      // The first readiness probe may come before the connection; the next ones read the policy.
+      let problem = '';
+      await waitFor(
+        '/readyz naming the policy',
+        async () => {
+          const ready = await httpGet(srv.httpAddress, '/readyz');
+          assert.equal(ready.status, 503);
+          problem = (JSON.parse(ready.body) as { replay_store_problem?: string }).replay_store_problem ?? '';
+          return problem !== '';
+        },
+        5000,
+      );
+      assert.match(problem, /maxmemory-policy is "allkeys-lru"/);
+      assert.equal(await healthCheck(srv.grpcAddress), 'NOT_SERVING');
       const bytes = checkBytes(signCheck(trust));
       assertDeny(await client.check(bytes), 'replay_store_misconfigured');
       assert.equal(await redis.command(['DBSIZE']), 1, 'only the generation marker: no jti written');
