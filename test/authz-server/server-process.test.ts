@@ -14,6 +14,7 @@ import {
   assertDeny,
   baseConfig,
   checkBytes,
+  httpGet,
   makeCheckClient,
   makeTrust,
   nextSecond,
@@ -127,6 +128,24 @@ describe('authz server as real processes', function () {
     // Each process answered half of them.
     const perServer = [answers.filter((_, i) => i % cs.length < 4).length, answers.filter((_, i) => i % cs.length >= 4).length];
     assert.deepEqual(perServer, [252, 248]);
+  });
+
+  it('two processes on an empty redis-server agree on one new generation: 200 concurrent presentations → one allow, 199 jti_replay', async function () {
+    redis = await RedisServer.create(redisBinaryOrSkip(this));
+    const config = baseConfig(trust, { workers: 1, replay: { store: 'redis', redis: { url: redis.url, command_timeout_ms: 3000 } } });
+    const [a, b] = await Promise.all([spawnServerProcess(trust.dir, config, { name: 'a' }), spawnServerProcess(trust.dir, config, { name: 'b' })]);
+    procs.push(a!, b!);
+    const marker = (await redis.command(['GET', 'trustplane:jti:generation'])) as string;
+    assert.match(marker, /^[0-9a-f]{32}:[0-9]+$/);
+    const detail = async (p: ServerProcess) => (JSON.parse((await httpGet(p.httpAddress, '/readyz')).body) as { replay_generation_start: string }).replay_generation_start;
+    const startIso = new Date(Number(marker.split(':')[1])).toISOString();
+    assert.deepEqual([await detail(a!), await detail(b!)], [startIso, startIso]);
+    await nextSecond();
+    assertDeny(await client(a!).check(checkBytes(signCheck(trust))), 'replay_state_lost');
+    const cs = [...Array.from({ length: 4 }, () => client(a!)), ...Array.from({ length: 4 }, () => client(b!))];
+    const bytes = checkBytes(signCheck(trust, { passport: afterStart() }));
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => cs[i % cs.length]!.check(bytes, 30_000)));
+    assert.deepEqual(tally(answers), { 'allow:ok': 1, jti_replay: 199 });
   });
 
   it('memory store, process restarted: a request consumed before the restart is replay_state_lost after it, and a new passport is allowed', async () => {
