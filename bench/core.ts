@@ -118,7 +118,7 @@ export async function measureCore(samples = SAMPLES, batch = BATCH, clock: Bench
   const nowMs = Date.now();
   const total = (samples + WARMUP_BATCHES) * batch;
   const { bundle, issuer, holder, items } = setup(total, nowMs);
-  const store = new MemoryReplayStore({ maxEntries: total + 1 });
+  const store = new MemoryReplayStore({ maxEntries: total + 1, generationStartMs: -Infinity });
 
   // Native baseline: the two verifications, same keys, same bytes.
   const nativeBatch = (from: number): number => {

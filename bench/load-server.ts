@@ -66,7 +66,7 @@ export function benchTrust(): { bundleSigner: SigningKey; issuerKey: SigningKey;
 export function benchCheckService(bundle: CompiledBundle, onDecision: (decision: Decision, seconds: number) => void = () => {}): CheckService {
   return new CheckService({
     bundle: () => bundle,
-    store: new MemoryReplayStore({ maxEntries: 1_000_000 }),
+    store: new MemoryReplayStore({ maxEntries: 1_000_000, generationStartMs: -Infinity }),
     settings: { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false },
     engine: DEFAULT_ENGINE_OPTIONS,
     onDecision,

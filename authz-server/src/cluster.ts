@@ -16,15 +16,17 @@ import type { ServerConfig } from './config.js';
 import { createOpsServer } from './http.js';
 import { createLogger, errorFields } from './log.js';
 import { ClusterMetrics } from './metrics.js';
+import type { Readiness } from './health.js';
 import { ServingStatus } from './proto.js';
-import { listenHttp, startServer } from './server.js';
+import { listenHttp, logGeneration, startServer } from './server.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 
 type ToPrimary =
-  | { tp: 'consume'; id: number; key: string; ttlMs: number }
+  | { tp: 'consume'; id: number; key: string; ttlMs: number; nowMs: number; acceptedFromMs: number }
   | { tp: 'ping'; id: number }
-  | { tp: 'ready'; ready: boolean; serial: number | null };
+  | { tp: 'ready'; ready: boolean; serial: number | null; store?: StoreDetail };
+type StoreDetail = ReturnType<Readiness['storeDetail']>;
 type ToWorker = { tp: 'result'; id: number; result: ConsumeResult | boolean } | { tp: 'shutdown' };
 
 /** A worker's view of the primary's memory store. Fails closed if the primary does not answer. */
@@ -42,7 +44,7 @@ export class IpcReplayStore implements ReplayStore {
     });
   }
 
-  #ask(msg: { tp: 'consume'; key: string; ttlMs: number } | { tp: 'ping' }, fallback: ConsumeResult | boolean): Promise<ConsumeResult | boolean> {
+  #ask(msg: { tp: 'consume'; key: string; ttlMs: number; nowMs: number; acceptedFromMs: number } | { tp: 'ping' }, fallback: ConsumeResult | boolean): Promise<ConsumeResult | boolean> {
     const id = this.#next++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -61,8 +63,9 @@ export class IpcReplayStore implements ReplayStore {
     });
   }
 
-  async consume(key: string, ttlMs: number): Promise<ConsumeResult> {
-    return (await this.#ask({ tp: 'consume', key, ttlMs }, 'unavailable')) as ConsumeResult;
+  async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult> {
+    // The worker's engine clock travels with the request: the primary's store keeps time by it.
+    return (await this.#ask({ tp: 'consume', key, ttlMs, nowMs, acceptedFromMs }, 'unavailable')) as ConsumeResult;
   }
 
   async ping(): Promise<boolean> {
@@ -113,18 +116,18 @@ function onSignals(stop: () => Promise<void>): void {
 
 async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLogger>): Promise<void> {
   const memory = config.replay.store === 'memory' ? new MemoryReplayStore({ maxEntries: config.replay.memory.max_entries }) : undefined;
-  const ready = new Map<number, { ready: boolean; serial: number | null }>();
+  const ready = new Map<number, { ready: boolean; serial: number | null; store?: StoreDetail }>();
   let shuttingDown = false;
 
   const fork = (): Worker => {
     const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
     w.on('message', (m: ToPrimary) => {
-      if (m?.tp === 'ready') ready.set(w.id, { ready: m.ready, serial: m.serial });
+      if (m?.tp === 'ready') ready.set(w.id, { ready: m.ready, serial: m.serial, ...(m.store !== undefined ? { store: m.store } : {}) });
       else if (m?.tp === 'ping') w.send({ tp: 'result', id: m.id, result: memory !== undefined } satisfies ToWorker);
       else if (m?.tp === 'consume') {
         const answer = (result: ConsumeResult): void => void w.send({ tp: 'result', id: m.id, result } satisfies ToWorker);
         if (!memory) answer('unavailable');
-        else memory.consume(m.key, m.ttlMs).then(answer, () => answer('unavailable'));
+        else memory.consume(m.key, m.ttlMs, m.nowMs, m.acceptedFromMs).then(answer, () => answer('unavailable'));
       }
     });
     return w;
@@ -143,11 +146,23 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
     readiness: () => {
       const states = [...ready.values()];
       const ok = !shuttingDown && states.length === config.workers && states.every((s) => s.ready);
-      return { ready: ok, detail: { workers: states.length, workers_ready: states.filter((s) => s.ready).length } };
+      // Every worker has its own Redis client; the first one with something to say speaks for them.
+      const storeProblem = states.find((s) => s.store?.replay_store_problem !== undefined)?.store?.replay_store_problem;
+      const generationStart = memory ? new Date(memory.generationStartMs).toISOString() : states.find((s) => s.store?.replay_generation_start !== undefined)?.store?.replay_generation_start;
+      return {
+        ready: ok,
+        detail: {
+          workers: states.length,
+          workers_ready: states.filter((s) => s.ready).length,
+          ...(storeProblem !== undefined ? { replay_store_problem: storeProblem } : {}),
+          ...(generationStart !== undefined ? { replay_generation_start: generationStart } : {}),
+        },
+      };
     },
   });
   const httpAddress = await listenHttp(http, config.listen.http);
   log.info('authz server primary started', { workers: config.workers, http: httpAddress, replay_store: config.replay.store });
+  if (memory) logGeneration(log, config, memory.generationStartMs);
 
   onSignals(async () => {
     shuttingDown = true;
@@ -184,7 +199,13 @@ async function runWorker(config: ServerConfig): Promise<void> {
   const store = config.replay.store === 'memory' ? new IpcReplayStore() : undefined;
   const server = await startServer(config, { logger: log, serveHttp: false, metricsToPrimary: true, ...(store ? { store } : {}) });
   const report = (): void => {
-    process.send?.({ tp: 'ready', ready: server.readiness.status() === ServingStatus.SERVING, serial: server.bundle()?.serial ?? null } satisfies ToPrimary);
+    const store = server.readiness.storeDetail();
+    process.send?.({
+      tp: 'ready',
+      ready: server.readiness.status() === ServingStatus.SERVING,
+      serial: server.bundle()?.serial ?? null,
+      store,
+    } satisfies ToPrimary);
   };
   report();
   const timer = setInterval(report, 1000);

@@ -15,6 +15,7 @@ export interface RedisSettings {
   readonly connect_timeout_ms: number;
   readonly command_timeout_ms: number;
   readonly key_prefix: string;
+  readonly assume_noeviction: boolean;
 }
 
 export interface ServerConfig {
@@ -35,7 +36,7 @@ export const DEFAULTS = {
   listen: { grpc: '127.0.0.1:9191', http: '127.0.0.1:9464' },
   bundle: { allow_unsigned: false, poll_interval_ms: 2000 },
   replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
-  redis: { connect_timeout_ms: 1000, command_timeout_ms: 250, key_prefix: 'trustplane:jti:' },
+  redis: { connect_timeout_ms: 1000, command_timeout_ms: 250, key_prefix: 'trustplane:jti:', cluster_key_prefix: '{trustplane}:jti:', assume_noeviction: false },
   body: { filter_header: { trusted: false, name: 'x-trustplane-body-sha256' }, envoy_buffers_body: false },
   audit: { sink: 'stdout', flush_interval_ms: 10 },
   mode: 'enforce',
@@ -244,7 +245,7 @@ class Reader {
     const store = this.oneOf('replay.store', ['memory', 'redis'] as const, DEFAULTS.replay.store);
     let redis: RedisSettings | undefined;
     if (this.get('replay.redis') !== undefined || store === 'redis') {
-      this.section('replay.redis', ['url', 'sentinels', 'name', 'cluster', 'connect_timeout_ms', 'command_timeout_ms', 'key_prefix']);
+      this.section('replay.redis', ['url', 'sentinels', 'name', 'cluster', 'connect_timeout_ms', 'command_timeout_ms', 'key_prefix', 'assume_noeviction']);
       const url = this.str('replay.redis.url');
       if (url !== undefined && !/^rediss?:\/\//.test(url)) this.problems.push('replay.redis.url: must start with redis:// or rediss://');
       const sentinels = this.hostPorts('replay.redis.sentinels');
@@ -261,8 +262,13 @@ class Reader {
         ...(nodes ? { cluster: { nodes } } : {}),
         connect_timeout_ms: this.int('replay.redis.connect_timeout_ms', DEFAULTS.redis.connect_timeout_ms, 10, 60_000),
         command_timeout_ms: this.int('replay.redis.command_timeout_ms', DEFAULTS.redis.command_timeout_ms, 5, 60_000),
-        key_prefix: this.str('replay.redis.key_prefix', DEFAULTS.redis.key_prefix)!,
+        // Cluster: a hash tag keeps the generation marker and the replay keys in one slot (core/src/replay/redis.ts).
+        key_prefix: this.str('replay.redis.key_prefix', nodes ? DEFAULTS.redis.cluster_key_prefix : DEFAULTS.redis.key_prefix)!,
+        assume_noeviction: this.bool('replay.redis.assume_noeviction', DEFAULTS.redis.assume_noeviction),
       };
+      if (nodes && !/^[^{]*\{[^}]+\}/.test(redis.key_prefix)) {
+        this.problems.push('replay.redis.key_prefix: with cluster it must carry a hash tag such as {trustplane}, so the generation marker and the replay keys share a slot');
+      }
     }
 
     let tls: ServerConfig['tls'];

@@ -46,6 +46,20 @@ export class Readiness {
     return this.#storeOk;
   }
 
+  /**
+   * For /readyz: why a reachable store still refuses (e.g. a Redis eviction policy), and since
+   * when it vouches for consumes (passports acceptable earlier are `replay_state_lost`).
+   */
+  storeDetail(): { replay_store_problem?: string; replay_generation_start?: string } {
+    const problem = this.store.problem?.();
+    const start = this.store.generationStartMs;
+    return {
+      ...(problem !== undefined ? { replay_store_problem: problem } : {}),
+      // −∞: a store that never forgot (an offline or test store); nothing to show.
+      ...(start !== undefined && Number.isFinite(start) ? { replay_generation_start: new Date(start).toISOString() } : {}),
+    };
+  }
+
   status(): ServingStatus {
     return !this.#shuttingDown && this.#storeOk && this.hasBundle() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
   }

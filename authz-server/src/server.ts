@@ -67,7 +67,7 @@ export function engineOptions(config: ServerConfig): EngineOptions {
 export function replayConfig(config: ServerConfig): ReplayStoreConfig {
   if (config.replay.store === 'memory') return { store: 'memory', max_entries: config.replay.memory.max_entries };
   const r = config.replay.redis!;
-  const common = { connect_timeout_ms: r.connect_timeout_ms, command_timeout_ms: r.command_timeout_ms, key_prefix: r.key_prefix };
+  const common = { connect_timeout_ms: r.connect_timeout_ms, command_timeout_ms: r.command_timeout_ms, key_prefix: r.key_prefix, assume_noeviction: r.assume_noeviction };
   if (r.url) return { store: 'redis', redis: { ...common, url: r.url } };
   if (r.sentinels) return { store: 'redis', redis: { ...common, sentinels: r.sentinels, name: r.name! } };
   return { store: 'redis', redis: { ...common, nodes: r.cluster!.nodes } };
@@ -135,7 +135,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         metrics.replayStoreError();
         log.warn('replay store error', errorFields(error));
       },
+      onGeneration: (startMs) => logGeneration(log, config, startMs),
     });
+  if (!opts.store && store.generationStartMs !== undefined) logGeneration(log, config, store.generationStartMs);
   const audit = await AuditSink.open(config.audit.sink === 'file' ? { sink: 'file', file: config.audit.file! } : { sink: config.audit.sink }, {
     flushIntervalMs: config.audit.flush_interval_ms,
     onError: (error) => log.error('audit sink error', errorFields(error)),
@@ -172,7 +174,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       metrics,
       readiness: () => ({
         ready: ready.status() === ServingStatus.SERVING,
-        detail: { bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable },
+        detail: { bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable, ...ready.storeDetail() },
       }),
     });
     httpAddress = await listenHttp(http, config.listen.http);
@@ -203,6 +205,17 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     })());
 
   return { grpcAddress, ...(httpAddress ? { httpAddress } : {}), readiness: ready, metrics, check, bundle: () => source.current(), close };
+}
+
+/**
+ * Tells the operator when the replay store's memory begins and until when passports from before it
+ * are denied `replay_state_lost` (docs/configuration.md, "Replay store"); a warning while that lasts.
+ */
+export function logGeneration(log: Logger, config: ServerConfig, startMs: number): void {
+  const untilMs = startMs + (config.engine.max_passport_lifetime_s + 2 * config.engine.clock_tolerance_s) * 1000;
+  const fields = { generation_start: new Date(startMs).toISOString(), replay_state_lost_until: new Date(untilMs).toISOString() };
+  if (untilMs > Date.now()) log.warn('replay store generation began recently: passports acceptable before it are denied replay_state_lost until they expire', fields);
+  else log.info('replay store generation', fields);
 }
 
 export function listenHttp(server: HttpServer, address: string): Promise<string> {

@@ -3,7 +3,7 @@
  * echo upstream, and the development gateway running the real `.wasm` in front of them. Used by
  * `trustplane demo`, `trustplane up` and the end-to-end tests.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker, parseBrokerConfig, type RunningBroker } from '../../broker/src/index.js';
@@ -11,6 +11,7 @@ import { loadConfig } from '../../authz-server/src/config.js';
 import { createLogger, type Logger } from '../../authz-server/src/log.js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { startServer, type RunningServer } from '../../authz-server/src/server.js';
+import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { startEcho } from '../../gateway/src/echo.js';
 import { startGateway, type GatewayRoute, type RunningGateway } from '../../gateway/src/gateway.js';
 import { DEV, ensureDevState, type DevState } from './dev-state.js';
@@ -80,7 +81,11 @@ export interface StackOptions {
 
 export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack> {
   const scratch = mkdtempSync(join(tmpdir(), 'trustplane-stack-'));
-  const state = ensureDevState(o.stateDir ?? join(scratch, 'state'));
+  const stateDir = o.stateDir ?? join(scratch, 'state');
+  // Whether this run makes the trust material (and so no passport it accepts can be older).
+  const freshKeys = !existsSync(stateDir) || readdirSync(stateDir).length === 0;
+  const keysMadeMs = Date.now();
+  const state = ensureDevState(stateDir);
   const log = o.logger ?? createLogger('warn');
   const config = loadConfig({
     overrides: {
@@ -95,7 +100,17 @@ export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack>
       shutdown_grace_ms: 2000,
     },
   });
-  const server = await startServer(config, { logger: log, serveHttp: true });
+  // Trust material made just now: no passport it accepts can be dated before it, so a fresh memory
+  // store has forgotten nothing (docs/configuration.md, "Replay store"). With trust material from an
+  // earlier run the store's generation starts with the process, as a server's does.
+  const store =
+    freshKeys
+      ? new MemoryReplayStore({
+          maxEntries: config.replay.memory.max_entries,
+          generationStartMs: (Math.floor(keysMadeMs / 1000) - config.engine.clock_tolerance_s) * 1000,
+        })
+      : undefined;
+  const server = await startServer(config, { logger: log, serveHttp: true, ...(store ? { store } : {}) });
   const brokerSocket = join(scratch, 'broker.sock');
   const broker = await startBroker(
     parseBrokerConfig({
@@ -130,6 +145,7 @@ export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack>
       await echo.close();
       await broker.close();
       await server.close();
+      await store?.close();
       rmSync(scratch, { recursive: true, force: true });
     },
   };

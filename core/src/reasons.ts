@@ -113,6 +113,8 @@ export const REASONS = Object.freeze({
   // replay
   jti_replay: r(401, UNAUTHENTICATED, 'replay', 'The passport `jti` was already consumed.'),
   replay_store_unavailable: r(503, UNAVAILABLE, 'replay', 'The replay store could not answer; the request is denied (fail closed).'),
+  replay_state_lost: r(503, UNAVAILABLE, 'replay', 'The replay store began a new generation (restart, flush, failover) after this passport could first be accepted; it cannot prove the jti unused.'),
+  replay_store_misconfigured: r(503, UNAVAILABLE, 'replay', 'The replay store could drop records before they expire (a Redis maxmemory-policy that evicts); denied until it is fixed.'),
 
   // internal
   bundle_unavailable: r(503, UNAVAILABLE, 'internal', 'No verified bundle is loaded.'),

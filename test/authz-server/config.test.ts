@@ -59,10 +59,21 @@ describe('server configuration', () => {
     const none = problems(() => loadConfig({ file: { bundle: { path: '/b', allow_unsigned: true }, replay: { store: 'redis' } } }));
     assert.deepEqual(none, ['replay.redis: set exactly one of url, sentinels (+ name), cluster.nodes']);
   });
+  it('gives Redis Cluster a hash-tagged key prefix, refuses one without a tag, and reads assume_noeviction', () => {
+    const base = { bundle: { path: '/b', allow_unsigned: true } };
+    const cluster = loadConfig({ file: { ...base, replay: { store: 'redis', redis: { cluster: { nodes: [{ host: 'a', port: 1 }] } } } } });
+    assert.equal(cluster.replay.redis?.key_prefix, '{trustplane}:jti:');
+    assert.equal(cluster.replay.redis?.assume_noeviction, false);
+    const untagged = problems(() => loadConfig({ file: { ...base, replay: { store: 'redis', redis: { cluster: { nodes: [{ host: 'a', port: 1 }] }, key_prefix: 'tp:jti:' } } } }));
+    assert.deepEqual(untagged, ['replay.redis.key_prefix: with cluster it must carry a hash tag such as {trustplane}, so the generation marker and the replay keys share a slot']);
+    const assumed = loadConfig({ file: { ...base, replay: { store: 'redis', redis: { url: 'redis://r:6379', assume_noeviction: true } } } });
+    assert.equal(assumed.replay.redis?.key_prefix, 'trustplane:jti:');
+    assert.equal(assumed.replay.redis?.assume_noeviction, true);
+  });
   it('documents every setting, default and environment variable in docs/configuration.md', () => {
     const doc = readFileSync(join(root, 'docs/configuration.md'), 'utf8');
     for (const name of Object.keys(ENV_KEYS)) assert.ok(doc.includes(`\`${name}\``), `${name} missing from docs`);
-    for (const key of ['listen.grpc', 'bundle.path', 'replay.redis.command_timeout_ms', 'body.filter_header.trusted', 'shutdown_grace_ms', 'engine.clock_tolerance_s', 'audit.flush_interval_ms']) {
+    for (const key of ['listen.grpc', 'bundle.path', 'replay.redis.command_timeout_ms', 'replay.redis.assume_noeviction', 'body.filter_header.trusted', 'shutdown_grace_ms', 'engine.clock_tolerance_s', 'audit.flush_interval_ms']) {
       assert.ok(doc.includes(`\`${key}\``), `${key} missing from docs`);
     }
     assert.ok(doc.includes(`\`${DEFAULTS.listen.grpc}\``));

@@ -527,7 +527,7 @@ describe('direct CheckRequest decoder', () => {
     const internalErrors: unknown[] = [];
     const service = new CheckService({
       bundle: () => undefined,
-      store: new MemoryReplayStore({ maxEntries: 100 }),
+      store: new MemoryReplayStore({ maxEntries: 100, generationStartMs: -Infinity }),
       settings: SETTINGS,
       engine: DEFAULT_ENGINE_OPTIONS,
       onDecision: () => {},

@@ -25,7 +25,7 @@ import {
   type TrustSetup,
 } from '../support/check-client.js';
 import { structToPlain } from '../support/envoy-api.js';
-import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
+import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
 import { route } from '../support/world.js';
 
 async function metrics(srv: InProcessServer): Promise<string> {
@@ -233,7 +233,12 @@ describe('authz server over gRPC: operations', function () {
 
     it('denies replay_store_unavailable (503) and reports NOT_SERVING while Redis is down, then allows and is SERVING once it is back', async function () {
       redis = await RedisServer.create(redisBinaryOrSkip(this));
-      const { srv, client } = await start({ replay: { store: 'redis', redis: { url: redis.url, connect_timeout_ms: 200, command_timeout_ms: 200 } } });
+      await seedGeneration(redis);
+      // A one-second tolerance keeps the window after the empty restart below short (see the end).
+      const { srv, client } = await start({
+        replay: { store: 'redis', redis: { url: redis.url, connect_timeout_ms: 200, command_timeout_ms: 200 } },
+        engine: { clock_tolerance_s: 1 },
+      });
       await waitFor('SERVING with Redis', async () => (await healthCheck(srv.grpcAddress)) === 'SERVING', 5000);
       const bytes = checkBytes(signCheck(trust));
       assertAllow(await client.check(bytes), 'payments-create');
@@ -246,8 +251,13 @@ describe('authz server over gRPC: operations', function () {
       assert.equal(ready.status, 503);
       assert.equal((JSON.parse(ready.body) as { replay_store: boolean }).replay_store, false);
 
+      const issuedBefore = checkBytes(signCheck(trust));
       await redis.start();
       await waitFor('SERVING after Redis returns', async () => (await healthCheck(srv.grpcAddress)) === 'SERVING', 8000);
+      // Restarted empty: a passport acceptable before the new generation began cannot be vouched for.
+      assertDeny(await client.check(issuedBefore), 'replay_state_lost');
+      const detail = JSON.parse((await httpGet(srv.httpAddress, '/readyz')).body) as { replay_generation_start?: string };
+      assert.ok(Date.parse(detail.replay_generation_start ?? '') > Date.now() - 10_000, 'readyz names the new generation');
       let last: string | undefined;
       await waitFor(
         'an allow after Redis returns',
@@ -263,6 +273,34 @@ describe('authz server over gRPC: operations', function () {
       const m = await metrics(srv);
       assert.ok(metricValue(m, 'trustplane_decisions_total', { reason: 'replay_store_unavailable', route: 'payments-create' }) >= 1);
       assert.ok(metricValue(m, 'trustplane_replay_store_errors_total') >= 1);
+    });
+
+    it('with maxmemory-policy allkeys-lru: NOT_SERVING, /readyz names the policy, checks denied replay_store_misconfigured; noeviction set live makes it SERVING', async function () {
+      redis = await RedisServer.create(redisBinaryOrSkip(this), { config: { 'maxmemory-policy': 'allkeys-lru' } });
+      await seedGeneration(redis);
+      const { srv, client } = await start({ replay: { store: 'redis', redis: { url: redis.url, connect_timeout_ms: 200, command_timeout_ms: 200 } } });
+      assert.equal(await healthCheck(srv.grpcAddress), 'NOT_SERVING');
+      // The first readiness probe may come before the connection; the next ones read the policy.
+      let problem = '';
+      await waitFor(
+        '/readyz naming the policy',
+        async () => {
+          const ready = await httpGet(srv.httpAddress, '/readyz');
+          assert.equal(ready.status, 503);
+          problem = (JSON.parse(ready.body) as { replay_store_problem?: string }).replay_store_problem ?? '';
+          return problem !== '';
+        },
+        5000,
+      );
+      assert.match(problem, /maxmemory-policy is "allkeys-lru"/);
+      assert.equal(await healthCheck(srv.grpcAddress), 'NOT_SERVING');
+      const bytes = checkBytes(signCheck(trust));
+      assertDeny(await client.check(bytes), 'replay_store_misconfigured');
+      assert.equal(await redis.command(['DBSIZE']), 1, 'only the generation marker: no jti written');
+      await redis.command(['CONFIG', 'SET', 'maxmemory-policy', 'noeviction']);
+      await waitFor('SERVING once the policy is noeviction', async () => (await healthCheck(srv.grpcAddress)) === 'SERVING', 5000);
+      // The request denied while misconfigured burnt nothing: it is allowed now.
+      assertAllow(await client.check(bytes), 'payments-create');
     });
   });
 });

@@ -9,11 +9,15 @@ import { join } from 'node:path';
 import type { ReasonCode } from '../../core/src/reasons.js';
 import {
   CLI_MAIN,
+  afterStart,
+  assertAllow,
   assertDeny,
   baseConfig,
   checkBytes,
+  httpGet,
   makeCheckClient,
   makeTrust,
+  nextSecond,
   signCheck,
   sleep,
   spawnServerProcess,
@@ -22,7 +26,7 @@ import {
   type TrustSetup,
 } from '../support/check-client.js';
 import { structToPlain, type OfficialCheckResponse } from '../support/envoy-api.js';
-import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
+import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
 
 function reasonOf(r: OfficialCheckResponse): string {
   return String(structToPlain(r.dynamic_metadata)['reason']);
@@ -70,6 +74,7 @@ describe('authz server as real processes', function () {
 
   it('on SIGTERM answers every check in flight with a CheckResponse, flushes one audit line per answered check, and exits 0', async function () {
     redis = await RedisServer.create(redisBinaryOrSkip(this));
+    await seedGeneration(redis);
     const auditPath = join(trust.dir, 'audit.jsonl');
     const proc = await spawnServerProcess(
       trust.dir,
@@ -110,6 +115,8 @@ describe('authz server as real processes', function () {
 
   it('two processes sharing one redis-server: 500 concurrent presentations of one signed request → exactly one allow, 499 jti_replay', async function () {
     redis = await RedisServer.create(redisBinaryOrSkip(this));
+    // An established store (the marker of a generation begun long ago), as in production after the first start.
+    await seedGeneration(redis);
     const config = baseConfig(trust, { workers: 1, replay: { store: 'redis', redis: { url: redis.url, command_timeout_ms: 3000 } } });
     const [a, b] = await Promise.all([spawnServerProcess(trust.dir, config, { name: 'a' }), spawnServerProcess(trust.dir, config, { name: 'b' })]);
     procs.push(a!, b!);
@@ -123,15 +130,55 @@ describe('authz server as real processes', function () {
     assert.deepEqual(perServer, [252, 248]);
   });
 
+  it('two processes on an empty redis-server agree on one new generation: 200 concurrent presentations → one allow, 199 jti_replay', async function () {
+    redis = await RedisServer.create(redisBinaryOrSkip(this));
+    const config = baseConfig(trust, { workers: 1, replay: { store: 'redis', redis: { url: redis.url, command_timeout_ms: 3000 } } });
+    const [a, b] = await Promise.all([spawnServerProcess(trust.dir, config, { name: 'a' }), spawnServerProcess(trust.dir, config, { name: 'b' })]);
+    procs.push(a!, b!);
+    const marker = (await redis.command(['GET', 'trustplane:jti:generation'])) as string;
+    assert.match(marker, /^[0-9a-f]{32}:[0-9]+$/);
+    const detail = async (p: ServerProcess) => (JSON.parse((await httpGet(p.httpAddress, '/readyz')).body) as { replay_generation_start: string }).replay_generation_start;
+    const startIso = new Date(Number(marker.split(':')[1])).toISOString();
+    assert.deepEqual([await detail(a!), await detail(b!)], [startIso, startIso]);
+    await nextSecond();
+    assertDeny(await client(a!).check(checkBytes(signCheck(trust))), 'replay_state_lost');
+    const cs = [...Array.from({ length: 4 }, () => client(a!)), ...Array.from({ length: 4 }, () => client(b!))];
+    const bytes = checkBytes(signCheck(trust, { passport: afterStart() }));
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => cs[i % cs.length]!.check(bytes, 30_000)));
+    assert.deepEqual(tally(answers), { 'allow:ok': 1, jti_replay: 199 });
+  });
+
+  it('memory store, process restarted: a request consumed before the restart is replay_state_lost after it, and a new passport is allowed', async () => {
+    const config = baseConfig(trust, { workers: 1, replay: { store: 'memory' } });
+    const first = await spawnServerProcess(trust.dir, config, { name: 'before-restart' });
+    procs.push(first);
+    await nextSecond();
+    const bytes = checkBytes(signCheck(trust, { passport: afterStart() }));
+    assertAllow(await client(first).check(bytes), 'payments-create');
+    assertDeny(await client(first).check(bytes), 'jti_replay');
+    assert.equal(await first.stop(), 0);
+    const second = await spawnServerProcess(trust.dir, config, { name: 'after-restart' });
+    procs.push(second);
+    await nextSecond();
+    assertDeny(await client(second).check(bytes), 'replay_state_lost');
+    assert.ok(second.log.some((l) => l.includes('replay store generation began recently')), 'the start log names the window');
+    const fresh = checkBytes(signCheck(trust, { passport: afterStart() }));
+    assertAllow(await client(second).check(fresh), 'payments-create');
+    assertDeny(await client(second).check(fresh), 'jti_replay');
+  });
+
   it('one process with two workers and the memory store: 200 concurrent presentations → exactly one allow (the IPC store)', async () => {
     const proc = await spawnServerProcess(trust.dir, baseConfig(trust, { workers: 2, replay: { store: 'memory' } }));
     procs.push(proc);
     const cs = Array.from({ length: 8 }, () => client(proc));
-    const bytes = checkBytes(signCheck(trust));
+    await nextSecond();
+    // The primary's store began with the process: only a passport first acceptable after that is vouched for.
+    assertDeny(await cs[0]!.check(checkBytes(signCheck(trust))), 'replay_state_lost');
+    const bytes = checkBytes(signCheck(trust, { passport: afterStart() }));
     const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => cs[i % cs.length]!.check(bytes, 30_000)));
     assert.deepEqual(tally(answers), { 'allow:ok': 1, jti_replay: 199 });
     // A second signed request is still served normally afterwards.
-    const again = await cs[0]!.check(checkBytes(signCheck(trust)));
+    const again = await cs[0]!.check(checkBytes(signCheck(trust, { passport: afterStart() })));
     assert.equal(again.http_response, 'ok_response');
     assert.equal(await proc.stop(), 0);
   });

@@ -53,7 +53,7 @@ describe('broker passports at the verifier', () => {
     const signed = signRequest(request, { passport, holder, route: ROUTE });
     const headers = collectHeaders(request.headers);
     for (const [k, v] of Object.entries(signed.headers)) headers.set(k, v);
-    return verifyRequest({ view: view({ request, headers }), bundle: bundleWith(entry), store: new MemoryReplayStore({ maxEntries: 10 }) });
+    return verifyRequest({ view: view({ request, headers }), bundle: bundleWith(entry), store: new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity }) });
   }
 
   async function attestedPassport(): Promise<string> {

@@ -4,6 +4,7 @@
  * context_extensions name, its bundle trusts the broker lab/broker.yaml describes, and the demo tour
  * passes against a server, broker and gateway started on exactly that material.
  */
+import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -105,7 +106,8 @@ describe('trustplane lab-init and the docker-compose lab', function () {
             workers: 1,
           },
         }),
-        { logger: createLogger('warn', () => {}) },
+        // Not about amnesia: a store that forgot nothing, so the tour's first passports are served.
+        { logger: createLogger('warn', () => {}), store: new MemoryReplayStore({ maxEntries: 1000, generationStartMs: -Infinity }) },
       );
       broker = await startBroker(
         loadBrokerConfig(join(REPO_ROOT, 'lab', 'broker.yaml'), { socket_path: join(t.dir, 'sock', 'broker.sock'), http_listen: '127.0.0.1:0', key_file: lab(LAB.files.brokerKey) }),

@@ -34,6 +34,7 @@ import {
   assertDeny,
   makeCheckClient,
   makeTrust,
+  nextSecond,
   startInProcess,
   type CheckClient,
   type InProcessServer,
@@ -44,6 +45,8 @@ import { METHODS, gateCases, type GateCase } from './cases.js';
 import { toolchains } from './toolchains.js';
 
 const ROUTE = 'conformance';
+/** The server's default clock tolerance (docs/configuration.md `engine.clock_tolerance_s`). */
+const CLOCK_TOLERANCE_S = 30;
 const GO_DIR = join(PACKAGE_ROOT, 'conformance', 'go');
 const PY_DIR = join(PACKAGE_ROOT, 'conformance', 'python');
 
@@ -148,6 +151,9 @@ describe('conformance gate: TypeScript, Python and Go sign the same requests', f
       }),
     );
     server = await startInProcess(t, { log_level: 'warn', body: { envoy_buffers_body: true } });
+    // The memory store's generation begins now: passports are dated the clock tolerance ahead (iat
+    // below), so none can have been accepted before it (docs/configuration.md, "Replay store").
+    await nextSecond();
     client = makeCheckClient(server.grpcAddress);
     work = mkdtempSync(join(tmpdir(), 'tp-conformance-go-'));
     const binary = join(work, 'tpsign');
@@ -216,7 +222,7 @@ describe('conformance gate: TypeScript, Python and Go sign the same requests', f
         keys: keysJson(),
         issuer_kid: t.issuerKey.kid,
         issuer: 'issuer',
-        cases: cases.map((c) => ({ ...c, route: ROUTE, nonce: randomBytes(18).toString('base64url'), ts: now, claims: claims(`${lang}-${c.id}-${randomBytes(4).toString('hex')}`, now, c.holder === 'holder_ed' ? t.holder : holderP256) })),
+        cases: cases.map((c) => ({ ...c, route: ROUTE, nonce: randomBytes(18).toString('base64url'), ts: now, claims: claims(`${lang}-${c.id}-${randomBytes(4).toString('hex')}`, now + CLOCK_TOLERANCE_S, c.holder === 'holder_ed' ? t.holder : holderP256) })),
       };
       const results = signers[lang]!(batch);
       assert.equal(results.length, cases.length);

@@ -377,7 +377,7 @@ describe('decision engine properties (fast-check)', function () {
   it('signer and verifier agree on random requests as Envoy presents them: ok, and then jti_replay', async () => {
     await fc.assert(
       fc.asyncProperty(request, async (r) => {
-        const store = new MemoryReplayStore({ maxEntries: 4 });
+        const store = new MemoryReplayStore({ maxEntries: 4, generationStartMs: -Infinity });
         const p = issue(pw, r);
         const v = envoyView(r, p.passport, sign(r, p));
         assert.equal(await decide(v, pw.w.bundle, store), 'ok');
@@ -402,7 +402,7 @@ describe('decision engine properties (fast-check)', function () {
     it(`changing ${LABELS[field] ?? `the ${field}`} after signing fails with ${code} and consumes nothing`, async () => {
       await fc.assert(
         fc.asyncProperty(request, fc.integer(), async (r, pick) => {
-          const store = new MemoryReplayStore({ maxEntries: 4 });
+          const store = new MemoryReplayStore({ maxEntries: 4, generationStartMs: -Infinity });
           const p = issue(pw, r);
           const proof = sign(r, p);
           const m = mutate(pw, r, p, proof, pick);

@@ -9,15 +9,16 @@ import { verifyRequest } from '../../core/src/engine/verify.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
 import { RedisReplayStore, createReplayStore } from '../../core/src/replay/index.js';
 import { HEADER, type Decision, type RequestView } from '../../core/src/types.js';
-import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
-import { NOW_MS, makeWorld, passport, signed, view, type World } from '../support/world.js';
+import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
+import { ISSUER, NOW_MS, makeWorld, passport, signed, view, type World } from '../support/world.js';
 
 const READY_MS = 5000;
 
 function redisStore(server: RedisServer, errors: Error[] = []): RedisReplayStore {
   const store = createReplayStore(
     { store: 'redis', redis: { url: server.url, connect_timeout_ms: 500, command_timeout_ms: 1000 } },
-    { onError: (e) => errors.push(e) },
+    // The engine clock of this world: a generation the store begins starts at NOW_MS.
+    { onError: (e) => errors.push(e), clock: () => NOW_MS },
   );
   assert.ok(store instanceof RedisReplayStore);
   return store;
@@ -39,12 +40,16 @@ describe('decision engine with the Redis replay store', function () {
   before(async function () {
     const bin = redisBinaryOrSkip(this);
     server = await RedisServer.create(bin);
+    // This Redis has remembered every consume since long before the world's frozen clock.
+    await seedGeneration(server);
     w = makeWorld();
   });
 
   afterEach(async () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
     if (server && !server.running) await server.start();
+    // A test may have begun a new generation (an empty restart); the next one starts from the old world again.
+    if (server) await seedGeneration(server);
   });
 
   after(async () => {
@@ -115,7 +120,7 @@ describe('decision engine with the Redis replay store', function () {
     assert.ok(errors.length > 0, 'the store reported the failure to its error hook');
   });
 
-  it('denies while Redis is stopped mid-test, and allows again once it is back', async () => {
+  it('denies while Redis is stopped mid-test; after an empty restart denies what it forgot as replay_state_lost', async () => {
     const store = await readyStore();
     expect(await decide(w, view(signed(w)), store), 'ok', true, 200);
     await server.stop();
@@ -128,19 +133,24 @@ describe('decision engine with the Redis replay store', function () {
     }
     await server.start();
     assert.equal(await store.waitUntilReady(READY_MS), true, 'the store reconnects to the restarted server');
-    // The request denied during the outage was never consumed: it is allowed now, exactly once.
-    expect(await decide(w, view(p), store), 'ok', true, 200);
-    expect(await decide(w, view(p), store), 'jti_replay', false, 401);
+    // Restarted without persistence: Redis forgot every jti, so none acceptable before now can be vouched for.
+    expect(await decide(w, view(p), store), 'replay_state_lost', false, 503);
+    assert.equal(store.generationStartMs, NOW_MS, 'the new generation began on the engine clock');
+    // A passport first acceptable at the new generation's start is consumed exactly once.
+    const fresh = passport(w, { nowMs: NOW_MS + 30_000 });
+    const later = (): RequestView => view(signed(w, {}, { passport: fresh, nowMs: NOW_MS + 1000 }));
+    expect(await verifyRequest({ view: later(), bundle: w.bundle, store, nowMs: NOW_MS + 1000 }), 'ok', true, 200);
+    expect(await verifyRequest({ view: later(), bundle: w.bundle, store, nowMs: NOW_MS + 1000 }), 'jti_replay', false, 401);
   });
 
   it('in dry-run never writes the jti to Redis', async () => {
     const store = await readyStore();
-    assert.equal(await server.command(['FLUSHALL']), 'OK');
     const p = signed(w);
     const d = await decide(w, view(p, { mode: 'dry_run' }), store);
     assert.deepEqual({ reason: d.reason, allow: d.allow, dryRun: d.dryRun }, { reason: 'ok', allow: true, dryRun: true });
-    assert.equal(await server.command(['DBSIZE']), 0);
+    const key = store.redisKey(`${ISSUER}\n${d.identity!.jti}`);
+    assert.equal(await server.command(['EXISTS', key]), 0);
     expect(await decide(w, view(p), store), 'ok', true, 200);
-    assert.equal(await server.command(['DBSIZE']), 1);
+    assert.equal(await server.command(['EXISTS', key]), 1);
   });
 });

@@ -18,11 +18,14 @@ import { fieldDigests } from '../../core/src/transcript.js';
 import { PASSPORT_TYP } from '../../core/src/passport.js';
 import { REASONS, REASON_CODES, type ReasonCode } from '../../core/src/reasons.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import { RedisReplayStore, createReplayStore } from '../../core/src/replay/index.js';
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import { HEADER, type Decision, type RequestView } from '../../core/src/types.js';
+import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
 import { AUDIENCE, ISSUER, NOW_MS, NOW_S, SUBJECT, TRUST_DOMAIN, makeWorld, passport, route, signed, view, type Presented, type World } from '../support/world.js';
 
 const covered = new Set<ReasonCode>();
+const skippedWithoutRedis = new Set<ReasonCode>();
 
 /** The routes every case here runs against: the world's three plus one per policy feature under test. */
 function engineWorld(): World {
@@ -58,7 +61,7 @@ async function expectDecision(w: World, run: Run, reason: ReasonCode, httpStatus
   const d = await verifyRequest({
     view: run.view,
     bundle: run.bundle === 'none' ? undefined : (run.bundle ?? w.bundle),
-    store: run.store ?? new MemoryReplayStore({ maxEntries: 1000 }),
+    store: run.store ?? new MemoryReplayStore({ maxEntries: 1000, generationStartMs: -Infinity }),
     nowMs: run.nowMs ?? NOW_MS,
     ...(run.options ? { options: run.options } : {}),
   });
@@ -515,21 +518,51 @@ describe('decision engine: every reason code through verifyRequest', () => {
 
   describe('replay and internal', () => {
     it('denies the second presentation of a passport in the memory store as jti_replay (401)', async () => {
-      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
       const pp = passport(w);
       await expectDecision(w, { view: view(signed(w, {}, { passport: pp })), store }, 'ok', 200);
       // A fresh proof (new nonce) over the same passport is still a replay of its jti.
       await expectDecision(w, { view: view(signed(w, {}, { passport: pp })), store }, 'jti_replay', 401);
     });
     it('denies when the memory store cannot answer as replay_store_unavailable (503)', async () => {
-      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
       await store.close();
       await expectDecision(w, { view: view(signed(w)), store }, 'replay_store_unavailable', 503);
     });
     it('denies when the memory store is full of live jtis as replay_store_unavailable (503)', async () => {
-      const store = new MemoryReplayStore({ maxEntries: 1 });
+      const store = new MemoryReplayStore({ maxEntries: 1, generationStartMs: -Infinity });
       await expectDecision(w, { view: view(signed(w)), store }, 'ok', 200);
       await expectDecision(w, { view: view(signed(w)), store }, 'replay_store_unavailable', 503);
+    });
+    it('denies a passport acceptable before the memory store began (a restart) as replay_state_lost (503), burning nothing', async () => {
+      // The process started at NOW_MS: whatever an earlier process consumed is gone.
+      const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: NOW_MS });
+      const pp = passport(w);
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })), store }, 'replay_state_lost', 503);
+      // Issued 29 s before the start but dated 1 s after it by a fast issuer clock: still acceptable before the start.
+      const skewed = passport(w, { nowMs: NOW_MS + 1000 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: skewed })) }, 'ok', 200);
+      await expectDecision(w, { view: view(signed(w, {}, { passport: skewed })), store }, 'replay_state_lost', 503);
+      assert.equal(store.size, 0, 'a replay_state_lost deny records no jti');
+      // First acceptable at the start itself (iat − tolerance = start): the store saw every moment it could be used.
+      const fresh = passport(w, { nowMs: NOW_MS + 30_000 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: fresh })), store, nowMs: NOW_MS + 1 }, 'ok', 200);
+      await expectDecision(w, { view: view(signed(w, {}, { passport: fresh })), store, nowMs: NOW_MS + 2 }, 'jti_replay', 401);
+    });
+    it('ends the replay_state_lost window when every passport acceptable before the start has expired', async () => {
+      const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: NOW_MS });
+      const options = { ...DEFAULT_ENGINE_OPTIONS, maxPassportLifetimeS: 600 };
+      // The longest-lived passport that still falls under the guard: dated up to the tolerance past the start.
+      const startS = NOW_S;
+      const last = passport(w, { nowMs: (startS + 29) * 1000, lifetimeS: 600, jti: 'guarded-longest' });
+      const lastAcceptedMs = (startS + 29 + 600 + 30) * 1000 - 1;
+      const at = (ms: number) => view(signed(w, { pathAndQuery: '/v1/long' }, { passport: last, route: 'long-lived', nowMs: ms }));
+      await expectDecision(w, { view: at(lastAcceptedMs), store, nowMs: lastAcceptedMs, options }, 'replay_state_lost', 503);
+      await expectDecision(w, { view: at(lastAcceptedMs + 1), store, nowMs: lastAcceptedMs + 1, options }, 'passport_expired', 401);
+      // The window, start + max lifetime + twice the tolerance, has passed: no passport can fall under the guard now.
+      const after = NOW_MS + (600 + 2 * 30) * 1000;
+      const now = passport(w, { nowMs: after, lifetimeS: 600 });
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/long' }, { passport: now, route: 'long-lived', nowMs: after })), store, nowMs: after, options }, 'ok', 200);
     });
     it('denies when a store throws synchronously from consume as replay_store_unavailable (503)', async () => {
       const throwing: ReplayStore = {
@@ -543,14 +576,14 @@ describe('decision engine: every reason code through verifyRequest', () => {
       await expectDecision(w, { view: view(signed(w)), store: throwing }, 'replay_store_unavailable', 503);
     });
     it('consumes through a store\'s synchronous consume when it offers one, with the same answers', async () => {
-      const memory = new MemoryReplayStore({ maxEntries: 10 });
+      const memory = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
       const calls: string[] = [];
       const syncOnly: ReplayStore = {
         kind: 'memory',
         consume: () => Promise.reject(new Error('the engine must not wait on a store that answers synchronously')),
-        consumeSync: (key, ttlMs) => {
+        consumeSync: (key, ttlMs, nowMs, acceptedFromMs) => {
           calls.push(key);
-          return memory.consumeSync(key, ttlMs);
+          return memory.consumeSync(key, ttlMs, nowMs, acceptedFromMs);
         },
         ping: () => Promise.resolve(true),
         close: () => Promise.resolve(),
@@ -599,7 +632,7 @@ describe('decision engine: every reason code through verifyRequest', () => {
     ];
     for (const [what, code, tamper] of junk) {
       it(`a junk request (${what}) with a valid passport is ${code} and the genuine request is still allowed`, async () => {
-        const store = new MemoryReplayStore({ maxEntries: 10 });
+        const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
         const p = signed(w);
         await expectDecision(w, { view: tamper(p), store }, code, REASONS[code].status);
         assert.equal(store.size, 0);
@@ -611,7 +644,7 @@ describe('decision engine: every reason code through verifyRequest', () => {
 
   describe('dry run', () => {
     it('a context mode override allows a failing request, reports the would-be reason and consumes nothing', async () => {
-      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
       const p = signed(w);
       const d = await expectDecision(w, { view: view(p, { mode: 'dry_run', body: { kind: 'bytes', bytes: Buffer.from('x'), partial: false } }), store }, 'body_mismatch', 401, true);
       assert.equal(d.dryRun, true);
@@ -624,7 +657,7 @@ describe('decision engine: every reason code through verifyRequest', () => {
       await expectDecision(w, { view: view(p), store }, 'jti_replay', 401);
     });
     it('a dry-run route allows a failing request with the would-be reason, and an enforce override on it enforces', async () => {
-      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
       const p = signed(w, { pathAndQuery: '/v1/dry' }, { route: 'dry' });
       const d = await expectDecision(w, { view: view(p, { authority: 'evil.example.test' }), store }, 'authority_mismatch', 401, true);
       assert.equal(d.dryRun, true);
@@ -636,7 +669,7 @@ describe('decision engine: every reason code through verifyRequest', () => {
     });
     it('dry-run from the engine options applies when neither context nor route says otherwise', async () => {
       const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, mode: 'dry_run' };
-      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
       await expectDecision(w, { view: view(signed(w, {}, { route: 'payments-read' })), store, options }, 'route_mismatch', 403, true);
       assert.equal(store.size, 0);
     });
@@ -669,22 +702,45 @@ describe('decision engine: every reason code through verifyRequest', () => {
     ];
     for (const [what, code, build] of cases) {
       it(`${what} → ${code}`, async () => {
-        const store = new MemoryReplayStore({ maxEntries: 10 });
+        const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
         await expectDecision(w, { ...build(), store }, code, REASONS[code].status);
         assert.equal(store.size, 0);
       });
     }
     it('freshness before replay: a stale proof over an already consumed jti is proof_expired', async () => {
-      const store = new MemoryReplayStore({ maxEntries: 10 });
+      const store = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
       const pp = passport(w, { nowMs: NOW_MS - 200_000, lifetimeS: 300 });
       await expectDecision(w, { view: view(signed(w, {}, { passport: pp })), store }, 'ok', 200);
       await expectDecision(w, { view: view(signed(w, {}, { passport: pp, nowMs: NOW_MS - 200_000 })), store }, 'proof_expired', 401);
     });
   });
 
+  describe('a Redis replay store that could evict (real redis-server, maxmemory-policy allkeys-lru)', function () {
+    let server: RedisServer | undefined;
+    before(async function () {
+      skippedWithoutRedis.add('replay_store_misconfigured');
+      server = await RedisServer.create(redisBinaryOrSkip(this), { config: { 'maxmemory-policy': 'allkeys-lru' } });
+      skippedWithoutRedis.delete('replay_store_misconfigured');
+    });
+    after(async () => {
+      await server?.dispose();
+    });
+    it('denies as replay_store_misconfigured (503) and writes no jti', async () => {
+      const store = createReplayStore({ store: 'redis', redis: { url: server!.url, connect_timeout_ms: 500, command_timeout_ms: 1000 } }) as RedisReplayStore;
+      try {
+        assert.equal(await store.waitUntilReady(1500), false, 'an evicting Redis never makes the store ready');
+        await expectDecision(w, { view: view(signed(w)), store }, 'replay_store_misconfigured', 503);
+        assert.deepEqual(await server!.command(['KEYS', `${store.keyPrefix}*`]), [store.generationKey]);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe('registry coverage', () => {
     it('produced every code in REASON_CODES, and nothing outside it', () => {
-      assert.deepEqual([...covered].sort(), [...REASON_CODES].sort());
+      // Only where redis-server is missing and not required (REQUIRE_REDIS unset) may a Redis-only code go untested.
+      assert.deepEqual([...covered].sort(), REASON_CODES.filter((c) => !skippedWithoutRedis.has(c)).sort());
     });
   });
 });

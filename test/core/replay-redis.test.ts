@@ -64,9 +64,9 @@ describe('RedisReplayStore against a real redis-server', function () {
   it('consumes a key once; later consumes are replays', async () => {
     const store = track(storeFor(server));
     await ready(store);
-    assert.equal(await store.consume('jti-a', 60_000), 'consumed');
-    assert.equal(await store.consume('jti-a', 60_000), 'replayed');
-    assert.equal(await store.consume('jti-b', 60_000), 'consumed');
+    assert.equal(await store.consume('jti-a', 60_000, Date.now(), Date.now()), 'consumed');
+    assert.equal(await store.consume('jti-a', 60_000, Date.now(), Date.now()), 'replayed');
+    assert.equal(await store.consume('jti-b', 60_000, Date.now(), Date.now()), 'consumed');
     assert.equal(store.errorCount, 0);
   });
 
@@ -74,7 +74,7 @@ describe('RedisReplayStore against a real redis-server', function () {
     const store = track(storeFor(server));
     await ready(store);
     const jti = 'evil}{slot} key\r\nDEL *';
-    assert.equal(await store.consume(jti, 30_000), 'consumed');
+    assert.equal(await store.consume(jti, 30_000, Date.now(), Date.now()), 'consumed');
     const expectedKey = 'trustplane:jti:' + createHash('sha256').update(jti, 'utf8').digest('base64url');
     assert.equal(store.redisKey(jti), expectedKey);
     assert.equal(expectedKey.length, 'trustplane:jti:'.length + 43);
@@ -87,16 +87,16 @@ describe('RedisReplayStore against a real redis-server', function () {
   it('forgets a key after its TTL (PX) and consumes it again', async () => {
     const store = track(storeFor(server));
     await ready(store);
-    assert.equal(await store.consume('short-lived', 150), 'consumed');
-    assert.equal(await store.consume('short-lived', 150), 'replayed');
+    assert.equal(await store.consume('short-lived', 150, Date.now(), Date.now()), 'consumed');
+    assert.equal(await store.consume('short-lived', 150, Date.now(), Date.now()), 'replayed');
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(await store.consume('short-lived', 150), 'consumed');
+    assert.equal(await store.consume('short-lived', 150, Date.now(), Date.now()), 'consumed');
   });
 
   it('rounds a fractional TTL up to whole milliseconds', async () => {
     const store = track(storeFor(server));
     await ready(store);
-    assert.equal(await store.consume('fractional', 0.2), 'consumed');
+    assert.equal(await store.consume('fractional', 0.2, Date.now(), Date.now()), 'consumed');
     const pttl = await server.command(['PTTL', store.redisKey('fractional')]);
     assert.ok(pttl === 1 || pttl === 0 || pttl === -2, `PTTL ${String(pttl)}`);
   });
@@ -104,7 +104,7 @@ describe('RedisReplayStore against a real redis-server', function () {
   it('of 200 concurrent consumes of one key, exactly one is consumed and 199 are replays', async () => {
     const store = track(storeFor(server));
     await ready(store);
-    const results = await Promise.all(Array.from({ length: 200 }, () => store.consume('contended', 60_000)));
+    const results = await Promise.all(Array.from({ length: 200 }, () => store.consume('contended', 60_000, Date.now(), Date.now())));
     assert.equal(results.filter((r) => r === 'consumed').length, 1);
     assert.equal(results.filter((r) => r === 'replayed').length, 199);
   });
@@ -114,7 +114,7 @@ describe('RedisReplayStore against a real redis-server', function () {
     const b = track(storeFor(server));
     await ready(a);
     await ready(b);
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a : b).consume('shared', 60_000)));
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a : b).consume('shared', 60_000, Date.now(), Date.now())));
     assert.equal(results.filter((r) => r === 'consumed').length, 1);
     assert.equal(results.filter((r) => r === 'replayed').length, 199);
   });
@@ -124,15 +124,15 @@ describe('RedisReplayStore against a real redis-server', function () {
     const errors: Error[] = [];
     const store = track(storeFor(server, errors));
     await ready(store);
-    assert.equal(await store.consume('before-outage', 60_000), 'consumed');
+    assert.equal(await store.consume('before-outage', 60_000, Date.now(), Date.now()), 'consumed');
 
     await server.stop();
     for (let i = 0; i < 5; i++) {
-      const { value, ms } = await timed(() => store.consume(`during-outage-${i}`, 60_000));
+      const { value, ms } = await timed(() => store.consume(`during-outage-${i}`, 60_000, Date.now(), Date.now()));
       assert.equal(value, 'unavailable');
       assert.ok(ms < 2000, `consume took ${ms} ms while Redis was down`);
     }
-    const concurrent = await timed(() => Promise.all(Array.from({ length: 50 }, (_, i) => store.consume(`burst-${i}`, 60_000))));
+    const concurrent = await timed(() => Promise.all(Array.from({ length: 50 }, (_, i) => store.consume(`burst-${i}`, 60_000, Date.now(), Date.now()))));
     assert.deepEqual(new Set(concurrent.value), new Set(['unavailable']));
     assert.ok(concurrent.ms < 2000, `50 concurrent consumes took ${concurrent.ms} ms`);
     assert.equal(await store.ping(), false);
@@ -141,8 +141,8 @@ describe('RedisReplayStore against a real redis-server', function () {
 
     await server.start();
     await ready(store);
-    assert.equal(await store.consume('after-outage', 60_000), 'consumed');
-    assert.equal(await store.consume('after-outage', 60_000), 'replayed');
+    assert.equal(await store.consume('after-outage', 60_000, Date.now(), Date.now()), 'consumed');
+    assert.equal(await store.consume('after-outage', 60_000, Date.now(), Date.now()), 'replayed');
     assert.deepEqual(unhandled.stop(), []);
   });
 
@@ -152,14 +152,14 @@ describe('RedisReplayStore against a real redis-server', function () {
     await ready(store);
     server.pause();
     try {
-      const { value, ms } = await timed(() => store.consume('while-frozen', 60_000));
+      const { value, ms } = await timed(() => store.consume('while-frozen', 60_000, Date.now(), Date.now()));
       assert.equal(value, 'unavailable');
       assert.ok(ms >= 150 && ms < 1000, `consume took ${ms} ms with a 200 ms command timeout`);
       assert.equal(await store.ping(), false);
     } finally {
       server.resume();
     }
-    assert.equal(await store.consume('after-resume', 60_000), 'consumed');
+    assert.equal(await store.consume('after-resume', 60_000, Date.now(), Date.now()), 'consumed');
     assert.deepEqual(unhandled.stop(), []);
   });
 
@@ -172,7 +172,7 @@ describe('RedisReplayStore against a real redis-server', function () {
         { onError: (e) => errors.push(e) },
       ),
     );
-    const { value, ms } = await timed(() => store.consume('x', 1000));
+    const { value, ms } = await timed(() => store.consume('x', 1000, Date.now(), Date.now()));
     assert.equal(value, 'unavailable');
     assert.ok(ms < 500, `took ${ms} ms`);
     assert.equal(await store.ping(), false);
@@ -182,7 +182,7 @@ describe('RedisReplayStore against a real redis-server', function () {
     const store = storeFor(server);
     await ready(store);
     await store.close();
-    assert.equal(await store.consume('closed', 1000), 'unavailable');
+    assert.equal(await store.consume('closed', 1000, Date.now(), Date.now()), 'unavailable');
     assert.equal(await store.ping(), false);
     await store.close();
   });
@@ -213,8 +213,8 @@ describe('RedisReplayStore with Sentinel', function () {
     try {
       assert.ok(store instanceof RedisReplayStore);
       await ready(store);
-      assert.equal(await store.consume('via-sentinel', 60_000), 'consumed');
-      assert.equal(await store.consume('via-sentinel', 60_000), 'replayed');
+      assert.equal(await store.consume('via-sentinel', 60_000, Date.now(), Date.now()), 'consumed');
+      assert.equal(await store.consume('via-sentinel', 60_000, Date.now(), Date.now()), 'replayed');
       // The write landed on the master Sentinel named.
       assert.equal(await sentinel.master.command(['GET', store.redisKey('via-sentinel')]), '1');
     } finally {
@@ -243,7 +243,7 @@ describe('RedisReplayStore with Cluster', function () {
     try {
       assert.ok(store instanceof RedisReplayStore);
       await ready(store);
-      const results = await Promise.all(Array.from({ length: 200 }, () => store.consume('via-cluster', 60_000)));
+      const results = await Promise.all(Array.from({ length: 200 }, () => store.consume('via-cluster', 60_000, Date.now(), Date.now())));
       assert.equal(results.filter((r) => r === 'consumed').length, 1);
       assert.equal(results.filter((r) => r === 'replayed').length, 199);
     } finally {
@@ -278,6 +278,19 @@ describe('createReplayStore redis configuration', () => {
     assert.throws(() => createReplayStore({ store: 'redis', redis: {} as never }), {
       message: 'invalid replay store configuration: redis: set exactly one of url, sentinels (with name), or nodes',
     });
+  });
+
+  it('refuses a Cluster key prefix without a hash tag, and gives Cluster a tagged default', async () => {
+    assert.throws(() => createReplayStore({ store: 'redis', redis: { nodes: [{ host: '127.0.0.1', port: 1 }], key_prefix: 'tp:jti:' } }), {
+      message: 'invalid replay store configuration: redis.key_prefix: with Redis Cluster it must carry a hash tag such as {trustplane}, so the generation marker and the replay keys share a slot',
+    });
+    const store = createReplayStore({ store: 'redis', redis: { nodes: [{ host: '127.0.0.1', port: 1 }] } }, { onError: () => {} });
+    try {
+      assert.ok(store instanceof RedisReplayStore);
+      assert.equal(store.generationKey, '{trustplane}:jti:generation');
+    } finally {
+      await store.close();
+    }
   });
 
   it('accepts rediss:// and a custom key prefix', async () => {

@@ -14,7 +14,7 @@ import { REASONS, type ReasonCode } from '../../core/src/reasons.js';
 import { issuePassport } from '../../core/src/passport.js';
 import { signRequest } from '../../core/src/signer.js';
 import { fastifyTrustplane, trustplane, Verifier, type TrustPlaneRequestState } from '../../middleware/src/index.js';
-import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN, defaultRoutes, makeTrust, waitFor, type TrustSetup } from '../support/check-client.js';
+import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN, afterStart, defaultRoutes, makeTrust, nextSecond, waitFor, type TrustSetup } from '../support/check-client.js';
 import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
 import { route } from '../support/world.js';
 
@@ -32,7 +32,9 @@ function sign(t: TrustSetup, authority: string, o: { method?: string; path?: str
   const headers = o.headers ?? (method === 'GET' ? {} : { 'content-type': 'application/json' });
   const passport =
     o.passport ??
-    issuePassport({ key: t.issuerKey, issuer: ISSUER, subject: SUBJECT, audience: AUDIENCE, trustDomain: TRUST_DOMAIN, holder: t.holder.publicJwk, keyBinding: 'software', lifetimeS: 60 });
+    // Dated the clock tolerance ahead: the replay store's generation began when the verifier
+    // opened, and a passport that could have been accepted before that is replay_state_lost.
+    issuePassport({ key: t.issuerKey, issuer: ISSUER, subject: SUBJECT, audience: AUDIENCE, trustDomain: TRUST_DOMAIN, holder: t.holder.publicJwk, keyBinding: 'software', lifetimeS: 60, ...afterStart() });
   const s = signRequest(
     { method, authority, pathAndQuery: path, headers, body },
     { passport, holder: t.holder, route: o.route ?? 'payments-create', bindHeaders: o.bind ?? (method === 'GET' ? [] : ['content-type']) },
@@ -124,6 +126,7 @@ for (const fw of FRAMEWORKS) {
       verifier = await Verifier.open({ bundle: { path: t.bundlePath, signingKeys: t.jwksPath, pollIntervalMs: 100 }, maxBodyBytes: 64 * 1024 });
       app = await fw.start(verifier);
       authority = app.base.slice('http://'.length);
+      await nextSecond();
     });
 
     after(async () => {
@@ -201,8 +204,10 @@ for (const fw of FRAMEWORKS) {
       assertDenied(await send(app.base, s, { headers: { ...s.headers, 'x-forwarded-host': 'api.example.test' } }), 'override_header_not_bound');
       const trusting = await Verifier.open({ bundle: { path: t.bundlePath, signingKeys: t.jwksPath }, trustForwardedHost: true });
       const app2 = await fw.start(trusting);
+      await nextSecond(); // a new verifier, a new replay generation: sign after it began
+      const s2 = sign(t, 'api.example.test');
       try {
-        assert.equal((await send(app2.base, s, { headers: { ...s.headers, 'x-forwarded-host': 'evil.example, api.example.test' } })).status, 200);
+        assert.equal((await send(app2.base, s2, { headers: { ...s2.headers, 'x-forwarded-host': 'evil.example, api.example.test' } })).status, 200);
       } finally {
         await app2.close();
         await trusting.close();
@@ -237,6 +242,7 @@ describe('middleware: two instances sharing one redis-server', function () {
       verifiers.push(v);
       apps.push(await start(v));
     }
+    await nextSecond();
   });
 
   after(async () => {
@@ -261,12 +267,17 @@ describe('middleware: two instances sharing one redis-server', function () {
     const s = sign(t, 'api.example.test');
     assertDenied(await send(apps[0]!.base, s, { headers: { ...s.headers, host: 'api.example.test' } }), 'replay_store_unavailable');
     await redis.start();
-    const again = sign(t, 'api.example.test');
-    let status = 0;
-    await waitFor('Redis back', async () => {
-      status = (await send(apps[0]!.base, again, { headers: { ...again.headers, host: 'api.example.test' } })).status;
-      return status === 200;
-    });
-    assert.equal(status, 200);
+    // Redis came back empty: a new replay generation, and passports that could have been accepted
+    // before it are replay_state_lost (503) until its window passes. Fresh passports, dated the
+    // clock tolerance ahead once the generation exists, are allowed; nothing in between is.
+    const seen = new Set<string>();
+    await waitFor('an allow once Redis is back', async () => {
+      const again = sign(t, 'api.example.test');
+      const r = await send(apps[0]!.base, again, { headers: { ...again.headers, host: 'api.example.test' } });
+      if (r.status === 200) return true;
+      seen.add(r.headers.get('x-trustplane-reason') ?? String(r.status));
+      return false;
+    }, 15_000, 250);
+    for (const reason of seen) assert.ok(reason === 'replay_store_unavailable' || reason === 'replay_state_lost', reason);
   });
 });

@@ -7,6 +7,7 @@
  *
  * Nothing here mocks the server: every helper talks to it over its real sockets.
  */
+import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -144,6 +145,21 @@ export interface SignedCheck {
   readonly body: string;
   /** Lower-case name → value, credentials included. */
   readonly headers: Map<string, string>;
+}
+
+/**
+ * Passport options for a server that started moments ago on the memory store or an empty Redis:
+ * dated the clock tolerance ahead, the passport cannot have been accepted before the server's
+ * replay generation began, so the amnesia guard lets it through (docs/configuration.md). `iat` is
+ * in whole seconds: await `nextSecond()` after the start first.
+ */
+export function afterStart(toleranceS = 30): { nowMs: number } {
+  return { nowMs: Date.now() + toleranceS * 1000 };
+}
+
+/** Resolves once the clock has entered the next whole second. */
+export function nextSecond(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
 }
 
 /** Sign a request on the real clock with the setup's issuer and holder keys. */
@@ -469,7 +485,10 @@ export async function startInProcess(t: TrustSetup, over: Obj = {}): Promise<InP
   );
   const config = loadConfig({ file });
   const log: string[] = [];
-  const server = await startServer(config, { logger: createLogger('debug', (line) => void log.push(line)), serveHttp: true });
+  // A memory store that has forgotten nothing: these servers answer for a world whose passports
+  // may predate the server (tests about amnesia build their own store, test/core/replay-amnesia.test.ts).
+  const store = config.replay.store === 'memory' ? new MemoryReplayStore({ maxEntries: config.replay.memory.max_entries, generationStartMs: -Infinity }) : undefined;
+  const server = await startServer(config, { logger: createLogger('debug', (line) => void log.push(line)), serveHttp: true, ...(store ? { store } : {}) });
   return { server, grpcAddress: server.grpcAddress, httpAddress: server.httpAddress!, log };
 }
 

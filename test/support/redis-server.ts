@@ -331,3 +331,15 @@ function parseResp(buf: Buffer, offset: number): { value: RespValue; end: number
       throw new Error(`unexpected RESP type ${JSON.stringify(type)}`);
   }
 }
+
+/**
+ * Writes the replay store's generation marker (core/src/replay/redis.ts) as if a generation had
+ * begun at `startMs`: for tests whose world runs on a frozen or earlier clock and that are not
+ * about amnesia. Returns the marker value.
+ */
+export async function seedGeneration(server: RedisServer, startMs = 0, prefix = 'trustplane:jti:'): Promise<string> {
+  const marker = `${'0'.repeat(31)}1:${startMs}`;
+  const reply = await server.command(['SET', `${prefix}generation`, marker]);
+  if (reply !== 'OK') throw new Error(`SET generation marker: ${String(reply)}`);
+  return marker;
+}

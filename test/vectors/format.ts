@@ -158,7 +158,8 @@ export function vectorSurroundings(
   bundle: CompiledBundle,
   nowMs: number,
 ): { bundle: CompiledBundle | undefined; store: ReplayStore } {
-  const memory = new MemoryReplayStore({ maxEntries: 64, clock: () => nowMs });
+  // A fresh store that has forgotten nothing (−∞): vectors test decisions, not amnesia.
+  const memory = new MemoryReplayStore({ maxEntries: 64, generationStartMs: -Infinity });
   let store: ReplayStore = memory;
   if (env?.replay_store === 'unavailable') {
     const down = async (): Promise<ConsumeResult> => 'unavailable';

@@ -62,7 +62,8 @@ export const verifyCommand: Command = {
     const decision = await verifyRequest({
       view: view.view,
       bundle: compileBundle(checked.bundle),
-      store: new MemoryReplayStore({ maxEntries: 16 }),
+      // An offline check shares no replay state, so it has nothing to forget (docs/configuration.md, "Replay store").
+      store: new MemoryReplayStore({ maxEntries: 16, generationStartMs: -Infinity }),
       nowMs: nowS * 1000,
     });
     const verdict = decision.reason === 'ok' ? 'allow' : 'deny';

@@ -6,14 +6,14 @@
  * values and reports every problem in one TypeError.
  */
 import { MemoryReplayStore } from './memory.js';
-import { DEFAULT_KEY_PREFIX, RedisReplayStore, redisOptionsProblems } from './redis.js';
+import { DEFAULT_CLUSTER_KEY_PREFIX, DEFAULT_KEY_PREFIX, RedisReplayStore, redisOptionsProblems } from './redis.js';
 import type { RedisAddress, RedisReplayStoreOptions, RedisTopology } from './redis.js';
 import type { ReplayStore } from './types.js';
 
 export type { ConsumeResult, ReplayStore } from './types.js';
 export { MemoryReplayStore } from './memory.js';
 export type { MemoryReplayStoreOptions } from './memory.js';
-export { DEFAULT_KEY_PREFIX, RedisReplayStore } from './redis.js';
+export { DEFAULT_CLUSTER_KEY_PREFIX, DEFAULT_KEY_PREFIX, RedisReplayStore } from './redis.js';
 export type { RedisAddress, RedisReplayStoreOptions, RedisTopology } from './redis.js';
 
 interface RedisCommonConfig {
@@ -23,6 +23,8 @@ interface RedisCommonConfig {
   readonly username?: string;
   readonly password?: string;
   readonly tls?: boolean;
+  /** Where CONFIG GET is refused: the operator states that maxmemory-policy is noeviction. */
+  readonly assume_noeviction?: boolean;
 }
 
 /** One of: `url`; `sentinels` + `name`; `nodes` (Cluster seeds). */
@@ -49,8 +51,10 @@ export const REPLAY_DEFAULTS = Object.freeze({
 export interface ReplayStoreHooks {
   /** Redis client errors (the server logs and counts them). */
   readonly onError?: (error: Error) => void;
-  /** Memory store clock, for tests. */
+  /** The engine clock, read for the start of a generation the store begins; defaults to `Date.now`. */
   readonly clock?: () => number;
+  /** Redis: the store learnt of a generation (at first contact, and after Redis forgot). */
+  readonly onGeneration?: (startMs: number) => void;
 }
 
 export function createReplayStore(config: ReplayStoreConfig, hooks: ReplayStoreHooks = {}): ReplayStore {
@@ -79,10 +83,13 @@ function redisStoreOptions(redis: RedisConfig, hooks: ReplayStoreHooks): RedisRe
     topology,
     connectTimeoutMs: redis.connect_timeout_ms ?? REPLAY_DEFAULTS.connect_timeout_ms,
     commandTimeoutMs: redis.command_timeout_ms ?? REPLAY_DEFAULTS.command_timeout_ms,
-    keyPrefix: redis.key_prefix ?? REPLAY_DEFAULTS.key_prefix,
+    keyPrefix: redis.key_prefix ?? (r.nodes !== undefined ? DEFAULT_CLUSTER_KEY_PREFIX : REPLAY_DEFAULTS.key_prefix),
     ...(redis.username !== undefined ? { username: redis.username } : {}),
     ...(redis.password !== undefined ? { password: redis.password } : {}),
     ...(redis.tls !== undefined ? { tls: redis.tls } : {}),
+    ...(redis.assume_noeviction !== undefined ? { assumeNoEviction: redis.assume_noeviction } : {}),
     ...(hooks.onError !== undefined ? { onError: hooks.onError } : {}),
+    ...(hooks.clock !== undefined ? { clock: hooks.clock } : {}),
+    ...(hooks.onGeneration !== undefined ? { onGeneration: hooks.onGeneration } : {}),
   };
 }

@@ -18,14 +18,26 @@
  * unexpired entry instead would forget a jti that is still inside its validity window and re-open
  * the replay it was recorded to prevent; failing closed is the only safe answer. Size `maxEntries`
  * for peak rate × maximum passport lifetime.
+ *
+ * Time is the engine's: `consume` takes the engine instant (`nowMs`) and keeps each record until
+ * `nowMs + ttlMs` on that same clock, so a record outlives its passport's acceptance window exactly
+ * as the engine computed it (../engine/acceptance.ts). The store's generation is its creation: a
+ * process that starts has forgotten whatever an earlier process consumed, so a passport that could
+ * have been accepted before then is `state_lost` (docs/configuration.md, "Replay store").
  */
 import type { ConsumeResult, ReplayStore } from './types.js';
 
 export interface MemoryReplayStoreOptions {
   /** Upper bound on remembered keys; at least 1. */
   readonly maxEntries: number;
-  /** Milliseconds since the epoch; injected by tests. Defaults to `Date.now`. */
+  /** Milliseconds since the epoch, read once for the default generation start. Defaults to `Date.now`. */
   readonly clock?: () => number;
+  /**
+   * The engine instant since which this store has seen every consume; defaults to `clock()` at
+   * creation. Only a caller that can prove nothing was consumed before it may set it earlier: an
+   * offline verifier that never shares state (`trustplane verify`), or a test world (−∞).
+   */
+  readonly generationStartMs?: number;
 }
 
 /** Expired entries dropped from the front on every consume: keeps each call's work constant. */
@@ -36,7 +48,7 @@ const FULL_SWEEP_MIN_INTERVAL_MS = 250;
 export class MemoryReplayStore implements ReplayStore {
   readonly kind = 'memory' as const;
   readonly maxEntries: number;
-  readonly #clock: () => number;
+  readonly generationStartMs: number;
   readonly #entries = new Map<string, number>();
   /** Lower bound of the earliest expiry among entries (exact right after a full sweep). */
   #earliestExpiry = Number.POSITIVE_INFINITY;
@@ -57,7 +69,10 @@ export class MemoryReplayStore implements ReplayStore {
       throw new TypeError(`maxEntries must be a positive integer, got ${String(maxEntries)}`);
     }
     this.maxEntries = maxEntries;
-    this.#clock = options.clock ?? Date.now;
+    const start = options.generationStartMs ?? (options.clock ?? Date.now)();
+    // −∞ says "has never forgotten anything" (an offline verifier, a test world); +∞ or NaN is a mistake.
+    if (Number.isNaN(start) || start === Number.POSITIVE_INFINITY) throw new TypeError(`generationStartMs must be a number below +Infinity, got ${String(start)}`);
+    this.generationStartMs = start;
   }
 
   /** Keys currently remembered, including expired ones not yet reclaimed. */
@@ -70,17 +85,22 @@ export class MemoryReplayStore implements ReplayStore {
     return this.#fullRefusals;
   }
 
-  async consume(key: string, ttlMs: number): Promise<ConsumeResult> {
-    return this.consumeSync(key, ttlMs);
+  async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult> {
+    return this.consumeSync(key, ttlMs, nowMs, acceptedFromMs);
   }
 
   /** The synchronous core of `consume`; atomic because it never yields to the event loop. */
-  consumeSync(key: string, ttlMs: number): ConsumeResult {
+  consumeSync(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): ConsumeResult {
     if (typeof key !== 'string') throw new TypeError('replay key must be a string');
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`ttlMs must be a positive number, got ${String(ttlMs)}`);
+    if (!Number.isFinite(nowMs)) throw new TypeError(`nowMs must be a finite number, got ${String(nowMs)}`);
+    // NaN compares false with everything, so it is refused rather than slipping past the guard.
+    if (!(acceptedFromMs >= Number.NEGATIVE_INFINITY)) throw new TypeError('acceptedFromMs must be a number');
     if (this.#closed) return 'unavailable';
+    // Could have been accepted, and consumed, by a process before this one: cannot vouch.
+    if (acceptedFromMs < this.generationStartMs) return 'state_lost';
 
-    const now = this.#clock();
+    const now = nowMs;
     this.#pruneFront(now);
 
     const expiresAt = this.#entries.get(key);

@@ -1,11 +1,32 @@
 /**
  * Replay store shared by every server replica, on Redis through ioredis.
  *
- * Consume is one command, `SET <prefix><sha256(key)> 1 PX <ttl> NX`: Redis runs it atomically, so of
- * any number of concurrent consumes of one key, across any number of replicas, exactly one gets `OK`
- * (`consumed`) and the others get a null reply (`replayed`). The key is hashed so that whatever the
- * caller's jti contains (it is attacker-chosen, even if the core bounds its length) it can never
- * change the key's shape, its prefix or its cluster hash slot tag (`{...}`).
+ * Consume is one round trip, a Lua script (`CONSUME_LUA`) that checks the generation marker and
+ * then runs `SET <prefix><sha256(key)> 1 PX <ttl> NX`. Redis runs a script atomically, so of any
+ * number of concurrent consumes of one key, across any number of replicas, exactly one is
+ * `consumed` and the others `replayed`. The key is hashed so that whatever the caller's jti
+ * contains (it is attacker-chosen, even if the core bounds its length) it can never change the
+ * key's shape, its prefix or its cluster hash slot tag (`{...}`).
+ *
+ * Amnesia. A Redis restarted without persistence, flushed, or failed over to a replica that missed
+ * the last writes has forgotten consumed jtis that are still acceptable. The marker key
+ * `<prefix>generation` (no TTL) holds `<random id>:<start ms>`; it is created when missing, by
+ * whichever replica notices first, inside the same atomic script, so every replica adopts the one
+ * value. A store that finds the marker missing or different from the one it knows has seen the
+ * state change under it: it adopts the current marker and answers `state_lost` for every passport
+ * that could have been accepted before that generation began (../engine/acceptance.ts), without
+ * writing the jti. Forgetting the marker is forgetting everything, so losing both together is
+ * exactly what it detects. Persistence (`appendonly yes`, `appendfsync always`) keeps the marker
+ * through a restart, so no new generation begins (docs/deployment.md, "Redis").
+ *
+ * Eviction. Under any `maxmemory-policy` but `noeviction`, Redis may drop a key with a TTL before
+ * it expires, silently re-opening its replay. The policy is read (`CONFIG GET`) when the client
+ * becomes ready, on every reconnect and on each readiness ping; anything but `noeviction` makes
+ * `ping` false and every consume `misconfigured`. Where `CONFIG` is disabled (managed Redis), the
+ * operator states the policy with `assumeNoEviction`; without it the store refuses to serve.
+ *
+ * Cluster: a script may only touch keys of one hash slot, so there the prefix must carry a hash
+ * tag (default `{trustplane}:jti:`), which puts the marker and every replay key on one shard.
  *
  * Failing closed and failing fast: a replay decision is on the request path, so the client is set
  * up to answer "cannot tell" quickly rather than wait for Redis to come back:
@@ -25,6 +46,7 @@
  * RESP2 is pinned: SET NX PX needs nothing newer, and it works with Redis < 6 and with proxies
  * that do not speak HELLO.
  */
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 
@@ -68,9 +90,20 @@ export interface RedisReplayStoreOptions {
   readonly tls?: boolean;
   /** Called with every client error (connection refused, timeouts, …). Must not throw. */
   readonly onError?: (error: Error) => void;
+  /**
+   * The operator's word that the policy is `noeviction` where `CONFIG GET` is refused (managed
+   * Redis services often rename or disable CONFIG). A policy that CONFIG does report still wins.
+   */
+  readonly assumeNoEviction?: boolean;
+  /** Engine clock for the start of a generation this store creates from `ping`. Defaults to `Date.now`. */
+  readonly clock?: () => number;
+  /** Called when the store learns of a generation other than the one it knew (the first one too). Must not throw. */
+  readonly onGeneration?: (startMs: number) => void;
 }
 
 export const DEFAULT_KEY_PREFIX = 'trustplane:jti:';
+/** With Redis Cluster: the hash tag keeps the generation marker and the replay keys in one slot. */
+export const DEFAULT_CLUSTER_KEY_PREFIX = '{trustplane}:jti:';
 
 /** Reconnect backoff: fast at first, so a restarted Redis is used again within about a second. */
 function reconnectDelayMs(attempt: number): number {
@@ -98,6 +131,8 @@ export function redisOptionsProblems(options: RedisReplayStoreOptions): string[]
   // Printable ASCII without spaces: the prefix is shown in `redis-cli` and must not need quoting.
   if (typeof options.keyPrefix !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(options.keyPrefix)) {
     problems.push('redis.key_prefix: 1 to 64 printable ASCII characters without spaces');
+  } else if (t.nodes !== undefined && !/^[^{]*\{[^}]+\}/.test(options.keyPrefix)) {
+    problems.push('redis.key_prefix: with Redis Cluster it must carry a hash tag such as {trustplane}, so the generation marker and the replay keys share a slot');
   }
   return problems;
 }
@@ -121,11 +156,65 @@ function addressProblems(field: string, value: unknown): string[] {
   return problems;
 }
 
+/**
+ * KEYS[1] the generation marker, KEYS[2] the replay key; ARGV[1] the marker value this client
+ * knows ('' when none yet), ARGV[2] the TTL in ms, ARGV[3] the value to create a missing marker
+ * with. Returns 1 consumed, 0 replayed, or the current marker (a string) when it is not the known
+ * one, having written nothing but a missing marker.
+ */
+const CONSUME_LUA = `
+local g = redis.call('GET', KEYS[1])
+if g ~= ARGV[1] then
+  if not g then
+    redis.call('SET', KEYS[1], ARGV[3])
+    return ARGV[3]
+  end
+  return g
+end
+if redis.call('SET', KEYS[2], '1', 'PX', ARGV[2], 'NX') then return 1 end
+return 0
+`;
+
+/** KEYS[1] the generation marker; ARGV[1] the value to create it with. Returns the current marker. */
+const GENERATION_LUA = `
+local g = redis.call('GET', KEYS[1])
+if not g then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return ARGV[1]
+end
+return g
+`;
+
+/** `<32 hex id>:<start ms>`, the marker's only form. */
+const MARKER = /^[0-9a-f]{32}:([0-9]{1,16})$/;
+
+interface Generation {
+  readonly marker: string;
+  readonly startMs: number;
+}
+
+type ScriptClient = {
+  tpConsume(marker: string, key: string, known: string, px: number, candidate: string): Promise<unknown>;
+  tpGeneration(marker: string, candidate: string): Promise<unknown>;
+};
+
 export class RedisReplayStore implements ReplayStore {
   readonly kind = 'redis' as const;
   readonly keyPrefix: string;
+  /** The generation marker's key. */
+  readonly generationKey: string;
   readonly #client: Redis | Cluster;
   readonly #onError: (error: Error) => void;
+  readonly #onGeneration: (startMs: number) => void;
+  readonly #clock: () => number;
+  readonly #assumeNoEviction: boolean;
+  /** Random per store: a marker it creates is told apart from any other replica's. */
+  readonly #markerId = randomBytes(16).toString('hex');
+  #generation: Generation | undefined;
+  /** The eviction policy was read and found safe on the current connection. */
+  #policyChecked = false;
+  /** Why the store refuses to serve although Redis answers; undefined when nothing is wrong. */
+  #problem: string | undefined;
   #errors = 0;
   #closed = false;
 
@@ -133,12 +222,24 @@ export class RedisReplayStore implements ReplayStore {
     const problems = redisOptionsProblems(options);
     if (problems.length > 0) throw new TypeError(`invalid Redis replay store options: ${problems.join('; ')}`);
     this.keyPrefix = options.keyPrefix;
+    this.generationKey = `${options.keyPrefix}generation`;
     this.#onError = options.onError ?? (() => {});
+    this.#clock = options.clock ?? Date.now;
+    this.#onGeneration = options.onGeneration ?? (() => {});
+    this.#assumeNoEviction = options.assumeNoEviction === true;
     this.#client = createClient(options);
+    this.#client.defineCommand('tpConsume', { numberOfKeys: 2, lua: CONSUME_LUA });
+    this.#client.defineCommand('tpGeneration', { numberOfKeys: 1, lua: GENERATION_LUA });
     const report = (error: unknown): void => this.#report(error);
     this.#client.on('error', report);
     // Cluster reports per-node failures separately; they are the same kind of trouble.
     if (this.#client instanceof ioredis().Cluster) this.#client.on('node error', report);
+    // Every (re)connection may reach another server (a restart, a failover): check it again, and
+    // until that is done, answer `unavailable`.
+    this.#client.on('ready', () => {
+      this.#policyChecked = false;
+      void this.#refresh();
+    });
   }
 
   /** Client errors seen so far (connection and command failures). */
@@ -146,37 +247,65 @@ export class RedisReplayStore implements ReplayStore {
     return this.#errors;
   }
 
+  /** Engine instant (ms) the generation this store knows began; undefined before it learnt one. */
+  get generationStartMs(): number | undefined {
+    return this.#generation?.startMs;
+  }
+
+  /** Why the store refuses to serve (eviction policy, unreadable marker), or undefined. */
+  problem(): string | undefined {
+    return this.#problem;
+  }
+
   /** The Redis key that records `key`: prefix + base64url(SHA-256(key)). */
   redisKey(key: string): string {
     return this.keyPrefix + sha256b64url(key);
   }
 
-  async consume(key: string, ttlMs: number): Promise<ConsumeResult> {
+  async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult> {
     if (typeof key !== 'string') throw new TypeError('replay key must be a string');
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`ttlMs must be a positive number, got ${String(ttlMs)}`);
+    if (!Number.isFinite(nowMs)) throw new TypeError(`nowMs must be a finite number, got ${String(nowMs)}`);
+    if (!(acceptedFromMs >= Number.NEGATIVE_INFINITY)) throw new TypeError('acceptedFromMs must be a number');
     if (this.#closed) return 'unavailable';
+    if (this.#problem !== undefined) return 'misconfigured';
+    if (!this.#policyChecked) return 'unavailable';
     // PX takes whole milliseconds; rounding up never shortens the protection.
     const px = Math.ceil(ttlMs);
-    try {
-      const reply = await this.#client.set(this.redisKey(key), '1', 'PX', px, 'NX');
-      if (reply === 'OK') return 'consumed';
-      if (reply === null) return 'replayed';
-      this.#report(new Error(`unexpected SET NX reply: ${String(reply)}`));
-      return 'unavailable';
-    } catch (error) {
-      this.#report(error);
-      return 'unavailable';
+    const redisKey = this.redisKey(key);
+    // At most two rounds: the second only after learning of a new generation the passport postdates.
+    for (let round = 0; round < 2; round++) {
+      const known = this.#generation;
+      if (known !== undefined && acceptedFromMs < known.startMs) return 'state_lost';
+      let reply: unknown;
+      try {
+        reply = await (this.#client as unknown as ScriptClient).tpConsume(this.generationKey, redisKey, known?.marker ?? '', px, this.#candidate(nowMs));
+      } catch (error) {
+        this.#report(error);
+        return 'unavailable';
+      }
+      if (reply === 1) return 'consumed';
+      if (reply === 0) return 'replayed';
+      if (typeof reply !== 'string') {
+        this.#report(new Error(`unexpected consume reply: ${String(reply)}`));
+        return 'unavailable';
+      }
+      // A marker this server did not write: refused (see #adopt), not guessed at.
+      if (!this.#adopt(reply)) return 'misconfigured';
     }
+    return 'unavailable';
   }
 
   async ping(): Promise<boolean> {
     if (this.#closed) return false;
     try {
-      return (await this.#client.ping()) === 'PONG';
+      if ((await this.#client.ping()) !== 'PONG') return false;
     } catch {
       // Readiness polls this; the failure itself already reached onError via the client.
       return false;
     }
+    await this.#refresh();
+    return this.#problem === undefined && this.#policyChecked && this.#generation !== undefined;
   }
 
   /**
@@ -205,6 +334,70 @@ export class RedisReplayStore implements ReplayStore {
     } finally {
       this.#client.disconnect();
     }
+  }
+
+  /** The marker this store would create now. */
+  #candidate(nowMs: number): string {
+    return `${this.#markerId}:${Math.floor(nowMs)}`;
+  }
+
+  /** Take `marker` as the current generation; false (and a problem) when it is not a marker. */
+  #adopt(marker: string): boolean {
+    const m = MARKER.exec(marker);
+    if (m === null) {
+      this.#problem = `the generation marker ${this.generationKey} holds something this server did not write; delete it to begin a new generation`;
+      return false;
+    }
+    if (this.#generation?.marker !== marker) {
+      this.#generation = { marker, startMs: Number(m[1]) };
+      try {
+        this.#onGeneration(this.#generation.startMs);
+      } catch {
+        // A failing hook must not change the answer.
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Learn the current generation (creating it when missing) and read the eviction policy. A Redis
+   * that does not answer leaves the state as it was: that is an outage, which consumes report as
+   * `unavailable` on their own.
+   */
+  async #refresh(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const marker = await (this.#client as unknown as ScriptClient).tpGeneration(this.generationKey, this.#candidate(this.#clock()));
+      if (typeof marker !== 'string' || !this.#adopt(marker)) return;
+      this.#problem = await this.#policyProblem();
+      this.#policyChecked = this.#problem === undefined;
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+
+  /** Why the eviction policy is unsafe (or cannot be read), or undefined when it is `noeviction` on every node. */
+  async #policyProblem(): Promise<string | undefined> {
+    const { Cluster } = ioredis();
+    const nodes: (Redis | Cluster)[] = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
+    for (const node of nodes) {
+      let reply: unknown;
+      try {
+        reply = await (node as Redis).config('GET', 'maxmemory-policy');
+      } catch (error) {
+        // Only Redis refusing the command (renamed, disabled, not permitted) is about the policy.
+        if (!(error instanceof ioredis().ReplyError)) throw error;
+        if (this.#assumeNoEviction) continue;
+        const why = (error as Error).message;
+        return `cannot read maxmemory-policy (CONFIG GET: ${why}); set replay.redis.assume_noeviction: true only if the policy is noeviction`;
+      }
+      const policy = Array.isArray(reply) ? reply[1] : undefined;
+      if (policy === undefined && this.#assumeNoEviction) continue;
+      if (policy !== 'noeviction') {
+        return `Redis maxmemory-policy is ${JSON.stringify(policy ?? null)}: it can evict replay records before they expire and re-open replay; set it to noeviction`;
+      }
+    }
+    return undefined;
   }
 
   #report(error: unknown): void {

@@ -2,20 +2,37 @@
  * Replay stores consume a passport `jti` exactly once. `consume` is atomic: of any number of
  * concurrent calls with one key, at most one sees `consumed`. A store that cannot answer returns
  * `unavailable`, never `consumed`: the decision engine turns that into a deny (fail closed).
+ *
+ * A store also answers for what it may have forgotten. Each store has a *generation*: the engine
+ * instant since which it has seen every consume (the memory store: its creation, i.e. the process
+ * start; Redis: a marker key, see redis.ts). A passport that could have been accepted before the
+ * generation began may have been consumed in a state the store no longer holds, so `consume`
+ * answers `state_lost` for it, without recording anything (docs/configuration.md, "Replay store").
  */
-export type ConsumeResult = 'consumed' | 'replayed' | 'unavailable';
+export type ConsumeResult = 'consumed' | 'replayed' | 'unavailable' | 'state_lost' | 'misconfigured';
 
 export interface ReplayStore {
   readonly kind: 'memory' | 'redis';
-  /** Mark `key` used for `ttlMs` milliseconds. */
-  consume(key: string, ttlMs: number): Promise<ConsumeResult>;
+  /**
+   * Mark `key` used for `ttlMs` milliseconds from `nowMs` (the engine clock), unless a passport
+   * first acceptable at `acceptedFromMs` (engine clock, ../engine/acceptance.ts) precedes the
+   * store's generation: then `state_lost`, and nothing is recorded.
+   */
+  consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult>;
   /**
    * Optional: the same consume answered without yielding, for a store that needs no I/O (the
    * memory store). The engine prefers it, saving the promise hops of an async call per check.
    * Same contract as `consume`; a throw counts as `unavailable`.
    */
-  consumeSync?(key: string, ttlMs: number): ConsumeResult;
+  consumeSync?(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): ConsumeResult;
   /** Resolves true when the store can answer right now (used by readiness). */
   ping(): Promise<boolean>;
+  /**
+   * Optional: why the store refuses to serve although it may be reachable (e.g. a Redis eviction
+   * policy that could drop replay records); undefined when there is nothing to say.
+   */
+  problem?(): string | undefined;
+  /** Engine instant (ms) the current generation began; undefined while not known yet. */
+  readonly generationStartMs?: number | undefined;
   close(): Promise<void>;
 }

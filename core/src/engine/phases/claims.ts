@@ -3,6 +3,7 @@
  * the passport is inside its validity window (with the clock tolerance) and not longer-lived than
  * the verifier's hard cap. Route-specific limits come later, in the route phase.
  */
+import { acceptedFromMs, acceptedUntilMs } from '../acceptance.js';
 import { holderKey } from '../holder-keys.js';
 import { checkPassportClaimsShape } from '../../passport.js';
 import type { ReasonCode } from '../../reasons.js';
@@ -14,11 +15,11 @@ export function claimsPhase(s: PhaseState): ReasonCode | undefined {
   const c = shape.claims;
   const holder = holderKey(c.cnf.jwk);
   if (!holder) return 'passport_cnf_invalid';
-  const now = Math.floor(s.nowMs / 1000);
   const tol = s.options.clockToleranceS;
   if (c.exp <= c.iat) return 'passport_claims_invalid';
-  if (now > c.exp + tol) return 'passport_expired';
-  if (c.iat > now + tol || (c.nbf !== undefined && c.nbf > now + tol)) return 'passport_not_yet_valid';
+  // Milliseconds on the engine clock, the unit the replay record is sized in (../acceptance.ts).
+  if (s.nowMs >= acceptedUntilMs(c.exp, tol)) return 'passport_expired';
+  if (s.nowMs < acceptedFromMs(c.iat, c.nbf, tol)) return 'passport_not_yet_valid';
   if (c.exp - c.iat > s.options.maxPassportLifetimeS) return 'passport_lifetime_exceeded';
   s.claims = c;
   s.cnfKey = holder.key;

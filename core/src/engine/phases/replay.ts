@@ -2,34 +2,43 @@
  * Phase 8, replay. Rule: last of all, consume the passport `jti` atomically; a second presentation
  * is `jti_replay`, and a store that cannot answer denies (fail closed). Being last is what keeps a
  * malformed or unauthorised request from burning a caller's jti.
+ *
+ * The record lives until the passport can no longer be accepted, plus a margin: both ends come
+ * from ../acceptance.ts, on the engine clock, in milliseconds, so no rounding can open a gap
+ * between "still accepted" and "already forgotten". A store that may have forgotten consumes made
+ * before its generation began answers `state_lost` for every passport that could have been
+ * accepted then (`replay_state_lost`), and records nothing.
  */
 import type { ReasonCode } from '../../reasons.js';
 import type { ConsumeResult } from '../../replay/types.js';
+import { acceptedFromMs, acceptedUntilMs, REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
 import type { PhaseState } from '../state.js';
 
 /** Answers synchronously when the store can (ReplayStore.consumeSync), otherwise with a promise. */
 export function replayPhase(s: PhaseState): ReasonCode | undefined | Promise<ReasonCode | undefined> {
   const c = s.claims!;
   const key = `${c.iss}\n${c.jti}`;
-  // The jti stays consumed until the passport can no longer be accepted at all.
-  const ttlMs = Math.max(1000, (c.exp + s.options.clockToleranceS) * 1000 - s.nowMs);
+  const tol = s.options.clockToleranceS;
+  // The claims phase accepted the passport, so nowMs < acceptedUntilMs and the TTL exceeds the margin.
+  const ttlMs = acceptedUntilMs(c.exp, tol) - s.nowMs + REPLAY_RECORD_MARGIN_MS;
+  const fromMs = acceptedFromMs(c.iat, c.nbf, tol);
   const store = s.store;
   if (store.consumeSync !== undefined) {
     let result: ConsumeResult;
     try {
-      result = store.consumeSync(key, ttlMs);
+      result = store.consumeSync(key, ttlMs, s.nowMs, fromMs);
     } catch {
       return 'replay_store_unavailable';
     }
     return reasonFor(result);
   }
-  return consumeAsync(s, key, ttlMs);
+  return consumeAsync(s, key, ttlMs, fromMs);
 }
 
-async function consumeAsync(s: PhaseState, key: string, ttlMs: number): Promise<ReasonCode | undefined> {
+async function consumeAsync(s: PhaseState, key: string, ttlMs: number, fromMs: number): Promise<ReasonCode | undefined> {
   let result: ConsumeResult;
   try {
-    result = await s.store.consume(key, ttlMs);
+    result = await s.store.consume(key, ttlMs, s.nowMs, fromMs);
   } catch {
     return 'replay_store_unavailable';
   }
@@ -37,6 +46,16 @@ async function consumeAsync(s: PhaseState, key: string, ttlMs: number): Promise<
 }
 
 function reasonFor(result: ConsumeResult): ReasonCode | undefined {
-  if (result === 'consumed') return undefined;
-  return result === 'replayed' ? 'jti_replay' : 'replay_store_unavailable';
+  switch (result) {
+    case 'consumed':
+      return undefined;
+    case 'replayed':
+      return 'jti_replay';
+    case 'state_lost':
+      return 'replay_state_lost';
+    case 'misconfigured':
+      return 'replay_store_misconfigured';
+    default:
+      return 'replay_store_unavailable';
+  }
 }
