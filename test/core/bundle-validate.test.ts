@@ -146,10 +146,10 @@ describe('validateBundle', () => {
     doc.keys.push({ ...doc.keys[1], kid: 'short', jwk: { kty: 'OKP', crv: 'Ed25519', x: 'abc' } });
     doc.keys.push({ ...doc.keys[1], kid: 'alg', jwk: { ...ISSUER.publicJwk, kid: 'alg', alg: 'ES256' } });
     assert.deepEqual(problemsOf(doc), [
-      '/keys/0/jwk/d: a trust key must be public; remove the private member "d"',
-      '/keys/1/jwk: JWK "kty" must be "OKP" (Ed25519) or "EC" (P-256)',
-      '/keys/2/jwk: Ed25519 JWK "x" must be 32 bytes of base64url',
-      '/keys/3/jwk/alg: must be "EdDSA" for this key type',
+      `/keys/0/jwk: key "${doc.keys[0].kid}": a public key must not carry the private member "d"`,
+      `/keys/1/jwk: key "${doc.keys[1].kid}": JWK "kty" must be "OKP" (Ed25519) or "EC" (P-256)`,
+      '/keys/2/jwk: key "short": "x" must be 32 bytes of canonical base64url (43 characters of A-Z a-z 0-9 - _, no padding, unused bits zero)',
+      '/keys/3/jwk: key "alg": "alg" must be "EdDSA" for this key type',
     ]);
   });
 
