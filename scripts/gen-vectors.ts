@@ -28,12 +28,13 @@ import { validateBundle } from '../core/src/bundle/validate.js';
 import { b64url, fromB64url, sha256, sha256b64url, sha256hex } from '../core/src/encoding.js';
 import { verifyRequest } from '../core/src/engine/verify.js';
 import { signCompact } from '../core/src/jws.js';
-import { importPrivateJwk, jwkThumbprint, signBytes, verifyBytes, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
+import { checkPublicJwk, importPrivateJwk, jwkThumbprint, JwkError, signBytes, verifyBytes, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
 import { issuePassport, PASSPORT_TYP } from '../core/src/passport.js';
 import { createProof, encodeProof, parseProof } from '../core/src/proof.js';
 import { readPassportClaims, signRequest } from '../core/src/signer.js';
 import { buildTranscript, fieldDigests, type TranscriptInput } from '../core/src/transcript.js';
 import { HEADER, type KeyBinding } from '../core/src/types.js';
+import { be32, edNonCanonical, edNotOnCurve, fromBe, otherSpellings, P256_P, smallOrderEncodings, trailingBitSpellings } from '../test/support/hostile-keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixed inputs
@@ -47,7 +48,7 @@ const SUB = 'spiffe://example.org/ns/payments/sa/client';
 const AUD = 'https://api.example.com';
 const API = 'api.example.com';
 
-type KeyName = 'issuer' | 'issuer_software' | 'holder_ed25519' | 'holder_p256' | 'holder_other' | 'attacker';
+type KeyName = 'issuer' | 'issuer_software' | 'holder_ed25519' | 'holder_p256' | 'holder_other' | 'attacker' | 'holder_revoked';
 
 const KEY_JWKS: Record<KeyName, { kid: string; role: string; jwk: PrivateJwk }> = {
   issuer: {
@@ -80,6 +81,11 @@ const KEY_JWKS: Record<KeyName, { kid: string; role: string; jwk: PrivateJwk }> 
     kid: 'vec-holder-other',
     role: 'a second holder key, for passport-swap vectors',
     jwk: { kty: 'OKP', crv: 'Ed25519', x: '-ooUofF6p1mAYAslHTOPwBFI1g6kFOybmFsPBXAs-DI', d: 'J0-kqAujEtDVBOj4zzI41509aceTu4kHQO1Z-HIKP2U' },
+  },
+  holder_revoked: {
+    kid: 'vec-holder-revoked',
+    role: 'a holder (cnf) key whose RFC 7638 thumbprint the vector bundle revokes (revocations.cnf_thumbprints)',
+    jwk: { kty: 'OKP', crv: 'Ed25519', x: 'xZMiOYnobdo2NWLXvb1NrPFClMREqNPbDtYsJOrKbrU', d: 'mQzamE_Cq0m9rs9__zhTkhBXfBBlynTmtzfaVxIw1Y0' },
   },
   attacker: {
     kid: 'vec-attacker',
@@ -195,7 +201,7 @@ const BUNDLE: BundleDocument = {
       bound_headers: [],
     },
   ],
-  revocations: { kids: [], jtis: ['vec-revoked-jti'], subjects: [], cnf_thumbprints: [] },
+  revocations: { kids: [], jtis: ['vec-revoked-jti'], subjects: [], cnf_thumbprints: [jwkThumbprint(KEYS.holder_revoked.publicJwk)] },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -305,7 +311,7 @@ function sign(g: Signing): { proof: string; transcript: string } {
 }
 
 /** The transcript input a signer holds for `g` (what signRequest computes), for hand-made proofs. */
-function transcriptInput(g: Signing): TranscriptInput {
+function transcriptInput(g: Signing, cnfJkt?: string): TranscriptInput {
   const c = readPassportClaims(g.passport);
   const values = new Map<string, string>();
   for (const [n, v] of g.headers) {
@@ -326,7 +332,7 @@ function transcriptInput(g: Signing): TranscriptInput {
     passportSha256: sha256b64url(g.passport),
     ts: g.ts,
     keyBinding: c.key_binding,
-    cnfJkt: jwkThumbprint(c.cnf.jwk),
+    cnfJkt: cnfJkt ?? jwkThumbprint(c.cnf.jwk),
   };
 }
 
@@ -825,6 +831,161 @@ function buildOk(input: TranscriptInput): { bytes: Buffer } {
   if (!t.ok) throw new Error(`cannot build transcript: ${t.reason}`);
   return t.value;
 }
+
+// ---- keys (docs/transcript-v1.md §4.1): hostile cnf keys in passports the trusted issuer signed
+
+/** The RFC 7638 text hashed as given, the way a verifier without the §4.1 rules would. */
+function lenientJkt(jwk: Record<string, unknown>): string {
+  return sha256b64url(
+    jwk.kty === 'EC' ? `{"crv":${JSON.stringify(jwk.crv)},"kty":"EC","x":${JSON.stringify(jwk.x)},"y":${JSON.stringify(jwk.y)}}` : `{"crv":${JSON.stringify(jwk.crv)},"kty":"OKP","x":${JSON.stringify(jwk.x)}}`,
+  );
+}
+
+/** One signature that verifies over every message for the identity point: R = (0, 1), S = 0. */
+const IDENTITY_UNIVERSAL_SIGNATURE = Buffer.concat([Buffer.from([1]), Buffer.alloc(63)]);
+
+/**
+ * A passport from the trusted issuer whose `cnf` is `cnf` as given, and the proof an attacker can
+ * make for it: signed by `signer` over the transcript a lenient verifier would rebuild, or the
+ * universal signature of the identity point.
+ */
+function withCnf(id: string, cnf: unknown, signer: KeyName | 'identity'): { signing: Signing; request: EnvoyRequest } {
+  const token = signCompact({ alg: 'EdDSA', typ: PASSPORT_TYP, kid: 'vec-issuer-1' }, { ...claimsFor(`vec-${id}`), cnf }, 'EdDSA', KEYS.issuer.privateKey);
+  if (signer !== 'identity' && KEYS[signer].alg !== 'EdDSA') throw new Error('withCnf: ES256 proofs are not reproducible; use "identity"');
+  const holder: KeyName = signer === 'identity' ? 'holder_ed25519' : signer;
+  const g = signing({ id, route: 'files', method: 'GET', path: '/files/a', passport: token, holder });
+  const jwk = (cnf as { jwk: Record<string, unknown> }).jwk;
+  const bytes = buildOk(transcriptInput(g, lenientJkt(jwk))).bytes;
+  const signature = signer === 'identity' ? IDENTITY_UNIVERSAL_SIGNATURE : signBytes(KEYS[signer].alg, KEYS[signer].privateKey, bytes);
+  return { signing: g, request: envoy(g, encodeProof({ ts: g.ts, nonce: g.nonce, route: g.route, h: [] }, signature)) };
+}
+
+const HOLDER_X = KEY_JWKS.holder_ed25519.jwk.x;
+const REVOKED_X = KEY_JWKS.holder_revoked.jwk.x;
+const edCnf = (x: string): { jwk: Record<string, string> } => ({ jwk: { kty: 'OKP', crv: 'Ed25519', x } });
+
+const KEY_NEGATIVE: NegativeCase[] = [
+  ...trailingBitSpellings(HOLDER_X).map(
+    (x, i): NegativeCase => ({
+      id: `cnf-trailing-bits-${i + 1}`,
+      description: `cnf x spelt with non-zero unused bits ("${x.slice(-1)}" for "${HOLDER_X.slice(-1)}"): the same bytes to a lenient decoder, another thumbprint`,
+      reason: 'passport_cnf_invalid',
+      build: () => withCnf(`cnf-trailing-bits-${i + 1}`, edCnf(x), 'holder_ed25519'),
+    }),
+  ),
+  { id: 'cnf-padded', description: 'cnf x with "=" padding', reason: 'passport_cnf_invalid', build: () => withCnf('cnf-padded', edCnf(`${HOLDER_X}=`), 'holder_ed25519') },
+  {
+    id: 'cnf-standard-alphabet',
+    description: 'cnf x in the standard base64 alphabet ("/" for "_")',
+    reason: 'passport_cnf_invalid',
+    build: () => withCnf('cnf-standard-alphabet', edCnf(HOLDER_X.replace(/_/g, '/').replace(/-/g, '+')), 'holder_ed25519'),
+  },
+  ...smallOrderEncodings().map(
+    (e, i): NegativeCase => ({
+      id: `cnf-small-order-${i + 1}`,
+      description: `cnf x is an Ed25519 small-order encoding (${e.name}); the proof is the identity point's universal signature R = (0,1), S = 0`,
+      reason: 'passport_cnf_invalid',
+      build: () => withCnf(`cnf-small-order-${i + 1}`, edCnf(e.x), 'identity'),
+    }),
+  ),
+  {
+    id: 'cnf-non-canonical-point',
+    description: 'cnf x encodes y + p (y >= p) for a y that is on the curve',
+    reason: 'passport_cnf_invalid',
+    build: () => withCnf('cnf-non-canonical-point', edCnf(edNonCanonical()[0]!.x), 'identity'),
+  },
+  { id: 'cnf-not-a-point', description: 'cnf x is a y on no Ed25519 point', reason: 'passport_cnf_invalid', build: () => withCnf('cnf-not-a-point', edCnf(edNotOnCurve().x), 'identity') },
+  {
+    id: 'cnf-p256-off-curve',
+    description: 'cnf is a P-256 pair (x, y + 1) off the curve',
+    reason: 'passport_cnf_invalid',
+    build: () => {
+      const { x, y } = KEY_JWKS.holder_p256.jwk;
+      // ECDSA signatures are randomised; the cnf is refused before any proof is checked, so a fixed one.
+      return withCnf('cnf-p256-off-curve', { jwk: { kty: 'EC', crv: 'P-256', x, y: be32(fromBe(y!) + 1n) } }, 'identity');
+    },
+  },
+  {
+    id: 'cnf-p256-zero',
+    description: 'cnf is the P-256 pair (0, 0), an attempt to spell the identity',
+    reason: 'passport_cnf_invalid',
+    build: () => withCnf('cnf-p256-zero', { jwk: { kty: 'EC', crv: 'P-256', x: be32(0n), y: be32(0n) } }, 'identity'),
+  },
+  {
+    id: 'cnf-private-member',
+    description: 'cnf.jwk carries the private member "d"',
+    reason: 'passport_cnf_invalid',
+    build: () => withCnf('cnf-private-member', { jwk: { ...edCnf(HOLDER_X).jwk, d: KEY_JWKS.holder_ed25519.jwk.d } }, 'holder_ed25519'),
+  },
+  {
+    id: 'cnf-kid-member',
+    description: 'cnf.jwk carries "kid": a cnf key is bare (kty, crv, x, y only)',
+    reason: 'passport_cnf_invalid',
+    build: () => withCnf('cnf-kid-member', { jwk: { ...edCnf(HOLDER_X).jwk, kid: 'vec-holder-ed25519' } }, 'holder_ed25519'),
+  },
+  {
+    id: 'cnf-extra-member',
+    description: 'cnf carries "jkt" next to "jwk"',
+    reason: 'passport_cnf_invalid',
+    build: () => withCnf('cnf-extra-member', { ...edCnf(HOLDER_X), jkt: jwkThumbprint(KEYS.holder_ed25519.publicJwk) }, 'holder_ed25519'),
+  },
+  {
+    id: 'cnf-crv-case',
+    description: 'cnf crv "ed25519": member values are exact',
+    reason: 'passport_cnf_invalid',
+    build: () => withCnf('cnf-crv-case', { jwk: { kty: 'OKP', crv: 'ed25519', x: HOLDER_X } }, 'holder_ed25519'),
+  },
+  {
+    id: 'cnf-revoked',
+    description: 'the cnf key is listed in revocations.cnf_thumbprints',
+    reason: 'key_revoked',
+    build: () => withCnf('cnf-revoked', edCnf(REVOKED_X), 'holder_revoked'),
+  },
+  ...trailingBitSpellings(REVOKED_X).map(
+    (x, i): NegativeCase => ({
+      id: `cnf-revoked-respelt-${i + 1}`,
+      description: 'the revoked cnf key under another spelling of x: refused as a key before revocation could be asked',
+      reason: 'passport_cnf_invalid',
+      build: () => withCnf(`cnf-revoked-respelt-${i + 1}`, edCnf(x), 'holder_revoked'),
+    }),
+  ),
+  {
+    id: 'passport-empty-signature',
+    description: 'the passport signature part is empty: a zero-byte signature, which never verifies',
+    reason: 'passport_signature_invalid',
+    build: () => {
+      const [h, p] = passport({ jti: 'vec-passport-empty-signature' }).split('.');
+      return withPassport('passport-empty-signature', `${h}.${p}.`);
+    },
+  },
+  {
+    id: 'proof-empty-signature',
+    description: 'the proof signature part is empty',
+    reason: 'proof_malformed',
+    build: () => {
+      const { g, proof } = signed('proof-empty-signature');
+      return { signing: g, request: envoy(g, proof.slice(0, proof.lastIndexOf('.') + 1)) };
+    },
+  },
+  {
+    id: 'fd-length-not-whole-entries',
+    description: 'fd decodes to 6 bytes (8 characters, a multiple of 4 characters but not of 4 bytes); the path was changed: no field is named',
+    reason: 'transcript_mismatch',
+    build: () => {
+      const { g, proof } = signed('fd-length-not-whole-entries');
+      return { signing: g, request: envoy(g, tamperProof(proof, (p) => (p.fd = b64url(Buffer.alloc(6, 1)))), { path: '/files/b?x=1' }) };
+    },
+  },
+  {
+    id: 'fd-empty',
+    description: 'fd is the empty string (zero entries); the path was changed: no field is named',
+    reason: 'transcript_mismatch',
+    build: () => {
+      const { g, proof } = signed('fd-empty');
+      return { signing: g, request: envoy(g, tamperProof(proof, (p) => (p.fd = '')), { path: '/files/b?x=1' }) };
+    },
+  },
+];
 
 const MUTATE_CT = [['content-type', 'application/json']] as Headers;
 
@@ -1571,6 +1732,62 @@ const NEGATIVE: NegativeCase[] = [
   },
 ];
 
+// ---------------------------------------------------------------------------------------------
+// Key vectors (docs/transcript-v1.md §4.1): each JWK is accepted or refused by the one import path,
+// as a passport cnf ("cnf": bare members only) or as a bundle, broker or key-file public key ("public").
+
+interface JwkCase {
+  id: string;
+  description: string;
+  context: 'cnf' | 'public';
+  jwk: Record<string, unknown>;
+  valid: boolean;
+}
+
+const ED_PUBLIC = { kty: 'OKP', crv: 'Ed25519', x: HOLDER_X };
+const P256_PUBLIC = { kty: 'EC', crv: 'P-256', x: KEY_JWKS.holder_p256.jwk.x, y: KEY_JWKS.holder_p256.jwk.y! };
+
+const JWK_CASES: JwkCase[] = [
+  { id: 'ed25519', description: 'a canonical Ed25519 key', context: 'cnf', jwk: ED_PUBLIC, valid: true },
+  { id: 'p256', description: 'a canonical P-256 key', context: 'cnf', jwk: P256_PUBLIC, valid: true },
+  {
+    id: 'p256-public-members',
+    description: 'a public key with the optional members and their only allowed values',
+    context: 'public',
+    jwk: { ...P256_PUBLIC, kid: 'k-1', alg: 'ES256', use: 'sig', key_ops: ['verify'] },
+    valid: true,
+  },
+  ...trailingBitSpellings(HOLDER_X).map((x, i): JwkCase => ({ id: `trailing-bits-${i + 1}`, description: 'non-zero unused bits in the last character of x', context: 'public', jwk: { ...ED_PUBLIC, x }, valid: false })),
+  ...trailingBitSpellings(P256_PUBLIC.y).map((y, i): JwkCase => ({ id: `p256-y-trailing-bits-${i + 1}`, description: 'non-zero unused bits in the last character of y', context: 'public', jwk: { ...P256_PUBLIC, y }, valid: false })),
+  ...otherSpellings(HOLDER_X).map((x, i): JwkCase => ({ id: `spelling-${i + 1}`, description: `x as ${JSON.stringify(x)}: padding, whitespace, a character outside the alphabet or the standard alphabet`, context: 'public', jwk: { ...ED_PUBLIC, x }, valid: false })),
+  ...smallOrderEncodings().map((e, i): JwkCase => ({ id: `small-order-${i + 1}`, description: `Ed25519 small-order encoding: ${e.name}`, context: 'public', jwk: { kty: 'OKP', crv: 'Ed25519', x: e.x }, valid: false })),
+  ...edNonCanonical().slice(0, 2).map((e, i): JwkCase => ({ id: `non-canonical-${i + 1}`, description: `Ed25519 encoding with y >= p (${e.name})`, context: 'public', jwk: { kty: 'OKP', crv: 'Ed25519', x: e.x }, valid: false })),
+  { id: 'not-a-point', description: 'an Ed25519 y on no point', context: 'public', jwk: { kty: 'OKP', crv: 'Ed25519', x: edNotOnCurve().x }, valid: false },
+  { id: 'p256-off-curve', description: 'a P-256 pair off the curve', context: 'public', jwk: { ...P256_PUBLIC, y: be32(fromBe(P256_PUBLIC.y) ^ 1n) }, valid: false },
+  { id: 'p256-zero', description: 'the P-256 pair (0, 0)', context: 'public', jwk: { ...P256_PUBLIC, x: be32(0n), y: be32(0n) }, valid: false },
+  { id: 'p256-x-at-p', description: 'a P-256 x equal to the field prime', context: 'public', jwk: { ...P256_PUBLIC, x: be32(P256_P) }, valid: false },
+  { id: 'private-d', description: 'a public key carrying "d"', context: 'public', jwk: { ...ED_PUBLIC, d: KEY_JWKS.holder_ed25519.jwk.d }, valid: false },
+  { id: 'private-k', description: 'a public key carrying the symmetric member "k"', context: 'public', jwk: { ...ED_PUBLIC, k: 'c2VjcmV0' }, valid: false },
+  { id: 'unknown-member', description: 'an unregistered member ("ext")', context: 'public', jwk: { ...ED_PUBLIC, ext: true }, valid: false },
+  { id: 'alg-other', description: '"alg" naming the other algorithm', context: 'public', jwk: { ...ED_PUBLIC, alg: 'ES256' }, valid: false },
+  { id: 'key-ops-sign', description: '"key_ops" allowing "sign" on a public key', context: 'public', jwk: { ...ED_PUBLIC, key_ops: ['sign'] }, valid: false },
+  { id: 'cnf-kid', description: '"kid" in a cnf key (a cnf key is bare)', context: 'cnf', jwk: { ...ED_PUBLIC, kid: 'k' }, valid: false },
+  { id: 'ed25519-with-y', description: 'an Ed25519 key with "y"', context: 'public', jwk: { ...ED_PUBLIC, y: P256_PUBLIC.y }, valid: false },
+  { id: 'kty-case', description: '"kty" in lower case', context: 'public', jwk: { ...ED_PUBLIC, kty: 'okp' }, valid: false },
+  { id: 'crv-other', description: 'crv "Ed448"', context: 'public', jwk: { ...ED_PUBLIC, crv: 'Ed448' }, valid: false },
+];
+
+function jwkVector(c: JwkCase): Record<string, unknown> {
+  let jkt: string | undefined;
+  try {
+    jkt = checkPublicJwk(c.jwk, c.context === 'cnf' ? 'bare' : 'public').jkt;
+  } catch (e) {
+    if (!(e instanceof JwkError)) throw e;
+  }
+  if ((jkt !== undefined) !== c.valid) throw new Error(`jwk vector ${c.id}: expected ${c.valid ? 'accepted' : 'refused'}`);
+  return { id: c.id, description: c.description, context: c.context, jwk: c.jwk, valid: c.valid, ...(jkt !== undefined ? { jkt } : {}) };
+}
+
 function dropHeader(id: string, name: string): { signing: Signing; request: EnvoyRequest } {
   const { g, proof } = signed(id);
   const r = envoy(g, proof);
@@ -1618,7 +1835,7 @@ async function main(): Promise<void> {
     pos.push(await positive(spec, previous));
   }
   const neg: NegativeVector[] = [];
-  for (const c of NEGATIVE) {
+  for (const c of [...NEGATIVE, ...KEY_NEGATIVE]) {
     unique(c.id);
     neg.push(await negative(c));
   }
@@ -1652,6 +1869,7 @@ async function main(): Promise<void> {
     bundle: BUNDLE,
     positive: pos,
     negative: neg,
+    jwk: JWK_CASES.map(jwkVector),
   };
   const text = `${JSON.stringify(doc, null, 2)}\n`;
   if (process.argv.includes('--check')) {
@@ -1660,12 +1878,12 @@ async function main(): Promise<void> {
       process.exitCode = 1;
       return;
     }
-    console.log(`${file} is up to date (${pos.length} positive, ${neg.length} negative)`);
+    console.log(`${file} is up to date (${pos.length} positive, ${neg.length} negative, ${JWK_CASES.length} jwk)`);
     return;
   }
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, text);
-  console.log(`wrote ${file}: ${pos.length} positive, ${neg.length} negative vectors`);
+  console.log(`wrote ${file}: ${pos.length} positive, ${neg.length} negative, ${JWK_CASES.length} jwk vectors`);
 }
 
 main().catch((err: unknown) => {

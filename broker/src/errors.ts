@@ -19,6 +19,7 @@ function e(status: number, summary: string): BrokerErrorInfo {
 export const BROKER_ERRORS = Object.freeze({
   // the request itself
   request_invalid: e(400, 'The body is not JSON, or a member is missing, unknown or out of range; `problems` names each one.'),
+  holder_jwk_invalid: e(400, '`holder_jwk` is not a public key the verifier accepts (docs/transcript-v1.md §4.1: non-canonical base64url, a small-order, non-canonical or invalid point, a private or unknown member) and nothing else in the body is wrong; `problems` names it.'),
   request_too_large: e(413, 'The body is larger than `max_body_bytes`.'),
   unsupported_media_type: e(415, 'The body is not sent as `application/json`.'),
   not_found: e(404, 'No such endpoint.'),

@@ -4,7 +4,7 @@
  * so a misspelt `lifetime_s` is an error rather than a silently ignored wish.
  */
 import { ROUTE_ID } from '../../core/src/bundle/lib/rules.js';
-import { importPublicJwk, jwkThumbprint } from '../../core/src/keys.js';
+import { checkPublicJwk } from '../../core/src/keys.js';
 import type { PublicJwk } from '../../core/src/types.js';
 import type { BrokerConfig } from './config.js';
 import { refuse, type Refusal } from './errors.js';
@@ -26,7 +26,6 @@ export type PassportRequest =
 
 const KNOWN = new Set(['audience', 'route', 'holder_jwk', 'lifetime_s', 'subject', 'svid_chain', 'pop']);
 const POP_KNOWN = new Set(['iat', 'nonce', 'signature']);
-const JWK_KNOWN = new Set(['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use', 'key_ops']);
 const VISIBLE = /^[\x21-\x7e]+$/;
 const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
@@ -46,21 +45,20 @@ export function parsePassportRequest(body: Record<string, unknown>, config: Pick
     problems.push('route: must be a route id (lower-case letters, digits, ".", "_", "-"; at most 64)');
   }
 
-  let holder: PublicJwk | undefined;
+  // The one import path (core/src/keys.ts): canonical base64url, a valid point not of small order,
+  // no private member. What gets into the passport is the canonical bare form, never the JWK as sent.
+  // When the key is the only problem the refusal is `holder_jwk_invalid` (docs/broker.md).
+  let holder: { jwk: PublicJwk; jkt: string } | undefined;
+  let holderBad = false;
   const jwk = body.holder_jwk;
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) {
     problems.push('holder_jwk: required, a public Ed25519 or P-256 JWK object');
   } else {
-    const extra = Object.keys(jwk).filter((k) => !JWK_KNOWN.has(k));
-    if (extra.length > 0) problems.push(`holder_jwk: unexpected member ${extra[0]} (a public JWK has no private or certificate members)`);
-    else {
-      try {
-        importPublicJwk(jwk);
-        const j = jwk as PublicJwk;
-        holder = j.kty === 'OKP' ? { kty: 'OKP', crv: 'Ed25519', x: j.x } : { kty: 'EC', crv: 'P-256', x: j.x, y: j.y! };
-      } catch (err) {
-        problems.push(`holder_jwk: ${(err as Error).message}`);
-      }
+    try {
+      holder = checkPublicJwk(jwk, 'public');
+    } catch (err) {
+      holderBad = true;
+      problems.push(`holder_jwk: ${(err as Error).message}`);
     }
   }
 
@@ -101,12 +99,12 @@ export function parsePassportRequest(body: Record<string, unknown>, config: Pick
     }
   }
 
-  if (problems.length > 0 || !holder) return refuse('request_invalid', problems.join('; '), problems);
+  if (problems.length > 0 || !holder) return refuse(holderBad && problems.length === 1 ? 'holder_jwk_invalid' : 'request_invalid', problems.join('; '), problems);
   const base: PassportRequestBase = {
     audience: audience as string,
     ...(route !== undefined ? { route: route as string } : {}),
-    holder,
-    holderJkt: jwkThumbprint(holder),
+    holder: holder.jwk,
+    holderJkt: holder.jkt,
     lifetimeS: (lt as number | undefined) ?? config.defaultLifetimeS,
     lifetimeRequested: lt !== undefined,
   };

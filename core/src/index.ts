@@ -1,7 +1,7 @@
 /** The protocol core's public surface. Internals (jws, engine phases) stay internal. */
 export { REASONS, REASON_CODES, reasonInfo, isReasonCode, type ReasonCode, type ReasonInfo } from './reasons.js';
 export * from './types.js';
-export { generateSigningKey, importPrivateJwk, exportPrivateJwk, importPublicJwk, exportPublicJwk, jwkThumbprint, type SigningKey, type PrivateJwk } from './keys.js';
+export { generateSigningKey, importPrivateJwk, exportPrivateJwk, importPublicJwk, checkPublicJwk, exportPublicJwk, jwkThumbprint, JwkError, type JwkProblem, type SigningKey, type PrivateJwk, type ImportedPublicKey } from './keys.js';
 export { issuePassport, newJti, PASSPORT_TYP, type IssuePassportOptions } from './passport.js';
 export { buildTranscript, canonicalPath, canonicalQuery, canonicalAuthority, type Transcript, type TranscriptInput } from './transcript.js';
 export { createProof, parseProof, newNonce, type ParsedProof } from './proof.js';

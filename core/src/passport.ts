@@ -89,9 +89,12 @@ export function checkPassportClaimsShape(p: ParsedJws['payload']): ClaimsCheck {
   if (!isStr(p.jti, MAX_JTI_LENGTH) || !VISIBLE_ASCII.test(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
   if (!isStr(p.trust_domain, 255)) return bad('trust_domain');
   if (!isKeyBinding(p.key_binding)) return bad('key_binding');
+  // cnf (docs/transcript-v1.md §4.1): an object whose only member is `jwk`; the key itself is
+  // checked by the claims phase through the one import path (engine/holder-keys.ts).
   const cnf = p.cnf as { jwk?: unknown } | undefined;
-  if (cnf === null || typeof cnf !== 'object' || cnf.jwk === null || typeof cnf.jwk !== 'object') {
+  if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf) || cnf.jwk === null || typeof cnf.jwk !== 'object' || Array.isArray(cnf.jwk)) {
     return { ok: false, reason: 'passport_cnf_invalid', detail: 'cnf.jwk missing' };
   }
+  for (const k in cnf) if (k !== 'jwk') return { ok: false, reason: 'passport_cnf_invalid', detail: 'cnf has a member other than jwk' };
   return { ok: true, claims: p as unknown as PassportClaims };
 }

@@ -63,7 +63,7 @@ export const REASONS = Object.freeze({
   passport_expired: r(401, UNAUTHENTICATED, 'claims', 'The passport `exp` has passed (beyond the clock tolerance).'),
   passport_not_yet_valid: r(401, UNAUTHENTICATED, 'claims', 'The passport `iat` or `nbf` is in the future (beyond the clock tolerance).'),
   passport_lifetime_exceeded: r(401, UNAUTHENTICATED, 'claims', '`exp - iat` is longer than policy allows.'),
-  passport_cnf_invalid: r(401, UNAUTHENTICATED, 'claims', 'The `cnf` claim does not hold a usable Ed25519 or P-256 public JWK.'),
+  passport_cnf_invalid: r(401, UNAUTHENTICATED, 'claims', 'The `cnf` claim does not hold exactly one bare Ed25519 or P-256 public JWK that passes the key rules (canonical base64url, a valid point not of small order, no private or other member).'),
 
   // trust
   issuer_untrusted: r(401, UNAUTHENTICATED, 'trust', 'The passport `iss` is not the issuer the bundle names for its `kid`.'),

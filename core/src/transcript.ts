@@ -517,7 +517,8 @@ const FIELD_REASON: Record<TranscriptField, ReasonCode> = {
 
 /** After a failed signature: the reason naming the first line whose digest differs, if any. */
 export function diagnoseMismatch(rebuilt: Transcript, signerDigests: Buffer | undefined): ReasonCode {
-  if (!signerDigests || signerDigests.length % FIELD_DIGEST_BYTES !== 0) return 'transcript_mismatch';
+  // Decoded bytes, not base64url characters (docs/transcript-v1.md §8 step 1); an empty table names nothing.
+  if (!signerDigests || signerDigests.length === 0 || signerDigests.length % FIELD_DIGEST_BYTES !== 0) return 'transcript_mismatch';
   const mine = fieldDigests(rebuilt);
   const n = Math.min(mine.length, signerDigests.length) / FIELD_DIGEST_BYTES;
   for (let i = 0; i < n; i++) {

@@ -69,13 +69,21 @@ export interface SignedRequestInit extends Omit<RequestInit, 'body'> {
   readonly bindHeaders?: readonly string[];
 }
 
-const asKey = (k: SigningKey | PrivateJwk): SigningKey => ('privateKey' in k ? k : importPrivateJwk(k));
+/** A private JWK goes through the one import path (core/src/keys.ts); its problem names the option. */
+function asKey(k: SigningKey | PrivateJwk, option: string): SigningKey {
+  if (k !== null && typeof k === 'object' && 'privateKey' in k) return k;
+  try {
+    return importPrivateJwk(k);
+  } catch (e) {
+    throw new TypeError(`${option}: ${(e as Error).message}`);
+  }
+}
 
 export function createSigner(o: SignerOptions): Signer {
-  const holder = asKey(o.key);
+  const holder = asKey(o.key, 'createSigner key');
   const clock = o.clock ?? Date.now;
   const source = o.passport;
-  const issuerKey = source.kind === 'issuer' ? asKey(source.key) : undefined;
+  const issuerKey = source.kind === 'issuer' ? asKey(source.key, 'createSigner passport.key') : undefined;
 
   async function passportFor(route: string): Promise<string> {
     switch (source.kind) {

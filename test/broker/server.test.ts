@@ -102,8 +102,35 @@ describe('broker HTTP surface', () => {
     const { exportPrivateJwk } = await import('../../core/src/keys.js');
     const priv = exportPrivateJwk(holder);
     const r = await call(tb.broker.socketPath, { body: { audience: AUDIENCE, holder_jwk: priv } });
-    assert.deepEqual([r.status, r.json.error], [400, 'request_invalid']);
+    assert.deepEqual([r.status, r.json.error], [400, 'holder_jwk_invalid']);
     assert.ok(!r.text.includes(priv.d));
+  });
+
+  it('refuses every hostile holder_jwk with holder_jwk_invalid, and still issues for the genuine key after', async () => {
+    const { smallOrderEncodings, trailingBitSpellings, otherSpellings, edNotOnCurve, be32 } = await import('../support/hostile-keys.js');
+    const ec = generateSigningKey('ES256').publicJwk;
+    const ed = { kty: 'OKP', crv: 'Ed25519', x: holder.publicJwk.x };
+    const hostile: Array<Record<string, unknown>> = [
+      ...trailingBitSpellings(ed.x).map((x) => ({ ...ed, x })),
+      ...otherSpellings(ed.x).map((x) => ({ ...ed, x })),
+      ...smallOrderEncodings().map((s) => ({ kty: 'OKP', crv: 'Ed25519', x: s.x })),
+      { kty: 'OKP', crv: 'Ed25519', x: edNotOnCurve().x },
+      { kty: 'EC', crv: 'P-256', x: ec.x, y: be32(5n) },
+      { kty: 'EC', crv: 'P-256', x: be32(0n), y: be32(0n) },
+      { ...ed, kid: 'x', k: 'c2VjcmV0' },
+      { ...ed, ext: true },
+      { ...ed, alg: 'ES256' },
+    ];
+    for (const jwk of hostile) {
+      const r = await call(tb.broker.socketPath, { body: { audience: AUDIENCE, holder_jwk: jwk } });
+      assert.deepEqual([r.status, r.json.error], [400, 'holder_jwk_invalid'], JSON.stringify(jwk));
+      assert.ok((r.json.problems as string[]).every((p) => p.startsWith('holder_jwk: ')));
+    }
+    const ok = await call(tb.broker.socketPath, { body: { audience: AUDIENCE, holder_jwk: { ...holder.publicJwk, use: 'sig', key_ops: ['verify'] } } });
+    assert.equal(ok.status, 200);
+    // The passport carries the canonical bare key, never the members as sent.
+    const claims = JSON.parse(Buffer.from((ok.json.passport as string).split('.')[1]!, 'base64url').toString('utf8')) as { cnf: unknown };
+    assert.deepEqual(claims.cnf, { jwk: ed });
   });
 
   it('answers 415, 404 and 405 with their codes', async () => {

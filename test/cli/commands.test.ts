@@ -10,6 +10,7 @@ import { readPassportClaims } from '../../core/src/signer.js';
 import { jwkThumbprint } from '../../core/src/keys.js';
 import { COMMANDS } from '../../cli/src/commands/index.js';
 import { cli, tempDir } from './cli-harness.js';
+import { smallOrderEncodings, trailingBitSpellings } from '../support/hostile-keys.js';
 
 const ISSUER = 'https://issuer.cli.test';
 const TD = 'cli.test';
@@ -149,6 +150,26 @@ describe('trustplane keygen / issue / sign / verify', function () {
     const absent = await run(['issue', ...mint, '--holder-key', 'nope.jwk']);
     assert.equal(absent.code, 1);
     assert.equal(absent.stderr, 'trustplane issue: --holder-key nope.jwk: no such file\n');
+  });
+
+  it('refuses hostile key files with one line naming the flag, the file and the problem (exit 1)', async () => {
+    const holderPub = JSON.parse(readFileSync(p('holder.pub.jwk'), 'utf8')) as Record<string, string>;
+    const issuerPriv = JSON.parse(readFileSync(p('issuer.jwk'), 'utf8')) as Record<string, string>;
+    const strangerPub = JSON.parse(readFileSync(p('stranger.pub.jwk'), 'utf8')) as Record<string, string>;
+    writeFileSync(p('holder.spelt.jwk'), JSON.stringify({ ...holderPub, x: trailingBitSpellings(holderPub.x!)[0] }));
+    writeFileSync(p('holder.torsion.jwk'), JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x: smallOrderEncodings()[0]!.x }));
+    writeFileSync(p('issuer.mismatch.jwk'), JSON.stringify({ ...issuerPriv, x: strangerPub.x }));
+    writeFileSync(p('signing.private.jwks'), JSON.stringify({ keys: [issuerPriv] }));
+    const cases: Array<[string[], string]> = [
+      [['issue', ...mint, '--holder-key', 'holder.spelt.jwk'], 'trustplane issue: --holder-key holder.spelt.jwk: "x" must be 32 bytes of canonical base64url (43 characters of A-Z a-z 0-9 - _, no padding, unused bits zero)\n'],
+      [['issue', ...mint, '--holder-key', 'holder.torsion.jwk'], 'trustplane issue: --holder-key holder.torsion.jwk: "x" is an Ed25519 point of small order (refused: one signature would verify for every message)\n'],
+      [['issue', ...mint.map((a) => (a === 'issuer.jwk' ? 'issuer.mismatch.jwk' : a)), '--holder-key', 'holder.pub.jwk'], 'trustplane issue: --issuer-key issuer.mismatch.jwk: "x"/"y" are not the public key of "d"\n'],
+      [['bundle', 'verify', '--bundle', 'bundle.json', '--signing-keys', 'signing.private.jwks'], 'trustplane bundle verify: --signing-keys signing.private.jwks: key 0: a public key must not carry the private member "d"\n'],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await run(args);
+      assert.deepEqual([r.code, r.stderr], [1, stderr], args.join(' '));
+    }
   });
 
   const signArgs = (capture: string, extra: string[] = []): string[] => [

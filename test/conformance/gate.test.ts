@@ -179,7 +179,8 @@ describe('conformance gate: TypeScript, Python and Go sign the same requests', f
     exp: iat + 120,
     jti,
     trust_domain: TRUST_DOMAIN,
-    cnf: { jwk: holder.publicJwk },
+    // cnf.jwk carries the key members only (transcript-v1 §4.1): no kid, no alg.
+    cnf: { jwk: holder.publicJwk.kty === 'OKP' ? { kty: 'OKP', crv: 'Ed25519', x: holder.publicJwk.x } : { kty: 'EC', crv: 'P-256', x: holder.publicJwk.x, y: holder.publicJwk.y } },
     key_binding: 'software',
   });
 

@@ -8,6 +8,8 @@ const NOW = 1_700_000_000;
 const ISSUER = generateSigningKey('EdDSA');
 const KMS = generateSigningKey('ES256');
 const SRC = [{ issuer: 'https://issuer.example', trust_domain: 'example.org', subject: 'spiffe://example.org/**' }];
+/** A well-formed RFC 7638 thumbprint (43 base64url characters) of no key in particular. */
+const THUMB = 'A'.repeat(42) + 'E';
 
 function route(id: string, path: string, extra: Partial<Route['match']> = {}): Route {
   return {
@@ -31,7 +33,7 @@ function compiled(routes: Route[]) {
       { kid: KMS.kid, issuer: 'https://kms.example', trust_domain: 'example.org', max_key_binding: 'remote_kms', jwk: KMS.publicJwk },
     ],
     routes,
-    revocations: { kids: ['gone'], jtis: ['jti-1'], subjects: ['spiffe://example.org/bad'], cnf_thumbprints: ['thumb'] },
+    revocations: { kids: ['gone'], jtis: ['jti-1'], subjects: ['spiffe://example.org/bad'], cnf_thumbprints: [THUMB] },
   });
   assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
   return { doc: r.bundle, c: compileBundle(r.bundle) };
@@ -73,7 +75,7 @@ describe('compileBundle', () => {
       [true, false, true, false],
     );
     assert.deepEqual([c.isRevokedSubject('spiffe://example.org/bad'), c.isRevokedSubject('spiffe://example.org/good')], [true, false]);
-    assert.deepEqual([c.isRevokedCnfThumbprint('thumb'), c.isRevokedCnfThumbprint('gone')], [true, false]);
+    assert.deepEqual([c.isRevokedCnfThumbprint(THUMB), c.isRevokedCnfThumbprint('gone')], [true, false]);
   });
 
   describe('matchRoute', () => {

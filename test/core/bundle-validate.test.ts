@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { validateBundle } from '../../core/src/bundle/index.js';
 import { exportPrivateJwk, generateSigningKey } from '../../core/src/keys.js';
+import { sha256b64url } from '../../core/src/encoding.js';
+import { be32, edNonCanonical, edNotOnCurve, otherSpellings, P256_P, smallOrderEncodings, trailingBitSpellings } from '../support/hostile-keys.js';
 
 const NOW = 1_700_000_000;
 const ISSUER = generateSigningKey('EdDSA');
@@ -161,10 +163,10 @@ describe('validateBundle', () => {
     doc.keys.push({ ...doc.keys[1], kid: 'short', jwk: { kty: 'OKP', crv: 'Ed25519', x: 'abc' } });
     doc.keys.push({ ...doc.keys[1], kid: 'alg', jwk: { ...ISSUER.publicJwk, kid: 'alg', alg: 'ES256' } });
     assert.deepEqual(problemsOf(doc), [
-      '/keys/0/jwk/d: a trust key must be public; remove the private member "d"',
-      '/keys/1/jwk: JWK "kty" must be "OKP" (Ed25519) or "EC" (P-256)',
-      '/keys/2/jwk: Ed25519 JWK "x" must be 32 bytes of base64url',
-      '/keys/3/jwk/alg: must be "EdDSA" for this key type',
+      `/keys/0/jwk: key "${doc.keys[0].kid}": a public key must not carry the private member "d"`,
+      `/keys/1/jwk: key "${doc.keys[1].kid}": JWK "kty" must be "OKP" (Ed25519) or "EC" (P-256)`,
+      '/keys/2/jwk: key "short": "x" must be 32 bytes of canonical base64url (43 characters of A-Z a-z 0-9 - _, no padding, unused bits zero)',
+      '/keys/3/jwk: key "alg": "alg" must be "EdDSA" for this key type',
     ]);
   });
 
@@ -192,6 +194,38 @@ describe('validateBundle', () => {
     long.routes[0].override_headers = Array.from({ length: 65 }, (_, i) => `x-h${i}`);
     const l = validateBundle(long);
     assert.deepEqual(!l.ok && l.problems, ['/routes/0/override_headers: must name at most 64 headers']);
+  });
+
+  it('refuses each class of hostile trust key through the one import path, naming the key', () => {
+    const x = ISSUER.publicJwk.x;
+    const y = P256.publicJwk.y!;
+    const cases: Array<[Record<string, unknown>, string]> = [
+      ...trailingBitSpellings(x).map((s): [Record<string, unknown>, string] => [{ kty: 'OKP', crv: 'Ed25519', x: s }, '"x" must be 32 bytes of canonical base64url']),
+      ...otherSpellings(x).map((s): [Record<string, unknown>, string] => [{ kty: 'OKP', crv: 'Ed25519', x: s }, '"x" must be 32 bytes of canonical base64url']),
+      ...smallOrderEncodings().map((e): [Record<string, unknown>, string] => [{ kty: 'OKP', crv: 'Ed25519', x: e.x }, e.name.includes('non-canonical') ? '"x" is a non-canonical Ed25519 encoding' : '"x" is an Ed25519 point of small order']),
+      [{ kty: 'OKP', crv: 'Ed25519', x: edNonCanonical()[0]!.x }, '"x" is a non-canonical Ed25519 encoding (y >= p)'],
+      [{ kty: 'OKP', crv: 'Ed25519', x: edNotOnCurve().x }, '"x" is not a point of Ed25519'],
+      [{ kty: 'EC', crv: 'P-256', x: P256.publicJwk.x, y: be32(3n) }, '"x"/"y" is not a point of P-256'],
+      [{ kty: 'EC', crv: 'P-256', x: be32(0n), y: be32(0n) }, '"x"/"y" is not a point of P-256'],
+      [{ kty: 'EC', crv: 'P-256', x: P256.publicJwk.x, y: be32(P256_P) }, '"x"/"y" must be below the P-256 field prime'],
+      [{ ...P256.publicJwk, d: 'AAAA' }, 'a public key must not carry the private member "d"'],
+      [{ ...ISSUER.publicJwk, k: 'c2VjcmV0' }, 'a public key must not carry the private member "k"'],
+      [{ kty: 'EC', crv: 'P-256', x: P256.publicJwk.x, y: trailingBitSpellings(y)[1] }, '"y" must be 32 bytes of canonical base64url'],
+    ];
+    for (const [jwk, message] of cases) {
+      const doc = sample();
+      doc.keys[1].jwk = jwk;
+      const problems = problemsOf(doc);
+      assert.equal(problems.length, 1, JSON.stringify(problems));
+      assert.ok(problems[0]!.startsWith(`/keys/1/jwk: key "p256": ${message}`), `${JSON.stringify(jwk)} → ${problems[0]}`);
+    }
+  });
+
+  it('refuses a revoked cnf thumbprint that is not a canonical RFC 7638 thumbprint (it could never match)', () => {
+    const doc = sample();
+    const t = sha256b64url('{}');
+    doc.revocations = { kids: [], jtis: [], subjects: [], cnf_thumbprints: [t, `${t}=`, trailingBitSpellings(t)[0], 'thumb'] };
+    assert.deepEqual(problemsOf(doc), [1, 2, 3].map((i) => `/revocations/cnf_thumbprints/${i}: must be an RFC 7638 SHA-256 thumbprint: 43 characters of canonical base64url`));
   });
 
   it('accepts only route paths that are already in transcript-v1 canonical form', () => {

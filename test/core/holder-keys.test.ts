@@ -13,9 +13,11 @@ describe('holder key cache', () => {
   it('imports a cnf key once and answers the same key, thumbprint and algorithm after', () => {
     const k = generateSigningKey('EdDSA');
     const first = holderKey({ kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x });
-    const again = holderKey({ kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x, kid: 'ignored' });
+    const again = holderKey({ kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x });
     assert.ok(first);
     assert.equal(again, first);
+    // A cnf.jwk is bare (docs/transcript-v1.md §4.1): the cached entry never answers for a JWK with more members.
+    assert.equal(holderKey({ kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x, kid: 'extra' }), undefined);
     assert.equal(first.jkt, jwkThumbprint(k.publicJwk));
     assert.equal(first.alg, 'EdDSA');
     assert.ok(first.key.equals(k.publicKey));

@@ -22,7 +22,7 @@ describe('key sets', () => {
     assert.deepEqual(parseKeySet({ keys: [ed.publicJwk, p256.publicJwk] }), [ed.publicJwk, p256.publicJwk]);
     assert.deepEqual(parseKeySet(ed.publicJwk), [ed.publicJwk]);
     assert.throws(() => parseKeySet({ keys: [] }), { name: 'TypeError', message: 'the key set is empty' });
-    assert.throws(() => parseKeySet({ keys: [ed.publicJwk, { kty: 'RSA' }] }), { name: 'TypeError', message: /^key 1: JWK "kty" must be "OKP" \(Ed25519\) or "EC" \(P-256\)$/ });
+    assert.throws(() => parseKeySet({ keys: [ed.publicJwk, { kty: 'RSA' }] }), { name: 'JwkError', code: 'jwk_kty_unsupported', message: /^key 1: JWK "kty" must be "OKP" \(Ed25519\) or "EC" \(P-256\)$/ });
   });
   it('makes the server name the signing-keys file in every error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tp-keys-'));

@@ -13,7 +13,7 @@ import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compil
 import { validateBundle } from '../../core/src/bundle/validate.js';
 import { sha256b64url, sha256hex } from '../../core/src/encoding.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
-import { importPrivateJwk, importPublicJwk, jwkThumbprint, signBytes, verifyBytes } from '../../core/src/keys.js';
+import { checkPublicJwk, importPrivateJwk, importPublicJwk, JwkError, jwkThumbprint, signBytes, verifyBytes } from '../../core/src/keys.js';
 import { parseProof } from '../../core/src/proof.js';
 import { REASON_CODES } from '../../core/src/reasons.js';
 import { readPassportClaims } from '../../core/src/signer.js';
@@ -162,6 +162,23 @@ describe('transcript-v1 vectors (test/vectors/transcript-v1.json)', () => {
     for (const v of vectors.negative) {
       it(`${v.id}: ${v.description} → ${v.reason}`, async () => {
         assert.equal(await decide(v.request, v.presentations_before ?? 0, v.environment), v.reason);
+      });
+    }
+  });
+
+  describe('jwk (docs/transcript-v1.md §4.1)', () => {
+    it('has accepted and refused keys in both contexts, and reaches passport_cnf_invalid and key_revoked from requests', () => {
+      const jwk = vectors.jwk ?? [];
+      assert.ok(jwk.some((v) => v.valid) && jwk.some((v) => !v.valid));
+      assert.deepEqual([...new Set(jwk.map((v) => v.context))].sort(), ['cnf', 'public']);
+      const reasons = new Set(vectors.negative.map((v) => v.reason));
+      assert.ok(reasons.has('passport_cnf_invalid') && reasons.has('key_revoked'));
+    });
+    for (const v of vectors.jwk ?? []) {
+      it(`${v.id}: ${v.description} (${v.context}) → ${v.valid ? 'accepted' : 'refused'}`, () => {
+        const context = v.context === 'cnf' ? 'bare' : 'public';
+        if (v.valid) assert.equal(checkPublicJwk(v.jwk, context).jkt, v.jkt);
+        else assert.throws(() => checkPublicJwk(v.jwk, context), JwkError);
       });
     }
   });

@@ -246,3 +246,23 @@ describe('SDK against the authz server (development gateway, real wasm, real gRP
     });
   });
 });
+
+describe('SDK key handling', () => {
+  it('refuses a hostile holder or issuer JWK with one line naming the option', async () => {
+    const { exportPrivateJwk } = await import('../../sdk/src/index.js');
+    const { trailingBitSpellings } = await import('../support/hostile-keys.js');
+    const holder = exportPrivateJwk(generateSigningKey('EdDSA'));
+    const issuer = exportPrivateJwk(generateSigningKey('ES256'));
+    const passport = { kind: 'issuer', key: issuer, issuer: 'https://issuer.example.test', subject: 'spiffe://example.test/x', trustDomain: 'example.test' } as const;
+    const base = { audience: 'https://api.example.test', route: 'r' };
+    assert.throws(() => createSigner({ ...base, key: { ...holder, x: trailingBitSpellings(holder.x)[0]! }, passport }), {
+      name: 'TypeError',
+      message: 'createSigner key: "x" must be 32 bytes of canonical base64url (43 characters of A-Z a-z 0-9 - _, no padding, unused bits zero)',
+    });
+    assert.throws(() => createSigner({ ...base, key: holder, passport: { ...passport, key: { ...issuer, d: `${issuer.d}=` } } }), {
+      message: /^createSigner passport\.key: "d" must be 32 bytes of canonical base64url/,
+    });
+    assert.throws(() => createSigner({ ...base, key: { ...holder, oth: [] } as never, passport }), { message: 'createSigner key: "oth" is not a member of an OKP private key' });
+    assert.ok(createSigner({ ...base, key: holder, passport }).holder.publicJwk.x === holder.x);
+  });
+});

@@ -100,6 +100,19 @@ export interface VectorFile {
   bundle: unknown;
   positive: PositiveVector[];
   negative: NegativeVector[];
+  /** Key-import vectors (docs/transcript-v1.md §4.1). */
+  jwk?: JwkVector[];
+}
+
+/** A JWK the one key-import path accepts (with its RFC 7638 thumbprint) or refuses. */
+export interface JwkVector {
+  id: string;
+  description: string;
+  /** `cnf`: a passport cnf.jwk (bare members only); `public`: a bundle, broker or key-file public key. */
+  context: 'cnf' | 'public';
+  jwk: Record<string, unknown>;
+  valid: boolean;
+  jkt?: string;
 }
 
 /** Header entries as Envoy's `headers` map holds them: repeated names joined with "," (and recorded). */

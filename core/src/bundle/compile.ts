@@ -9,7 +9,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { sha256hex } from '../encoding.js';
-import { algForJwk, importPublicJwk } from '../keys.js';
+import { checkPublicJwk } from '../keys.js';
 import type { SigningAlg } from '../types.js';
 import { compileSubjectPattern, DEFAULT_OVERRIDE_HEADERS, parsePathPattern, pathMatches, type PathPattern, type SubjectMatcher } from './lib/rules.js';
 import { canonicalBundleBytes } from './canonical.js';
@@ -64,7 +64,12 @@ const KIND_RANK = { exact: 0, one: 1, any: 2 } as const;
 /** `bundle` must have passed validateBundle (verifyBundle does that); compiling does not re-check. */
 export function compileBundle(bundle: BundleDocument): CompiledBundle {
   const keys = new Map<string, CompiledKey>();
-  for (const key of bundle.keys) keys.set(key.kid, Object.freeze({ key, publicKey: importPublicJwk(key.jwk), alg: algForJwk(key.jwk) }));
+  // Through the one import path again (validateBundle did too): a caller that skips validation
+  // still cannot compile a small-order or non-canonical key.
+  for (const key of bundle.keys) {
+    const imported = checkPublicJwk(key.jwk, 'public');
+    keys.set(key.kid, Object.freeze({ key, publicKey: imported.key, alg: imported.alg }));
+  }
 
   const routesById = new Map<string, Route>();
   const compiledByRoute = new Map<Route, CompiledRoute>();

@@ -13,7 +13,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { fromB64url, parseJsonObject, sha256hex } from '../encoding.js';
-import { algForJwk, importPublicJwk, jwkThumbprint, verifyBytes } from '../keys.js';
+import { checkPublicJwk, verifyBytes } from '../keys.js';
 import type { PublicJwk } from '../types.js';
 import { canonicalBundleBytes } from './canonical.js';
 import type { BundleErrorCode } from './errors.js';
@@ -112,9 +112,11 @@ interface ResolvedKey {
 
 function findKey(keys: readonly PublicJwk[], kid: string): ResolvedKey | undefined {
   for (const jwk of keys) {
-    if ((jwk.kid ?? jwkThumbprint(jwk)) !== kid) continue;
-    // A misconfigured signing key is a caller mistake, not a property of the bundle: let it throw.
-    return { alg: algForJwk(jwk), publicKey: importPublicJwk(jwk) };
+    // Through the one import path: a misconfigured signing key (private, small order, another
+    // spelling) is a caller mistake, not a property of the bundle, so it throws (a JwkError).
+    const imported = checkPublicJwk(jwk, 'public');
+    if ((jwk.kid ?? imported.jkt) !== kid) continue;
+    return { alg: imported.alg, publicKey: imported.key };
   }
   return undefined;
 }

