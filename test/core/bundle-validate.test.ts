@@ -96,7 +96,7 @@ describe('validateBundle', () => {
       '/expires_at: must be later than issued_at',
       '/keys/0/jwk/kid: must equal the key\'s kid when present',
       `/keys/1/kid: duplicates /keys/0/kid`,
-      '/keys/1/issuer: must be a URI with a scheme and no spaces',
+      '/keys/1/issuer: must be ASCII without whitespace or control characters',
       '/keys/1/max_key_binding: must be one of software, remote_kms, hardware_local, attested_workload',
       '/routes/0/id: must match ^[a-z0-9][a-z0-9._-]{0,63}$',
       '/routes/0/match/path: dot segment in path',
