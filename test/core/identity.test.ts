@@ -287,3 +287,83 @@ describe('printable (core/src/printable.ts)', () => {
     );
   });
 });
+
+/**
+ * An independent reading of docs/transcript-v1.md §4.1, written as a character walk rather than a
+ * regular expression, to check core/src/identity.ts against on random URIs.
+ */
+function referenceIsIdentity(v: string): boolean {
+  if (v.length === 0 || v.length > 2048) return false;
+  for (const ch of v) if (ch < '!' || ch > '~') return false;
+  const colon = v.indexOf(':');
+  if (colon < 1) return false;
+  const scheme = v.slice(0, colon);
+  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) return false;
+  let rest = v.slice(colon + 1);
+  if (scheme === 'spiffe') {
+    if (!rest.startsWith('//')) return false;
+    const parts = rest.slice(2).split('/');
+    const td = parts[0]!;
+    if (td.length < 1 || td.length > 255 || [...td].some((c) => !'abcdefghijklmnopqrstuvwxyz0123456789._-'.includes(c))) return false;
+    return parts.slice(1).every((seg) => seg !== '' && seg !== '.' && seg !== '..' && [...seg].every((c) => /[A-Za-z0-9._-]/.test(c)));
+  }
+  if (rest.includes('?') || rest.includes('#') || rest === '') return false;
+  const pchar = (s: string): boolean => {
+    for (let i = 0; i < s.length; i++) {
+      const c = s[i]!;
+      if (c === '%') {
+        const hex = s.slice(i + 1, i + 3);
+        if (!/^[0-9A-F]{2}$/.test(hex)) return false;
+        const ch = String.fromCharCode(parseInt(hex, 16));
+        if (/[A-Za-z0-9\-._~]/.test(ch)) return false;
+        i += 2;
+      } else if (!/[A-Za-z0-9\-._~!$&'()*+,;=:@]/.test(c)) return false;
+    }
+    return true;
+  };
+  const pathOk = (path: string): boolean => path.split('/').every((seg) => seg !== '.' && seg !== '..' && pchar(seg));
+  if (rest.startsWith('//')) {
+    rest = rest.slice(2);
+    const slash = rest.indexOf('/');
+    const authority = slash === -1 ? rest : rest.slice(0, slash);
+    const path = slash === -1 ? '' : rest.slice(slash);
+    let host = authority;
+    let port: string | undefined;
+    if (authority.startsWith('[')) {
+      const close = authority.indexOf(']');
+      if (close === -1) return false;
+      host = authority.slice(0, close + 1);
+      if (!/^\[[0-9a-f:.]+\]$/.test(host)) return false;
+      const after = authority.slice(close + 1);
+      if (after !== '') {
+        if (!after.startsWith(':')) return false;
+        port = after.slice(1);
+      }
+    } else {
+      const c = authority.lastIndexOf(':');
+      if (c !== -1) {
+        host = authority.slice(0, c);
+        port = authority.slice(c + 1);
+      }
+      if (host === '' || host.includes('@') || host.includes(':') || /[A-Z]/.test(host.replace(/%[0-9A-F]{2}/g, '')) || !pchar(host)) return false;
+    }
+    if (port !== undefined) {
+      if (!/^[1-9][0-9]{0,4}$/.test(port)) return false;
+      if ((port === '443' && (scheme === 'https' || scheme === 'wss')) || (port === '80' && (scheme === 'http' || scheme === 'ws'))) return false;
+    }
+    return path === '' || pathOk(path.slice(1));
+  }
+  return pathOk(rest.startsWith('/') ? rest.slice(1) : rest);
+}
+
+describe('identity syntax against an independent reading of the spec', () => {
+  it('agrees on random URIs built from hostile parts (property)', () => {
+    const scheme = fc.constantFrom('https', 'http', 'wss', 'urn', 'spiffe', 'HTTPS', 'Spiffe', 'x-1.2+3', '1a');
+    const host = fc.constantFrom('example.org', 'Example.org', 'a_b-c', '[2001:db8::1]', '[::G]', 'h%C3%A9', 'h%c3', 'u@h', '', 'h:443', 'h:80', 'h:0', 'h:08', 'h:8443', 'h:');
+    const seg = fc.constantFrom('a', 'A', '.', '..', '', '%2E', '%41', '%7e', '%7E', '%C3%A9', '%c3%a9', '%zz', '~x', "!$&'()*+,;=", ':@', 'a b', 'a?b', 'a#b', 'é', '*', 'x\n');
+    const uri = fc.tuple(scheme, fc.boolean(), host, fc.array(seg, { maxLength: 4 }), fc.boolean()).map(
+      ([s, hier, h, segs, lead]) => (hier ? `${s}://${h}${segs.map((x) => `/${x}`).join('')}` : `${s}:${lead ? '/' : ''}${segs.join('/')}`),
+    );
+    fc.assert(fc.property(uri, (u) => assert.equal(isIdentityUri(u), referenceIsIdentity(u), u)), { numRuns: 20000 });
+  });
+});
