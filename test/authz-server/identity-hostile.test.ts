@@ -261,5 +261,7 @@ describe('identities and the JSON profile through the gRPC server', function () 
     const event = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
     assert.equal(event['route_id'], 'pay%0Aments%C2%85%E2%80%A8x');
     assert.equal(event['source_principal'], 'spiffe://x/%E2%80%A9');
+    // The same passport and proof, presented as signed, were never burnt by the hostile attempt.
+    assertAllow(await client.check(checkBytes(s)), 'payments-create');
   });
 });
