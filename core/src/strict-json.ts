@@ -38,7 +38,7 @@ const MAX_SAFE_DIGITS = '9007199254740991';
  */
 export function parseStrictJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
   if (!isUtf8(bytes)) return undefined;
-  const colons = scan(bytes);
+  const colons = scan(bytes, true);
   if (colons < 0) return undefined;
   let parsed: unknown;
   try {
@@ -51,8 +51,33 @@ export function parseStrictJsonObject(bytes: Uint8Array): Record<string, unknown
   }
 }
 
-/** Colons outside strings, or −1 for a number the profile refuses. Syntax errors are left to JSON.parse. */
-function scan(b: Uint8Array): number {
+/**
+ * True when the JSON text `bytes`, which JSON.parse read as `parsed`, has an object with two members
+ * of the same name somewhere (the bundle's rule, docs/bundle.md §2; its numbers have their own rule).
+ */
+export function hasDuplicateMembers(bytes: Uint8Array, parsed: unknown): boolean {
+  return parsed !== null && typeof parsed === 'object' && scan(bytes, false) !== countOwn(parsed);
+}
+
+function countOwn(v: object): number {
+  let count = 0;
+  if (Array.isArray(v)) {
+    for (const item of v as unknown[]) if (item !== null && typeof item === 'object') count += countOwn(item);
+    return count;
+  }
+  for (const k of Object.keys(v)) {
+    count++;
+    const item = (v as Record<string, unknown>)[k];
+    if (item !== null && typeof item === 'object') count += countOwn(item);
+  }
+  return count;
+}
+
+/**
+ * Colons outside strings, or −1 (with `numbers`) for a number the profile refuses. Syntax errors are
+ * left to JSON.parse.
+ */
+function scan(b: Uint8Array, numbers: boolean): number {
   let colons = 0;
   let digits = 0;
   let digitStart = 0;
@@ -67,6 +92,10 @@ function scan(b: Uint8Array): number {
         if (d === BACKSLASH) i++;
       }
       digits = 0;
+      continue;
+    }
+    if (!numbers) {
+      if (c === COLON) colons++;
       continue;
     }
     if (c >= ZERO && c <= NINE) {
