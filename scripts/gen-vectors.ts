@@ -103,6 +103,9 @@ function publicOf(name: KeyName): Record<string, string> {
   return { ...pub };
 }
 
+/** A revoked subject: its percent-encoded re-spelling must never pass for another subject (docs/transcript-v1.md §4.2). */
+const REVOKED_SUB = 'spiffe://example.org/ns/revoked/sa/client';
+
 const ANY_WORKLOAD = [{ issuer: ISS, trust_domain: TD, subject: 'spiffe://example.org/ns/*/sa/*' }];
 
 /** Unsigned: the vectors test transcript-v1 and the decision engine, not bundle signatures. */
@@ -183,6 +186,16 @@ const BUNDLE: BundleDocument = {
       bound_headers: [],
     },
     {
+      id: 'peer',
+      match: { methods: ['GET'], path: '/peer/**' },
+      audience: AUD,
+      allowed_sources: ANY_WORKLOAD,
+      required_key_binding: 'software',
+      freshness_class: 'bounded',
+      bound_headers: [],
+      require_peer_principal: true,
+    },
+    {
       id: 'docs',
       match: { methods: ['GET'], path: '/docs/**' },
       audience: AUD,
@@ -201,7 +214,7 @@ const BUNDLE: BundleDocument = {
       bound_headers: [],
     },
   ],
-  revocations: { kids: [], jtis: ['vec-revoked-jti'], subjects: [], cnf_thumbprints: [jwkThumbprint(KEYS.holder_revoked.publicJwk)] },
+  revocations: { kids: [], jtis: ['vec-revoked-jti'], subjects: [REVOKED_SUB], cnf_thumbprints: [jwkThumbprint(KEYS.holder_revoked.publicJwk)] },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -312,7 +325,8 @@ function sign(g: Signing): { proof: string; transcript: string } {
 
 /** The transcript input a signer holds for `g` (what signRequest computes), for hand-made proofs. */
 function transcriptInput(g: Signing, cnfJkt?: string): TranscriptInput {
-  const c = readPassportClaims(g.passport);
+  // Read leniently: hostile passports (duplicate members, fractional numbers) still get an honest proof.
+  const c = JSON.parse(fromB64url(g.passport.split('.')[1]!)!.toString('utf8')) as ReturnType<typeof readPassportClaims>;
   const values = new Map<string, string>();
   for (const [n, v] of g.headers) {
     const prev = values.get(n.toLowerCase());
@@ -326,7 +340,8 @@ function transcriptInput(g: Signing, cnfJkt?: string): TranscriptInput {
     headers: [...g.bind_headers].sort().map((n) => [n, values.get(n) ?? ''] as const),
     bodySha256: sha256b64url(Buffer.from(g.body_base64, 'base64')),
     nonce: g.nonce,
-    audience: c.aud,
+    // A hostile passport may carry a non-string aud; the proof over it is never reached.
+    audience: String(c.aud),
     routeId: g.route,
     jti: c.jti,
     passportSha256: sha256b64url(g.passport),
@@ -343,6 +358,7 @@ interface EnvoyOverrides {
   headers?: Headers;
   body?: Body;
   route_id?: string;
+  peer_principal?: string;
   passport?: string;
   proof?: string;
 }
@@ -362,6 +378,7 @@ function envoy(g: Signing, proof: string, o: EnvoyOverrides = {}): EnvoyRequest 
     headers: [...headers, [HEADER.passport, o.passport ?? g.passport], [HEADER.proof, o.proof ?? proof]],
     body,
     ...(o.route_id !== undefined ? { route_id: o.route_id } : {}),
+    ...(o.peer_principal !== undefined ? { peer_principal: o.peer_principal } : {}),
   };
 }
 
@@ -950,15 +967,6 @@ const KEY_NEGATIVE: NegativeCase[] = [
     }),
   ),
   {
-    id: 'passport-empty-signature',
-    description: 'the passport signature part is empty: a zero-byte signature, which never verifies',
-    reason: 'passport_signature_invalid',
-    build: () => {
-      const [h, p] = passport({ jti: 'vec-passport-empty-signature' }).split('.');
-      return withPassport('passport-empty-signature', `${h}.${p}.`);
-    },
-  },
-  {
     id: 'proof-empty-signature',
     description: 'the proof signature part is empty',
     reason: 'proof_malformed',
@@ -1545,6 +1553,158 @@ const NEGATIVE: NegativeCase[] = [
       ),
   },
 
+  // ---- identities: one exact spelling (docs/transcript-v1.md §4.2)
+  ...hostileClaims(),
+  {
+    id: 'sub-revoked',
+    description: 'the bundle revokes this subject (revocations.subjects)',
+    reason: 'passport_revoked',
+    build: () => withPassport('sub-revoked', passport({ jti: 'vec-sub-revoked', sub: REVOKED_SUB })),
+  },
+  {
+    id: 'peer-principal-mismatch',
+    description: 'the route requires the mTLS peer principal (peer_principal) to equal sub; the peer is another workload',
+    reason: 'peer_principal_mismatch',
+    build: () => tampered('peer-principal-mismatch', { peer_principal: 'spiffe://example.org/ns/other/sa/client' }, { route: 'peer', path: '/peer/a' }),
+  },
+  {
+    id: 'peer-principal-absent',
+    description: 'the route requires a peer principal and the connection was plaintext (no peer_principal)',
+    reason: 'peer_principal_mismatch',
+    build: () => tampered('peer-principal-absent', {}, { route: 'peer', path: '/peer/a' }),
+  },
+  {
+    id: 'request-no-authority',
+    description: 'Envoy presented no :authority',
+    reason: 'request_malformed',
+    build: () => tampered('request-no-authority', { authority: '' }),
+  },
+  {
+    id: 'request-no-method',
+    description: 'Envoy presented no :method',
+    reason: 'request_malformed',
+    build: () => tampered('request-no-method', { method: '' }),
+  },
+
+  // ---- JSON profile (docs/transcript-v1.md §2) and parse order (§5, §12)
+  {
+    id: 'claims-iat-fraction',
+    description: 'iat written 1767225590.0: a number with a fraction is not an integer here',
+    reason: 'passport_malformed',
+    build: () => withPassport('claims-iat-fraction', rawPassport(ISSUER_HEADER, claimsText('vec-claims-iat-fraction').replace(`"iat":${NOW - 10}`, `"iat":${NOW - 10}.0`))),
+  },
+  {
+    id: 'claims-exp-exponent',
+    description: 'exp written with an exponent (1.76722565e9)',
+    reason: 'passport_malformed',
+    build: () => withPassport('claims-exp-exponent', rawPassport(ISSUER_HEADER, claimsText('vec-claims-exp-exponent').replace(`"exp":${NOW + 50}`, `"exp":${(NOW + 50) / 1e9}e9`))),
+  },
+  {
+    id: 'claims-nbf-negative-zero',
+    description: 'nbf written -0',
+    reason: 'passport_malformed',
+    build: () => withPassport('claims-nbf-negative-zero', rawPassport(ISSUER_HEADER, claimsText('vec-claims-nbf-negative-zero').replace('{', '{"nbf":-0,'))),
+  },
+  {
+    id: 'claims-huge-integer',
+    description: 'an integer above 2^53-1 (9007199254740993)',
+    reason: 'passport_malformed',
+    build: () => withPassport('claims-huge-integer', rawPassport(ISSUER_HEADER, claimsText('vec-claims-huge-integer').replace('{', '{"nbf":9007199254740993,'))),
+  },
+  {
+    id: 'claims-duplicate-sub',
+    description: 'two "sub" members; parsers disagree on which one counts, so neither does',
+    reason: 'passport_malformed',
+    build: () =>
+      withPassport('claims-duplicate-sub', rawPassport(ISSUER_HEADER, claimsText('vec-claims-duplicate-sub').replace('{', `{"sub":${JSON.stringify(REVOKED_SUB)},`))),
+  },
+  {
+    id: 'claims-duplicate-nested',
+    description: 'a duplicate member inside cnf.jwk',
+    reason: 'passport_malformed',
+    build: () =>
+      withPassport('claims-duplicate-nested', rawPassport(ISSUER_HEADER, claimsText('vec-claims-duplicate-nested').replace('"kty":"OKP"', '"kty":"OKP","kty":"OKP"'))),
+  },
+  {
+    id: 'claims-invalid-utf8',
+    description: 'the claims are not valid UTF-8 (a lone 0xFF byte inside an unknown claim)',
+    reason: 'passport_malformed',
+    build: () => {
+      const text = Buffer.from(claimsText('vec-claims-invalid-utf8').replace('{', '{"note":"X",'), 'utf8');
+      text[text.indexOf('"X"') + 1] = 0xff;
+      return withPassport('claims-invalid-utf8', rawPassportBytes(Buffer.from(ISSUER_HEADER), text));
+    },
+  },
+  {
+    id: 'header-unknown-member',
+    description: 'a passport header member the profile does not define ("cty")',
+    reason: 'passport_malformed',
+    build: () => withPassport('header-unknown-member', rawPassport(ISSUER_HEADER.replace('}', ',"cty":"JWT"}'), claimsText('vec-header-unknown-member'))),
+  },
+  {
+    id: 'header-duplicate-kid',
+    description: 'two "kid" members in the passport header',
+    reason: 'passport_malformed',
+    build: () => withPassport('header-duplicate-kid', rawPassport(ISSUER_HEADER.replace('{', '{"kid":"vec-issuer-software",'), claimsText('vec-header-duplicate-kid'))),
+  },
+  {
+    id: 'header-kid-control',
+    description: 'a kid with a line feed',
+    reason: 'passport_malformed',
+    build: () => withPassport('header-kid-control', rawPassport(ISSUER_HEADER.replace('"vec-issuer-1"', '"vec-issuer-1\\n"'), claimsText('vec-header-kid-control'))),
+  },
+  {
+    id: 'passport-empty-signature',
+    description: 'an EdDSA passport whose signature part is empty',
+    reason: 'passport_malformed',
+    build: () => withPassport('passport-empty-signature', `${rawPassport(ISSUER_HEADER, claimsText('vec-passport-empty-signature')).split('.').slice(0, 2).join('.')}.`),
+  },
+  {
+    id: 'passport-nbsp-around',
+    description: 'the passport value wrapped in U+00A0: only spaces and tabs around a credential are ignored',
+    reason: 'passport_malformed',
+    build: () => {
+      const { g, proof } = signed('passport-nbsp-around');
+      return { signing: g, request: envoy(g, proof, { passport: `\u00a0${g.passport}\u00a0` }) };
+    },
+  },
+  {
+    id: 'passport-tab-around',
+    description: 'spaces and tabs around the passport are ignored: the first presentation is allowed, so the second is a replay',
+    reason: 'jti_replay',
+    build: () => {
+      const { g, proof } = signed('passport-tab-around');
+      return { signing: g, request: envoy(g, proof, { passport: `\t ${g.passport} \t` }), presentations_before: 1 };
+    },
+  },
+  {
+    id: 'proof-ts-fraction',
+    description: 'the proof ts written with a fraction (1767225595.0)',
+    reason: 'proof_malformed',
+    build: () => {
+      const { g, proof } = signed('proof-ts-fraction');
+      return { signing: g, request: envoy(g, rawProofParams(proof, (t) => t.replace(`"ts":${g.ts}`, `"ts":${g.ts}.0`))) };
+    },
+  },
+  {
+    id: 'proof-duplicate-route',
+    description: 'two "route" members in the proof parameters',
+    reason: 'proof_malformed',
+    build: () => {
+      const { g, proof } = signed('proof-duplicate-route');
+      return { signing: g, request: envoy(g, rawProofParams(proof, (t) => t.replace('{', '{"route":"admin",'))) };
+    },
+  },
+  {
+    id: 'proof-names-unsorted-and-unbindable',
+    description: 'h is both unsorted and names an unbindable header: every proof_malformed check comes first',
+    reason: 'proof_malformed',
+    build: () => {
+      const { g, proof } = signed('proof-names-unsorted-and-unbindable');
+      return { signing: g, request: envoy(g, tamperProof(proof, (p) => (p.h = ['x-trustplane-a', 'accept']))) };
+    },
+  },
+
   // ---- time and replay
   {
     id: 'proof-too-old',
@@ -1786,6 +1946,74 @@ function jwkVector(c: JwkCase): Record<string, unknown> {
   }
   if ((jkt !== undefined) !== c.valid) throw new Error(`jwk vector ${c.id}: expected ${c.valid ? 'accepted' : 'refused'}`);
   return { id: c.id, description: c.description, context: c.context, jwk: c.jwk, valid: c.valid, ...(jkt !== undefined ? { jkt } : {}) };
+}
+
+// Hand-written passports: exact JSON text, signed by the trusted issuer key
+
+const ISSUER_HEADER = JSON.stringify({ alg: 'EdDSA', typ: PASSPORT_TYP, kid: 'vec-issuer-1' });
+
+function claimsText(jti: string, over: Record<string, unknown> = {}): string {
+  return JSON.stringify({ ...claimsFor(jti), ...over });
+}
+
+function rawPassportBytes(header: Buffer, payload: Buffer): string {
+  const input = `${b64url(header)}.${b64url(payload)}`;
+  return `${input}.${b64url(signBytes('EdDSA', KEYS.issuer.privateKey, Buffer.from(input, 'ascii')))}`;
+}
+
+function rawPassport(header: string, payload: string): string {
+  return rawPassportBytes(Buffer.from(header, 'utf8'), Buffer.from(payload, 'utf8'));
+}
+
+/** Rewrite the proof parameters' JSON text, keeping the signature. */
+function rawProofParams(proof: string, change: (text: string) => string): string {
+  const [, params, sig] = proof.split('.');
+  return `v1.${b64url(Buffer.from(change(fromB64url(params!)!.toString('utf8')), 'utf8'))}.${sig}`;
+}
+
+/**
+ * Identities the issuer signed but the profile refuses (passport_claims_invalid): every class of
+ * docs/transcript-v1.md §4.2 — control characters, whitespace, dot segments, percent-encoding,
+ * upper case, SPIFFE syntax, default ports, userinfo, query and fragment.
+ */
+function hostileClaims(): NegativeCase[] {
+  const cases: Array<[string, string, Record<string, unknown>]> = [
+    ['sub-line-feed', 'sub ends in a line feed (log and metadata injection)', { sub: `${SUB}\n` }],
+    ['sub-carriage-return-inside', 'sub with a CR LF inside', { sub: 'spiffe://example.org/ns/a\r\nx/sa/client' }],
+    ['sub-nel', 'sub with U+0085 (a C1 line break)', { sub: `${SUB}\u0085` }],
+    ['sub-line-separator', 'sub with U+2028', { sub: `${SUB}\u2028` }],
+    ['sub-space', 'sub with a space', { sub: 'spiffe://example.org/ns/a b/sa/client' }],
+    ['sub-dot-dot-segment', 'a ".." segment that a "*" pattern would otherwise match', { sub: 'spiffe://example.org/ns/../sa/client' }],
+    ['sub-dot-segment', 'a "." segment', { sub: 'spiffe://example.org/ns/./sa/client' }],
+    ['sub-empty-segment', 'an empty SPIFFE path segment', { sub: 'spiffe://example.org/ns//sa/client' }],
+    ['sub-trailing-slash', 'a SPIFFE ID ending in "/"', { sub: `${SUB}/` }],
+    ['sub-percent-encoded', 'the revoked subject re-spelled with %72 for "r"', { sub: REVOKED_SUB.replace('revoked', '%72evoked') }],
+    ['sub-percent-encoded-dot', 'a SPIFFE segment "%2E%2E"', { sub: 'spiffe://example.org/ns/%2E%2E/sa/client' }],
+    ['sub-spiffe-upper-scheme', 'SPIFFE IDs use the scheme "spiffe" in lower case', { sub: 'SPIFFE://example.org/ns/a/sa/client' }],
+    ['sub-spiffe-upper-trust-domain', 'a SPIFFE trust domain in upper case', { sub: 'spiffe://Example.org/ns/a/sa/client' }],
+    ['sub-spiffe-port', 'a SPIFFE ID with a port', { sub: 'spiffe://example.org:8443/ns/a/sa/client' }],
+    ['sub-spiffe-userinfo', 'a SPIFFE ID with userinfo', { sub: 'spiffe://admin@example.org/ns/a/sa/client' }],
+    ['sub-spiffe-query', 'a SPIFFE ID with a query', { sub: `${SUB}?x=1` }],
+    ['sub-spiffe-fragment', 'a SPIFFE ID with a fragment', { sub: `${SUB}#x` }],
+    ['sub-not-uri', 'sub without a scheme', { sub: 'client' }],
+    ['sub-https-upper-host', 'an https subject with an upper-case host', { sub: 'https://Workloads.example.org/client' }],
+    ['sub-https-default-port', 'an https subject with the default port written', { sub: 'https://workloads.example.org:443/client' }],
+    ['sub-https-lower-hex', 'an https subject with a lower-case percent-escape', { sub: 'https://workloads.example.org/caf%c3%a9' }],
+    ['iss-not-uri', 'iss without a scheme', { iss: 'issuer.example.com' }],
+    ['iss-line-feed', 'iss with a line feed', { iss: `${ISS}\n` }],
+    ['iss-fragment', 'iss with a fragment', { iss: `${ISS}#x` }],
+    ['trust-domain-upper', 'trust_domain in upper case', { trust_domain: 'Example.org' }],
+    ['trust-domain-port', 'trust_domain with a port', { trust_domain: 'example.org:443' }],
+    ['aud-space', 'aud with a space', { aud: `${AUD} ` }],
+    ['aud-array', 'aud as an array', { aud: [AUD] }],
+    ['sub-number', 'sub as a number', { sub: 7 }],
+  ];
+  return cases.map(([id, description, over]) => ({
+    id: `claims-${id}`,
+    description,
+    reason: 'passport_claims_invalid',
+    build: () => withPassport(`claims-${id}`, rawPassport(ISSUER_HEADER, claimsText(`vec-claims-${id}`, over))),
+  }));
 }
 
 function dropHeader(id: string, name: string): { signing: Signing; request: EnvoyRequest } {

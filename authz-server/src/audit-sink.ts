@@ -31,6 +31,7 @@
  */
 import { close as closeFd, open as openFd, write as writeFd } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { printable } from '../../core/src/printable.js';
 import { isSensitiveKey, redactForLog, redactString } from '../../core/src/redact.js';
 import type { AuditEvent } from '../../core/src/types.js';
 
@@ -300,11 +301,14 @@ function openings(keys: readonly string[]): readonly string[] | undefined {
   return out;
 }
 
-/** Characters JSON.stringify escapes in a string: `"`, `\`, controls, and (lone) surrogates. */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/**
+ * Characters JSON.stringify escapes in a string (`"`, `\`, C0 controls, lone surrogates) and the
+ * controls printable() replaces (DEL, C1, U+2028, U+2029): one test on the clean path, as before.
+ */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\u009f\u2028\u2029\ud800-\udfff]/;
 
 function quote(value: string): string {
-  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(printable(value)) : `"${value}"`;
 }
 
 /**

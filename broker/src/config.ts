@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { gidOfGroup, MAX_GID } from './lib/group.js';
+import { identityProblem, isIdentityUri } from '../../core/src/identity.js';
 
 export interface SoftwarePathConfig {
   readonly enabled: boolean;
@@ -120,7 +121,8 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
   const socketPath = str(top, 'socket_path', DEFAULTS.socket_path, problems);
   const socketGroup = group(top.socket_group, problems);
   const issuer = str(top, 'issuer', DEFAULTS.issuer, problems);
-  if (issuer.length > 1024 || !URI.test(issuer)) problems.push('issuer: must be a URI such as https://broker.example');
+  // Passport identity syntax (docs/transcript-v1.md §4.2): verifiers refuse any other spelling.
+  if (!isIdentityUri(issuer)) problems.push(`issuer: ${identityProblem(issuer)} (a URI such as https://broker.example)`);
 
   const keyFile = optStr(top, 'key_file', problems);
   const generateKey = bool(top, 'generate_key', DEFAULTS.generate_key, problems);
@@ -147,7 +149,7 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
     subject: str(sw, 'subject', DEFAULTS.software.subject, problems, 'software.'),
     allowedSubjects: Object.freeze(strList(sw, 'allowed_subjects', DEFAULTS.software.allowed_subjects, problems, 'software.')),
   });
-  if (!URI.test(software.subject) || software.subject.length > 1024) problems.push('software.subject: must be a URI');
+  if (!isIdentityUri(software.subject)) problems.push(`software.subject: ${identityProblem(software.subject)}`);
   for (const p of software.allowedSubjects) {
     if (!URI.test(p) || p.length > 1024) problems.push(`software.allowed_subjects: ${JSON.stringify(p)} is not a URI pattern`);
   }

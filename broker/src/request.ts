@@ -4,6 +4,7 @@
  * so a misspelt `lifetime_s` is an error rather than a silently ignored wish.
  */
 import { ROUTE_ID } from '../../core/src/bundle/lib/rules.js';
+import { identityProblem, isIdentityUri } from '../../core/src/identity.js';
 import { checkPublicJwk } from '../../core/src/keys.js';
 import type { PublicJwk } from '../../core/src/types.js';
 import type { BrokerConfig } from './config.js';
@@ -27,7 +28,6 @@ export type PassportRequest =
 const KNOWN = new Set(['audience', 'route', 'holder_jwk', 'lifetime_s', 'subject', 'svid_chain', 'pop']);
 const POP_KNOWN = new Set(['iat', 'nonce', 'signature']);
 const VISIBLE = /^[\x21-\x7e]+$/;
-const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const MAX_PEM = 16_384;
 
@@ -71,7 +71,8 @@ export function parsePassportRequest(body: Record<string, unknown>, config: Pick
   const subject = body.subject;
   if (subject !== undefined) {
     if (spiffe) problems.push('subject: not allowed with svid_chain (the subject is the SPIFFE ID)');
-    else if (typeof subject !== 'string' || subject.length > 1024 || !URI.test(subject)) problems.push('subject: must be a URI');
+    // The passport's own syntax (docs/transcript-v1.md §4.2): a subject no verifier accepts is refused here, not minted.
+    else if (typeof subject !== 'string' || !isIdentityUri(subject)) problems.push(`subject: ${typeof subject === 'string' ? identityProblem(subject) : 'must be a URI'}`);
   }
 
   let chain: string[] | undefined;

@@ -3,7 +3,8 @@
  * bundles build on it; nothing here decides trust.
  */
 import type { KeyObject } from 'node:crypto';
-import { b64url, fromB64url, parseJsonObject } from './encoding.js';
+import { b64url, fromB64url } from './encoding.js';
+import { parseStrictJsonObject } from './strict-json.js';
 import { signBytes } from './keys.js';
 import type { SigningAlg } from './types.js';
 
@@ -23,7 +24,12 @@ export function signCompact(header: Record<string, unknown>, payload: Record<str
   return `${input}.${b64url(signBytes(alg, key, Buffer.from(input, 'ascii')))}`;
 }
 
-/** Splits and decodes; undefined when the token is not a compact JWS with JSON-object parts. */
+/**
+ * Splits and decodes; undefined when the token is not a compact JWS with JSON-object parts under the
+ * JSON profile of docs/transcript-v1.md §2 (strict UTF-8, no duplicate members, plain integers). The
+ * signature part may be empty here (the unsecured form, RFC 7515 §7.1 with `alg` `none`), so that the
+ * caller can name `alg` first; the passport parse refuses an empty one after the header rules.
+ */
 export function parseCompact(token: string): ParsedJws | undefined {
   if (token.length === 0 || token.length > MAX_JWS_LENGTH) return undefined;
   const first = token.indexOf('.');
@@ -33,8 +39,8 @@ export function parseCompact(token: string): ParsedJws | undefined {
   const p = fromB64url(token.slice(first + 1, second));
   const s = fromB64url(token.slice(second + 1));
   if (!h || !p || !s) return undefined;
-  const header = parseJsonObject(h.toString('utf8'));
-  const payload = parseJsonObject(p.toString('utf8'));
+  const header = parseStrictJsonObject(h);
+  const payload = parseStrictJsonObject(p);
   if (!header || !payload) return undefined;
   return { header, payload, signingInput: Buffer.from(token.slice(0, second), 'ascii'), signature: s };
 }

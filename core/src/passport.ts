@@ -9,6 +9,7 @@ import { algForJwk, type SigningKey } from './keys.js';
 import type { ReasonCode } from './reasons.js';
 import { isKeyBinding, type KeyBinding, type PassportClaims, type PublicJwk } from './types.js';
 import { b64url } from './encoding.js';
+import { identityProblem, isAudience, isIdentityUri, isKid, isTrustDomain, trustDomainProblem } from './identity.js';
 
 export const PASSPORT_TYP = 'tp-passport+jwt';
 export const ALLOWED_ALGS: readonly string[] = Object.freeze(['EdDSA', 'ES256']);
@@ -41,6 +42,11 @@ export function issuePassport(o: IssuePassportOptions): string {
   if (!Number.isSafeInteger(lifetime) || lifetime < 1) throw new TypeError('lifetimeS must be a positive integer');
   if (!isKeyBinding(o.keyBinding)) throw new TypeError(`unknown key binding ${String(o.keyBinding)}`);
   algForJwk(o.holder); // throws for unsupported holder keys
+  // A verifier refuses these (passport_claims_invalid); an issuer must not mint what no verifier accepts.
+  if (!isIdentityUri(o.issuer)) throw new TypeError(`issuer ${JSON.stringify(o.issuer)}: ${identityProblem(o.issuer)}`);
+  if (!isIdentityUri(o.subject)) throw new TypeError(`subject ${JSON.stringify(o.subject)}: ${identityProblem(o.subject)}`);
+  if (!isAudience(o.audience)) throw new TypeError(`audience ${JSON.stringify(o.audience)}: must be 1-1024 visible ASCII characters`);
+  if (!isTrustDomain(o.trustDomain)) throw new TypeError(`trust domain ${JSON.stringify(o.trustDomain)}: ${trustDomainProblem(o.trustDomain)}`);
   const holder: PublicJwk =
     o.holder.kty === 'OKP' ? { kty: 'OKP', crv: 'Ed25519', x: o.holder.x } : { kty: 'EC', crv: 'P-256', x: o.holder.x, y: o.holder.y! };
   const claims: PassportClaims = {
@@ -59,35 +65,49 @@ export function issuePassport(o: IssuePassportOptions): string {
 
 export type HeaderCheck = { ok: true; kid: string; alg: 'EdDSA' | 'ES256' } | { ok: false; reason: ReasonCode };
 
-/** Header rules, in order: alg allow-list, no key material, explicit typ, a kid. */
+/**
+ * The members a passport header may have. `tp-passport+jwt` is this profile's own type (RFC 8725
+ * §3.11), so the profile defines the whole header: a member it does not know could change how the
+ * token is processed (`b64` of RFC 7797, `zip`, `cty`), so it is refused rather than ignored.
+ */
+const HEADER_MEMBERS: ReadonlySet<string> = new Set(['alg', 'typ', 'kid']);
+
+/**
+ * Header rules, in order (docs/transcript-v1.md §12 step 5): alg allow-list, no key material,
+ * explicit typ, then passport_malformed for `crit`, any other unknown member, or a `kid` that is not
+ * 1–256 visible ASCII characters.
+ */
 export function checkPassportHeader(h: Record<string, unknown>): HeaderCheck {
   if (typeof h.alg !== 'string' || !ALLOWED_ALGS.includes(h.alg)) return { ok: false, reason: 'passport_alg_not_allowed' };
   for (const m of KEY_HEADER_MEMBERS) if (h[m] !== undefined) return { ok: false, reason: 'passport_key_in_header' };
   if (h.typ !== PASSPORT_TYP) return { ok: false, reason: 'passport_typ_invalid' };
-  if (h.crit !== undefined) return { ok: false, reason: 'passport_malformed' };
-  if (typeof h.kid !== 'string' || h.kid.length === 0 || h.kid.length > 256) return { ok: false, reason: 'passport_malformed' };
+  // A parsed header has no prototype (strict-json.ts), so for-in sees exactly its own members; `crit` is one of them.
+  for (const k in h) if (!HEADER_MEMBERS.has(k)) return { ok: false, reason: 'passport_malformed' };
+  if (typeof h.kid !== 'string' || !isKid(h.kid)) return { ok: false, reason: 'passport_malformed' };
   return { ok: true, kid: h.kid, alg: h.alg as 'EdDSA' | 'ES256' };
 }
 
 export type ClaimsCheck = { ok: true; claims: PassportClaims } | { ok: false; reason: ReasonCode; detail: string };
 
 const isStr = (v: unknown, max = 1024): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
-/** Hoisted: a regex literal in the function body is a new RegExp object on every call. */
-const URI_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-/** Shape of the claims only; time and trust rules are separate phases. */
+/**
+ * Shape of the claims only; time and trust rules are separate phases. The syntax of each identity is
+ * docs/transcript-v1.md §4.2 (core/src/identity.ts). Claims this profile does not define are ignored
+ * (RFC 7519 §4), but they are inside the signed payload and obey the JSON profile like the rest.
+ */
 export function checkPassportClaimsShape(p: ParsedJws['payload']): ClaimsCheck {
   const bad = (detail: string): ClaimsCheck => ({ ok: false, reason: 'passport_claims_invalid', detail });
-  if (!isStr(p.iss)) return bad('iss');
-  if (!isStr(p.sub) || !URI_SCHEME.test(p.sub)) return bad('sub must be a URI');
-  if (!isStr(p.aud)) return bad('aud must be one string');
+  if (typeof p.iss !== 'string' || !isIdentityUri(p.iss)) return bad('iss must be an identity URI');
+  if (typeof p.sub !== 'string' || !isIdentityUri(p.sub)) return bad('sub must be an identity URI');
+  if (typeof p.aud !== 'string' || !isAudience(p.aud)) return bad('aud must be one string of 1-1024 visible ASCII characters');
   if (!isTime(p.iat)) return bad('iat');
   if (!isTime(p.exp)) return bad('exp');
   if (p.nbf !== undefined && !isTime(p.nbf)) return bad('nbf');
   if (!isStr(p.jti, MAX_JTI_LENGTH) || !VISIBLE_ASCII.test(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
-  if (!isStr(p.trust_domain, 255)) return bad('trust_domain');
+  if (typeof p.trust_domain !== 'string' || !isTrustDomain(p.trust_domain)) return bad('trust_domain must be a SPIFFE trust domain name');
   if (!isKeyBinding(p.key_binding)) return bad('key_binding');
   // cnf (docs/transcript-v1.md §4.1): an object whose only member is `jwk`; the key itself is
   // checked by the claims phase through the one import path (engine/holder-keys.ts).

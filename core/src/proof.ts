@@ -8,7 +8,8 @@
  * the passport. The form has no "," so a comma-joined duplicate can never parse.
  */
 import { randomBytes } from 'node:crypto';
-import { b64url, fromB64url, parseJsonObject } from './encoding.js';
+import { b64url, fromB64url } from './encoding.js';
+import { parseStrictJsonObject } from './strict-json.js';
 import type { SigningKey } from './keys.js';
 import { jwkThumbprint, signBytes } from './keys.js';
 import { MAX_BOUND_HEADERS, buildTranscript, fieldDigests, isBindableHeaderName, isValidNonce, type Transcript, type TranscriptInput } from './transcript.js';
@@ -55,8 +56,8 @@ export function parseProof(value: string): ProofParse {
   const pj = fromB64url(value.slice(PROOF_PREFIX.length, dot));
   const sig = fromB64url(value.slice(dot + 1));
   if (!pj || !sig || sig.length === 0) return bad('proof parts must be base64url');
-  const p = parseJsonObject(pj.toString('utf8'));
-  if (!p) return bad('proof params must be a JSON object');
+  const p = parseStrictJsonObject(pj);
+  if (!p) return bad('proof params must be a JSON object (UTF-8, no duplicate members, plain integers)');
   // A parsed object has no prototype, so for-in sees exactly its own members.
   for (const k in p) if (!KNOWN.has(k)) return bad(`unknown proof param "${k}"`);
   if (typeof p.ts !== 'number' || !Number.isSafeInteger(p.ts) || p.ts < 0) return bad('ts must be a non-negative integer');
@@ -64,14 +65,16 @@ export function parseProof(value: string): ProofParse {
   if (typeof p.route !== 'string' || !ROUTE_ID.test(p.route)) return bad('route must be a route id');
   const h = p.h as unknown[];
   if (!Array.isArray(h) || h.length > MAX_BOUND_HEADERS || !allStrings(h)) return bad(`h must be an array of at most ${MAX_BOUND_HEADERS} header names`);
-  for (let i = 0; i < h.length; i++) {
-    if (i > 0 && !(h[i - 1]! < h[i]!)) return bad('bound header names must be sorted and unique');
-    if (!isBindableHeaderName(h[i]!)) return { ok: false, reason: 'header_not_bindable', detail: `header "${h[i]!.slice(0, 64)}" cannot be bound` };
-  }
+  // transcript-v1 §5.2: every proof_malformed check comes before header_not_bindable, so the reason
+  // never depends on where in `h` the two faults sit.
+  for (let i = 1; i < h.length; i++) if (!(h[i - 1]! < h[i]!)) return bad('bound header names must be sorted and unique');
   let fd: Buffer | undefined;
   if (p.fd !== undefined) {
     fd = typeof p.fd === 'string' ? fromB64url(p.fd) : undefined;
     if (!fd) return bad('fd must be base64url');
+  }
+  for (let i = 0; i < h.length; i++) {
+    if (!isBindableHeaderName(h[i]!)) return { ok: false, reason: 'header_not_bindable', detail: `header "${h[i]!.slice(0, 64)}" cannot be bound` };
   }
   const proof: { -readonly [K in keyof ParsedProof]: ParsedProof[K] } = { ts: p.ts, nonce: p.nonce, route: p.route, h, signature: sig };
   if (fd) proof.fd = fd;

@@ -59,7 +59,7 @@ export const REASONS = Object.freeze({
   passport_signature_invalid: r(401, UNAUTHENTICATED, 'signature', 'The passport signature does not verify with the bundle key.'),
 
   // claims
-  passport_claims_invalid: r(401, UNAUTHENTICATED, 'claims', 'A required claim is missing or has the wrong type.'),
+  passport_claims_invalid: r(401, UNAUTHENTICATED, 'claims', 'A required claim is missing, has the wrong type, or is outside its exact syntax.'),
   passport_expired: r(401, UNAUTHENTICATED, 'claims', 'The passport `exp` has passed (beyond the clock tolerance).'),
   passport_not_yet_valid: r(401, UNAUTHENTICATED, 'claims', 'The passport `iat` or `nbf` is in the future (beyond the clock tolerance).'),
   passport_lifetime_exceeded: r(401, UNAUTHENTICATED, 'claims', '`exp - iat` is longer than policy allows.'),

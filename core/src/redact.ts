@@ -18,6 +18,8 @@
  * become `[N bytes]`, cycles `[Circular]`, depth past 32 `[Truncated]`).
  */
 
+import { printable } from './printable.js';
+
 export const REDACTED = '[REDACTED]';
 export const REDACTED_JWS = '[REDACTED_JWS]';
 
@@ -91,7 +93,8 @@ function define(target: Record<string, unknown>, key: string, value: unknown): v
 }
 
 function redactValue(value: unknown, depth: number, seen: WeakSet<object>): unknown {
-  if (typeof value === 'string') return redactString(value);
+  // Every string written to a log or an audit line goes through here: no control character survives (printable.ts).
+  if (typeof value === 'string') return printable(redactString(value));
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'bigint') return value.toString();
     if (typeof value === 'function' || typeof value === 'symbol') return undefined;

@@ -98,7 +98,7 @@ describe('validateBundle', () => {
       '/expires_at: must be later than issued_at',
       '/keys/0/jwk/kid: must equal the key\'s kid when present',
       `/keys/1/kid: duplicates /keys/0/kid`,
-      '/keys/1/issuer: must be a URI with a scheme and no spaces',
+      '/keys/1/issuer: must be ASCII without whitespace or control characters',
       '/keys/1/max_key_binding: must be one of software, remote_kms, hardware_local, attested_workload',
       '/routes/0/id: must match ^[a-z0-9][a-z0-9._-]{0,63}$',
       '/routes/0/match/path: dot segment in path',
@@ -310,5 +310,47 @@ describe('validateBundle', () => {
   it('escapes unknown member names as RFC 6901 pointers and treats __proto__ as a plain member', () => {
     const doc = JSON.parse(JSON.stringify(sample()).replace('"format"', '"a/b~c":1,"__proto__":{"x":1},"format"'));
     assert.deepEqual(problemsOf(doc), ['/a~1b~0c: unknown member', '/__proto__: unknown member']);
+  });
+});
+
+describe('validateBundle: identities (docs/bundle.md §1.1, §1.2.2, §1.4)', () => {
+  const cases: Array<[string, (d: Record<string, any>) => void, RegExp]> = [
+    ['an issuer with a line feed', (d) => (d.keys[0].issuer = 'https://issuer.example\n'), /^\/keys\/0\/issuer: must be ASCII without whitespace or control characters$/],
+    ['an issuer with an upper-case host', (d) => (d.keys[0].issuer = 'https://Issuer.example'), /^\/keys\/0\/issuer: the host must be lower case/],
+    ['an issuer with the default port', (d) => (d.keys[0].issuer = 'https://issuer.example:443'), /^\/keys\/0\/issuer: the default port :443/],
+    ['an issuer with a query', (d) => (d.keys[0].issuer = 'https://issuer.example/?t=1'), /^\/keys\/0\/issuer: an identity has no query or fragment$/],
+    ['a trust domain with upper case', (d) => (d.keys[0].trust_domain = 'Example.org'), /^\/keys\/0\/trust_domain: must be 1-255 characters of a-z 0-9 \. - _/],
+    ['a source trust domain with a port', (d) => (d.routes[0].allowed_sources[0].trust_domain = 'example.org:1'), /^\/routes\/0\/allowed_sources\/0\/trust_domain: must be 1-255/],
+    ['a source issuer that is not a URI', (d) => (d.routes[0].allowed_sources[0].issuer = 'issuer'), /^\/routes\/0\/allowed_sources\/0\/issuer: must be an absolute URI/],
+    ['a pattern with "*" in the trust domain', (d) => (d.routes[0].allowed_sources[0].subject = 'spiffe://*/ns/a'), /subject: "\*" and "\/\*\*" may stand only for path segments/],
+    ['a pattern with a ".." segment', (d) => (d.routes[0].allowed_sources[0].subject = 'spiffe://example.org/ns/../sa/*'), /subject: with each "\*" standing for a segment's characters, SPIFFE ID path segments/],
+    ['a pattern with an escape', (d) => (d.routes[0].allowed_sources[0].subject = 'spiffe://example.org/ns/b%61d/*'), /subject: with each "\*" standing/],
+    ['a pattern with "**" inside', (d) => (d.routes[0].allowed_sources[0].subject = 'spiffe://example.org/**/sa'), /subject: "\*\*" is only allowed as a final "\/\*\*"$/],
+    ['a pattern with a control character', (d) => (d.routes[0].allowed_sources[0].subject = 'spiffe://example.org/a\u0085/*'), /subject: must be visible ASCII without spaces$/],
+    ['a revoked subject with an escape', (d) => (d.revocations.subjects = ['spiffe://example.org/ns/b%61d/sa/x']), /^\/revocations\/subjects\/0: SPIFFE ID path segments/],
+    ['a revoked subject in upper case', (d) => (d.revocations.subjects = ['SPIFFE://example.org/x']), /^\/revocations\/subjects\/0: a SPIFFE ID starts with "spiffe:\/\/" in lower case$/],
+    ['a revoked kid with a space', (d) => (d.revocations.kids = ['old kid']), /^\/revocations\/kids\/0: must be 1-256 visible ASCII characters/],
+    ['a revoked jti of 129 characters', (d) => (d.revocations.jtis = ['j'.repeat(129)]), /^\/revocations\/jtis\/0: must be 1-128 visible ASCII characters/],
+    ['an audience with a space', (d) => (d.routes[0].audience = 'orders api'), /^\/routes\/0\/audience: must be 1-1024 visible ASCII characters/],
+    ['a kid with a non-ASCII character', (d) => (d.keys[1].kid = 'p256é'), /^\/keys\/1\/kid: must be 1-256 visible ASCII characters/],
+  ];
+  for (const [what, change, want] of cases) {
+    it(`refuses ${what}, naming the problem`, () => {
+      const doc = sample();
+      change(doc);
+      const problems = problemsOf(doc);
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.match(problems[0]!, want);
+    });
+  }
+
+  it('accepts canonical identities of every kind', () => {
+    const doc = sample();
+    doc.keys[0].issuer = 'urn:example:issuer';
+    doc.routes[0].allowed_sources[0].issuer = 'urn:example:issuer';
+    doc.routes[0].allowed_sources[0].subject = 'https://workloads.example.org:8443/team/*/svc-*';
+    doc.revocations.subjects = ['spiffe://example.org/ns/bad/sa/x', 'https://workloads.example.org/caf%C3%A9'];
+    const r = validateBundle(doc);
+    assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
   });
 });

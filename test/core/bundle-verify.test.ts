@@ -85,6 +85,22 @@ describe('verifyBundle', () => {
     assert.deepEqual(r, { code: 'bundle_invalid', problems: ['/serial: must be a positive safe integer'] });
   });
 
+  it('refuses a document with a duplicated member anywhere, text or bytes, even when correctly signed', () => {
+    const text = JSON.stringify(sign(unsigned()));
+    const dup = '/: an object has two members with the same name';
+    // Same content with an extra earlier copy: JSON.parse keeps the last, a reviewer may read the first.
+    for (const t of [
+      text.replace('"revocations":{', '"revocations":{"subjects":["spiffe://example.org/x"],'),
+      text.replace('{', '{"serial":1,'),
+      text.replace('"revocations":{', '"revocations":{"\\u006bids":[],'),
+    ]) {
+      assert.deepEqual(refused(t, opts), { code: 'bundle_invalid', problems: [dup] }, t.slice(0, 80));
+      assert.deepEqual(refused(Buffer.from(t), opts), { code: 'bundle_invalid', problems: [dup] });
+    }
+    assert.ok(verifyBundle(text, opts).ok);
+    assert.ok(verifyBundle(JSON.stringify(JSON.parse(text), null, 2), opts).ok);
+  });
+
   it('refuses an unsigned bundle with bundle_unsigned', () => {
     assert.deepEqual(refused(unsigned(), opts), { code: 'bundle_unsigned', problems: ['the bundle has no signature and unsigned bundles are not allowed'] });
   });

@@ -26,6 +26,8 @@ export interface EnvoyRequest {
   body: VectorBody;
   /** Envoy context_extensions `trustplane_route`, when the route sets it. */
   route_id?: string;
+  /** Envoy `source.principal`: the mTLS peer's URI SAN (SPIFFE ID); absent on a plaintext connection. */
+  peer_principal?: string;
 }
 
 /** What the client signed, before Envoy touched the request. */
@@ -162,6 +164,7 @@ export function vectorRequestView(r: EnvoyRequest): RequestView {
     ...(repeated.size > 0 ? { repeatedHeaders: repeated } : {}),
     body,
     ...(r.route_id !== undefined ? { routeId: r.route_id } : {}),
+    ...(r.peer_principal !== undefined ? { sourcePrincipal: r.peer_principal } : {}),
   };
 }
 

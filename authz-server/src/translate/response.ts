@@ -23,6 +23,7 @@ import type { ReasonCode } from '../../../core/src/reasons.js';
 import { REASONS, isReasonCode } from '../../../core/src/reasons.js';
 import type { CheckResponse, HeaderValueOption, Struct, Value } from '../proto.js';
 import { HeaderAppendAction } from '../proto.js';
+import { CONTROL_CHARACTER } from '../../../core/src/printable.js';
 
 /** HeaderValue.value limit in Envoy's API validation (envoy-facts §3). */
 const MAX_HEADER_VALUE_BYTES = 16384;
@@ -121,7 +122,11 @@ function setHeader(key: string, value: string): HeaderValueOption {
   return { header: { key, value }, append_action: HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD };
 }
 
-/** Envoy's HTTP_HEADER_VALUE rule, non-strict: no NUL, CR or LF; at most 16384 bytes (envoy-facts §3). */
+/**
+ * Stricter than Envoy's HTTP_HEADER_VALUE rule (no NUL, CR or LF; at most 16384 bytes): no control
+ * character at all (core/src/printable.ts), so a header we set can never carry one. Identity values
+ * cannot (docs/transcript-v1.md §4.2); a value that somehow did would be removed, not sent.
+ */
 function isHeaderValue(value: string): boolean {
-  return !/[\0\r\n]/.test(value) && Buffer.byteLength(value, 'utf8') <= MAX_HEADER_VALUE_BYTES;
+  return !CONTROL_CHARACTER.test(value) && Buffer.byteLength(value, 'utf8') <= MAX_HEADER_VALUE_BYTES;
 }

@@ -21,9 +21,10 @@ import {
   ROUTE_ID,
   routePathProblem,
   subjectPatternProblem,
-  URI_ISH,
   VISIBLE,
 } from './lib/rules.js';
+import { identityProblem, isAudience, isKid, MAX_AUDIENCE_LENGTH, MAX_KID_LENGTH, trustDomainProblem } from '../identity.js';
+import { MAX_JTI_LENGTH } from '../passport.js';
 
 export type BundleValidation = { ok: true; bundle: BundleDocument } | { ok: false; problems: string[] };
 
@@ -86,13 +87,13 @@ function checkKeys(v: Checker, value: unknown): void {
     const k = v.object(item, at);
     if (!k) return;
     v.members(k, at, KEY, KEY);
-    if (v.str(k.kid, `${at}/kid`, VISIBLE, 256)) {
+    if (v.kid(k.kid, `${at}/kid`)) {
       const prev = seen.get(k.kid as string);
       if (prev !== undefined) v.add(`${at}/kid`, `duplicates /keys/${prev}/kid`);
       else seen.set(k.kid as string, i);
     }
-    v.str(k.issuer, `${at}/issuer`, URI_ISH);
-    v.str(k.trust_domain, `${at}/trust_domain`, VISIBLE, 255);
+    v.rule(k.issuer, `${at}/issuer`, identityProblem);
+    v.rule(k.trust_domain, `${at}/trust_domain`, trustDomainProblem);
     v.keyBinding(k.max_key_binding, `${at}/max_key_binding`);
     if (k.jwk !== undefined) checkJwk(v, k.jwk, `${at}/jwk`, typeof k.kid === 'string' ? k.kid : undefined);
   });
@@ -140,7 +141,7 @@ function checkRoutes(v: Checker, value: unknown): void {
       if (prev !== undefined) v.add(`${at}/match`, `same match as /routes/${prev}/match; this route could never be selected`);
       else matches.set(matchKey, i);
     }
-    v.str(r.audience, `${at}/audience`);
+    v.rule(r.audience, `${at}/audience`, (a) => (isAudience(a) ? undefined : `must be 1-${MAX_AUDIENCE_LENGTH} visible ASCII characters (the passport aud it must equal)`));
     if (r.allowed_sources !== undefined) {
       const sources = v.array(r.allowed_sources, `${at}/allowed_sources`, true);
       sources?.forEach((s, j) => checkSource(v, s, `${at}/allowed_sources/${j}`));
@@ -227,12 +228,9 @@ function checkSource(v: Checker, value: unknown, at: string): void {
   const s = v.object(value, at);
   if (!s) return;
   v.members(s, at, SOURCE, ['issuer', 'trust_domain', 'subject']);
-  v.str(s.issuer, `${at}/issuer`, URI_ISH);
-  v.str(s.trust_domain, `${at}/trust_domain`, VISIBLE, 255);
-  if (v.str(s.subject, `${at}/subject`)) {
-    const problem = subjectPatternProblem(s.subject as string);
-    if (problem) v.add(`${at}/subject`, problem);
-  }
+  v.rule(s.issuer, `${at}/issuer`, identityProblem);
+  v.rule(s.trust_domain, `${at}/trust_domain`, trustDomainProblem);
+  v.rule(s.subject, `${at}/subject`, subjectPatternProblem);
   if (s.min_key_binding !== undefined) v.keyBinding(s.min_key_binding, `${at}/min_key_binding`);
 }
 
@@ -256,23 +254,31 @@ function checkRevocations(v: Checker, value: unknown): void {
   v.members(r, '/revocations', REVOCATION_LISTS, REVOCATION_LISTS);
   for (const list of REVOCATION_LISTS) {
     if (r[list] === undefined) continue;
-    v.array(r[list], `/revocations/${list}`)?.forEach((x, j) => {
-      if (!v.str(x, `/revocations/${list}/${j}`) || list !== 'cnf_thumbprints') return;
-      // A thumbprint spelt any other way could never equal one the verifier computes (it only
-      // computes canonical ones), so the revocation would silently do nothing.
-      if ((x as string).length !== 43 || fromB64url(x as string) === undefined) {
-        v.add(`/revocations/${list}/${j}`, 'must be an RFC 7638 SHA-256 thumbprint: 43 characters of canonical base64url');
-      }
-    });
+    const rule = REVOKED_SYNTAX[list];
+    v.array(r[list], `/revocations/${list}`)?.forEach((x, j) => (rule ? v.rule(x, `/revocations/${list}/${j}`, rule) : v.str(x, `/revocations/${list}/${j}`)));
   }
 }
+
+/**
+ * A revoked value is compared byte for byte with what a passport carries, and a passport carries each
+ * identity in its one accepted spelling (docs/transcript-v1.md §4.2). A revoked entry in any other
+ * spelling could never match, so it is a problem here, not a silent gap in revocation.
+ */
+const REVOKED_SYNTAX: Readonly<Record<string, ((value: string) => string | undefined) | undefined>> = {
+  subjects: identityProblem,
+  kids: (k) => (isKid(k) ? undefined : `must be 1-${MAX_KID_LENGTH} visible ASCII characters (kid syntax)`),
+  jtis: (j) => (j.length <= MAX_JTI_LENGTH && VISIBLE.test(j) ? undefined : `must be 1-${MAX_JTI_LENGTH} visible ASCII characters (jti syntax)`),
+  // A thumbprint spelt any other way could never equal one the verifier computes (it only computes
+  // canonical ones), so the revocation would silently do nothing.
+  cnf_thumbprints: (t) => (t.length === 43 && fromB64url(t) !== undefined ? undefined : 'must be an RFC 7638 SHA-256 thumbprint: 43 characters of canonical base64url'),
+};
 
 function checkSignature(v: Checker, value: unknown): void {
   const s = v.object(value, '/signature');
   if (!s) return;
   v.members(s, '/signature', SIGNATURE, SIGNATURE);
   if (s.alg !== undefined && s.alg !== 'EdDSA' && s.alg !== 'ES256') v.add('/signature/alg', 'must be "EdDSA" or "ES256"');
-  v.str(s.kid, '/signature/kid', VISIBLE, 256);
+  v.kid(s.kid, '/signature/kid');
   if (s.value !== undefined && (typeof s.value !== 'string' || s.value.length === 0 || fromB64url(s.value) === undefined)) {
     v.add('/signature/value', 'must be unpadded base64url');
   }
@@ -323,10 +329,26 @@ class Checker {
       return false;
     }
     if (pattern && !pattern.test(value)) {
-      this.add(at, message ?? (pattern === URI_ISH ? 'must be a URI with a scheme and no spaces' : 'must be visible ASCII without spaces'));
+      this.add(at, message ?? 'must be visible ASCII without spaces');
       return false;
     }
     return true;
+  }
+
+  /** A present string value that `problem` accepts; the problem's own words otherwise. */
+  rule(value: unknown, at: string, problem: (value: string) => string | undefined): boolean {
+    if (value === undefined) return false;
+    if (typeof value !== 'string' || value.length === 0) {
+      this.add(at, 'must be a non-empty string');
+      return false;
+    }
+    const p = problem(value);
+    if (p !== undefined) this.add(at, p);
+    return p === undefined;
+  }
+
+  kid(value: unknown, at: string): boolean {
+    return this.rule(value, at, (k) => (isKid(k) ? undefined : `must be 1-${MAX_KID_LENGTH} visible ASCII characters without spaces`));
   }
 
   time(value: unknown, at: string): number | undefined {

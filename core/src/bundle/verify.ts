@@ -13,6 +13,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { fromB64url, parseJsonObject, sha256hex } from '../encoding.js';
+import { hasDuplicateMembers } from '../strict-json.js';
 import { checkPublicJwk, verifyBytes } from '../keys.js';
 import type { PublicJwk } from '../types.js';
 import { canonicalBundleBytes } from './canonical.js';
@@ -93,16 +94,24 @@ type Parsed = { ok: true; value: unknown } | { ok: false; problem: string };
 
 function parse(json: unknown): Parsed {
   let text: string;
-  if (typeof json === 'string') text = json;
-  else if (json instanceof Uint8Array) {
+  let bytes: Uint8Array;
+  if (typeof json === 'string') {
+    text = json;
+    bytes = Buffer.from(json, 'utf8');
+  } else if (json instanceof Uint8Array) {
     try {
       text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(json);
     } catch {
       return { ok: false, problem: '/: the file is not valid UTF-8' };
     }
+    bytes = json;
   } else return { ok: true, value: json };
   const value = parseJsonObject(text);
-  return value ? { ok: true, value } : { ok: false, problem: '/: not a JSON object' };
+  if (!value) return { ok: false, problem: '/: not a JSON object' };
+  // docs/bundle.md §2: a reviewer reading the first of two same-named members and a verifier
+  // keeping the last would be reading two different documents under one signature.
+  if (hasDuplicateMembers(bytes, value)) return { ok: false, problem: '/: an object has two members with the same name' };
+  return { ok: true, value };
 }
 
 interface ResolvedKey {

@@ -10,6 +10,7 @@ import { REASONS, type ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
 import { AUDIT_SCHEMA, type AuditEvent, type Decision, type Identity, type RequestView } from '../types.js';
 import { sha256hex } from '../encoding.js';
+import { printable } from '../printable.js';
 import { isoTime } from './iso-time.js';
 import { claimsPhase } from './phases/claims.js';
 import { freshnessPhase } from './phases/freshness.js';
@@ -91,7 +92,8 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     decision: reason === 'ok' ? 'allow' : 'deny',
     enforced: !dryRun,
     reason_code: reason,
-    route_id: s?.route?.id ?? view.routeId ?? null,
+    // A bundle route id is validated; an id Envoy sent that names no route is written as printable text.
+    route_id: s?.route?.id ?? (view.routeId !== undefined ? printable(view.routeId) : null),
     audience: c?.aud ?? null,
     issuer: c?.iss ?? null,
     subject: c?.sub ?? null,

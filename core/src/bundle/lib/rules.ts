@@ -3,14 +3,13 @@
  * never exported from the bundle index. docs/bundle.md states each rule normatively.
  */
 import { canonicalAuthority, canonicalPath, isBindableHeaderName, UNBINDABLE_HEADERS } from '../../transcript.js';
+import { identityProblem, MAX_IDENTITY_LENGTH } from '../../identity.js';
 
 export const ROUTE_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 /** RFC 9110 §5.6.2 token, restricted to lower case because Envoy lower-cases every header name. */
 export const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 /** RFC 9110 method token, upper case only so that `get` and `GET` cannot name two different things. */
 export const METHOD = /^[A-Z][A-Z0-9!#$%&'*+.^_`|~-]{0,31}$/;
-/** A URI with a scheme (RFC 3986 §3.1) and no whitespace: `https://issuer.example`, `spiffe://td`. */
-export const URI_ISH = /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/;
 /** Visible ASCII; kids and trust domains are compared byte for byte and printed in logs. */
 export const VISIBLE = /^[\x21-\x7e]+$/;
 
@@ -110,17 +109,35 @@ export function pathMatches(p: PathPattern, path: string): boolean {
 }
 
 /**
- * Subject patterns: `*` stands for one or more characters within one `/`-separated segment; a final
- * `/**` for `/` followed by one or more characters of any kind; anything else is literal. `**` is
- * refused elsewhere so that a pattern cannot silently cross segment boundaries.
+ * Subject patterns (docs/bundle.md §1.2.2): an identity (core/src/identity.ts) in which `*` stands
+ * for one or more characters within one path segment, and a final `/**` for one or more further
+ * segments. Checked once, when the bundle is validated: a pattern that no valid subject could ever
+ * match, or one whose wildcard sits in the scheme, the authority or a SPIFFE trust domain (where it
+ * would match other issuers' name spaces), is a problem rather than a silent never-match.
  */
 export function subjectPatternProblem(pattern: string): string | undefined {
-  if (pattern.length > 1024) return 'must be at most 1024 characters';
+  if (pattern.length > MAX_IDENTITY_LENGTH) return `must be at most ${MAX_IDENTITY_LENGTH} characters`;
   if (!VISIBLE.test(pattern)) return 'must be visible ASCII without spaces';
-  const base = pattern.endsWith('/**') ? pattern.slice(0, -3) : pattern;
+  const anyRest = pattern.endsWith('/**');
+  const base = anyRest ? pattern.slice(0, -3) : pattern;
   if (base.includes('**')) return '"**" is only allowed as a final "/**"';
-  return undefined;
+  const star = base.indexOf('*');
+  if (star !== -1 || anyRest) {
+    const colon = pattern.indexOf(':');
+    const pathStart = pattern.startsWith('//', colon + 1) ? pattern.indexOf('/', colon + 3) : colon + 1;
+    if (colon <= 0 || (star !== -1 && (pathStart === -1 || star < pathStart)) || (anyRest && (pathStart === -1 || base.length < pathStart))) {
+      return '"*" and "/**" may stand only for path segments, never in the scheme, the authority or a SPIFFE trust domain';
+    }
+  }
+  // Every `*` stands for at least one character: the pattern with each one as "x" (and a final
+  // segment for "/**") must itself be a valid identity, which checks every literal part in place.
+  const sample = `${base.replaceAll('*', 'x')}${anyRest ? '/x' : ''}`;
+  const problem = identityProblem(sample);
+  return problem === undefined ? undefined : `with each "*" standing for a segment's characters, ${problem}`;
 }
+
+/** A `.` or `..` path segment (RFC 3986 §3.3). Subjects with one are refused before any pattern sees them; this keeps the matcher safe alone. */
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
 
 export type SubjectMatcher = (subject: string) => boolean;
 
@@ -130,11 +147,13 @@ export function compileSubjectPattern(pattern: string): SubjectMatcher {
   if (!base.includes('*')) {
     if (!anyRest) return (s) => s === pattern;
     const prefix = `${base}/`;
-    return (s) => s.length > prefix.length && s.startsWith(prefix);
+    return (s) => s.length > prefix.length && s.startsWith(prefix) && !DOT_SEGMENT.test(s);
   }
   // Split once here, not on every match: each segment is its exact text, or the literals around its `*`s.
   const segs = base.split('/').map((seg): string | readonly string[] => (seg.includes('*') ? seg.split('*') : seg));
   return (subject) => {
+    // No `*` or `/**` ever matches into or across a dot segment (docs/bundle.md §1.2.2).
+    if (DOT_SEGMENT.test(subject)) return false;
     const parts = subject.split('/');
     if (anyRest) {
       // At least one more part, and what follows the pattern's segments is not empty: either

@@ -14,7 +14,25 @@ function single(s: PhaseState, name: string): string | undefined | 'dup' {
   const v = s.view.headers.get(name);
   if (v === undefined) return undefined;
   if (s.view.repeatedHeaders?.has(name) || v.includes(',')) return 'dup';
-  return v.trim();
+  return trimOws(v);
+}
+
+/**
+ * transcript-v1 §3: only spaces and horizontal tabs around a credential are ignored (RFC 9110
+ * §5.6.3 OWS, which Envoy strips anyway). String#trim would also drop U+00A0, U+FEFF, U+2028 and
+ * the other Unicode spaces, which a second verifier might not; such a character is part of the
+ * value and makes it malformed.
+ */
+function trimOws(v: string): string {
+  let start = 0;
+  let end = v.length;
+  while (start < end && isOws(v.charCodeAt(start))) start++;
+  while (end > start && isOws(v.charCodeAt(end - 1))) end--;
+  return start === 0 && end === v.length ? v : v.slice(start, end);
+}
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 export function parsePhase(s: PhaseState): ReasonCode | undefined {
@@ -30,6 +48,8 @@ export function parsePhase(s: PhaseState): ReasonCode | undefined {
   if (!jws) return 'passport_malformed';
   const header = checkPassportHeader(jws.header);
   if (!header.ok) return header.reason;
+  // transcript-v1 §12 step 5: after the header rules, so `alg` "none" is named as such first.
+  if (jws.signature.length === 0) return 'passport_malformed';
   const parsed = parseProof(proof);
   if (!parsed.ok) return parsed.reason;
   s.passport = passport;
