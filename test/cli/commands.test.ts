@@ -40,7 +40,7 @@ describe('trustplane CLI: help and usage errors', function () {
     assert.match(sub.stdout, /^trustplane bundle merge-source --bundle FILE --key-file FILE/);
     // Only that subcommand's options, plus the common ones: not the whole bundle usage.
     assert.doesNotMatch(sub.stdout, /remove-source|--signing-keys|--confirm-remove/);
-    assert.match(sub.stdout, /Common: --out FILE, --in-place/);
+    assert.match(sub.stdout, /Common: --out FILE \(an existing file is refused unless --force\), --in-place/);
     for (const name of ['build', 'merge-source', 'remove-source', 'sign', 'verify', 'inspect']) {
       const r = await cli(['bundle', name, '-h']);
       assert.equal(r.code, 0, name);
@@ -119,7 +119,7 @@ describe('trustplane keygen / issue / sign / verify', function () {
   it('keygen refuses to overwrite a key (exit 1) and a bad --alg (exit 2)', async () => {
     const again = await run(['keygen', '--out', 'holder.jwk']);
     assert.equal(again.code, 1);
-    assert.equal(again.stderr, 'trustplane keygen: holder.jwk exists already; refusing to overwrite a key (remove it first)\n');
+    assert.equal(again.stderr, 'trustplane keygen: --out holder.jwk exists already; refusing to replace it (pass --force to replace it)\n');
     const alg = await run(['keygen', '--out', 'rsa.jwk', '--alg', 'RS256']);
     assert.equal(alg.code, 2);
     assert.equal(alg.stderr, 'trustplane keygen: --alg must be EdDSA or ES256\n');

@@ -22,6 +22,8 @@ import {
   emit,
   isoTime,
   outputTarget,
+  type InputFile,
+  type OutputTarget,
   parseDuration,
   parseIntFlag,
   publicJwkOf,
@@ -72,11 +74,12 @@ const SUB_USAGE: Record<string, string> = {
       revocations. The signature is not checked (use verify).`,
 };
 
-const USAGE_COMMON = `  Common: --out FILE, --in-place, --json (verify, inspect). Durations: 300, 90s, 15m, 12h, 30d.`;
+const USAGE_COMMON = `  Common: --out FILE (an existing file is refused unless --force), --in-place, --json (verify,
+  inspect). Durations: 300, 90s, 15m, 12h, 30d.`;
 
 const USAGE = `${USAGE_HEAD}\n\n${Object.values(SUB_USAGE).join('\n\n')}\n\n${USAGE_COMMON}`;
 
-const EDIT_FLAGS: FlagSpec = { bundle: { type: 'string' }, out: { type: 'string' }, 'in-place': { type: 'boolean' } };
+const EDIT_FLAGS: FlagSpec = { bundle: { type: 'string' }, out: { type: 'string' }, 'in-place': { type: 'boolean' }, force: { type: 'boolean' } };
 
 type Sub = (p: Parsed, io: Io) => Promise<number> | number;
 
@@ -87,6 +90,7 @@ const SUBCOMMANDS: Record<string, { flags: FlagSpec; run: Sub }> = {
       serial: { type: 'string' },
       'valid-for': { type: 'string' },
       out: { type: 'string' },
+      force: { type: 'boolean' },
       'key-file': { type: 'string' },
       issuer: { type: 'string' },
       'trust-domain': { type: 'string' },
@@ -169,12 +173,22 @@ function keyBindingFlag(p: Parsed, name: string): KeyBinding | undefined {
   return v;
 }
 
+/** The files an edit reads besides --bundle: its result may never be written over one of them. */
+function editInputs(p: Parsed): InputFile[] {
+  return (['key-file', 'key', 'input'] as const).flatMap((f) => (str(p, f) === undefined || str(p, f) === '-' ? [] : [{ flag: `--${f}`, path: str(p, f)! }]));
+}
+
+/** Checked before any work: where --out / --in-place / --force say the result goes may be written. */
+function target(p: Parsed, input: string): OutputTarget {
+  return outputTarget(input, str(p, 'out'), bool(p, 'in-place'), bool(p, 'force'), editInputs(p));
+}
+
 /** Writes the result where --out / --in-place say; the summary goes where the document does not. */
 function write(p: Parsed, io: Io, input: string, doc: BundleDocument, summary: string): number {
-  const target = outputTarget(input, str(p, 'out'), bool(p, 'in-place'));
-  emit(io, target, docText(doc));
-  if (target.path === undefined) io.err(`${summary}\n`);
-  else io.out(`${summary}; written to ${target.path}\n`);
+  const t = target(p, input);
+  emit(io, t, docText(doc), editInputs(p));
+  if (t.path === undefined) io.err(`${summary}\n`);
+  else io.out(`${summary}; written to ${t.path}\n`);
   return 0;
 }
 
@@ -280,8 +294,8 @@ function build(p: Parsed, io: Io): number {
     ...(revocations !== undefined ? { revocations: revocations as never } : {}),
   });
   if (!built.ok) throw refused(built.code, built.problems);
-  const target = outputTarget('-', str(p, 'out'), false);
-  emit(io, target, docText(built.bundle));
+  const target = outputTarget('-', str(p, 'out'), false, bool(p, 'force'), editInputs(p));
+  emit(io, target, docText(built.bundle), editInputs(p));
   const summary = `built serial ${built.bundle.serial}: ${built.bundle.keys.length} key(s), ${built.bundle.routes.length} route(s), valid ${isoTime(built.bundle.issued_at)} to ${isoTime(built.bundle.expires_at)}; unsigned: review, then bundle sign`;
   if (target.path === undefined) io.err(`${summary}\n`);
   else io.out(`${summary}; written to ${target.path}\n`);
@@ -303,7 +317,7 @@ function merge(p: Parsed, io: Io): number {
   const subject = need(p, 'subject');
   const key = trustKeyFromFlags(p, 'for merge-source');
   const min = keyBindingFlag(p, 'min-key-binding');
-  outputTarget(input, str(p, 'out'), bool(p, 'in-place'));
+  target(p, input);
   const doc = readDocument(input);
   const r = mergeSource(doc, { key, routes, source: { issuer: key.issuer, trust_domain: key.trust_domain, subject, ...(min ? { min_key_binding: min } : {}) } });
   if (!r.ok) throw refused(r.code, r.problems);
@@ -317,7 +331,7 @@ function remove(p: Parsed, io: Io): number {
   const input = need(p, 'bundle');
   const kid = need(p, 'kid');
   if (!bool(p, 'confirm-remove')) throw new UsageError(`bundle_confirm_required: removing kid "${kid}" drops trust; pass --confirm-remove (nothing was written)`);
-  outputTarget(input, str(p, 'out'), bool(p, 'in-place'));
+  target(p, input);
   const doc = readDocument(input);
   const r = removeSource(doc, { kid, confirm: true, revoke: bool(p, 'revoke') });
   if (!r.ok) throw refused(r.code, r.problems);
@@ -333,7 +347,7 @@ function sign(p: Parsed, io: Io): number {
   const input = need(p, 'bundle');
   const keyFile = need(p, 'key');
   const validFor = str(p, 'valid-for') !== undefined ? parseDuration(str(p, 'valid-for')!, '--valid-for') : undefined;
-  outputTarget(input, str(p, 'out'), bool(p, 'in-place'));
+  target(p, input);
   const key = readPrivateKey(keyFile, '--key');
   let doc = readDocument(input);
   const nowS = Math.floor(Date.now() / 1000);
