@@ -123,6 +123,7 @@ export function passportSupplier(p: Parsed): PassportSupplier {
     throw new UsageError(chosen.length === 0 ? 'a passport source is required: --passport, --issuer-key or --broker' : `give one passport source, not ${chosen.join(' and ')}`);
   }
   const lifetimeS = parseIntFlag(str(p, 'lifetime'), '--lifetime', 1, 3600);
+  const svid = svidOptions(p, broker !== undefined);
   if (given !== undefined) {
     const token = (given.startsWith('@') ? readText(given.slice(1), '--passport') : given).trim();
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) throw new Error('--passport is not a compact JWS (header.payload.signature)');
@@ -130,7 +131,6 @@ export function passportSupplier(p: Parsed): PassportSupplier {
   }
   const audience = str(p, 'audience');
   if (audience === undefined) throw new UsageError(`option --audience is required with ${issuerKeyFile !== undefined ? '--issuer-key' : '--broker'}`);
-  const svid = svidOptions(p, broker !== undefined);
   if (broker !== undefined) {
     let brokerIssuer = str(p, 'broker-issuer');
     return async (holder, route) => {

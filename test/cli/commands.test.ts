@@ -242,7 +242,7 @@ describe('trustplane keygen / issue / sign / verify', function () {
     writeFileSync(p('passport.jwt'), issued.stdout);
     const r = await run(['sign', '--passport', '@passport.jwt', '--holder-key', 'holder.jwk', '--route', 'payments-create', '-X', 'POST', '-H', 'content-type: application/json', '--bind-header', 'content-type', '--data', '{}', '--capture', 'pp.json', '--json', 'https://api.cli.test/v1/payments']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(JSON.parse(r.stdout)['x-trustplane-passport'], issued.stdout.trim());
+    assert.equal(JSON.parse(r.stdout).passport, issued.stdout.trim());
     assert.equal((await verify('pp.json')).code, 0);
   });
 });

@@ -1,4 +1,5 @@
 /** `trustplane sign`: the passport and proof headers for a request, without sending it. */
+import { HEADER } from '../../../core/src/types.js';
 import { bool, need, parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
 import { checkOutputs, readPrivateKey, writeOutputs } from '../files.js';
@@ -11,7 +12,8 @@ export const signCommand: Command = {
                 [-X METHOD] [-H 'k: v']… [--bind-header NAME]… [--data STR | --data-file FILE|-]
                 [--capture FILE [--force]] [--json] URL
 
-  Prints the headers to add to the request, one "name: value" per line (--json: an object). The
+  Prints the headers to add to the request, one "name: value" per line (--json: {passport, proof,
+  headers: [[name, value], …]}). The
   proof binds the method, URL, bound headers and body exactly as given: send them unchanged.
 ${REQUEST_USAGE}
   --capture FILE          also write the signed request as a captured-request file, the input of
@@ -34,7 +36,8 @@ ${REQUEST_USAGE}
     if (capture !== undefined) {
       writeOutputs([{ flag: '--capture', path: capture, data: `${JSON.stringify(captureOf(spec, signed), null, 2)}\n`, mode: 0o600, replace: force }], requestInputs(p));
     }
-    if (bool(p, 'json')) io.out(`${JSON.stringify(signed.credentials)}\n`);
+    // JSON keys are snake_case in every command's --json (docs/cli.md); header names are values.
+    if (bool(p, 'json')) io.out(`${JSON.stringify({ passport: signed.credentials[HEADER.passport], proof: signed.credentials[HEADER.proof], headers: Object.entries(signed.credentials) })}\n`);
     else io.out(Object.entries(signed.credentials).map(([k, v]) => `${k}: ${v}\n`).join(''));
     return 0;
   },
