@@ -59,7 +59,7 @@ describe('trustplane CLI: help and usage errors', function () {
     assert.equal(flag.stderr, 'trustplane keygen: unknown option --bogus\n');
     const sub = await cli(['bundle', 'shred']);
     assert.equal(sub.code, 2);
-    assert.equal(sub.stderr, 'trustplane bundle: unknown subcommand "shred" (build, merge-source, remove-source, sign, verify, inspect)\n');
+    assert.equal(sub.stderr, 'trustplane bundle: unknown subcommand "shred" (build, merge-source, import-jwks, remove-source, sign, verify, inspect)\n');
     const missing = await cli(['verify', '--bundle', 'b.json']);
     assert.equal(missing.code, 2);
     assert.equal(missing.stderr, 'trustplane verify: option --request is required\n');
