@@ -54,7 +54,19 @@ export const demoCommand: Command = {
       }
     }
     const failed = results.filter((r) => !r.ok);
-    if (json) io.out(`${JSON.stringify(results, null, 2)}\n`);
+    if (json) {
+      // snake_case like every --json key (docs/cli.md); TourResult is the code's camelCase view.
+      const rows = results.map((r) => ({
+        name: r.name,
+        expect_status: r.expectStatus,
+        expect_reason: r.expectReason,
+        status: r.status,
+        reason: r.reason,
+        ok: r.ok,
+        ...(r.upstream ? { upstream: { subject: r.upstream.subject ?? null, credentials_forwarded: r.upstream.credentialsForwarded } } : {}),
+      }));
+      io.out(`${JSON.stringify(rows, null, 2)}\n`);
+    }
     else io.out(`\n${results.length - failed.length} of ${results.length} steps behaved as expected${failed.length ? `; unexpected: ${failed.map((f) => f.name).join('; ')}` : ''}\n`);
     return failed.length === 0 ? 0 : 1;
   },

@@ -58,7 +58,16 @@ export const labInitCommand: Command = {
       broker_subject: LAB.brokerSubject,
       routes: bundle.routes.map((r) => r.id),
       kids: { bundle_signing: t.bundleSigningKey.kid, issuer: t.issuerKey.kid, broker: t.brokerKey.kid, holder: t.holderKey.kid },
-      files: LAB.files,
+      // snake_case like every --json key (docs/cli.md); LAB.files is the code's camelCase view.
+      files: {
+        bundle: LAB.files.bundle,
+        signing_keys: LAB.files.signingKeys,
+        bundle_signing_key: LAB.files.bundleSigningKey,
+        issuer_key: LAB.files.issuerKey,
+        broker_key: LAB.files.brokerKey,
+        holder_key: LAB.files.holderKey,
+        manifest: LAB.files.manifest,
+      },
     };
     writeOutputs([{ flag: 'manifest', path: join(dir, LAB.files.manifest), data: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644, replace: true }]);
     if (bool(p, 'json')) io.out(`${JSON.stringify(manifest)}\n`);
