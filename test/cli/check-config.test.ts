@@ -165,5 +165,9 @@ describe('trustplane: one line naming the file or the variable', function () {
     assert.equal(garbage.code, 1);
     oneLine(garbage.stderr);
     assert.match(garbage.stderr, /^trustplane bundle sign: --key garbage\.jwk: not valid JSON/);
+    const demo = await run(['demo', '--target', 'http://127.0.0.1:1', '--lab-dir', 'no-lab']);
+    assert.equal(demo.code, 1);
+    assert.equal(demo.stdout, '');
+    assert.equal(demo.stderr, 'trustplane demo: --lab-dir key no-lab/issuer-key.jwk.json: no such file\n');
   });
 });

@@ -4,11 +4,10 @@
  * echo upstream — printing each HTTP status and reason code. With `--target URL` it runs the same
  * tour against a running gateway instead (Envoy in the compose lab), using keys from `--state-dir`.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importPrivateJwk } from '../../../core/src/keys.js';
 import { parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
+import { readPrivateKey } from '../files.js';
 import { startLocalStack } from '../stack.js';
 import { runTour, type TourResult } from '../tour.js';
 
@@ -39,9 +38,12 @@ export const demoCommand: Command = {
     if (target) {
       const dir = str(p, 'lab-dir') ?? str(p, 'state-dir') ?? '.trustplane';
       const brokerSocket = str(p, 'broker-socket');
-      const key = (name: string) => importPrivateJwk(JSON.parse(readFileSync(join(dir, `${name}.jwk.json`), 'utf8')));
+      // One line naming the file when a key is missing or unusable (docs/cli.md, Conventions).
+      const key = (name: string) => readPrivateKey(join(dir, `${name}.jwk.json`), '--lab-dir key');
+      const issuerKey = key('issuer-key');
+      const holderKey = key('holder-key');
       print(`TrustPlane demo against ${target}\n\n`);
-      results = await runTour({ target, issuerKey: key('issuer-key'), holderKey: key('holder-key'), ...(brokerSocket ? { brokerSocket } : {}) }, print);
+      results = await runTour({ target, issuerKey, holderKey, ...(brokerSocket ? { brokerSocket } : {}) }, print);
     } else {
       const stack = await startLocalStack();
       try {
