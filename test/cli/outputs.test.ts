@@ -99,7 +99,7 @@ describe('trustplane: files a command writes', function () {
     assert.equal(statSync(p('cap.json')).mode & 0o777, 0o600);
   });
 
-  it('bundle build / sign / merge-source --out refuse an existing file unless --force, and never a key file', async () => {
+  it('bundle build / sign / merge-source / remove-source / import-jwks --out refuse an existing file unless --force, and never a key file', async () => {
     writeFileSync(p('taken.json'), 'keep');
     const b = await run([...build, '--out', 'taken.json']);
     assert.equal(b.code, 1);
@@ -110,6 +110,17 @@ describe('trustplane: files a command writes', function () {
     assert.equal(text('taken.json'), 'keep');
     const m = await run(['bundle', 'merge-source', '--bundle', 'unsigned.json', '--key-file', 'holder.pub.jwk', '--issuer', ISSUER, '--trust-domain', TD, '--route', 'r', '--subject', SUBJECT, '--out', 'taken.json']);
     assert.equal(m.code, 1);
+    assert.equal(text('taken.json'), 'keep');
+    const rm = await run(['bundle', 'remove-source', '--bundle', 'unsigned.json', '--kid', 'any', '--confirm-remove', '--out', 'taken.json']);
+    assert.equal(rm.code, 1);
+    assert.equal(rm.stderr, 'trustplane bundle remove-source: --out taken.json exists already; refusing to replace it (pass --force to replace it)\n');
+    writeFileSync(p('set.json'), JSON.stringify({ keys: [JSON.parse(text('holder.pub.jwk'))] }));
+    const imp = await run(['bundle', 'import-jwks', '--bundle', 'unsigned.json', '--jwks', 'set.json', '--issuer', ISSUER, '--trust-domain', TD, '--out', 'taken.json']);
+    assert.equal(imp.code, 1);
+    assert.equal(imp.stderr, 'trustplane bundle import-jwks: --out taken.json exists already; refusing to replace it (pass --force to replace it)\n');
+    const onJwks = await run(['bundle', 'import-jwks', '--bundle', 'unsigned.json', '--jwks', 'set.json', '--issuer', ISSUER, '--trust-domain', TD, '--out', 'set.json', '--force']);
+    assert.equal(onJwks.code, 2);
+    assert.equal(onJwks.stderr, 'trustplane bundle import-jwks: --out set.json is the same file as --jwks; give --out another path\n');
     assert.equal(text('taken.json'), 'keep');
     const key = text('signer.jwk');
     const onKey = await run(['bundle', 'sign', '--bundle', 'unsigned.json', '--key', 'signer.jwk', '--out', 'signer.jwk', '--force']);
