@@ -81,6 +81,8 @@ export class BundleSource {
   private debounceTimer: NodeJS.Timeout | undefined;
   private started = false;
   private closed = false;
+  /** Set by verifyOnce: the state file is read, never written. */
+  private readOnly = false;
 
   constructor(opts: BundleSourceOptions) {
     if (typeof opts.path !== 'string' || opts.path === '') throw new TypeError('BundleSource: path is required');
@@ -96,6 +98,19 @@ export class BundleSource {
     const source = new BundleSource(opts);
     await source.start();
     return source;
+  }
+
+  /**
+   * Reads and verifies the file exactly as `start()` does for the first load (state file, rollback,
+   * signature, time window), without writing the state file or watching: `server --check-config`.
+   * Throws a BundleError for a damaged state file, a TypeError/Error for a bad signing key.
+   */
+  static async verifyOnce(opts: BundleSourceOptions): Promise<BundleReloadEvent> {
+    const source = new BundleSource({ ...opts, watch: false, pollIntervalMs: 0 });
+    source.readOnly = true;
+    if (opts.stateFile !== undefined) source.persisted = await readState(opts.stateFile);
+    // The first check of a fresh source always produces an event (nothing was read before it).
+    return (await source.check())!;
   }
 
   /** Loads the first bundle; throws a BundleError unless `startWithoutBundle`. Then starts watching. */
@@ -179,7 +194,7 @@ export class BundleSource {
 
     this.active = compileBundle(r.bundle);
     let stateError: string | undefined;
-    if (this.opts.stateFile !== undefined && (!this.persisted || this.persisted.serial !== r.bundle.serial || this.persisted.sha256 !== r.sha256)) {
+    if (this.opts.stateFile !== undefined && !this.readOnly && (!this.persisted || this.persisted.serial !== r.bundle.serial || this.persisted.sha256 !== r.sha256)) {
       try {
         await writeState(this.opts.stateFile, { serial: r.bundle.serial, sha256: r.sha256 });
         this.persisted = { serial: r.bundle.serial, sha256: r.sha256 };

@@ -87,10 +87,25 @@ function setPath(target: Obj, dotted: string, value: unknown): void {
   o[parts[parts.length - 1]!] = value;
 }
 
-/** Read a config file: YAML (a superset of JSON) into a plain object. */
-export function readConfigFile(path: string): unknown {
-  const text = readFileSync(path, 'utf8');
-  return parseYaml(text, { uniqueKeys: true });
+/**
+ * Read a config file: YAML (a superset of JSON) into a plain object. A missing, unreadable or
+ * unparsable file is a ConfigError whose one problem names the file (`label` says where the path
+ * came from, e.g. `TRUSTPLANE_CONFIG`), never a stack trace.
+ */
+export function readConfigFile(path: string, label = 'configuration file'): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? 'cannot read');
+    throw new ConfigError([`${label} ${path}: ${why}`]);
+  }
+  try {
+    return parseYaml(text, { uniqueKeys: true });
+  } catch (e) {
+    throw new ConfigError([`${label} ${path}: not valid YAML/JSON (${(e as Error).message.split('\n')[0]})`]);
+  }
 }
 
 export function envOverrides(env: NodeJS.ProcessEnv): Obj {
@@ -122,8 +137,22 @@ export function loadConfig(input: { file?: unknown; env?: NodeJS.ProcessEnv; ove
   raw = merge(raw, flags);
   const r = new Reader(raw, problems);
   const cfg = r.build();
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => namingEnv(p, input.env ?? {}, input.overrides ?? {})));
   return deepFreeze(cfg);
+}
+
+/**
+ * A problem with a value that came from an environment variable names the variable, since that is
+ * what the operator has to change (a flag override wins over it, so then it is not named).
+ */
+function namingEnv(problem: string, env: NodeJS.ProcessEnv, overrides: Overrides): string {
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const v = env[name];
+    if (v === undefined || v === '' || key in overrides) continue;
+    // The value is not echoed: TRUSTPLANE_REDIS_URL may carry a password.
+    if (problem.startsWith(`${key}:`)) return `${problem} (from ${name})`;
+  }
+  return problem;
 }
 
 function deepFreeze<T>(o: T): T {

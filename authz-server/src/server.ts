@@ -76,10 +76,17 @@ export function replayConfig(config: ServerConfig): ReplayStoreConfig {
 /** Bundle-signing public keys: a JWKS (`{"keys": [...]}`) or a single JWK. Errors name the file. */
 export function readSigningKeys(path: string | undefined): PublicJwk[] {
   if (!path) return [];
+  let text: string;
   try {
-    return parseKeySet(JSON.parse(readFileSync(path, 'utf8')));
+    text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`bundle.signing_keys ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`bundle.signing_keys ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? 'cannot read')}`);
+  }
+  try {
+    return parseKeySet(JSON.parse(text));
+  } catch (e) {
+    throw new Error(`bundle.signing_keys ${path}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
   }
 }
 

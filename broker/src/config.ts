@@ -202,7 +202,9 @@ export function loadBrokerConfig(file: string, overrides: Record<string, unknown
   try {
     doc = parseYaml(readFileSync(file, 'utf8'), { uniqueKeys: true }) ?? {};
   } catch (err) {
-    throw new BrokerConfigError([`${file}: ${(err as Error).message.split('\n')[0]}`]);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message.split('\n')[0];
+    throw new BrokerConfigError([`${file}: ${why}`]);
   }
   return parseBrokerConfig(mergeOverrides(doc, overrides), { baseDir: dirname(resolve(file)) });
 }

@@ -11,7 +11,7 @@ import { buildBundle } from '../../core/src/bundle/edit.js';
 import { signBundle } from '../../core/src/bundle/sign.js';
 import type { BundleDocument, Route, TrustKey } from '../../core/src/bundle/types.js';
 import { exportPrivateJwk, generateSigningKey, type SigningKey } from '../../core/src/keys.js';
-import { readPrivateKey, writeAtomic, writeNew } from './files.js';
+import { readPrivateKey, writeOutputs } from './files.js';
 
 export interface TrustFiles {
   readonly bundle: string;
@@ -56,7 +56,7 @@ export function writeLocalTrust(spec: LocalTrustSpec): LocalTrust {
     const path = join(dir, file);
     if (existsSync(path)) return readPrivateKey(path, 'existing key');
     const k = generateSigningKey('EdDSA');
-    writeNew(path, `${JSON.stringify(exportPrivateJwk(k), null, 2)}\n`, 0o600);
+    writeOutputs([{ flag: 'new key', path, data: `${JSON.stringify(exportPrivateJwk(k), null, 2)}\n`, mode: 0o600, replace: false }]);
     return k;
   };
   const keys: LocalKeys = {
@@ -71,8 +71,12 @@ export function writeLocalTrust(spec: LocalTrustSpec): LocalTrust {
   const built = buildBundle({ serial: previousSerial(bundlePath) + 1, issuedAt: now, expiresAt: now + spec.validForS, ...spec.describe(keys) });
   if (!built.ok) throw new Error(`local bundle is invalid: ${built.code}: ${built.problems.join('; ')}`);
   const bundle = signBundle(built.bundle, keys.bundleSigningKey);
-  writeAtomic(signingKeysPath, `${JSON.stringify({ keys: [keys.bundleSigningKey.publicJwk] }, null, 2)}\n`);
-  writeAtomic(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`);
+  // These two are re-issued on every run by this command's contract (docs/cli.md, lab-init): the
+  // folder's keys are never replaced, its bundle and signing-keys file always are.
+  writeOutputs([
+    { flag: 'signing keys', path: signingKeysPath, data: `${JSON.stringify({ keys: [keys.bundleSigningKey.publicJwk] }, null, 2)}\n`, mode: 0o644, replace: true },
+    { flag: 'bundle', path: bundlePath, data: `${JSON.stringify(bundle, null, 2)}\n`, mode: 0o644, replace: true },
+  ]);
   return { dir, bundlePath, signingKeysPath, bundle, ...keys };
 }
 

@@ -3,13 +3,14 @@
  * (given, minted with a local issuer key, or asked of the broker), and the captured-request file
  * that `trustplane verify` reads (docs/cli.md, "Captured request").
  */
-import { BrokerRequestError, requestPassport } from '../../broker/src/client.js';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { BrokerRequestError, fetchTrustEntry, requestPassport, spiffePop } from '../../broker/src/client.js';
 import type { SigningKey } from '../../core/src/keys.js';
 import { issuePassport, DEFAULT_PASSPORT_LIFETIME_S } from '../../core/src/passport.js';
 import { signRequest } from '../../core/src/signer.js';
 import { isKeyBinding, type KeyBinding } from '../../core/src/types.js';
 import { UsageError, list, str, type FlagSpec, type Parsed } from './args.js';
-import { parseIntFlag, readBytes, readPrivateKey, readText } from './files.js';
+import { parseIntFlag, readBytes, readPrivateKey, readText, type InputFile } from './files.js';
 
 export const REQUEST_FLAGS: FlagSpec = {
   passport: { type: 'string' },
@@ -28,8 +29,24 @@ export const REQUEST_FLAGS: FlagSpec = {
   'key-binding': { type: 'string' },
   lifetime: { type: 'string' },
   broker: { type: 'string' },
+  'svid-chain': { type: 'string' },
+  'svid-key': { type: 'string' },
+  'broker-issuer': { type: 'string' },
   json: { type: 'boolean' },
 };
+
+/** The files a signing command reads: an output (`sign --capture`) may never land on one. */
+export function requestInputs(p: Parsed): InputFile[] {
+  const passport = str(p, 'passport');
+  return [
+    ['--holder-key', str(p, 'holder-key')],
+    ['--issuer-key', str(p, 'issuer-key')],
+    ['--data-file', str(p, 'data-file')],
+    ['--passport', passport?.startsWith('@') ? passport.slice(1) : undefined],
+    ['--svid-chain', str(p, 'svid-chain')],
+    ['--svid-key', str(p, 'svid-key')],
+  ].flatMap(([flag, path]) => (path === undefined ? [] : [{ flag: flag!, path }]));
+}
 
 export const REQUEST_USAGE = `  request:
   URL                     absolute http(s) URL; its host[:port] and path?query are what is signed
@@ -46,7 +63,12 @@ export const REQUEST_USAGE = `  request:
   --issuer-key FILE       mint one per request with a local issuer key; with --issuer URI,
                           --subject URI, --trust-domain TD, --audience AUD
                           [--key-binding CLASS (default software)] [--lifetime S (default 60)]
-  --broker SOCKET         ask the broker on its Unix socket; with --audience AUD [--lifetime S]`;
+  --broker SOCKET         ask the broker on its Unix socket; with --audience AUD [--lifetime S]
+    and, for the SPIFFE path (attested_workload passports, docs/broker.md):
+    --svid-chain FILE     the X.509-SVID, PEM: the leaf certificate first, then intermediates
+    --svid-key FILE       the SVID's private key, PEM (PKCS#8, SEC1 or PKCS#1)
+    --broker-issuer URI   the broker's issuer URI the proof of possession names (default: asked
+                          of the broker, GET /v1/trust-entry)`;
 
 export interface RequestSpec {
   readonly method: string;
@@ -101,6 +123,7 @@ export function passportSupplier(p: Parsed): PassportSupplier {
     throw new UsageError(chosen.length === 0 ? 'a passport source is required: --passport, --issuer-key or --broker' : `give one passport source, not ${chosen.join(' and ')}`);
   }
   const lifetimeS = parseIntFlag(str(p, 'lifetime'), '--lifetime', 1, 3600);
+  const svid = svidOptions(p, broker !== undefined);
   if (given !== undefined) {
     const token = (given.startsWith('@') ? readText(given.slice(1), '--passport') : given).trim();
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) throw new Error('--passport is not a compact JWS (header.payload.signature)');
@@ -109,10 +132,25 @@ export function passportSupplier(p: Parsed): PassportSupplier {
   const audience = str(p, 'audience');
   if (audience === undefined) throw new UsageError(`option --audience is required with ${issuerKeyFile !== undefined ? '--issuer-key' : '--broker'}`);
   if (broker !== undefined) {
+    let brokerIssuer = str(p, 'broker-issuer');
     return async (holder, route) => {
       try {
-        const r = await requestPassport(broker, { audience, route, holder_jwk: holder.publicJwk, ...(lifetimeS !== undefined ? { lifetime_s: lifetimeS } : {}) });
-        return r.passport;
+        const body: Record<string, unknown> = { audience, route, holder_jwk: holder.publicJwk, ...(lifetimeS !== undefined ? { lifetime_s: lifetimeS } : {}) };
+        if (svid) {
+          // The same request the SDK builds for `svid` (sdk/src/signer.ts): chain plus proof of possession.
+          brokerIssuer ??= (await fetchTrustEntry(broker)).issuer;
+          body.svid_chain = svid.chainPem;
+          body.pop = spiffePop({
+            svidKey: svid.key,
+            leafPem: svid.chainPem[0]!,
+            brokerIssuer,
+            audience,
+            holderJwk: holder.publicJwk,
+            route,
+            ...(lifetimeS !== undefined ? { lifetimeS } : {}),
+          });
+        }
+        return (await requestPassport(broker, body)).passport;
       } catch (e) {
         if (e instanceof BrokerRequestError) throw new Error(`broker refused: ${e.code}: ${e.message.split('\n')[0]}${e.problems ? ` (${e.problems.join('; ')})` : ''}`);
         throw e;
@@ -123,6 +161,40 @@ export function passportSupplier(p: Parsed): PassportSupplier {
   const issuerKey = readPrivateKey(issuerKeyFile!, '--issuer-key');
   return async (holder) =>
     issuePassport({ key: issuerKey, ...minted, audience, holder: holder.publicJwk, ...(lifetimeS !== undefined ? { lifetimeS } : { lifetimeS: DEFAULT_PASSPORT_LIFETIME_S }) });
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * `--svid-chain` and `--svid-key`: both or neither, with --broker only. The key must be the leaf's:
+ * checked here so a mismatch is named locally instead of coming back as svid_pop_invalid.
+ */
+function svidOptions(p: Parsed, withBroker: boolean): { chainPem: string[]; key: KeyObject } | undefined {
+  const chainFile = str(p, 'svid-chain');
+  const keyFile = str(p, 'svid-key');
+  if (chainFile === undefined && keyFile === undefined) {
+    if (str(p, 'broker-issuer') !== undefined) throw new UsageError('--broker-issuer goes with --svid-chain and --svid-key');
+    return undefined;
+  }
+  if (!withBroker) throw new UsageError('--svid-chain and --svid-key need --broker SOCKET (the SPIFFE path is the broker\'s)');
+  if (chainFile === undefined || keyFile === undefined) throw new UsageError('give --svid-chain FILE and --svid-key FILE together');
+  const chainPem = readText(chainFile, '--svid-chain').match(PEM_CERTIFICATE) ?? [];
+  if (chainPem.length === 0) throw new Error(`--svid-chain ${chainFile}: no PEM CERTIFICATE block`);
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(chainPem[0]!);
+  } catch {
+    throw new Error(`--svid-chain ${chainFile}: the first certificate does not parse`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(readText(keyFile, '--svid-key'));
+  } catch (e) {
+    if ((e as Error).message.startsWith('--svid-key')) throw e;
+    throw new Error(`--svid-key ${keyFile}: not a PEM private key`);
+  }
+  if (!leaf.checkPrivateKey(key)) throw new Error(`--svid-key ${keyFile}: not the key of the leaf certificate in --svid-chain ${chainFile}`);
+  return { chainPem: chainPem.map((c) => `${c}\n`), key };
 }
 
 export function mintOptions(p: Parsed, context = ' with --issuer-key'): { issuer: string; subject: string; trustDomain: string; keyBinding: KeyBinding } {

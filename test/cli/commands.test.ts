@@ -41,7 +41,7 @@ describe('trustplane CLI: help and usage errors', function () {
     assert.match(sub.stdout, /^trustplane bundle merge-source --bundle FILE --key-file FILE/);
     // Only that subcommand's options, plus the common ones: not the whole bundle usage.
     assert.doesNotMatch(sub.stdout, /remove-source|--signing-keys|--confirm-remove/);
-    assert.match(sub.stdout, /Common: --out FILE, --in-place/);
+    assert.match(sub.stdout, /Common: --out FILE \(an existing file is refused unless --force\), --in-place/);
     for (const name of ['build', 'merge-source', 'remove-source', 'sign', 'verify', 'inspect']) {
       const r = await cli(['bundle', name, '-h']);
       assert.equal(r.code, 0, name);
@@ -60,7 +60,7 @@ describe('trustplane CLI: help and usage errors', function () {
     assert.equal(flag.stderr, 'trustplane keygen: unknown option --bogus\n');
     const sub = await cli(['bundle', 'shred']);
     assert.equal(sub.code, 2);
-    assert.equal(sub.stderr, 'trustplane bundle: unknown subcommand "shred" (build, merge-source, remove-source, sign, verify, inspect)\n');
+    assert.equal(sub.stderr, 'trustplane bundle: unknown subcommand "shred" (build, merge-source, import-jwks, remove-source, sign, verify, inspect)\n');
     const missing = await cli(['verify', '--bundle', 'b.json']);
     assert.equal(missing.code, 2);
     assert.equal(missing.stderr, 'trustplane verify: option --request is required\n');
@@ -120,7 +120,7 @@ describe('trustplane keygen / issue / sign / verify', function () {
   it('keygen refuses to overwrite a key (exit 1) and a bad --alg (exit 2)', async () => {
     const again = await run(['keygen', '--out', 'holder.jwk']);
     assert.equal(again.code, 1);
-    assert.equal(again.stderr, 'trustplane keygen: holder.jwk exists already; refusing to overwrite a key (remove it first)\n');
+    assert.equal(again.stderr, 'trustplane keygen: --out holder.jwk exists already; refusing to replace it (pass --force to replace it)\n');
     const alg = await run(['keygen', '--out', 'rsa.jwk', '--alg', 'RS256']);
     assert.equal(alg.code, 2);
     assert.equal(alg.stderr, 'trustplane keygen: --alg must be EdDSA or ES256\n');
@@ -263,7 +263,7 @@ describe('trustplane keygen / issue / sign / verify', function () {
     writeFileSync(p('passport.jwt'), issued.stdout);
     const r = await run(['sign', '--passport', '@passport.jwt', '--holder-key', 'holder.jwk', '--route', 'payments-create', '-X', 'POST', '-H', 'content-type: application/json', '--bind-header', 'content-type', '--data', '{}', '--capture', 'pp.json', '--json', 'https://api.cli.test/v1/payments']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(JSON.parse(r.stdout)['x-trustplane-passport'], issued.stdout.trim());
+    assert.equal(JSON.parse(r.stdout).passport, issued.stdout.trim());
     assert.equal((await verify('pp.json')).code, 0);
   });
 });

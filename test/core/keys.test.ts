@@ -32,7 +32,7 @@ describe('key sets', () => {
       assert.throws(() => readSigningKeys(bad), (e: Error) => e.message.startsWith(`bundle.signing_keys ${bad}: `));
       writeFileSync(bad, JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }));
       assert.throws(() => readSigningKeys(bad), { message: `bundle.signing_keys ${bad}: key 0: JWK "kty" must be "OKP" (Ed25519) or "EC" (P-256)` });
-      assert.throws(() => readSigningKeys(join(dir, 'missing.json')), /^Error: bundle\.signing_keys .*missing\.json: ENOENT/);
+      assert.throws(() => readSigningKeys(join(dir, 'missing.json')), /^Error: bundle\.signing_keys .*missing\.json: no such file/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

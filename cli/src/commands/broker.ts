@@ -24,7 +24,12 @@ export const brokerCommand: Command = {
     try {
       config = loadBrokerConfig(file);
     } catch (e) {
-      if (e instanceof BrokerConfigError) throw new UsageError(`${file}: ${e.problems.join('; ')}`);
+      if (e instanceof BrokerConfigError) {
+        const problems = e.problems.join('; ');
+        // A file that cannot be read is not a usage mistake (exit 1); a bad setting in it is (exit 2).
+        if (e.problems.length === 1 && e.problems[0]!.startsWith(`${file}: `)) throw new Error(problems);
+        throw new UsageError(`${file}: ${problems}`);
+      }
       throw e;
     }
     const broker = await startBroker(config);

@@ -7,7 +7,7 @@
  * the verifier refuses is refused here, naming every problem; edits leave the result unsigned, to
  * be reviewed and then signed with `bundle sign`.
  */
-import { buildBundle, mergeSource, removeSource } from '../../../core/src/bundle/edit.js';
+import { buildBundle, importKeySet, mergeSource, removeSource } from '../../../core/src/bundle/edit.js';
 import { BundleError } from '../../../core/src/bundle/errors.js';
 import { signBundle } from '../../../core/src/bundle/sign.js';
 import type { BundleDocument, Route, TrustKey } from '../../../core/src/bundle/types.js';
@@ -22,6 +22,8 @@ import {
   emit,
   isoTime,
   outputTarget,
+  type InputFile,
+  type OutputTarget,
   parseDuration,
   parseIntFlag,
   publicJwkOf,
@@ -53,9 +55,19 @@ const SUB_USAGE: Record<string, string> = {
       --valid-for DUR: issued now, expiring after DUR (default 30d).`,
   'merge-source': `  merge-source --bundle FILE --key-file FILE --issuer URI --trust-domain TD --route ID…
                --subject PATTERN [--max-key-binding CLASS] [--min-key-binding CLASS] [--kid KID]
+  merge-source --bundle FILE --trust-entry FILE --route ID… --subject PATTERN [--min-key-binding CLASS]
       Adds a client: its public key (from a public or private JWK file; only the public part is
       written) and a source rule {issuer, trust_domain, subject, min_key_binding} on each --route.
-      Nothing else changes; running it twice changes nothing the second time.`,
+      --trust-entry reads a bundle keys[] entry {kid, issuer, trust_domain, max_key_binding, jwk},
+      e.g. the broker's GET /v1/trust-entry answer, instead of the key flags. Nothing else changes;
+      running it twice changes nothing the second time. A kid in revocations.kids is refused.`,
+  'import-jwks': `  import-jwks --bundle FILE --jwks FILE --issuer URI --trust-domain TD [--max-key-binding CLASS]
+              [--route ID… --subject PATTERN] [--prune --confirm-remove]
+      Imports an OIDC/JWKS issuer's key set ({"keys": [...]}, e.g. its jwks_uri document): each
+      Ed25519/P-256 signing key is added, or updated when its kid holds other material; keys of
+      other types or use "enc" are skipped and listed. This issuer's keys that the set no longer
+      holds are listed, and removed only with --prune --confirm-remove. --route/--subject also add
+      the source rule, as merge-source does.`,
   'remove-source': `  remove-source --bundle FILE --kid KID --confirm-remove [--revoke]
       Removes the key and, when no other key of its issuer and trust domain remains, the source
       rules naming them. --revoke also lists the kid in revocations.kids. Refused (exit 2) without
@@ -72,11 +84,12 @@ const SUB_USAGE: Record<string, string> = {
       revocations. The signature is not checked (use verify).`,
 };
 
-const USAGE_COMMON = `  Common: --out FILE, --in-place, --json (verify, inspect). Durations: 300, 90s, 15m, 12h, 30d.`;
+const USAGE_COMMON = `  Common: --out FILE (an existing file is refused unless --force), --in-place, --json (verify,
+  inspect). Durations: 300, 90s, 15m, 12h, 30d.`;
 
 const USAGE = `${USAGE_HEAD}\n\n${Object.values(SUB_USAGE).join('\n\n')}\n\n${USAGE_COMMON}`;
 
-const EDIT_FLAGS: FlagSpec = { bundle: { type: 'string' }, out: { type: 'string' }, 'in-place': { type: 'boolean' } };
+const EDIT_FLAGS: FlagSpec = { bundle: { type: 'string' }, out: { type: 'string' }, 'in-place': { type: 'boolean' }, force: { type: 'boolean' } };
 
 type Sub = (p: Parsed, io: Io) => Promise<number> | number;
 
@@ -87,6 +100,7 @@ const SUBCOMMANDS: Record<string, { flags: FlagSpec; run: Sub }> = {
       serial: { type: 'string' },
       'valid-for': { type: 'string' },
       out: { type: 'string' },
+      force: { type: 'boolean' },
       'key-file': { type: 'string' },
       issuer: { type: 'string' },
       'trust-domain': { type: 'string' },
@@ -103,6 +117,7 @@ const SUBCOMMANDS: Record<string, { flags: FlagSpec; run: Sub }> = {
   'merge-source': {
     flags: {
       ...EDIT_FLAGS,
+      'trust-entry': { type: 'string' },
       'key-file': { type: 'string' },
       issuer: { type: 'string' },
       'trust-domain': { type: 'string' },
@@ -113,6 +128,20 @@ const SUBCOMMANDS: Record<string, { flags: FlagSpec; run: Sub }> = {
       subject: { type: 'string' },
     },
     run: merge,
+  },
+  'import-jwks': {
+    flags: {
+      ...EDIT_FLAGS,
+      jwks: { type: 'string' },
+      issuer: { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'max-key-binding': { type: 'string' },
+      route: { type: 'list' },
+      subject: { type: 'string' },
+      prune: { type: 'boolean' },
+      'confirm-remove': { type: 'boolean' },
+    },
+    run: importJwks,
   },
   'remove-source': { flags: { ...EDIT_FLAGS, kid: { type: 'string' }, 'confirm-remove': { type: 'boolean' }, revoke: { type: 'boolean' } }, run: remove },
   sign: { flags: { ...EDIT_FLAGS, key: { type: 'string' }, 'valid-for': { type: 'string' } }, run: sign },
@@ -169,12 +198,22 @@ function keyBindingFlag(p: Parsed, name: string): KeyBinding | undefined {
   return v;
 }
 
+/** The files an edit reads besides --bundle: its result may never be written over one of them. */
+function editInputs(p: Parsed): InputFile[] {
+  return (['key-file', 'key', 'input', 'trust-entry', 'jwks'] as const).flatMap((f) => (str(p, f) === undefined || str(p, f) === '-' ? [] : [{ flag: `--${f}`, path: str(p, f)! }]));
+}
+
+/** Checked before any work: where --out / --in-place / --force say the result goes may be written. */
+function target(p: Parsed, input: string): OutputTarget {
+  return outputTarget(input, str(p, 'out'), bool(p, 'in-place'), bool(p, 'force'), editInputs(p));
+}
+
 /** Writes the result where --out / --in-place say; the summary goes where the document does not. */
 function write(p: Parsed, io: Io, input: string, doc: BundleDocument, summary: string): number {
-  const target = outputTarget(input, str(p, 'out'), bool(p, 'in-place'));
-  emit(io, target, docText(doc));
-  if (target.path === undefined) io.err(`${summary}\n`);
-  else io.out(`${summary}; written to ${target.path}\n`);
+  const t = target(p, input);
+  emit(io, t, docText(doc), editInputs(p));
+  if (t.path === undefined) io.err(`${summary}\n`);
+  else io.out(`${summary}; written to ${t.path}\n`);
   return 0;
 }
 
@@ -280,8 +319,8 @@ function build(p: Parsed, io: Io): number {
     ...(revocations !== undefined ? { revocations: revocations as never } : {}),
   });
   if (!built.ok) throw refused(built.code, built.problems);
-  const target = outputTarget('-', str(p, 'out'), false);
-  emit(io, target, docText(built.bundle));
+  const target = outputTarget('-', str(p, 'out'), false, bool(p, 'force'), editInputs(p));
+  emit(io, target, docText(built.bundle), editInputs(p));
   const summary = `built serial ${built.bundle.serial}: ${built.bundle.keys.length} key(s), ${built.bundle.routes.length} route(s), valid ${isoTime(built.bundle.issued_at)} to ${isoTime(built.bundle.expires_at)}; unsigned: review, then bundle sign`;
   if (target.path === undefined) io.err(`${summary}\n`);
   else io.out(`${summary}; written to ${target.path}\n`);
@@ -296,14 +335,64 @@ function resolveFrom(inputFile: string, path: string): string {
 
 // --- merge-source / remove-source ----------------------------------------------------------------
 
+const TRUST_ENTRY_KEYS = ['kid', 'issuer', 'trust_domain', 'max_key_binding', 'jwk'];
+
+/**
+ * A bundle keys[] entry, as the broker's GET /v1/trust-entry answers (docs/broker.md): exactly
+ * those members; the JWK through the strict public-key import (a private member is refused: an
+ * entry is published material); the kid must be the JWK's own when the JWK names one.
+ */
+function readTrustEntry(path: string): TrustKey {
+  const raw = readJson(path, '--trust-entry');
+  const where = `--trust-entry ${path}`;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where}: must be a JSON object {kid, issuer, trust_domain, max_key_binding, jwk}`);
+  const e = raw as Record<string, unknown>;
+  const problems = [
+    ...Object.keys(e).filter((k) => !TRUST_ENTRY_KEYS.includes(k)).map((k) => `unknown member "${k}"`),
+    ...TRUST_ENTRY_KEYS.filter((k) => e[k] === undefined).map((k) => `"${k}" is required`),
+  ];
+  if (e.kid !== undefined && (typeof e.kid !== 'string' || e.kid === '')) problems.push('"kid" must be a non-empty string');
+  if (e.max_key_binding !== undefined && (typeof e.max_key_binding !== 'string' || !isKeyBinding(e.max_key_binding))) problems.push('"max_key_binding" must be software, remote_kms, hardware_local or attested_workload');
+  if (e.jwk !== null && typeof e.jwk === 'object' && (e.jwk as { d?: unknown }).d !== undefined) problems.push('"jwk" carries a private key ("d"); a trust entry holds the public key only');
+  if (problems.length > 0) throw new Error(`${where}: ${problems.join('; ')}`);
+  const jwk = publicJwkOf(e.jwk, `${where}: jwk`);
+  const ownKid = (e.jwk as { kid?: unknown }).kid;
+  if (typeof ownKid === 'string' && ownKid !== e.kid) throw new Error(`${where}: "kid" ${JSON.stringify(e.kid)} is not the jwk's kid ${JSON.stringify(ownKid)}`);
+  return { kid: e.kid as string, issuer: e.issuer as string, trust_domain: e.trust_domain as string, max_key_binding: e.max_key_binding as KeyBinding, jwk: { ...jwk, kid: e.kid as string } };
+}
+
+/** A public JWK file that is a trust entry: say which option reads it. */
+function trustKeyFromFlagsOrHint(p: Parsed): TrustKey {
+  const file = str(p, 'key-file');
+  try {
+    return trustKeyFromFlags(p, 'for merge-source (or --trust-entry FILE)');
+  } catch (e) {
+    if (file !== undefined && !(e instanceof UsageError)) {
+      let json: unknown;
+      try {
+        json = readJson(file, '--key-file');
+      } catch {
+        throw e;
+      }
+      if (json !== null && typeof json === 'object' && 'jwk' in json && 'issuer' in json) throw new UsageError(`--key-file ${file} is a trust entry ({kid, issuer, trust_domain, max_key_binding, jwk}); pass it as --trust-entry ${file}`);
+    }
+    throw e;
+  }
+}
+
 function merge(p: Parsed, io: Io): number {
   const input = need(p, 'bundle');
   const routes = list(p, 'route');
   if (routes.length === 0) throw new UsageError('at least one --route ID is required');
   const subject = need(p, 'subject');
-  const key = trustKeyFromFlags(p, 'for merge-source');
+  const entryFile = str(p, 'trust-entry');
+  if (entryFile !== undefined) {
+    const clash = ['key-file', 'issuer', 'trust-domain', 'max-key-binding', 'kid'].filter((f) => p.flags[f] !== undefined);
+    if (clash.length > 0) throw new UsageError(`--${clash[0]} cannot be combined with --trust-entry (the entry says it)`);
+  }
+  const key = entryFile !== undefined ? readTrustEntry(entryFile) : trustKeyFromFlagsOrHint(p);
   const min = keyBindingFlag(p, 'min-key-binding');
-  outputTarget(input, str(p, 'out'), bool(p, 'in-place'));
+  target(p, input);
   const doc = readDocument(input);
   const r = mergeSource(doc, { key, routes, source: { issuer: key.issuer, trust_domain: key.trust_domain, subject, ...(min ? { min_key_binding: min } : {}) } });
   if (!r.ok) throw refused(r.code, r.problems);
@@ -313,11 +402,77 @@ function merge(p: Parsed, io: Io): number {
   return write(p, io, input, r.bundle, summary);
 }
 
+// --- import-jwks ---------------------------------------------------------------------------------
+
+/**
+ * An issuer's JWKS: `{"keys": [...]}` (RFC 7517 §5). Each Ed25519/P-256 signing key goes through the
+ * strict key import (publicJwkOf); a key of a type this verifier does not support, or marked for
+ * encryption, is skipped and named; a malformed supported key refuses the whole import, because a
+ * set with a damaged key is not one to trust partly.
+ */
+function readJwks(path: string, issuer: string, trustDomain: string, max: KeyBinding): { keys: TrustKey[]; skipped: string[] } {
+  const raw = readJson(path, '--jwks');
+  const where = `--jwks ${path}`;
+  if (raw === null || typeof raw !== 'object' || !Array.isArray((raw as { keys?: unknown }).keys)) throw new Error(`${where}: must be a JWK Set {"keys": [...]}`);
+  const keys: TrustKey[] = [];
+  const skipped: string[] = [];
+  const problems: string[] = [];
+  ((raw as { keys: unknown[] }).keys).forEach((k, i) => {
+    const e = (k ?? {}) as Record<string, unknown>;
+    const name = typeof e.kid === 'string' ? `kid "${e.kid}"` : `keys[${i}]`;
+    if (k === null || typeof k !== 'object' || Array.isArray(k)) return void problems.push(`keys[${i}]: must be a JWK object`);
+    if (e.use !== undefined && e.use !== 'sig') return void skipped.push(`${name}: use "${String(e.use)}"`);
+    const supported = (e.kty === 'OKP' && e.crv === 'Ed25519') || (e.kty === 'EC' && e.crv === 'P-256');
+    if (!supported) return void skipped.push(`${name}: ${String(e.kty)}${e.crv !== undefined ? ` ${String(e.crv)}` : ''} (Ed25519 and P-256 only)`);
+    if (e.d !== undefined) return void problems.push(`${name}: carries a private key ("d")`);
+    try {
+      const jwk = publicJwkOf(k, name);
+      keys.push({ kid: jwk.kid!, issuer, trust_domain: trustDomain, max_key_binding: max, jwk });
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  });
+  if (problems.length > 0) throw new Error(`${where}: ${problems.join('; ')}`);
+  return { keys, skipped };
+}
+
+function importJwks(p: Parsed, io: Io): number {
+  const input = need(p, 'bundle');
+  const jwksFile = need(p, 'jwks');
+  const issuer = need(p, 'issuer');
+  const trustDomain = need(p, 'trust-domain');
+  const max = keyBindingFlag(p, 'max-key-binding') ?? 'software';
+  const prune = bool(p, 'prune');
+  if (prune && !bool(p, 'confirm-remove')) throw new UsageError('bundle_confirm_required: --prune removes trusted keys; pass --confirm-remove too (nothing was written)');
+  const routes = list(p, 'route');
+  const subject = str(p, 'subject');
+  if ((routes.length > 0) !== (subject !== undefined)) throw new UsageError('give --route ID… and --subject PATTERN together (or neither)');
+  target(p, input);
+  const doc = readDocument(input);
+  const set = readJwks(jwksFile, issuer, trustDomain, max);
+  const r = importKeySet(doc, {
+    keys: set.keys,
+    issuer,
+    trust_domain: trustDomain,
+    prune,
+    ...(subject !== undefined ? { routes, source: { issuer, trust_domain: trustDomain, subject } } : {}),
+  });
+  if (!r.ok) throw refused(r.code, r.problems);
+  const rep = r.report!;
+  const list_ = (xs: string[]): string => (xs.length > 0 ? xs.join(', ') : '-');
+  for (const s of set.skipped) io.err(`skipped ${s}\n`);
+  if (rep.absent.length > 0 && !prune) io.err(`not in the JWKS, kept (--prune --confirm-remove removes them): ${rep.absent.join(', ')}\n`);
+  const summary = r.changed
+    ? `imported ${issuer} (${trustDomain}): added ${list_(rep.added)}; updated ${list_(rep.updated)}; unchanged ${list_(rep.unchanged)}; removed ${list_(rep.removed)}; ${rep.rules_added} source rule(s) added; serial ${doc.serial} -> ${r.bundle.serial}, unsigned: review, then bundle sign`
+    : `nothing to import: the bundle already trusts exactly these keys of ${issuer}; output unchanged (serial ${doc.serial}${doc.signature ? ', signature kept' : ''})`;
+  return write(p, io, input, r.bundle, summary);
+}
+
 function remove(p: Parsed, io: Io): number {
   const input = need(p, 'bundle');
   const kid = need(p, 'kid');
   if (!bool(p, 'confirm-remove')) throw new UsageError(`bundle_confirm_required: removing kid "${kid}" drops trust; pass --confirm-remove (nothing was written)`);
-  outputTarget(input, str(p, 'out'), bool(p, 'in-place'));
+  target(p, input);
   const doc = readDocument(input);
   const r = removeSource(doc, { kid, confirm: true, revoke: bool(p, 'revoke') });
   if (!r.ok) throw refused(r.code, r.problems);
@@ -333,7 +488,7 @@ function sign(p: Parsed, io: Io): number {
   const input = need(p, 'bundle');
   const keyFile = need(p, 'key');
   const validFor = str(p, 'valid-for') !== undefined ? parseDuration(str(p, 'valid-for')!, '--valid-for') : undefined;
-  outputTarget(input, str(p, 'out'), bool(p, 'in-place'));
+  target(p, input);
   const key = readPrivateKey(keyFile, '--key');
   let doc = readDocument(input);
   const nowS = Math.floor(Date.now() / 1000);

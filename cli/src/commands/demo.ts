@@ -4,11 +4,10 @@
  * echo upstream — printing each HTTP status and reason code. With `--target URL` it runs the same
  * tour against a running gateway instead (Envoy in the compose lab), using keys from `--state-dir`.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importPrivateJwk } from '../../../core/src/keys.js';
 import { parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
+import { readPrivateKey } from '../files.js';
 import { startLocalStack } from '../stack.js';
 import { runTour, type TourResult } from '../tour.js';
 
@@ -39,9 +38,12 @@ export const demoCommand: Command = {
     if (target) {
       const dir = str(p, 'lab-dir') ?? str(p, 'state-dir') ?? '.trustplane';
       const brokerSocket = str(p, 'broker-socket');
-      const key = (name: string) => importPrivateJwk(JSON.parse(readFileSync(join(dir, `${name}.jwk.json`), 'utf8')));
+      // One line naming the file when a key is missing or unusable (docs/cli.md, Conventions).
+      const key = (name: string) => readPrivateKey(join(dir, `${name}.jwk.json`), '--lab-dir key');
+      const issuerKey = key('issuer-key');
+      const holderKey = key('holder-key');
       print(`TrustPlane demo against ${target}\n\n`);
-      results = await runTour({ target, issuerKey: key('issuer-key'), holderKey: key('holder-key'), ...(brokerSocket ? { brokerSocket } : {}) }, print);
+      results = await runTour({ target, issuerKey, holderKey, ...(brokerSocket ? { brokerSocket } : {}) }, print);
     } else {
       const stack = await startLocalStack();
       try {
@@ -54,7 +56,19 @@ export const demoCommand: Command = {
       }
     }
     const failed = results.filter((r) => !r.ok);
-    if (json) io.out(`${JSON.stringify(results, null, 2)}\n`);
+    if (json) {
+      // snake_case like every --json key (docs/cli.md); TourResult is the code's camelCase view.
+      const rows = results.map((r) => ({
+        name: r.name,
+        expect_status: r.expectStatus,
+        expect_reason: r.expectReason,
+        status: r.status,
+        reason: r.reason,
+        ok: r.ok,
+        ...(r.upstream ? { upstream: { subject: r.upstream.subject ?? null, credentials_forwarded: r.upstream.credentialsForwarded } } : {}),
+      }));
+      io.out(`${JSON.stringify(rows, null, 2)}\n`);
+    }
     else io.out(`\n${results.length - failed.length} of ${results.length} steps behaved as expected${failed.length ? `; unexpected: ${failed.map((f) => f.name).join('; ')}` : ''}\n`);
     return failed.length === 0 ? 0 : 1;
   },

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { UsageError, bool, need, parseArgs } from '../args.js';
 import type { Command } from '../command.js';
-import { writeAtomic } from '../files.js';
+import { writeOutputs } from '../files.js';
 import { writeLocalTrust } from '../local-trust.js';
 import { LAB, labRoutes } from '../lab.js';
 
@@ -58,9 +58,18 @@ export const labInitCommand: Command = {
       broker_subject: LAB.brokerSubject,
       routes: bundle.routes.map((r) => r.id),
       kids: { bundle_signing: t.bundleSigningKey.kid, issuer: t.issuerKey.kid, broker: t.brokerKey.kid, holder: t.holderKey.kid },
-      files: LAB.files,
+      // snake_case like every --json key (docs/cli.md); LAB.files is the code's camelCase view.
+      files: {
+        bundle: LAB.files.bundle,
+        signing_keys: LAB.files.signingKeys,
+        bundle_signing_key: LAB.files.bundleSigningKey,
+        issuer_key: LAB.files.issuerKey,
+        broker_key: LAB.files.brokerKey,
+        holder_key: LAB.files.holderKey,
+        manifest: LAB.files.manifest,
+      },
     };
-    writeAtomic(join(dir, LAB.files.manifest), `${JSON.stringify(manifest, null, 2)}\n`);
+    writeOutputs([{ flag: 'manifest', path: join(dir, LAB.files.manifest), data: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644, replace: true }]);
     if (bool(p, 'json')) io.out(`${JSON.stringify(manifest)}\n`);
     else io.out(`lab trust material in ${dir}: bundle serial ${bundle.serial} (routes ${manifest.routes.join(', ')}), issuer kid ${t.issuerKey.kid}, broker kid ${t.brokerKey.kid}\n`);
     return 0;

@@ -16,7 +16,7 @@ export const requestCommand: Command = {
   2xx (a deny prints its x-trustplane-reason) or the server cannot be reached.
 ${REQUEST_USAGE}
   --timeout MS            give up after this long (default 10000)
-  --json                  print {status, headers, body} (body as text)
+  --json                  print {status, headers: [[name, value], …], body} (body as text)
 
   Example: trustplane request --broker /run/trustplane/broker.sock --audience https://api.example \\
              --holder-key holder.jwk --route payments-read https://api.example/v1/payments/42`,
@@ -43,7 +43,7 @@ ${REQUEST_USAGE}
     const body = await res.text();
     const headers: [string, string][] = [];
     res.headers.forEach((v, k) => headers.push([k, v]));
-    if (bool(p, 'json')) io.out(`${JSON.stringify({ status: res.status, headers: Object.fromEntries(headers), body })}\n`);
+    if (bool(p, 'json')) io.out(`${JSON.stringify({ status: res.status, headers, body })}\n`);
     else io.out(`HTTP ${res.status} ${res.statusText}\n${headers.map(([k, v]) => `${k}: ${v}\n`).join('')}\n${body}${body.endsWith('\n') || body === '' ? '' : '\n'}`);
     if (res.status >= 200 && res.status < 300) return 0;
     const reason = res.headers.get('x-trustplane-reason');

@@ -8,7 +8,7 @@ import { compileBundle } from '../../../core/src/bundle/compile.js';
 import { verifyBundle } from '../../../core/src/bundle/verify.js';
 import { verifyRequest } from '../../../core/src/engine/verify.js';
 import { MemoryReplayStore } from '../../../core/src/replay/memory.js';
-import { HEADER } from '../../../core/src/types.js';
+import { HEADER, type Identity } from '../../../core/src/types.js';
 import { toRequestView } from '../../../authz-server/src/translate/request-view.js';
 import { UsageError, bool, need, parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
@@ -75,7 +75,7 @@ export const verifyCommand: Command = {
           http_status: decision.httpStatus,
           dry_run: decision.dryRun,
           route_id: decision.routeId ?? null,
-          identity: decision.identity ?? null,
+          identity: decision.identity ? snakeIdentity(decision.identity) : null,
           transcript_sha256: decision.transcriptSha256 ?? null,
           bundle_serial: checked.bundle.serial,
         })}\n`,
@@ -91,6 +91,11 @@ export const verifyCommand: Command = {
 };
 
 type Obj = Record<string, unknown>;
+
+/** --json keys are snake_case in every command (docs/cli.md), as in the audit event. */
+function snakeIdentity(id: Identity): Obj {
+  return { issuer: id.issuer, subject: id.subject, trust_domain: id.trustDomain, key_binding: id.keyBinding, kid: id.kid, jti: id.jti, audience: id.audience };
+}
 const KNOWN = ['method', 'authority', 'path', 'headers', 'body_base64', 'body_sha256', 'route_id', 'source_principal'];
 
 /** The captured request as the CheckRequest Envoy would have sent for it. */

@@ -82,6 +82,9 @@ export function mergeSource(bundle: BundleDocument, input: MergeSourceInput): Bu
     return { ok: false, code: 'bundle_route_unknown', problems: unknown.map((id) => `route "${id}" is not in the bundle`) };
   }
 
+  const revoked = revokedProblem(doc, input.key);
+  if (revoked) return { ok: false, code: 'bundle_key_revoked', problems: [revoked] };
+
   let keys = doc.keys;
   const sameKid = doc.keys.find((k) => k.kid === input.key.kid);
   if (sameKid) {
@@ -114,6 +117,109 @@ export function mergeSource(bundle: BundleDocument, input: MergeSourceInput): Bu
 
   if (keys === doc.keys && added === 0) return { ok: true, bundle: doc, changed: false };
   return checked(next(doc, { keys, routes }), true);
+}
+
+/**
+ * A key whose kid is in `revocations.kids` would be merged and still deny every passport it signs
+ * (docs/bundle.md, revocations), so trusting it is refused rather than reported as done. Default kids
+ * are RFC 7638 thumbprints, so the same key material re-added under a new kid is caught when the
+ * revoked kid was its thumbprint. No command lifts a revocation: that is an edit of
+ * `revocations.kids` by hand, then `bundle sign`.
+ */
+function revokedProblem(doc: BundleDocument, key: TrustKey): string | undefined {
+  const kids = doc.revocations.kids;
+  const thumbprint = safeThumbprint(key);
+  const hit = kids.includes(key.kid) ? key.kid : thumbprint !== undefined && kids.includes(thumbprint) ? thumbprint : undefined;
+  if (hit === undefined) return undefined;
+  return `kid "${hit}" is revoked (listed in revocations.kids), so every passport it signs would stay denied; no command lifts a revocation: remove "${hit}" from revocations.kids by hand and re-sign, or trust a new key`;
+}
+
+export interface ImportKeySetInput {
+  /** The issuer's keys, each already through the strict key import, with their kids. */
+  readonly keys: readonly TrustKey[];
+  readonly issuer: string;
+  readonly trust_domain: string;
+  /** Remove this issuer's keys that the set no longer holds (`--prune --confirm-remove`). */
+  readonly prune: boolean;
+  /** Optionally also a source rule on these routes (as merge-source). */
+  readonly routes?: readonly string[];
+  readonly source?: AllowedSource;
+}
+
+export interface ImportKeySetReport {
+  readonly added: string[];
+  readonly updated: string[];
+  readonly unchanged: string[];
+  /** The issuer's kids in the bundle that the set does not hold. */
+  readonly absent: string[];
+  /** Those removed (only with prune). */
+  readonly removed: string[];
+  readonly rules_added: number;
+}
+
+/**
+ * Imports an issuer's key set (an OIDC/JWKS issuer's rotation): every key in the set is added, or
+ * updated when its kid is this issuer's with other material or binding; this issuer's keys missing
+ * from the set are reported, and removed only with `prune`. Refused as a whole when one key is
+ * revoked, is trusted for another issuer or trust domain, or is already trusted under another kid.
+ */
+export function importKeySet(bundle: BundleDocument, input: ImportKeySetInput): BundleEditResult & { report?: ImportKeySetReport } {
+  const base = validateBundle(bundle);
+  if (!base.ok) return { ok: false, code: 'bundle_invalid', problems: base.problems };
+  const doc = base.bundle;
+  if (input.keys.length === 0) return { ok: false, code: 'bundle_invalid', problems: ['the key set holds no usable key'] };
+  const problems: string[] = [];
+  const revoked = input.keys.map((k) => revokedProblem(doc, k)).filter((x): x is string => x !== undefined);
+  if (revoked.length > 0) return { ok: false, code: 'bundle_key_revoked', problems: revoked };
+  const ours = (k: TrustKey): boolean => k.issuer === input.issuer && k.trust_domain === input.trust_domain;
+  const report: ImportKeySetReport = { added: [], updated: [], unchanged: [], absent: [], removed: [], rules_added: 0 };
+  const incoming = new Map(input.keys.map((k) => [k.kid, k]));
+  if (incoming.size !== input.keys.length) problems.push('the key set names one kid twice');
+  for (const k of input.keys) {
+    if (k.issuer !== input.issuer || k.trust_domain !== input.trust_domain) problems.push(`kid "${k.kid}": issuer and trust domain must be the import's`);
+    const existing = doc.keys.find((e) => e.kid === k.kid);
+    if (existing && !ours(existing)) problems.push(`kid "${k.kid}" is already trusted for ${existing.issuer} (${existing.trust_domain})`);
+    const tp = safeThumbprint(k);
+    const twin = doc.keys.find((e) => e.kid !== k.kid && tp !== undefined && safeThumbprint(e) === tp);
+    if (twin && !(ours(twin) && !incoming.has(twin.kid) && input.prune)) problems.push(`kid "${k.kid}": this public key is already trusted as kid "${twin.kid}"`);
+  }
+  if (problems.length > 0) return { ok: false, code: 'bundle_key_conflict', problems };
+
+  const keys: TrustKey[] = [];
+  for (const e of doc.keys) {
+    const k = incoming.get(e.kid);
+    if (k) {
+      const same = safeThumbprint(e) === safeThumbprint(k) && e.max_key_binding === k.max_key_binding;
+      (same ? report.unchanged : report.updated).push(e.kid);
+      keys.push(same ? e : k);
+    } else if (ours(e)) {
+      report.absent.push(e.kid);
+      if (input.prune) report.removed.push(e.kid);
+      else keys.push(e);
+    } else keys.push(e);
+  }
+  for (const k of input.keys) {
+    if (!doc.keys.some((e) => e.kid === k.kid)) {
+      report.added.push(k.kid);
+      keys.push(k);
+    }
+  }
+  let routes = doc.routes;
+  if (input.routes && input.source) {
+    const unknown = input.routes.filter((id) => !doc.routes.some((r) => r.id === id));
+    if (unknown.length > 0) return { ok: false, code: 'bundle_route_unknown', problems: unknown.map((id) => `route "${id}" is not in the bundle`) };
+    const ruleText = canonicalJson(input.source);
+    let added = 0;
+    routes = doc.routes.map((r) => {
+      if (!input.routes!.includes(r.id) || r.allowed_sources.some((s) => canonicalJson(s) === ruleText)) return r;
+      added++;
+      return { ...r, allowed_sources: [...r.allowed_sources, input.source!] };
+    });
+    (report as { rules_added: number }).rules_added = added;
+  }
+  if (report.added.length + report.updated.length + report.removed.length + report.rules_added === 0) return { ok: true, bundle: doc, changed: false, report };
+  const r = checked(next(doc, { keys, routes }), true);
+  return r.ok ? { ...r, report } : r;
 }
 
 export interface RemoveSourceInput {

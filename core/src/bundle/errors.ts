@@ -17,13 +17,14 @@ export const BUNDLE_ERROR_CODES = Object.freeze([
 ] as const);
 export type BundleErrorCode = (typeof BUNDLE_ERROR_CODES)[number];
 
-/** Why an edit (build, merge-source, remove-source) produced nothing. */
+/** Why an edit (build, merge-source, import-jwks, remove-source) produced nothing. */
 export const BUNDLE_EDIT_ERROR_CODES = Object.freeze([
   'bundle_invalid',
   'bundle_key_conflict',
   'bundle_route_unknown',
   'bundle_key_unknown',
   'bundle_confirm_required',
+  'bundle_key_revoked',
 ] as const);
 export type BundleEditErrorCode = (typeof BUNDLE_EDIT_ERROR_CODES)[number];
 

@@ -7,5 +7,5 @@ export { canonicalBundleBytes } from './canonical.js';
 export { signBundle } from './sign.js';
 export { verifyBundle, BUNDLE_CLOCK_SKEW_S, type BundleVerification, type VerifyBundleOptions } from './verify.js';
 export { compileBundle, type CompiledBundle, type CompiledKey } from './compile.js';
-export { buildBundle, mergeSource, removeSource } from './edit.js';
+export { buildBundle, importKeySet, mergeSource, removeSource, type ImportKeySetInput, type ImportKeySetReport } from './edit.js';
 export type { BuildBundleInput, BundleEditResult, MergeSourceInput, RemoveSourceInput } from './edit.js';
