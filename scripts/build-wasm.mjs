@@ -3,9 +3,11 @@
 // trustplane_filter.debug.wasm (debug, with assertions and names).
 //
 // Flags and why:
-//   --exportStart _initialize  cpp-host calls _initialize once after loading (envoy-facts §5.1);
-//                              global initialisers must not run from a wasm start section.
-//   --use abort=…              Envoy has no env.abort (§5.2); route aborts to our own handler.
+//   --exportStart _initialize  cpp-host calls _initialize once after loading
+//                              (docs/envoy-integration.md F5.1); global initialisers must not run
+//                              from a wasm start section.
+//   --use abort=…              Envoy has no env.abort (docs/envoy-integration.md F5.2); route
+//                              aborts to our own handler.
 //   --runtime incremental      streams allocate small objects and Envoy VMs live for days: the
 //                              memory must be reclaimed without a host-driven __collect.
 //   -O3 --noAssert --uncheckedBehavior always (release)  speed of the SHA-256 inner loop.

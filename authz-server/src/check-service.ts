@@ -4,7 +4,8 @@
  *
  * grpc-js has no global handler for exceptions thrown in handlers, so this is the one catch on the
  * request path: anything unexpected becomes a logged, counted `internal_error` deny — never a gRPC
- * error (Envoy would route that through failure_mode_allow, envoy-facts §2.1) and never an allow.
+ * error (Envoy would route that through failure_mode_allow, docs/envoy-integration.md F2.1) and never
+ * an allow.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
@@ -22,7 +23,7 @@ import { encodeCheckResponseFast } from './response-codec.js';
  * The Check method with the direct codecs in place of proto-loader's: request-codec.ts reads only
  * what the translator uses, and never throws, so bytes it cannot read are answered with a
  * `request_malformed` deny rather than grpc-js's INTERNAL error, which Envoy's failure_mode_allow
- * would decide (envoy-facts §2.1); response-codec.ts writes the responses.
+ * would decide (docs/envoy-integration.md F2.1); response-codec.ts writes the responses.
  */
 export const CHECK_SERVICE = {
   ...AuthorizationService,

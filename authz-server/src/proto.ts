@@ -4,13 +4,13 @@
  *
  * Loader options, and why:
  * - `keepCase: true`: field names as in the .proto (`context_extensions`, `raw_body`), the names
- *   envoy-facts and Envoy's docs use.
+ *   docs/envoy-integration.md (F3) and Envoy's docs use.
  * - `longs: String`: the only 64-bit field we meet is `HttpRequest.size`; a string never loses
  *   precision and we do not compute with it.
  * - `enums: Number`: `HttpStatus.code` numbers are the HTTP status codes themselves and the reason
- *   registry already holds numbers; Envoy casts any value > 0 (envoy-facts §3). With `String`, a value
- *   this file does not name would still decode as a number, so Number gives one type always. On
- *   encode, protobufjs accepts a number or a name either way.
+ *   registry already holds numbers; Envoy casts any value > 0 (docs/envoy-integration.md F3). With
+ *   `String`, a value this file does not name would still decode as a number, so Number gives one type
+ *   always. On encode, protobufjs accepts a number or a name either way.
  * - `defaults: true`: every scalar is present after decoding (empty string, 0, empty Buffer), so a
  *   missing field and an empty one read the same, as they do in proto3. Unset message fields are
  *   `null`.
@@ -21,7 +21,8 @@
  * straight from the wire, in the shape these options give them.
  *
  * `google.protobuf.Struct` values use camelCase members (`stringValue`, `boolValue`) even with
- * `keepCase`, because protobufjs substitutes its bundled well-known types (envoy-facts, Addendum).
+ * `keepCase`, because protobufjs substitutes its bundled well-known types
+ * (docs/envoy-integration.md FA).
  */
 import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
@@ -116,7 +117,10 @@ export type HeaderAppendAction = (typeof HeaderAppendAction)[keyof typeof Header
 
 export interface HeaderValueOption {
   header: HeaderValue;
-  /** Deprecated upstream and never set by us: when set it wins over `append_action` (envoy-facts §2.2). */
+  /**
+   * Deprecated upstream and never set by us: when set it wins over `append_action`
+   * (docs/envoy-integration.md F2.2).
+   */
   append?: { value: boolean } | null;
   append_action?: HeaderAppendAction;
   keep_empty_value?: boolean;

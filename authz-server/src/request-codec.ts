@@ -9,7 +9,7 @@
  * as plain objects with `__proto__` an own key, bytes as Buffers), so the translator and its fixtures
  * do not depend on which decoder ran.
  *
- * Read (field numbers of protos/, which are upstream's; envoy-facts §3):
+ * Read (field numbers of protos/, which are upstream's; docs/envoy-integration.md F3):
  *   CheckRequest.attributes 1
  *   AttributeContext: source 1, request 4, context_extensions 10
  *   Peer: address 1, principal 4 → Address.socket_address 1 → SocketAddress: address 2, port_value 3
@@ -31,7 +31,7 @@
  * silently cuts it). Such bytes, and truncated ones, decode to an `UndecodableCheckRequest`, which
  * toRequestView answers with `request_malformed`: a deny in a successful RPC. proto-loader threw
  * instead, and grpc-js answered a deserialisation failure with the gRPC error INTERNAL, which Envoy
- * routes through `failure_mode_allow` (envoy-facts §2.1).
+ * routes through `failure_mode_allow` (docs/envoy-integration.md F2.1).
  */
 
 /** What the decoder returns for bytes that are not a CheckRequest; `detail` names the first problem. */

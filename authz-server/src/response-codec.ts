@@ -3,8 +3,8 @@
  * generic serializer converts the object (`fromObject`) before encoding, which cost 30–55 µs per
  * check; protobufjs's `Writer` still cost about 15 µs for an allow (an operation object per field,
  * a fork per nested message, JavaScript UTF-8 for short strings, a copy on `finish`). The field
- * numbers are those of protos/ (envoy-facts §3); the wire-compat tests decode what this writes with
- * Envoy's official definitions.
+ * numbers are those of protos/ (docs/envoy-integration.md F3); the wire-compat tests decode what this
+ * writes with Envoy's official definitions.
  *
  * How it writes: back to front into one reused scratch buffer. A length-delimited field is its
  * content first, then the content's length and the tag in front of it, so every nested length is

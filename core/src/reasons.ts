@@ -5,9 +5,9 @@
  * in audit events, and as the bounded `reason` label of metrics. `docs/reason-codes.md` documents
  * each one; a test fails when this table and that document disagree.
  *
- * `status` is the HTTP status Envoy returns to the client (DESIGN: 401 for missing or invalid
- * credentials, 403 for policy, 503 when a dependency cannot answer). `grpc` is the google.rpc code
- * put in CheckResponse.status; Envoy does not map it to HTTP, which is why `status` is explicit.
+ * `status` is the HTTP status Envoy returns to the client (docs/reason-codes.md: 401 for missing or
+ * invalid credentials, 403 for policy, 503 when a dependency cannot answer). `grpc` is the google.rpc
+ * code put in CheckResponse.status; Envoy does not map it to HTTP, which is why `status` is explicit.
  */
 
 export type Phase =

@@ -3,7 +3,7 @@
  * `docs/transcript-v1.md` is the normative specification; this file implements it line for line.
  *
  * The canonical forms are chosen to be fixed points of what Envoy and Istio may do to a request on
- * the way (envoy-facts §1 and the Addendum): percent-decoding of unreserved characters, upper-casing
+ * the way (docs/envoy-integration.md F1 and FA): percent-decoding of unreserved characters, upper-casing
  * of escapes, lower-cased header names, comma-joined repeated headers, `:authority` instead of Host,
  * default ports. Paths that Envoy's normalisation could map onto a different path (dot segments,
  * empty segments, encoded slash or backslash) are refused outright rather than normalised, so a

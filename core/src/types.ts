@@ -83,7 +83,7 @@ export type BodyObservation =
   | { readonly kind: 'unavailable' };
 
 /**
- * The request as the verifier observed it, in Envoy's shape (envoy-facts §1):
+ * The request as the verifier observed it, in Envoy's shape (docs/envoy-integration.md F1):
  * `path` holds the query; header names are lower-case; repeated headers are comma-joined with a bare
  * `,`; pseudo-headers may be present in `headers` and are ignored there.
  */

@@ -2,15 +2,16 @@
  * A development gateway: an Envoy stand-in for one machine and for tests. NOT a production proxy —
  * it serves HTTP/1.1 on loopback, has no TLS, no connection limits and no retries.
  *
- * What it does follows Envoy's behaviour as recorded in envoy-facts:
+ * What it does follows Envoy's behaviour as docs/envoy-integration.md records it ("Envoy facts this
+ * repository relies on", cited F1.1 etc.):
  * - the HTTP connection manager: hop-by-hop headers dropped, `Host` becomes `:authority`,
- *   pseudo-headers added, `x-request-id` generated when absent, `x-forwarded-proto` set (Addendum);
+ *   pseudo-headers added, `x-request-id` generated when absent, `x-forwarded-proto` set (FA);
  * - the wasm filter (per route): the compiled `.wasm` runs under the proxy-wasm host emulator with
- *   Envoy's buffering rules and `allow_on_headers_stop_iteration` (§5.4);
- * - ext_authz (per route, or disabled): the CheckRequest is built as `createHttpCheck` does (§1:
+ *   Envoy's buffering rules and `allow_on_headers_stop_iteration` (F5.4);
+ * - ext_authz (per route, or disabled): the CheckRequest is built as `createHttpCheck` does (F1:
  *   lower-case names, repeated values joined with ",", `path` with its query, `x-envoy-auth-partial-body`
  *   only when a body was buffered, `raw_body` with pack_as_bytes, context_extensions, source address),
- *   sent over real gRPC, and the answer applied as `onComplete` does (§2: OK header mutations with
+ *   sent over real gRPC, and the answer applied as `onComplete` does (F2: OK header mutations with
  *   the newest append semantics, removals except pseudo-headers and host, deny → local reply with
  *   the denied status (403 when unset), RPC error → `status_on_error` with an empty body).
  */
@@ -147,7 +148,8 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
     let responseHeadersToAdd: HeaderValueOption[] = [];
     const buffering = route.extAuthz ? route.withRequestBody : undefined;
     if (buffering && !buffering.allowPartialMessage && body.length > buffering.maxRequestBytes) {
-      // §1.3: the decoder buffer limit is max_request_bytes; Envoy answers 413 and never calls ext_authz.
+      // F1.3: the decoder buffer limit is max_request_bytes; Envoy answers 413 and never calls
+      // ext_authz.
       reply(res, { status: 413, headers: [['content-type', 'text/plain']], body: Buffer.from('Payload Too Large') });
       return;
     }
@@ -157,7 +159,8 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
         client.Check(check, { deadline: Date.now() + (o.timeoutMs ?? 1000) }, (err, r) => resolve(err ? undefined : r));
       });
       if (!outcome) {
-        // §2.5: an error is not a denial; failure_mode_allow is false here, so status_on_error with an empty body.
+        // F2.5: an error is not a denial; failure_mode_allow is false here, so status_on_error with an
+        // empty body.
         reply(res, { status: o.statusOnError ?? 403, headers: [], body: new Uint8Array(0) });
         return;
       }
@@ -182,7 +185,7 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
   function checkRequest(req: IncomingMessage, headers: HeaderPairs, body: Uint8Array, route: GatewayRoute): CheckRequest {
     const map: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [k, v] of headers) {
-      if (k === 'x-envoy-auth-partial-body') continue; // §1.2: a client copy is dropped
+      if (k === 'x-envoy-auth-partial-body') continue; // F1.2: a client copy is dropped
       map[k] = map[k] === undefined ? v : `${map[k]},${v}`;
     }
     const buffer = route.withRequestBody;
@@ -291,7 +294,7 @@ export function connectionManagerHeaders(req: IncomingMessage): [string, string]
 }
 
 /**
- * Header mutations with the newest Envoy semantics (§2.2): a set `append` wins (true → append to an
+ * Header mutations with the newest Envoy semantics (F2.2): a set `append` wins (true → append to an
  * existing header only, false → set); otherwise `append_action` decides.
  */
 export function applyMutations(headers: HeaderPairs, options: readonly HeaderValueOption[]): [string, string][] {

@@ -3,26 +3,27 @@
  * Envoy embeds) and behaves like Envoy's wasm HTTP filter on the request path. The tests drive the
  * real `.wasm` through it, and the local gateway can drive real HTTP requests through it.
  *
- * Behaviour modelled, with the source of each rule (envoy-facts = shared/reference/envoy-facts.md):
- * - Lifecycle (§5.1): `_initialize` (or `_start`), root context create → on_vm_start → on_configure
+ * Behaviour modelled, with the source of each rule (F5.1 etc. are sections of docs/envoy-integration.md,
+ * "Envoy facts this repository relies on"):
+ * - Lifecycle (F5.1): `_initialize` (or `_start`), root context create → on_vm_start → on_configure
  *   (plugin configuration readable as buffer type 7); one context per stream, created under the
  *   root; on_log → on_done → on_delete when a stream is closed.
- * - Header maps (§5.2, §5.3): keys lower-cased on every call; get returns the FIRST value only;
+ * - Header maps (F5.2, F5.3): keys lower-cased on every call; get returns the FIRST value only;
  *   add = addCopy; replace = setCopy, which by default overwrites only the first copy of a repeated
  *   header (the behaviour of Envoy builds without `http_set_copy_replace_all_headers`, the worst
  *   case for a filter that must not let a client-sent copy survive); remove drops every copy.
- * - Header status (§5.1, §5.4): Pause from on_request_headers is StopIteration when
+ * - Header status (F5.1, F5.4): Pause from on_request_headers is StopIteration when
  *   `allowOnHeadersStopIteration` (Envoy ≥ 1.35 option) is true, else StopAllIterationAndWatermark:
  *   the body callbacks are then never called and the stream hangs until proxy_continue_stream.
  *   After the headers were passed on, request-header calls return BAD_ARGUMENT.
- * - Body (§5.4): while the previous body callback returned StopIterationAndBuffer the new chunk is
+ * - Body (F5.4): while the previous body callback returned StopIterationAndBuffer the new chunk is
  *   appended to the stream's buffer BEFORE the VM call, and body_size is cumulative; after Continue
  *   the buffer is only the current chunk. Buffered bytes over `decoderBufferLimitBytes` (Envoy's
  *   default 1 MiB) make Envoy itself answer 413. Continue from a body or trailers callback passes
  *   held headers on first (filter.h: "Continue sends headers first").
- * - Local replies (§5.2, §5.4): recorded; Envoy defers the reply until the callback returns and
+ * - Local replies (F5.2, F5.4): recorded; Envoy defers the reply until the callback returns and
  *   then never calls the VM again for that stream's request path.
- * - Imports (§5.2): only what cpp-host registers; a module importing anything else fails to load,
+ * - Imports (F5.2): only what cpp-host registers; a module importing anything else fails to load,
  *   as in Envoy. proc_exit and traps fail the VM, and every later stream gets a 503.
  * - Empty results (cpp-host `copyToPointerSize`): nothing is allocated and the return slots are
  *   left untouched, so a filter that does not clear them is caught.
@@ -55,7 +56,7 @@ interface WasmApi {
 }
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-/** proxy_status_t (envoy-facts §5.2). */
+/** proxy_status_t (docs/envoy-integration.md F5.2). */
 export const WasmResult = Object.freeze({
   Ok: 0,
   NotFound: 1,
@@ -110,7 +111,7 @@ export type HeaderPairs = readonly HeaderPair[];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Serialises a header map in the ABI format (envoy-facts §5.3). */
+/** Serialises a header map in the ABI format (docs/envoy-integration.md F5.3). */
 export function serializeHeaderMap(pairs: HeaderPairs): Uint8Array {
   const encoded = pairs.map(([k, v]) => [encoder.encode(k), encoder.encode(v)] as const);
   let size = 4 + pairs.length * 8;
@@ -130,7 +131,7 @@ export function serializeHeaderMap(pairs: HeaderPairs): Uint8Array {
   return out;
 }
 
-/** Parses the ABI header-map format; an empty map may be 0 bytes or a single 0x00 (§5.3). */
+/** Parses the ABI header-map format; an empty map may be 0 bytes or a single 0x00 (F5.3). */
 export function deserializeHeaderMap(bytes: Uint8Array): [string, string][] {
   if (bytes.length === 0 || (bytes.length === 1 && bytes[0] === 0)) return [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -174,7 +175,10 @@ export interface LocalReply {
 }
 
 export interface ProxyWasmHostOptions {
-  /** Envoy ≥ 1.35 `PluginConfig.allow_on_headers_stop_iteration` (envoy-facts §5.4). Default true. */
+  /**
+   * Envoy ≥ 1.35 `PluginConfig.allow_on_headers_stop_iteration` (docs/envoy-integration.md F5.4).
+   * Default true.
+   */
   readonly allowOnHeadersStopIteration?: boolean;
   /** The stream's decoder buffer limit; Envoy's default per-connection limit is 1 MiB. */
   readonly decoderBufferLimitBytes?: number;
@@ -330,7 +334,7 @@ export class ProxyWasmStream {
     readonly contextId: number,
     headers: HeaderPairs,
   ) {
-    // Envoy's codecs present every header name lower-cased (envoy-facts §10.6).
+    // Envoy's codecs present every header name lower-cased (docs/envoy-integration.md F10.6).
     this.headers = headers.map(([k, v]) => [k.toLowerCase(), v]);
   }
 
@@ -381,7 +385,7 @@ export class ProxyWasmStream {
     if (this.failIfVmFailed()) return;
     const action = this.host.callVm(this, 'proxy_on_request_headers', this.contextId, this.headers.length, endOfStream ? 1 : 0);
     if (this.applyPendingReply(action)) return;
-    // convertVmCallResultToFilterHeadersStatus (envoy-facts §5.1, §5.4).
+    // convertVmCallResultToFilterHeadersStatus (docs/envoy-integration.md F5.1, F5.4).
     if (action === 0 || action === 2) {
       this.passHeadersOn();
       this.state = endOfStream || action === 2 ? 'ended' : 'streaming';
@@ -408,7 +412,7 @@ export class ProxyWasmStream {
     let view: ByteBuffer;
     if (this.state === 'buffering') {
       // The previous callback buffered: the new chunk joins the buffer before the VM call, and
-      // body_size is cumulative (envoy-facts §5.4).
+      // body_size is cumulative (docs/envoy-integration.md F5.4).
       this.buffer.append(chunk);
       if (this.overBufferLimit()) return;
       view = this.buffer;
@@ -495,7 +499,7 @@ export class ProxyWasmStream {
   headerMap(mapType: number, write: boolean): [string, string][] | null {
     if (mapType === MapType.RequestHeaders) {
       if (this.inLogPhase) return write ? null : this.headers;
-      // Envoy clears its pointer to the request headers once they were passed on (§5.4).
+      // Envoy clears its pointer to the request headers once they were passed on (F5.4).
       return this.headersPassedOn ? null : this.headers;
     }
     if (mapType === MapType.RequestTrailers) return this.trailers !== null && this.state !== 'ended' ? this.trailers : null;
@@ -529,7 +533,8 @@ export class ProxyWasmStream {
 
   private overBufferLimit(): boolean {
     if (this.buffer.length <= this.host.options.decoderBufferLimitBytes) return false;
-    // filter.h: buffering past the decoder limit sends 413 on the request path (envoy-facts §5.4).
+    // filter.h: buffering past the decoder limit sends 413 on the request path
+    // (docs/envoy-integration.md F5.4).
     this.reply = envoyReply(413, 'request_payload_too_large', 'Payload Too Large');
     this.state = 'replied';
     return true;
@@ -658,7 +663,8 @@ export class ProxyWasmHost {
   private start(pluginConfiguration: string | Uint8Array | object | null): void {
     const e = this.exports;
     this.guard(() => {
-      // cpp-host: _initialize (then main/__main_void when present), else _start (envoy-facts §5.1).
+      // cpp-host: _initialize (then main/__main_void when present), else _start
+      // (docs/envoy-integration.md F5.1).
       if (e._initialize) {
         e._initialize();
         if (e.__main_void) e.__main_void();
@@ -1016,7 +1022,7 @@ export class ProxyWasmHost {
       args_get: () => 0,
       fd_prestat_get: () => 8, // EBADF: no preopened directories
       proc_exit: (code: number) => {
-        // cpp-host marks the VM as failed (envoy-facts §5.2).
+        // cpp-host marks the VM as failed (docs/envoy-integration.md F5.2).
         throw new Error(`proc_exit(${code})`);
       },
     };

@@ -231,7 +231,8 @@ describe('wire compatibility with Envoy\'s official ext_authz definitions', () =
           assert.equal(decoded.http_response, 'denied_response');
           assert.notEqual(decoded.status?.code ?? 0, 0, 'a deny must not read as OK');
           const http = response.denied_response.status.code;
-          // HttpStatus.code is validated as a defined, non-zero StatusCode (envoy-facts §3).
+          // HttpStatus.code is validated as a defined, non-zero StatusCode
+          // (docs/envoy-integration.md F3).
           const enumType = loadedStatusCode();
           assert.equal(decoded.denied_response?.status?.code, enumType.valuesById[http]);
           assert.notEqual(enumType.valuesById[http], undefined, `HTTP ${http} is a defined StatusCode`);

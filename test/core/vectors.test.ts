@@ -25,7 +25,10 @@ const repoRoot = (): string => PACKAGE_ROOT;
 const vectors = JSON.parse(readFileSync(join(repoRoot(), 'test', 'vectors', 'transcript-v1.json'), 'utf8')) as VectorFile;
 const NOW_MS = vectors.now * 1000;
 
-/** Envoy's `headers` map: repeated names joined with a bare "," in arrival order (envoy-facts §1.2). */
+/**
+ * Envoy's `headers` map: repeated names joined with a bare "," in arrival order
+ * (docs/envoy-integration.md F1.2).
+ */
 
 
 /** The body hash a verifier takes from an Envoy request that it allows on route `routeId`. */

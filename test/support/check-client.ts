@@ -503,7 +503,10 @@ const STATUS_NAME: Record<number, string> = Object.fromEntries(
 export const IDENTITY_HEADER_NAMES = ['x-trustplane-subject', 'x-trustplane-issuer', 'x-trustplane-trust-domain', 'x-trustplane-key-binding', 'x-trustplane-route', 'x-trustplane-decision-id'];
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** A deny exactly as DESIGN.md and the reason registry say: successful RPC, explicit HTTP status, reason header, JSON body. */
+/**
+ * A deny exactly as docs/envoy-integration.md ("Deny") and the reason registry say: successful RPC,
+ * explicit HTTP status, reason header, JSON body.
+ */
 export function assertDeny(r: OfficialCheckResponseShape, reason: ReasonCode): void {
   const info = REASONS[reason];
   assert.equal(r.http_response, 'denied_response', `expected a deny with ${reason}, got ${JSON.stringify(r.dynamic_metadata)}`);

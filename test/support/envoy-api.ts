@@ -4,7 +4,7 @@
  * never with our own `protos/`. Tests use it to produce the bytes Envoy would send and to read what
  * our server answers the way Envoy would.
  *
- * `envoyCheckRequest()` shapes a request the way shared/reference/envoy-facts.md §1 and its Addendum
+ * `envoyCheckRequest()` shapes a request the way docs/envoy-integration.md F1 and FA
  * say Envoy does: pseudo-headers in the header map, lower-case names, repeats joined with "," (or kept
  * apart in `header_map` with `raw_value` under encode_raw_headers, except the headers Envoy merges
  * itself), invalid UTF-8 turned into "!", hop-by-hop headers and client copies of
@@ -130,7 +130,10 @@ export function structToPlain(struct: OfficialStruct | undefined): Record<string
 export interface EnvoyPeerInput {
   readonly address: string;
   readonly port: number;
-  /** Only when the connection is TLS: the first URI SAN, e.g. a SPIFFE ID (envoy-facts §1.1). */
+  /**
+   * Only when the connection is TLS: the first URI SAN, e.g. a SPIFFE ID
+   * (docs/envoy-integration.md F1.1).
+   */
   readonly principal?: string;
 }
 
@@ -182,7 +185,7 @@ export function envoyCheckRequestObject(input: EnvoyCheckInput = {}): Record<str
   const protocol = input.protocol ?? 'HTTP/1.1';
 
   // Client headers after the connection manager: lower-cased, hop-by-hop and Host gone (Host became
-  // :authority), client copies of the partial-body header dropped (envoy-facts §1.2, Addendum).
+  // :authority), client copies of the partial-body header dropped (docs/envoy-integration.md F1.2, FA).
   const entries: Array<[string, Uint8Array]> = [];
   const cookies: Uint8Array[] = [];
   for (const [rawName, rawValue] of input.headers ?? []) {
@@ -200,7 +203,7 @@ export function envoyCheckRequestObject(input: EnvoyCheckInput = {}): Record<str
   if (forwardedProto >= 0) entries.splice(forwardedProto, 1);
   entries.push(['x-forwarded-proto', Buffer.from(scheme)]);
 
-  // Body buffering (envoy-facts §1.3).
+  // Body buffering (docs/envoy-integration.md F1.3).
   const bodyBytes = typeof input.body === 'string' ? Buffer.from(input.body, 'utf8') : Buffer.from(input.body ?? []);
   const http: Record<string, unknown> = {
     id: input.streamId ?? '11920138546937489102',
@@ -282,7 +285,10 @@ function peer(p: EnvoyPeerInput): Record<string, unknown> {
 const UTF8_SEQUENCE =
   /[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}|([\s\S])/g;
 
-/** Envoy's sanitising of strings: every byte that is not valid UTF-8 becomes "!" (envoy-facts §1.2). */
+/**
+ * Envoy's sanitising of strings: every byte that is not valid UTF-8 becomes "!"
+ * (docs/envoy-integration.md F1.2).
+ */
 export function sanitizeUtf8(bytes: Uint8Array): string {
   return Buffer.from(bytes)
     .toString('latin1')

@@ -44,7 +44,7 @@ export const NEWER_FIELDS: readonly NewerField[] = Object.freeze([
     number: 9,
     type: 'google.protobuf.BoolValue',
     addedIn: 'Envoy v1.35.0',
-    reference: 'envoyproxy/envoy#40213; shared/reference/envoy-facts.md §5.4',
+    reference: 'envoyproxy/envoy#40213; docs/envoy-integration.md F5.4',
   },
 ]);
 

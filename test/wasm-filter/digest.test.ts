@@ -1,6 +1,6 @@
 /**
  * The filter's header equals node:crypto's SHA-256 (unpadded base64url) of the body for every
- * chunking Envoy can produce (envoy-facts §5.4), with many streams interleaved in one VM.
+ * chunking Envoy can produce (docs/envoy-integration.md F5.4), with many streams interleaved in one VM.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

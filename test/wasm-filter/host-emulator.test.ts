@@ -1,6 +1,6 @@
 /**
- * The host emulator follows the ABI and Envoy's buffering rules (envoy-facts §5.2–§5.4). These
- * tests drive a probe filter (fixtures/probe-filter.as) that logs what it is handed.
+ * The host emulator follows the ABI and Envoy's buffering rules (docs/envoy-integration.md F5.2–F5.4).
+ * These tests drive a probe filter (fixtures/probe-filter.as) that logs what it is handed.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -32,7 +32,7 @@ describe('proxy-wasm host emulator', function () {
     return host.logs.filter((l) => l.contextId === stream.contextId).map((l) => l.message);
   }
 
-  describe('header-map serialisation (§5.3)', () => {
+  describe('header-map serialisation (F5.3)', () => {
     it('writes the count, the size table, then NUL-terminated keys and values, little-endian', () => {
       const bytes = serializeHeaderMap([['a', '1'], ['bb', '22']]);
       assert.deepEqual(
@@ -69,7 +69,7 @@ describe('proxy-wasm host emulator', function () {
     });
   });
 
-  describe('lifecycle (§5.1)', () => {
+  describe('lifecycle (F5.1)', () => {
     it('creates the root context, then one context per stream, and closes with on_done and on_delete', async () => {
       const host = await probeHost('');
       const stream = host.newStream([[':path', '/']]);
@@ -106,7 +106,7 @@ describe('proxy-wasm host emulator', function () {
     });
   });
 
-  describe('body delivery (§5.4)', () => {
+  describe('body delivery (F5.4)', () => {
     it('makes the buffer cumulative while the filter pauses: body_size counts every byte so far', async () => {
       const host = await probeHost('headers=1 body=1');
       const stream = host.newStream([[':path', '/']]);

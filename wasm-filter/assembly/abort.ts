@@ -1,6 +1,6 @@
 // Replaces AssemblyScript's `env.abort` import (build flag `--use abort=assembly/abort/onAbort`),
-// which Envoy does not provide (envoy-facts §5.2). Logs, then traps: Envoy fails the VM on a trap,
-// the only safe outcome of a bug. Never proc_exit.
+// which Envoy does not provide (docs/envoy-integration.md F5.2). Logs, then traps: Envoy fails the VM
+// on a trap, the only safe outcome of a bug. Never proc_exit.
 
 import { proxy_log } from "./imports";
 

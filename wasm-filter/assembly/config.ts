@@ -10,7 +10,8 @@ import { JsonKind, JsonReader, JsonValue, kindName } from "./json";
 
 export const DEFAULT_HEADER = "x-trustplane-body-sha256";
 export const LENGTH_HEADER_NAME = "x-trustplane-body-length";
-// Envoy's default per-connection (and so decoder) buffer limit is 1 MiB (envoy-facts §5.4).
+// Envoy's default per-connection (and so decoder) buffer limit is 1 MiB
+// (docs/envoy-integration.md F5.4).
 export const DEFAULT_MAX_BODY_BYTES: u64 = 1048576;
 // JSON numbers are doubles: larger integers cannot be written exactly.
 const MAX_SAFE_INTEGER: f64 = 9007199254740991;
@@ -61,8 +62,8 @@ function headerName(value: string): string | null {
     // Pseudo-headers (":path") and non-token names cannot be set by the filter.
     if (!isTokenChar(value.charCodeAt(i))) return null;
   }
-  // Envoy lower-cases keys on every header-map call (envoy-facts §5.2); doing it here makes the
-  // configured name and the name compared against in logs and docs the same string.
+  // Envoy lower-cases keys on every header-map call (docs/envoy-integration.md F5.2); doing it here
+  // makes the configured name and the name compared against in logs and docs the same string.
   return value.toLowerCase();
 }
 

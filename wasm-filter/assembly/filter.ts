@@ -1,6 +1,6 @@
 // The filter: one root context per plugin configuration, one HTTP context per request stream.
 //
-// Flow (envoy-facts §5.4, Envoy ≥ 1.35 with allow_on_headers_stop_iteration: true):
+// Flow (docs/envoy-integration.md F5.4, Envoy ≥ 1.35 with allow_on_headers_stop_iteration: true):
 //   headers, end_of_stream      → hash of the empty body, replace the header, Continue.
 //   headers, body follows       → Pause (StopIteration: headers held, body callbacks still run).
 //   body (while paused)         → the buffer is cumulative: hash only [hashed, body_size); Pause
@@ -155,7 +155,7 @@ function finish(stream: Stream, config: Config): u32 {
   if (status == Status.OK) status = replaceRequestHeader(config.header, DIGEST_TEXT, length);
   if (status == Status.OK) status = replaceRequestHeader(LENGTH_HEADER, LENGTH_TEXT, lengthDigits);
   if (status != Status.OK) {
-    // BAD_ARGUMENT here means the headers were already passed on (§5.4): the hash cannot be set.
+    // BAD_ARGUMENT here means the headers were already passed on (F5.4): the hash cannot be set.
     return internalError(stream, "cannot set the body-hash header (status " + status.toString() + ")");
   }
   stream.done = true;
@@ -197,7 +197,7 @@ export function onRequestHeaders(contextId: u32, endOfStream: bool): u32 {
 }
 
 function absorb(stream: Stream, config: Config, bodySize: u64): u32 {
-  // Paused, so `bodySize` counts every body byte buffered so far (§5.4).
+  // Paused, so `bodySize` counts every body byte buffered so far (F5.4).
   if (bodySize > config.maxBodyBytes) return bodyTooLarge(stream, config, bodySize);
   if (bodySize < stream.hashed) {
     return internalError(stream, "the request body buffer shrank while paused (" + bodySize.toString() + " < " +

@@ -1,6 +1,6 @@
 // Typed wrappers over the raw imports in imports.ts. The filter logic never touches a raw pointer
 // returned by the host except through HostBytes, which owns it (the host allocated it with our
-// exported malloc and handed ownership to us, envoy-facts §5.1).
+// exported malloc and handed ownership to us, docs/envoy-integration.md F5.1).
 
 import {
   proxy_get_buffer_bytes,
@@ -11,20 +11,23 @@ import {
   proxy_send_local_response,
 } from "./imports";
 
-/** proxy_status_t (envoy-facts §5.2). */
+/** proxy_status_t (docs/envoy-integration.md F5.2). */
 export namespace Status {
   export const OK: u32 = 0;
   export const NOT_FOUND: u32 = 1;
   export const BAD_ARGUMENT: u32 = 2;
 }
 
-/** proxy_action_t: Pause from headers becomes StopIteration only with allow_on_headers_stop_iteration (§5.4). */
+/**
+ * proxy_action_t: Pause from headers becomes StopIteration only with allow_on_headers_stop_iteration
+ * (F5.4).
+ */
 export namespace Action {
   export const CONTINUE: u32 = 0;
   export const PAUSE: u32 = 1;
 }
 
-/** proxy_log levels (§5.2). */
+/** proxy_log levels (F5.2). */
 export namespace LogLevel {
   export const TRACE: u32 = 0;
   export const DEBUG: u32 = 1;
@@ -115,8 +118,8 @@ export function removeRequestHeader(name: ArrayBuffer): u32 {
 }
 
 /**
- * Serialises header pairs in the ABI map format (envoy-facts §5.3): u32 count, then (u32 key size,
- * u32 value size) per pair, then each key and value followed by a NUL. All little-endian.
+ * Serialises header pairs in the ABI map format (docs/envoy-integration.md F5.3): u32 count, then (u32
+ * key size, u32 value size) per pair, then each key and value followed by a NUL. All little-endian.
  */
 export function serializeHeaderMap(pairs: Array<string>): ArrayBuffer {
   const count = pairs.length >>> 1;
@@ -144,7 +147,7 @@ export function serializeHeaderMap(pairs: Array<string>): ArrayBuffer {
 
 /**
  * Asks the host to answer the stream itself. Envoy defers the reply until the current callback
- * returns and then stops calling the VM for this stream's request path (§5.4 "Buffer limits").
+ * returns and then stops calling the VM for this stream's request path (F5.4 "Buffer limits").
  * `headers` is a flat [name, value, name, value, …] list.
  */
 export function sendLocalResponse(statusCode: u32, details: string, body: string, headers: Array<string>): u32 {

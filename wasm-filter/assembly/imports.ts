@@ -1,7 +1,7 @@
 // Raw proxy-wasm ABI 0.2.1 host functions, exactly as Envoy (proxy-wasm-cpp-host) registers them in
-// module `env` (envoy-facts §5.2). Nothing else is imported: Envoy provides no `env.abort`,
-// `env.seed` or `env.trace`, and a module importing them fails to load. Every function returns a
-// proxy_status_t (OK 0, NOT_FOUND 1, BAD_ARGUMENT 2, …). Typed wrappers live in host.ts.
+// module `env` (docs/envoy-integration.md F5.2). Nothing else is imported: Envoy provides no
+// `env.abort`, `env.seed` or `env.trace`, and a module importing them fails to load. Every function
+// returns a proxy_status_t (OK 0, NOT_FOUND 1, BAD_ARGUMENT 2, …). Typed wrappers live in host.ts.
 
 @external("env", "proxy_log")
 export declare function proxy_log(level: u32, messagePtr: usize, messageSize: usize): u32;

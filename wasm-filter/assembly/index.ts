@@ -1,5 +1,6 @@
-// The module's exports: the proxy-wasm ABI 0.2.1 entry points Envoy looks up (envoy-facts §5.1).
-// Missing optional callbacks (response path, on_log, ticks) mean Continue / no-op in cpp-host.
+// The module's exports: the proxy-wasm ABI 0.2.1 entry points Envoy looks up
+// (docs/envoy-integration.md F5.1). Missing optional callbacks (response path, on_log, ticks) mean
+// Continue / no-op in cpp-host.
 
 import "./abort"; // compiled for `--use abort=`, never called directly
 import { onConfigure, onContextCreate, onDelete, onRequestBody, onRequestHeaders, onRequestTrailers } from "./filter";

@@ -1,10 +1,10 @@
 // Streaming SHA-256 (FIPS 180-4 §6.2), one instance per HTTP stream context.
 //
-// One Envoy worker VM interleaves many request streams (envoy-facts §10.10), so no hash state is
-// module-global: the chaining value, the partial block and the length live in the instance, and
-// the message schedule lives in locals of compress().
+// One Envoy worker VM interleaves many request streams (docs/envoy-integration.md F10.10), so no hash
+// state is module-global: the chaining value, the partial block and the length live in the instance,
+// and the message schedule lives in locals of compress().
 // `update` accepts any chunking: bytes that complete a partial block are consumed exactly once
-// (the bug envoy-facts §6 found in @chainsafe/as-sha256).
+// (the bug docs/envoy-integration.md F6 records in @chainsafe/as-sha256).
 
 // FIPS 180-4 §4.2.2: first 32 bits of the fractional parts of the cube roots of the first 64 primes.
 const K: usize = memory.data<u32>([

@@ -1,35 +1,36 @@
 /**
  * CheckRequest → RequestView: a pure function, the only place the server reads a CheckRequest.
  *
- * Rules (docs/envoy-integration.md states them for operators; facts: shared/reference/envoy-facts.md):
+ * Rules (docs/envoy-integration.md states them for operators; the Envoy facts, cited F1.1 etc., are
+ * in its section "Envoy facts this repository relies on"):
  * - method, path, authority, scheme: `attributes.request.http.{method,path,host,scheme}`, else the
- *   pseudo-headers `:method`, `:path`, `:authority`, `:scheme` of the header map (§1.2). `path` keeps
- *   its query: Envoy puts it there and leaves `query` empty (§1.1). A missing method, path or
- *   authority is `request_malformed`; a missing scheme is the empty string (Addendum: never a
+ *   pseudo-headers `:method`, `:path`, `:authority`, `:scheme` of the header map (F1.2). `path` keeps
+ *   its query: Envoy puts it there and leaves `query` empty (F1.1). A missing method, path or
+ *   authority is `request_malformed`; a missing scheme is the empty string (FA: never a
  *   security input).
- * - headers: from `header_map` when it has entries (`encode_raw_headers`, §1.1: `raw_value`, else
+ * - headers: from `header_map` when it has entries (`encode_raw_headers`, F1.1: `raw_value`, else
  *   `value`), otherwise from the `headers` map. Names are ASCII-lower-cased; a name seen more than once
- *   is joined with a bare "," in arrival order, as Envoy joins the map (§1.2), and recorded in
+ *   is joined with a bare "," in arrival order, as Envoy joins the map (F1.2), and recorded in
  *   `repeatedHeaders`. Raw values that are not UTF-8 get "!" per invalid byte, Envoy's own
- *   sanitising for the map (§1.2), so both modes give the same view. Stored in a Map: `__proto__` is
- *   a legal header name (Addendum). Client-sent `x-trustplane-*` names other than the credentials
+ *   sanitising for the map (F1.2), so both modes give the same view. Stored in a Map: `__proto__` is
+ *   a legal header name (FA). Client-sent `x-trustplane-*` names other than the credentials
  *   and identity headers are listed in `namespaceHeaders`, for the allow to remove.
- * - context_extensions (§1.1, set per route in Envoy, never by a client): `trustplane_route` → routeId,
+ * - context_extensions (F1.1, set per route in Envoy, never by a client): `trustplane_route` → routeId,
  *   `trustplane_mode` (`enforce` | `dry_run`) → mode, `trustplane_body` (`filter` | `buffered`) →
  *   the body source for the route. An empty value counts as absent; any other value is
  *   `request_malformed`, so a typo in Envoy config fails closed instead of silently changing mode.
- * - source: `source.address.socket_address` as `ip:port` (`[v6]:port`), `source.principal` (§1.1).
+ * - source: `source.address.socket_address` as `ip:port` (`[v6]:port`), `source.principal` (F1.1).
  * - body, first rule that applies:
  *   (a) the check carries a body (`raw_body`, else `body` as UTF-8) or `x-envoy-auth-partial-body` is
  *       present → bytes. Observed bytes always win over any header. Envoy adds that header only when it
- *       buffered, and drops client copies (§1.2, §1.3); `partial` is true unless it says `false`.
+ *       buffered, and drops client copies (F1.2, F1.3); `partial` is true unless it says `false`.
  *   (b) the filter header is trusted (server setting, and the route does not say `buffered`) and
  *       present → `filter_header` with its value and the filter's `x-trustplane-body-length` as
  *       received, even comma-joined (the core rejects anything but a digest and a decimal length),
  *       and what (c)/(d) would have given, which the core uses on a bundle route that does not say
  *       `body.hash_source: filter` (docs/bundle.md §1.2.3).
  *   (c) Envoy buffers bodies (server setting, or the route says `buffered`; a route saying `filter`
- *       turns it off) → `empty`: Envoy skips buffering only when the headers ended the stream (§1.3).
+ *       turns it off) → `empty`: Envoy skips buffering only when the headers ended the stream (F1.3).
  *   (d) otherwise → `unavailable`.
  *
  * It never throws: the input is treated as unknown data, and a last-resort catch turns anything

@@ -3,11 +3,11 @@
  *
  * - A deny is a *successful* RPC whose `status.code` is the reason's non-zero gRPC code, with an
  *   explicit `denied_response.status`: Envoy does not map gRPC codes to HTTP and uses 403 when the
- *   status is absent (shared/reference/envoy-facts.md §2.1, §2.4).
+ *   status is absent (docs/envoy-integration.md F2.1, F2.4).
  * - An allow has `status.code` 0 and an `ok_response` that sets identity headers and removes the
- *   credential headers (§2.2).
+ *   credential headers (F2.2).
  * - Every header we send has `append_action: OVERWRITE_IF_EXISTS_OR_ADD` and no `append`: the only
- *   combination that means "set" on old and new Envoy alike (§2.2, §3 note).
+ *   combination that means "set" on old and new Envoy alike (F2.2, F3 note).
  * - Identity (headers and metadata) is published only when the verdict is `ok`. A dry-run allow of a
  *   would-be deny forwards no identity: an upstream or a later filter (RBAC on metadata) must never
  *   act on an identity that failed a check. Identity header names we do not set are removed, so a
@@ -15,7 +15,7 @@
  *   `x-trustplane-*` header is removed by name, so the whole namespace the client sent is gone.
  * - `dynamic_metadata` goes in `CheckResponse.dynamic_metadata`, never the deprecated
  *   `ok_response.dynamic_metadata` that would override it; Envoy stores it under
- *   `envoy.filters.http.ext_authz` for any outcome (§2.2 step 1).
+ *   `envoy.filters.http.ext_authz` for any outcome (F2.2 step 1).
  */
 import type { Decision } from '../../../core/src/types.js';
 import { CREDENTIAL_HEADERS, HEADER } from '../../../core/src/types.js';
@@ -25,7 +25,7 @@ import type { CheckResponse, HeaderValueOption, Struct, Value } from '../proto.j
 import { HeaderAppendAction } from '../proto.js';
 import { CONTROL_CHARACTER } from '../../../core/src/printable.js';
 
-/** HeaderValue.value limit in Envoy's API validation (envoy-facts §3). */
+/** HeaderValue.value limit in Envoy's API validation (docs/envoy-integration.md F3). */
 const MAX_HEADER_VALUE_BYTES = 16384;
 
 /** Identity header names, each either set from the decision or removed. */
@@ -123,9 +123,10 @@ function setHeader(key: string, value: string): HeaderValueOption {
 }
 
 /**
- * Stricter than Envoy's HTTP_HEADER_VALUE rule (no NUL, CR or LF; at most 16384 bytes): no control
- * character at all (core/src/printable.ts), so a header we set can never carry one. Identity values
- * cannot (docs/transcript-v1.md §4.2); a value that somehow did would be removed, not sent.
+ * Stricter than Envoy's HTTP_HEADER_VALUE rule (no NUL, CR or LF; at most 16384 bytes;
+ * docs/envoy-integration.md F3): no control character at all (core/src/printable.ts), so a header we
+ * set can never carry one. Identity values cannot (docs/transcript-v1.md §4.2); a value that somehow
+ * did would be removed, not sent.
  */
 function isHeaderValue(value: string): boolean {
   return !CONTROL_CHARACTER.test(value) && Buffer.byteLength(value, 'utf8') <= MAX_HEADER_VALUE_BYTES;

@@ -1,7 +1,7 @@
 /**
  * Phase 1, parse. Rule: the request names a method, path and authority, and carries exactly one
  * passport and one proof, each well-formed. A comma in a credential means Envoy joined two copies
- * (envoy-facts §1.2): neither base64url nor our proof form contains one.
+ * (docs/envoy-integration.md F1.2): neither base64url nor our proof form contains one.
  */
 import { parseCompact } from '../../jws.js';
 import { checkPassportHeader } from '../../passport.js';
