@@ -80,7 +80,7 @@ export const REASONS = Object.freeze({
   key_binding_insufficient: r(403, PERMISSION_DENIED, 'route', 'The key-binding class is below what the route or the matching source rule requires.'),
   header_not_bound: r(403, PERMISSION_DENIED, 'route', 'The route requires a header to be bound and the proof does not bind it.'),
   peer_principal_mismatch: r(403, PERMISSION_DENIED, 'route', 'The route requires the mTLS peer principal to equal the passport subject, and it does not.'),
-  // route agreement (issue 11 §3): what Envoy names and what the request carries must agree with the bundle route
+  // route agreement (docs/transcript-v1.md §12 step 18, docs/bundle.md §1.2.4): what Envoy names and what the request carries must agree with the bundle route
   route_request_mismatch: r(403, PERMISSION_DENIED, 'route', 'The route Envoy named (context_extensions) does not cover the request: its methods, authority or path pattern disagree.'),
   override_header_not_bound: r(403, PERMISSION_DENIED, 'route', 'The request carries a method- or URL-override header that the proof does not bind.'),
 

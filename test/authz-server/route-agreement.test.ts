@@ -44,7 +44,7 @@ const FILES: Route = route('files', { match: { methods: ['GET', 'POST'], path: '
 const NO_OVERRIDES: Route = route('legacy', { match: { methods: ['GET'], path: '/legacy/*' }, body: { mode: 'empty' }, override_headers: [] });
 const CUSTOM_OVERRIDES: Route = route('custom', { match: { methods: ['GET'], path: '/custom/*' }, body: { mode: 'empty' }, override_headers: ['x-verb'] });
 
-describe('authz server over gRPC: the bundle route is the law (issue 11 §3)', function () {
+describe('authz server over gRPC: the bundle route is the law (docs/transcript-v1.md §12)', function () {
   this.timeout(120_000);
   let trust: TrustSetup;
   let srv: InProcessServer;

@@ -41,7 +41,7 @@ import { trustKey } from '../support/world.js';
 const lenientJkt = (jwk: Record<string, unknown>): string =>
   sha256b64url(jwk.kty === 'EC' ? `{"crv":"P-256","kty":"EC","x":${JSON.stringify(jwk.x)},"y":${JSON.stringify(jwk.y)}}` : `{"crv":"Ed25519","kty":"OKP","x":${JSON.stringify(jwk.x)}}`);
 
-describe('authz server over gRPC: key material (issue 11 §1)', function () {
+describe('authz server over gRPC: key material (docs/transcript-v1.md §4.1)', function () {
   this.timeout(60_000);
   let trust: TrustSetup;
   let srv: InProcessServer;

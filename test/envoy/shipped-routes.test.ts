@@ -1,6 +1,6 @@
 /**
  * Every route a shipped proxy configuration checks under a TrustPlane route id is covered by that
- * bundle route, in the bundle it ships with (issue 11 §3; docs/envoy-integration.md, "Route ids"):
+ * bundle route, in the bundle it ships with (docs/envoy-integration.md, "Route ids"):
  *
  * - envoy/envoy.yaml with the bundle `trustplane lab-init` writes (the docker-compose lab);
  * - envoy/envoy.local.yaml with that bundle and with the development bundle (`trustplane server --dev`);
