@@ -5,6 +5,14 @@
  * grpc-js has no global handler for exceptions thrown in handlers, so this is the one catch on the
  * request path: anything unexpected becomes a logged, counted `internal_error` deny — never a gRPC
  * error (Envoy would route that through failure_mode_allow, envoy-facts §2.1) and never an allow.
+ *
+ * Overload (docs/reason-codes.md, "Overload"). Envoy sends its ext_authz timeout as `grpc-timeout`;
+ * grpc-js turns it into the call's deadline. A check is answered `overloaded` at once, without a
+ * signature checked or the store touched, when less than `answerMarginMs` of that deadline is left on
+ * arrival (Envoy has given up, or is about to) or when `maxInFlight` checks are already being
+ * handled; otherwise the deadline less the margin bounds the wait on the replay store. Shedding
+ * costs a fraction of a decision, so offered load past capacity keeps the decisions made near
+ * capacity instead of letting every check grow late.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
@@ -37,13 +45,30 @@ export interface CheckDeps {
   /** Every decision, allow or deny, with its handling time: metrics and audit hang here. */
   readonly onDecision: (decision: Decision, seconds: number) => void;
   readonly onInternalError: (error: unknown) => void;
+  /** Load shedding; OVERLOAD_DEFAULTS when absent. */
+  readonly overload?: OverloadSettings;
 }
+
+export interface OverloadSettings {
+  /** Checks handled at once by this process; one more is answered `overloaded`. */
+  readonly maxInFlight: number;
+  /** Time kept back from Envoy's deadline to send the answer, milliseconds. */
+  readonly answerMarginMs: number;
+}
+
+export const OVERLOAD_DEFAULTS: OverloadSettings = Object.freeze({ maxInFlight: 256, answerMarginMs: 5 });
 
 export class CheckService {
   #inFlight = 0;
   #idle: (() => void)[] = [];
 
-  constructor(private readonly deps: CheckDeps) {}
+  readonly #maxInFlight: number;
+  readonly #marginMs: number;
+
+  constructor(private readonly deps: CheckDeps) {
+    this.#maxInFlight = deps.overload?.maxInFlight ?? OVERLOAD_DEFAULTS.maxInFlight;
+    this.#marginMs = deps.overload?.answerMarginMs ?? OVERLOAD_DEFAULTS.answerMarginMs;
+  }
 
   get inFlight(): number {
     return this.#inFlight;
@@ -58,26 +83,46 @@ export class CheckService {
     call: grpc.ServerUnaryCall<DecodedCheckRequest | UndecodableCheckRequest, CheckResponse>,
     callback: grpc.sendUnaryData<CheckResponse>,
   ): void => {
+    // grpc-js: a Date or Unix milliseconds, Infinity when the client sent no grpc-timeout.
+    const d = call.getDeadline();
+    const leftMs = (typeof d === 'number' ? d : d.getTime()) - Date.now() - this.#marginMs;
+    if (leftMs <= 0 || this.#inFlight >= this.#maxInFlight) {
+      callback(null, this.#shed());
+      return;
+    }
     this.#inFlight++;
-    this.decide(call.request).then(
+    this.decide(call.request, leftMs === Infinity ? undefined : performance.now() + leftMs).then(
       (response) => this.#finish(() => callback(null, response)),
       // decide() never rejects; if it somehow does, answer a deny rather than leave Envoy waiting.
       (error: unknown) => this.#finish(() => callback(null, this.#internal(error))),
     );
   };
 
-  async decide(request: unknown): Promise<CheckResponse> {
+  /** `deadline` (performance.now() clock): when the answer must be on its way; bounds the store wait. */
+  async decide(request: unknown, deadline?: number): Promise<CheckResponse> {
     const started = performance.now();
     let decision: Decision;
     try {
       const translated = toRequestView(request, this.deps.settings);
       decision = translated.ok
-        ? await verifyRequest({ view: translated.view, bundle: this.deps.bundle(), store: this.deps.store, options: this.deps.engine })
+        ? await verifyRequest({ view: translated.view, bundle: this.deps.bundle(), store: this.deps.store, options: this.deps.engine, deadline })
         : edgeDecision('request_malformed', {}, this.deps.engine);
     } catch (error) {
       this.deps.onInternalError(error);
       decision = edgeDecision('internal_error', {}, this.deps.engine);
     }
+    try {
+      this.deps.onDecision(decision, (performance.now() - started) / 1000);
+    } catch (error) {
+      this.deps.onInternalError(error);
+    }
+    return toCheckResponse(decision);
+  }
+
+  /** A shed check: decided without reading it, counted and audited like every other decision. */
+  #shed(): CheckResponse {
+    const started = performance.now();
+    const decision = edgeDecision('overloaded', {}, this.deps.engine);
     try {
       this.deps.onDecision(decision, (performance.now() - started) / 1000);
     } catch (error) {

@@ -16,7 +16,9 @@
  * - `maxRetriesPerRequest: 0` — a command caught by a connection drop is failed, not resent later.
  * Every failure becomes `unavailable`, never `consumed`, and never an exception out of `consume`.
  * A command that timed out may still be applied by Redis afterwards; that burns the jti of a
- * request that was denied, which is the safe direction.
+ * request that was denied, which is the safe direction, and it is reported through `onError`.
+ * `consume` bounds its own wait (wait.ts) by the caller's deadline and tells a store that did not
+ * answer (`unavailable`) from a server whose event loop held up the answer (`overloaded`).
  *
  * ioredis reports connection problems as `error` events; an EventEmitter without an `error`
  * listener throws, which would crash the server, so every client here has one. The errors go to
@@ -42,6 +44,7 @@ function ioredis(): IoRedis {
 }
 import { sha256b64url } from '../encoding.js';
 import type { ConsumeResult, ReplayStore } from './types.js';
+import { boundedWait } from './wait.js';
 
 export interface RedisAddress {
   readonly host: string;
@@ -71,6 +74,9 @@ export interface RedisReplayStoreOptions {
 }
 
 export const DEFAULT_KEY_PREFIX = 'trustplane:jti:';
+
+/** How long after the consume's own wait ioredis drops a command that never got a reply. */
+const COMMAND_BACKSTOP_MS = 1000;
 
 /** Reconnect backoff: fast at first, so a restarted Redis is used again within about a second. */
 function reconnectDelayMs(attempt: number): number {
@@ -126,6 +132,7 @@ export class RedisReplayStore implements ReplayStore {
   readonly keyPrefix: string;
   readonly #client: Redis | Cluster;
   readonly #onError: (error: Error) => void;
+  readonly #commandTimeoutMs: number;
   #errors = 0;
   #closed = false;
 
@@ -134,6 +141,7 @@ export class RedisReplayStore implements ReplayStore {
     if (problems.length > 0) throw new TypeError(`invalid Redis replay store options: ${problems.join('; ')}`);
     this.keyPrefix = options.keyPrefix;
     this.#onError = options.onError ?? (() => {});
+    this.#commandTimeoutMs = options.commandTimeoutMs;
     this.#client = createClient(options);
     const report = (error: unknown): void => this.#report(error);
     this.#client.on('error', report);
@@ -151,14 +159,31 @@ export class RedisReplayStore implements ReplayStore {
     return this.keyPrefix + sha256b64url(key);
   }
 
-  async consume(key: string, ttlMs: number): Promise<ConsumeResult> {
+  async consume(key: string, ttlMs: number, waitMs?: number): Promise<ConsumeResult> {
     if (typeof key !== 'string') throw new TypeError('replay key must be a string');
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`ttlMs must be a positive number, got ${String(ttlMs)}`);
     if (this.#closed) return 'unavailable';
     // PX takes whole milliseconds; rounding up never shortens the protection.
     const px = Math.ceil(ttlMs);
     try {
-      const reply = await this.#client.set(this.redisKey(key), '1', 'PX', px, 'NX');
+      // The wait is ours (wait.ts), bounded by the caller's deadline: ioredis's own command timer
+      // would fire before a reply already buffered is read, and drop it. Its timer is set first with
+      // a longer backstop (ioredis keeps the first one set), so it only ever reaps a command whose
+      // wait already ended.
+      const command = new (ioredis().Command)('set', [this.redisKey(key), '1', 'PX', px, 'NX'], { replyEncoding: 'utf8' });
+      command.setTimeout(this.#commandTimeoutMs + COMMAND_BACKSTOP_MS);
+      const sent = this.#client.sendCommand(command) as Promise<unknown>;
+      const reply = await boundedWait(sent, waitMs === undefined ? this.#commandTimeoutMs : Math.min(waitMs, this.#commandTimeoutMs));
+      if (reply === 'timeout' || reply === 'overloaded') {
+        // The SET may still run: then the jti is consumed although its check was denied. Say so.
+        sent.then(
+          (late) => {
+            if (late === 'OK') this.#report(new Error(`a consume the server stopped waiting for (${reply}) was applied afterwards: its jti is consumed although the check was denied`));
+          },
+          () => {},
+        );
+        return reply === 'overloaded' ? 'overloaded' : 'unavailable';
+      }
       if (reply === 'OK') return 'consumed';
       if (reply === null) return 'replayed';
       this.#report(new Error(`unexpected SET NX reply: ${String(reply)}`));

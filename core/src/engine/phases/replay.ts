@@ -23,13 +23,20 @@ export function replayPhase(s: PhaseState): ReasonCode | undefined | Promise<Rea
     }
     return reasonFor(result);
   }
-  return consumeAsync(s, key, ttlMs);
+  // A wait on the store is bounded by what is left of Envoy's deadline; with nothing left the
+  // store is not asked at all, so the jti is not touched.
+  let waitMs: number | undefined;
+  if (s.deadline !== undefined) {
+    waitMs = s.deadline - performance.now();
+    if (waitMs <= 0) return 'overloaded';
+  }
+  return consumeAsync(s, key, ttlMs, waitMs);
 }
 
-async function consumeAsync(s: PhaseState, key: string, ttlMs: number): Promise<ReasonCode | undefined> {
+async function consumeAsync(s: PhaseState, key: string, ttlMs: number, waitMs: number | undefined): Promise<ReasonCode | undefined> {
   let result: ConsumeResult;
   try {
-    result = await s.store.consume(key, ttlMs);
+    result = await s.store.consume(key, ttlMs, waitMs);
   } catch {
     return 'replay_store_unavailable';
   }
@@ -38,5 +45,6 @@ async function consumeAsync(s: PhaseState, key: string, ttlMs: number): Promise<
 
 function reasonFor(result: ConsumeResult): ReasonCode | undefined {
   if (result === 'consumed') return undefined;
-  return result === 'replayed' ? 'jti_replay' : 'replay_store_unavailable';
+  if (result === 'replayed') return 'jti_replay';
+  return result === 'overloaded' ? 'overloaded' : 'replay_store_unavailable';
 }
