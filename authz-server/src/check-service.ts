@@ -9,8 +9,11 @@
  * Overload (docs/reason-codes.md, "Overload"). Envoy sends its ext_authz timeout as `grpc-timeout`;
  * grpc-js turns it into the call's deadline. A check is answered `overloaded` at once, without a
  * signature checked or the store touched, when less than `answerMarginMs` of that deadline is left on
- * arrival (Envoy has given up, or is about to) or when `maxInFlight` checks are already being
- * handled; otherwise the deadline less the margin bounds the wait on the replay store. Shedding
+ * arrival (Envoy has given up, or is about to), when `maxInFlight` checks are already being
+ * handled; otherwise the deadline less the margin bounds the wait on the replay store. What is left
+ * is counted after this process's event-loop lag: grpc-js starts a call's deadline when it reads
+ * the call's headers, so the time a check spent in socket buffers while the loop was busy is not
+ * subtracted from it, and the lag is the measure of that time. Shedding
  * costs a fraction of a decision, so offered load past capacity keeps the decisions made near
  * capacity instead of letting every check grow late.
  */
@@ -58,16 +61,42 @@ export interface OverloadSettings {
 
 export const OVERLOAD_DEFAULTS: OverloadSettings = Object.freeze({ maxInFlight: 256, answerMarginMs: 5 });
 
+/** Period of the event-loop lag probe: a timer due this often that fires late when the loop is busy. */
+const LAG_PROBE_MS = 10;
+
 export class CheckService {
   #inFlight = 0;
   #idle: (() => void)[] = [];
 
   readonly #maxInFlight: number;
   readonly #marginMs: number;
+  /** When the lag probe is next due (performance.now()), and how late it fired last time. */
+  #probeDue = performance.now() + LAG_PROBE_MS;
+  #lastLagMs = 0;
+  readonly #probe: NodeJS.Timeout;
 
   constructor(private readonly deps: CheckDeps) {
     this.#maxInFlight = deps.overload?.maxInFlight ?? OVERLOAD_DEFAULTS.maxInFlight;
     this.#marginMs = deps.overload?.answerMarginMs ?? OVERLOAD_DEFAULTS.answerMarginMs;
+    this.#probe = setInterval(() => {
+      const now = performance.now();
+      this.#lastLagMs = now - this.#probeDue;
+      this.#probeDue = now + LAG_PROBE_MS;
+    }, LAG_PROBE_MS);
+    this.#probe.unref();
+  }
+
+  /**
+   * How far behind the event loop is now: how late the probe fired last, or, while the loop is
+   * still busy past the probe's due time, how long it has been overdue.
+   */
+  get eventLoopLagMs(): number {
+    return Math.max(this.#lastLagMs, performance.now() - this.#probeDue);
+  }
+
+  /** Stops the lag probe (server shutdown). */
+  close(): void {
+    clearInterval(this.#probe);
   }
 
   get inFlight(): number {
@@ -85,7 +114,7 @@ export class CheckService {
   ): void => {
     // grpc-js: a Date or Unix milliseconds, Infinity when the client sent no grpc-timeout.
     const d = call.getDeadline();
-    const leftMs = (typeof d === 'number' ? d : d.getTime()) - Date.now() - this.#marginMs;
+    const leftMs = (typeof d === 'number' ? d : d.getTime()) - Date.now() - this.#marginMs - this.eventLoopLagMs;
     if (leftMs <= 0 || this.#inFlight >= this.#maxInFlight) {
       callback(null, this.#shed());
       return;

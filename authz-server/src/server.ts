@@ -227,6 +227,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
           });
         });
         await check.drained();
+        check.close();
         await audit.close();
         source.close();
         if (!opts.store) await store.close();
