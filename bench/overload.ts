@@ -164,7 +164,7 @@ async function storeStallRun(): Promise<void> {
     const ok = inTime === STALL_CHECKS && storeCode === STALL_CHECKS;
     const f1 = (x: number): string => x.toFixed(1);
     console.log(
-      `  store stall: answered within the deadline ${inTime}/${STALL_CHECKS}, replay_store_unavailable ${storeCode}/${STALL_CHECKS}  (redis-server frozen with SIGSTOP, ${STALL_RATE_PER_S} checks/s; latency p50 ${f1(quantile(r.sentLatencyMs, 0.5))} ms, max ${f1(Math.max(...r.sentLatencyMs))} ms; target all: ${verdict(ok)})`,
+      `  store stall: answered within the deadline ${inTime}/${STALL_CHECKS}, replay_store_unavailable ${storeCode}/${STALL_CHECKS}  (redis-server frozen with SIGSTOP, ${STALL_RATE_PER_S} checks/s; latency p50 ${f1(quantile(r.sentLatencyMs, 0.5))} ms, max ${f1(Math.max(...r.sentLatencyMs))} ms; overloaded ${r.kinds.filter((k) => k === ANSWER_KINDS.overloaded).length}, gRPC errors ${r.errors}; target all: ${verdict(ok)})`,
     );
   } finally {
     redis.resume();
