@@ -8,14 +8,14 @@
  *
  * Overload (docs/reason-codes.md, "Overload"). Envoy sends its ext_authz timeout as `grpc-timeout`;
  * grpc-js turns it into the call's deadline. A check is answered `overloaded` at once, without a
- * signature checked or the store touched, when less than `answerMarginMs` of that deadline is left on
- * arrival (Envoy has given up, or is about to), when `maxInFlight` checks are already being
+ * signature checked or the store touched, when less than `answerMarginMs` of that deadline is left
+ * on arrival (Envoy has given up, or is about to) or when `maxInFlight` checks are already being
  * handled; otherwise the deadline less the margin bounds the wait on the replay store. What is left
- * is counted after this process's event-loop lag: grpc-js starts a call's deadline when it reads
- * the call's headers, so the time a check spent in socket buffers while the loop was busy is not
- * subtracted from it, and the lag is the measure of that time. Shedding
- * costs a fraction of a decision, so offered load past capacity keeps the decisions made near
- * capacity instead of letting every check grow late.
+ * is counted after this process's event-loop lag: grpc-js starts a call's deadline when it reads the
+ * call's headers, so the time a check spent in socket buffers while the loop was busy is not
+ * subtracted from it, and the lag is the measure of that time. Shedding costs a fraction of a
+ * decision, so offered load past capacity keeps the decisions made near capacity instead of letting
+ * every check grow late.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';

@@ -39,7 +39,7 @@ type ToWorker = { tp: 'result'; id: number; result: ConsumeResult | boolean } | 
  * A worker's view of the primary's memory store. Fails closed if the primary does not answer within
  * `waitMs` (or what is left of the check's deadline), with the same bounded wait as the Redis store
  * (core/src/replay/wait.ts): a primary that answered while this worker's event loop was busy still
- * counts. A request the worker stopped waiting for is forgotten after `backstopMs`.
+ * counts. A request the worker stopped waiting for is forgotten after `timeoutMs`.
  */
 export class IpcReplayStore implements ReplayStore {
   readonly kind = 'memory' as const;
