@@ -46,9 +46,11 @@ export class IpcReplayStore implements ReplayStore {
   #next = 1;
   #pending = new Map<number, (r: ConsumeResult | boolean) => void>();
 
+  // The primary is a local process: only a starved CPU delays it, and Envoy's deadline, when sent,
+  // bounds the wait well below this.
   constructor(
-    private readonly waitMs = 100,
-    private readonly timeoutMs = 1000,
+    private readonly waitMs = 1000,
+    private readonly timeoutMs = 2000,
   ) {
     process.on('message', (m: ToWorker) => {
       if (m?.tp === 'result') {
