@@ -85,8 +85,8 @@ export interface PresignedRequest {
   readonly transcript: Uint8Array;
 }
 
-/** `count` requests, each with its own passport (unique jti) and proof, on the real clock. */
-export function presign(issuerKey: SigningKey, holder: SigningKey, count: number): PresignedRequest[] {
+/** `count` requests, each with its own passport (unique jti, `lifetimeS` to live) and proof, on the real clock. */
+export function presign(issuerKey: SigningKey, holder: SigningKey, count: number, lifetimeS = 300): PresignedRequest[] {
   const out: PresignedRequest[] = [];
   const headers = { 'content-type': 'application/json' };
   for (let i = 0; i < count; i++) {
@@ -99,7 +99,7 @@ export function presign(issuerKey: SigningKey, holder: SigningKey, count: number
       trustDomain: BENCH_TRUST_DOMAIN,
       holder: holder.publicJwk,
       keyBinding: 'software',
-      lifetimeS: 300,
+      lifetimeS,
       // Dated one second past the clock tolerance ahead: the server under test started moments ago,
       // and its replay generation with it; a passport that could have been accepted before that is
       // replay_state_lost (docs/configuration.md, "Replay store"). Requests are sent only after all
@@ -130,7 +130,18 @@ export function presign(issuerKey: SigningKey, holder: SigningKey, count: number
 }
 
 export type ToLoad =
-  | { readonly op: 'init'; readonly address: string; readonly issuerJwk: PrivateJwk; readonly holderJwk: PrivateJwk; readonly count: number; readonly client?: LoadClientKind }
+  | {
+      readonly op: 'init';
+      readonly address: string;
+      readonly issuerJwk: PrivateJwk;
+      readonly holderJwk: PrivateJwk;
+      readonly count: number;
+      readonly client?: LoadClientKind;
+      /** Passport lifetime, seconds (default 300). */
+      readonly lifetimeS?: number;
+      /** grpc-timeout the h2 client sends, milliseconds (default 500, as envoy/envoy.yaml). */
+      readonly timeoutMs?: number;
+    }
   | { readonly op: 'closed'; readonly count: number; readonly concurrency: number; readonly reuse?: boolean }
   | { readonly op: 'target'; readonly address: string }
   | { readonly op: 'open'; readonly ratePerS: number; readonly count: number; readonly reuse?: boolean }
@@ -152,7 +163,14 @@ export type FromLoad =
   | { readonly op: 'ready'; readonly presignMs: number }
   | { readonly op: 'targeted' }
   | ({ readonly op: 'closed'; readonly wallMs: number } & Outcomes)
-  | ({ readonly op: 'open'; readonly wallMs: number; readonly sentLatencyMs: number[]; readonly scheduledLatencyMs: number[] } & Outcomes)
+  | ({
+      readonly op: 'open';
+      readonly wallMs: number;
+      readonly sentLatencyMs: number[];
+      readonly scheduledLatencyMs: number[];
+      /** Per check, what came back (ANSWER_KINDS). */
+      readonly kinds: number[];
+    } & Outcomes)
   | { readonly op: 'error'; readonly message: string };
 
 /**
@@ -190,6 +208,20 @@ function httpResponseOf(bytes: Uint8Array): 'ok_response' | 'denied_response' | 
   }
   if (pos !== bytes.length) throw new Error('truncated CheckResponse');
   return found;
+}
+
+/** What one check got back, as `kinds` in an open-loop answer reports it. */
+export const ANSWER_KINDS = Object.freeze({ allow: 0, overloaded: 1, replay_store_unavailable: 2, other_deny: 3, error: 4 });
+const OVERLOADED = Buffer.from('overloaded');
+const STORE_UNAVAILABLE = Buffer.from('replay_store_unavailable');
+
+/** A response's kind; a deny's reason is found by its bytes (the reason header value is in them). */
+function answerKind(raw: Buffer | null): number {
+  if (raw === null) return ANSWER_KINDS.error;
+  if (httpResponseOf(raw) === 'ok_response') return ANSWER_KINDS.allow;
+  if (raw.includes(OVERLOADED)) return ANSWER_KINDS.overloaded;
+  if (raw.includes(STORE_UNAVAILABLE)) return ANSWER_KINDS.replay_store_unavailable;
+  return ANSWER_KINDS.other_deny;
 }
 
 /** Responses per run decoded in full with the official definitions to confirm `httpResponseOf`. */
@@ -237,12 +269,13 @@ async function child(): Promise<void> {
   let requests: Buffer[] = [];
   let next = 0;
   let kind: LoadClientKind = 'h2';
+  let timeoutMs = 500;
   let call: ((framed: Buffer) => Promise<Buffer>) | undefined;
   let close: () => void = () => {};
   const connectTo = (address: string): void => {
     close();
     if (kind === 'h2') {
-      const c = new H2CheckClient(address);
+      const c = new H2CheckClient(address, timeoutMs);
       call = (framed) => c.check(framed);
       close = () => c.close();
     } else {
@@ -263,8 +296,10 @@ async function child(): Promise<void> {
       try {
         if (m.op === 'init') {
           const t0 = performance.now();
-          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count).map((r) => frameGrpcMessage(r.bytes));
+          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count, m.lifetimeS).map((r) => frameGrpcMessage(r.bytes));
+          next = 0;
           kind = m.client ?? 'h2';
+          timeoutMs = m.timeoutMs ?? 500;
           connectTo(m.address);
           send({ op: 'ready', presignMs: performance.now() - t0 });
         } else if (m.op === 'target') {
@@ -292,6 +327,7 @@ async function child(): Promise<void> {
           const tally = new Tally();
           const sentLatency = new Float64Array(m.count);
           const scheduledLatency = new Float64Array(m.count);
+          const kinds = new Uint8Array(m.count);
           const intervalMs = 1000 / m.ratePerS;
           // `reuse`: cycle over the requests already sent (for the no-op transport server only).
           const batch = Array.from({ length: m.count }, (_, k) => (m.reuse ? requests[k % Math.max(1, next)]! : take()));
@@ -304,6 +340,7 @@ async function child(): Promise<void> {
               const at = performance.now();
               sentLatency[k] = at - sent;
               scheduledLatency[k] = at - due;
+              kinds[k] = answerKind(raw);
               tally.add(raw);
               if (++done === m.count) allDone();
             };
@@ -328,7 +365,7 @@ async function child(): Promise<void> {
           });
           await finished;
           const wallMs = performance.now() - t0;
-          send({ op: 'open', wallMs, sentLatencyMs: [...sentLatency], scheduledLatencyMs: [...scheduledLatency], ...tally.outcomes() });
+          send({ op: 'open', wallMs, sentLatencyMs: [...sentLatency], scheduledLatencyMs: [...scheduledLatency], kinds: [...kinds], ...tally.outcomes() });
         } else if (m.op === 'exit') {
           close();
           process.disconnect();

@@ -7,10 +7,17 @@
  * client to the same Redis; with the memory store the single store lives in the primary and the
  * workers consume through IPC (`IpcReplayStore`), so a jti consumed by one worker is a replay for
  * all of them. SIGTERM/SIGINT: the primary reports not-ready, tells each worker to shut down
- * gracefully (stop accepting, finish in-flight checks, flush audit) and exits when all have.
+ * gracefully — drain (NOT_SERVING on grpc.health.v1 while still answering, `shutdown_drain_ms`),
+ * then stop accepting, finish in-flight checks, flush audit — and exits when all have.
+ *
+ * A worker that cannot start (no bundle, port in use, ...) tells the primary why and exits; the
+ * primary then ends the whole server at once, non-zero, with that cause on one line, rather than
+ * forking replacements that fail the same way while /healthz says all is well.
  */
+import * as grpc from '@grpc/grpc-js';
 import cluster, { type Worker } from 'node:cluster';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import { boundedWait } from '../../core/src/replay/wait.js';
 import type { ConsumeResult, ReplayStore } from '../../core/src/replay/types.js';
 import type { ServerConfig } from './config.js';
 import { createOpsServer } from './http.js';
@@ -25,17 +32,28 @@ const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 type ToPrimary =
   | { tp: 'consume'; id: number; key: string; ttlMs: number; nowMs: number; acceptedFromMs: number }
   | { tp: 'ping'; id: number }
-  | { tp: 'ready'; ready: boolean; serial: number | null; store?: StoreDetail };
+  | { tp: 'ready'; ready: boolean; serial: number | null; store?: StoreDetail }
+  | { tp: 'start-failed'; cause: string };
 type StoreDetail = ReturnType<Readiness['storeDetail']>;
 type ToWorker = { tp: 'result'; id: number; result: ConsumeResult | boolean } | { tp: 'shutdown' };
 
-/** A worker's view of the primary's memory store. Fails closed if the primary does not answer. */
+/**
+ * A worker's view of the primary's memory store. Fails closed if the primary does not answer within
+ * `waitMs` (or what is left of the check's deadline), with the same bounded wait as the Redis store
+ * (core/src/replay/wait.ts): a primary that answered while this worker's event loop was busy still
+ * counts. A request the worker stopped waiting for is forgotten after `timeoutMs`.
+ */
 export class IpcReplayStore implements ReplayStore {
   readonly kind = 'memory' as const;
   #next = 1;
   #pending = new Map<number, (r: ConsumeResult | boolean) => void>();
 
-  constructor(private readonly timeoutMs = 1000) {
+  // The primary is a local process: only a starved CPU delays it, and Envoy's deadline, when sent,
+  // bounds the wait well below this.
+  constructor(
+    private readonly waitMs = 1000,
+    private readonly timeoutMs = 2000,
+  ) {
     process.on('message', (m: ToWorker) => {
       if (m?.tp === 'result') {
         this.#pending.get(m.id)?.(m.result);
@@ -63,9 +81,12 @@ export class IpcReplayStore implements ReplayStore {
     });
   }
 
-  async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult> {
+  async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number, waitMs?: number): Promise<ConsumeResult> {
     // The worker's engine clock travels with the request: the primary's store keeps time by it.
-    return (await this.#ask({ tp: 'consume', key, ttlMs, nowMs, acceptedFromMs }, 'unavailable')) as ConsumeResult;
+    const answer = this.#ask({ tp: 'consume', key, ttlMs, nowMs, acceptedFromMs }, 'unavailable') as Promise<ConsumeResult>;
+    const r = await boundedWait(answer, waitMs === undefined ? this.waitMs : Math.min(waitMs, this.waitMs));
+    // After a wait that ran out the primary may still consume the key: the jti may be consumed.
+    return r === 'timeout' ? 'unavailable' : r;
   }
 
   async ping(): Promise<boolean> {
@@ -92,15 +113,36 @@ export function runForkedWorker(): Promise<void> {
 export async function runServer(config: ServerConfig): Promise<void> {
   if (cluster.isWorker && process.env[CONFIG_ENV]) return runWorker(JSON.parse(process.env[CONFIG_ENV]) as ServerConfig);
   const log = createLogger(config.log_level);
+  routeGrpcLog(log);
   if (config.workers <= 1) {
-    const server = await startServer(config, { logger: log, serveHttp: true });
+    const server = await startServer(config, { logger: log, serveHttp: true }).catch(cannotStart);
     onSignals(async () => {
+      await server.drain(config.shutdown_drain_ms);
       await server.close();
       process.exit(0);
     });
     return;
   }
   await runPrimary(config, log);
+}
+
+/**
+ * grpc-js writes its own errors to the console (a failed bind, for one); in a server they belong in
+ * the operational log, one JSON line each, and a start failure is reported once, by cannotStart.
+ */
+function routeGrpcLog(log: ReturnType<typeof createLogger>): void {
+  grpc.setLogger({ error: (...args: unknown[]) => log.warn('grpc-js', { detail: args.map(String).join(' ') }) });
+}
+
+/** The cause of a start failure, on one line. */
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, '; ').trim();
+}
+
+/** Ends the process on a start failure: one line on stderr, exit 1, nothing left to hold it open. */
+function cannotStart(error: unknown): never {
+  process.stderr.write(`trustplane server: cannot start: ${oneLine(error)}\n`);
+  process.exit(1);
 }
 
 function onSignals(stop: () => Promise<void>): void {
@@ -119,27 +161,7 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
   const ready = new Map<number, { ready: boolean; serial: number | null; store?: StoreDetail }>();
   let shuttingDown = false;
 
-  const fork = (): Worker => {
-    const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
-    w.on('message', (m: ToPrimary) => {
-      if (m?.tp === 'ready') ready.set(w.id, { ready: m.ready, serial: m.serial, ...(m.store !== undefined ? { store: m.store } : {}) });
-      else if (m?.tp === 'ping') w.send({ tp: 'result', id: m.id, result: memory !== undefined } satisfies ToWorker);
-      else if (m?.tp === 'consume') {
-        const answer = (result: ConsumeResult): void => void w.send({ tp: 'result', id: m.id, result } satisfies ToWorker);
-        if (!memory) answer('unavailable');
-        else memory.consume(m.key, m.ttlMs, m.nowMs, m.acceptedFromMs).then(answer, () => answer('unavailable'));
-      }
-    });
-    return w;
-  };
-  for (let i = 0; i < config.workers; i++) fork();
-  cluster.on('exit', (w, code, signal) => {
-    ready.delete(w.id);
-    if (shuttingDown) return;
-    log.error('worker exited; starting another', { worker: w.id, code, signal });
-    fork();
-  });
-
+  // The HTTP port first: a port in use fails the start before any worker exists.
   const metrics = new ClusterMetrics();
   const http = createOpsServer({
     metrics,
@@ -160,7 +182,42 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
       };
     },
   });
-  const httpAddress = await listenHttp(http, config.listen.http);
+  const httpAddress = await listenHttp(http, config.listen.http).catch((error: unknown) => cannotStart(`listen.http ${config.listen.http}: ${oneLine(error)}`));
+
+  /** Workers that have reported once: a worker that exits before that never started. */
+  const started = new Set<number>();
+  const startFailed = (w: Worker, cause: string): void => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    for (const other of Object.values(cluster.workers ?? {})) if (other && other.id !== w.id) other.process.kill('SIGKILL');
+    cannotStart(cause);
+  };
+
+  const fork = (): Worker => {
+    const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
+    w.on('message', (m: ToPrimary) => {
+      if (m?.tp === 'start-failed') startFailed(w, m.cause);
+      else if (m?.tp === 'ready') {
+        started.add(w.id);
+        ready.set(w.id, { ready: m.ready, serial: m.serial, ...(m.store !== undefined ? { store: m.store } : {}) });
+      }
+      else if (m?.tp === 'ping') w.send({ tp: 'result', id: m.id, result: memory !== undefined } satisfies ToWorker);
+      else if (m?.tp === 'consume') {
+        const answer = (result: ConsumeResult): void => void w.send({ tp: 'result', id: m.id, result } satisfies ToWorker);
+        if (!memory) answer('unavailable');
+        else memory.consume(m.key, m.ttlMs, m.nowMs, m.acceptedFromMs).then(answer, () => answer('unavailable'));
+      }
+    });
+    return w;
+  };
+  for (let i = 0; i < config.workers; i++) fork();
+  cluster.on('exit', (w, code, signal) => {
+    ready.delete(w.id);
+    if (shuttingDown) return;
+    if (!started.has(w.id)) return startFailed(w, `a worker exited (${signal ?? `code ${code}`}) before it was ready`);
+    log.error('worker exited; starting another', { worker: w.id, code, signal });
+    fork();
+  });
   log.info('authz server primary started', { workers: config.workers, http: httpAddress, replay_store: config.replay.store });
   if (memory) logGeneration(log, config, memory.generationStartMs);
 
@@ -175,7 +232,7 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
             const kill = setTimeout(() => {
               w.process.kill('SIGKILL');
               resolve();
-            }, config.shutdown_grace_ms + 2000);
+            }, config.shutdown_drain_ms + config.shutdown_grace_ms + 2000);
             w.once('exit', () => {
               clearTimeout(kill);
               resolve();
@@ -193,11 +250,18 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
 
 async function runWorker(config: ServerConfig): Promise<void> {
   const log = createLogger(config.log_level);
+  routeGrpcLog(log);
   // The primary owns signals; a worker only reacts to its shutdown message (or to losing it).
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => {});
   const store = config.replay.store === 'memory' ? new IpcReplayStore() : undefined;
-  const server = await startServer(config, { logger: log, serveHttp: false, metricsToPrimary: true, ...(store ? { store } : {}) });
+  const server = await startServer(config, { logger: log, serveHttp: false, metricsToPrimary: true, ...(store ? { store } : {}) }).catch((error: unknown) => {
+    // The primary reports it, once for the whole server; this worker only has to go.
+    const exit = (): never => process.exit(1);
+    setTimeout(exit, 2000);
+    process.send?.({ tp: 'start-failed', cause: oneLine(error) } satisfies ToPrimary, undefined, {}, exit);
+    return new Promise<never>(() => {});
+  });
   const report = (): void => {
     const store = server.readiness.storeDetail();
     process.send?.({
@@ -211,11 +275,14 @@ async function runWorker(config: ServerConfig): Promise<void> {
   const timer = setInterval(report, 1000);
   timer.unref();
   let stopping = false;
-  const stop = async (): Promise<void> => {
+  const stop = async (drainMs: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
     clearInterval(timer);
     try {
+      const draining = server.drain(drainMs);
+      report();
+      await draining;
       await server.close();
     } catch (error) {
       log.error('error during shutdown', errorFields(error));
@@ -223,7 +290,8 @@ async function runWorker(config: ServerConfig): Promise<void> {
     process.exit(0);
   };
   process.on('message', (m: ToWorker) => {
-    if (m?.tp === 'shutdown') void stop();
+    if (m?.tp === 'shutdown') void stop(config.shutdown_drain_ms);
   });
-  process.on('disconnect', () => void stop());
+  // Without the primary nothing routes connections here any more: no point in draining.
+  process.on('disconnect', () => void stop(0));
 }

@@ -29,6 +29,8 @@ export interface ServerConfig {
   readonly workers: number;
   readonly engine: { readonly clock_tolerance_s: number; readonly max_passport_lifetime_s: number; readonly default_route_lifetime_s: number };
   readonly log_level: 'debug' | 'info' | 'warn' | 'error';
+  readonly overload: { readonly max_in_flight: number; readonly answer_margin_ms: number };
+  readonly shutdown_drain_ms: number;
   readonly shutdown_grace_ms: number;
 }
 
@@ -36,13 +38,16 @@ export const DEFAULTS = {
   listen: { grpc: '127.0.0.1:9191', http: '127.0.0.1:9464' },
   bundle: { allow_unsigned: false, poll_interval_ms: 2000 },
   replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
-  redis: { connect_timeout_ms: 1000, command_timeout_ms: 250, key_prefix: 'trustplane:jti:', cluster_key_prefix: '{trustplane}:jti:', assume_noeviction: false },
+  // command_timeout_ms stays below Envoy's default ext_authz timeout (200 ms): docs/configuration.md.
+  redis: { connect_timeout_ms: 1000, command_timeout_ms: 100, key_prefix: 'trustplane:jti:', cluster_key_prefix: '{trustplane}:jti:', assume_noeviction: false },
   body: { filter_header: { trusted: false, name: 'x-trustplane-body-sha256' }, envoy_buffers_body: false },
   audit: { sink: 'stdout', flush_interval_ms: 10 },
   mode: 'enforce',
   workers: Math.min(2, availableParallelism()),
   engine: { clock_tolerance_s: 30, max_passport_lifetime_s: 3600, default_route_lifetime_s: 300 },
   log_level: 'info',
+  overload: { max_in_flight: 256, answer_margin_ms: 5 },
+  shutdown_drain_ms: 5000,
   shutdown_grace_ms: 10_000,
 } as const;
 
@@ -252,7 +257,8 @@ class Reader {
   }
 
   build(): ServerConfig {
-    this.section('', ['listen', 'tls', 'bundle', 'replay', 'body', 'audit', 'mode', 'workers', 'engine', 'log_level', 'shutdown_grace_ms']);
+    this.section('', ['listen', 'tls', 'bundle', 'replay', 'body', 'audit', 'mode', 'workers', 'engine', 'log_level', 'overload', 'shutdown_drain_ms', 'shutdown_grace_ms']);
+    this.section('overload', ['max_in_flight', 'answer_margin_ms']);
     this.section('listen', ['grpc', 'http']);
     this.section('bundle', ['path', 'signing_keys', 'allow_unsigned', 'state_file', 'poll_interval_ms']);
     this.section('replay', ['store', 'memory', 'redis']);
@@ -343,6 +349,11 @@ class Reader {
         default_route_lifetime_s: this.int('engine.default_route_lifetime_s', DEFAULTS.engine.default_route_lifetime_s, 1, 86_400),
       },
       log_level: this.oneOf('log_level', ['debug', 'info', 'warn', 'error'] as const, DEFAULTS.log_level),
+      overload: {
+        max_in_flight: this.int('overload.max_in_flight', DEFAULTS.overload.max_in_flight, 1, 100_000),
+        answer_margin_ms: this.int('overload.answer_margin_ms', DEFAULTS.overload.answer_margin_ms, 0, 1000),
+      },
+      shutdown_drain_ms: this.int('shutdown_drain_ms', DEFAULTS.shutdown_drain_ms, 0, 600_000),
       shutdown_grace_ms: this.int('shutdown_grace_ms', DEFAULTS.shutdown_grace_ms, 0, 600_000),
     };
   }

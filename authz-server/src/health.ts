@@ -13,7 +13,8 @@ export class Readiness {
   #storeOk = false;
   #shuttingDown = false;
   #timer: NodeJS.Timeout | undefined;
-  #watchers = new Set<(s: ServingStatus) => void>();
+  /** Each open Watch stream: its status sender → a function that ends it. */
+  #watchers = new Map<(s: ServingStatus) => void, () => void>();
   #last: ServingStatus = ServingStatus.NOT_SERVING;
 
   constructor(
@@ -75,7 +76,7 @@ export class Readiness {
     const s = this.status();
     if (s === this.#last) return;
     this.#last = s;
-    for (const w of this.#watchers) w(s);
+    for (const w of this.#watchers.keys()) w(s);
   }
 
   addToServer(server: grpc.Server): void {
@@ -94,7 +95,7 @@ export class Readiness {
         }
         const send = (status: ServingStatus): void => void call.write({ status });
         send(this.status());
-        this.#watchers.add(send);
+        this.#watchers.set(send, () => call.end());
         const stop = (): void => void this.#watchers.delete(send);
         call.on('cancelled', stop);
         call.on('close', stop);
@@ -102,8 +103,13 @@ export class Readiness {
     });
   }
 
-  /** End open Watch streams (shutdown would otherwise wait for them). */
+  /**
+   * End open Watch streams with an OK status (grpc.health.v1: the client may reconnect and watch
+   * again); the server's graceful shutdown would otherwise wait for them until its grace ran out.
+   */
   closeWatchers(): void {
+    const ends = [...this.#watchers.values()];
     this.#watchers.clear();
+    for (const end of ends) end();
   }
 }

@@ -41,7 +41,12 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   readonly check: CheckService;
   readonly bundle: () => CompiledBundle | undefined;
-  /** Stop accepting, finish in-flight checks, flush audit, release everything. */
+  /**
+   * The drain period before a stop: report NOT_SERVING (grpc.health.v1 and /readyz) while still
+   * answering every check for `ms`, so that Envoy's health checks notice before the port closes.
+   */
+  drain(ms: number): Promise<void>;
+  /** Stop accepting, finish in-flight checks, end Watch streams, flush audit, release everything. */
   close(): Promise<void>;
 }
 
@@ -112,6 +117,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   // Declared first: the reload listener may run during open(), before these are assigned.
   let bundles: BundleSource | undefined;
   let readiness: Readiness | undefined;
+  // The first load is not a reload (docs/metrics.md): a refusal then is the start error itself.
+  let opened = false;
   bundles = await BundleSource.open({
     path: config.bundle.path,
     signingKeys: readSigningKeys(config.bundle.signing_keys),
@@ -122,96 +129,133 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       if (event.ok) {
         const b = bundles?.current();
         if (b) metrics.setBundle({ serial: b.serial, issuedAt: b.issuedAt, routeIds: b.routes.map((r) => r.id) });
-        metrics.observeBundleReload('ok');
+        if (opened) metrics.observeBundleReload('ok');
         log.info('bundle loaded', { serial: event.serial });
-      } else {
+      } else if (opened) {
         metrics.observeBundleReload('refused', event.code);
-        log.warn('bundle replacement refused; the last good bundle keeps serving', { code: event.code, problems: event.problems });
+        if (event.serial !== undefined) log.warn('bundle replacement refused; the last good bundle keeps serving', { code: event.code, problems: event.problems, serial: event.serial });
+        else log.warn('bundle refused; no bundle is loaded, every check is denied bundle_unavailable', { code: event.code, problems: event.problems });
       }
       readiness?.changed();
     },
   });
+  opened = true;
   const source = bundles;
   const first = source.current();
   if (first) metrics.setBundle({ serial: first.serial, issuedAt: first.issuedAt, routeIds: first.routes.map((r) => r.id) });
 
-  const store =
-    opts.store ??
-    createReplayStore(replayConfig(config), {
-      onError: (error) => {
-        metrics.replayStoreError();
-        log.warn('replay store error', errorFields(error));
-      },
-      onGeneration: (startMs) => logGeneration(log, config, startMs),
-    });
-  if (!opts.store && store.generationStartMs !== undefined) logGeneration(log, config, store.generationStartMs);
-  const audit = await AuditSink.open(config.audit.sink === 'file' ? { sink: 'file', file: config.audit.file! } : { sink: config.audit.sink }, {
-    flushIntervalMs: config.audit.flush_interval_ms,
-    onError: (error) => log.error('audit sink error', errorFields(error)),
-  });
-
-  const check = new CheckService({
-    bundle: () => source.current(),
-    store,
-    settings: { bodyHeader: { trusted: config.body.filter_header.trusted, name: config.body.filter_header.name }, envoyBuffersBody: config.body.envoy_buffers_body },
-    engine: engineOptions(config),
-    onDecision: (decision, seconds) => {
-      metrics.observeDecision(decision, seconds);
-      audit.write(decision.audit);
-    },
-    onInternalError: (error) => {
-      metrics.internalError();
-      log.error('unexpected error on the request path; denied', errorFields(error));
-    },
-  });
-  const ready = new Readiness(() => source.current() !== undefined, store);
-  readiness = ready;
-  await ready.start();
-
-  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
-  check.addToServer(server);
-  ready.addToServer(server);
-  const port = await bindAsync(server, config.listen.grpc, credentials(config));
-  const grpcAddress = config.listen.grpc.startsWith('unix:') ? config.listen.grpc : `${config.listen.grpc.replace(/:[0-9]+$/, '')}:${port}`;
-
-  let http: HttpServer | undefined;
-  let httpAddress: string | undefined;
-  if (opts.serveHttp !== false) {
-    http = createOpsServer({
-      metrics,
-      readiness: () => ({
-        ready: ready.status() === ServingStatus.SERVING,
-        detail: { bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable, ...ready.storeDetail() },
-      }),
-    });
-    httpAddress = await listenHttp(http, config.listen.http);
-  }
-  log.info('authz server listening', { grpc: grpcAddress, http: httpAddress ?? null, replay_store: store.kind, mode: config.mode });
-
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closing ??= (async () => {
-      ready.shutdown();
-      ready.closeWatchers();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, config.shutdown_grace_ms);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
+  // Whatever is open when a later step fails is released, so a start failure ends the process
+  // instead of leaving a watcher, a Redis client or a half-bound port holding it open.
+  const undo: (() => unknown)[] = [() => source.close()];
+  let server: grpc.Server | undefined;
+  try {
+    const store =
+      opts.store ??
+      createReplayStore(replayConfig(config), {
+        onError: (error) => {
+          metrics.replayStoreError();
+          log.warn('replay store error', errorFields(error));
+        },
+        onGeneration: (startMs) => logGeneration(log, config, startMs),
       });
-      await check.drained();
-      await audit.close();
-      source.close();
-      if (!opts.store) await store.close();
-      if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
-      log.info('authz server stopped');
-    })());
+    if (!opts.store) undo.push(() => store.close());
+    if (!opts.store && store.generationStartMs !== undefined) logGeneration(log, config, store.generationStartMs);
+    const audit = await AuditSink.open(config.audit.sink === 'file' ? { sink: 'file', file: config.audit.file! } : { sink: config.audit.sink }, {
+      flushIntervalMs: config.audit.flush_interval_ms,
+      onError: (error) => log.error('audit sink error', errorFields(error)),
+    });
+    undo.push(() => audit.close());
 
-  return { grpcAddress, ...(httpAddress ? { httpAddress } : {}), readiness: ready, metrics, check, bundle: () => source.current(), close };
+    const check = new CheckService({
+      bundle: () => source.current(),
+      store,
+      settings: { bodyHeader: { trusted: config.body.filter_header.trusted, name: config.body.filter_header.name }, envoyBuffersBody: config.body.envoy_buffers_body },
+      engine: engineOptions(config),
+      overload: { maxInFlight: config.overload.max_in_flight, answerMarginMs: config.overload.answer_margin_ms },
+      onDecision: (decision, seconds) => {
+        metrics.observeDecision(decision, seconds);
+        audit.write(decision.audit);
+      },
+      onInternalError: (error) => {
+        metrics.internalError();
+        log.error('unexpected error on the request path; denied', errorFields(error));
+      },
+    });
+    const ready = new Readiness(() => source.current() !== undefined, store);
+    readiness = ready;
+    await ready.start();
+    undo.push(() => ready.shutdown());
+
+    const grpcServer = new grpc.Server(GRPC_SERVER_OPTIONS);
+    server = grpcServer;
+    check.addToServer(grpcServer);
+    ready.addToServer(grpcServer);
+    const port = await bindAsync(grpcServer, config.listen.grpc, credentials(config)).catch((error: unknown) => {
+      throw new Error(`listen.grpc ${config.listen.grpc}: ${error instanceof Error ? error.message : String(error)}`);
+    });
+    const grpcAddress = config.listen.grpc.startsWith('unix:') ? config.listen.grpc : `${config.listen.grpc.replace(/:[0-9]+$/, '')}:${port}`;
+
+    let http: HttpServer | undefined;
+    let httpAddress: string | undefined;
+    if (opts.serveHttp !== false) {
+      http = createOpsServer({
+        metrics,
+        readiness: () => ({
+          ready: ready.status() === ServingStatus.SERVING,
+          detail: { bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable, ...ready.storeDetail() },
+        }),
+      });
+      httpAddress = await listenHttp(http, config.listen.http).catch((error: unknown) => {
+        throw new Error(`listen.http ${config.listen.http}: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    }
+    log.info('authz server listening', { grpc: grpcAddress, http: httpAddress ?? null, replay_store: store.kind, mode: config.mode });
+
+    const drain = async (ms: number): Promise<void> => {
+      ready.shutdown();
+      if (ms > 0) {
+        log.info('draining: NOT_SERVING, still answering checks', { drain_ms: ms });
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      }
+    };
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        ready.shutdown();
+        // An open Watch stream would hold tryShutdown for the whole grace period.
+        ready.closeWatchers();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            grpcServer.forceShutdown();
+            resolve();
+          }, config.shutdown_grace_ms);
+          grpcServer.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        await check.drained();
+        check.close();
+        await audit.close();
+        source.close();
+        if (!opts.store) await store.close();
+        if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
+        log.info('authz server stopped');
+      })());
+
+    return { grpcAddress, ...(httpAddress ? { httpAddress } : {}), readiness: ready, metrics, check, bundle: () => source.current(), drain, close };
+  } catch (error) {
+    server?.forceShutdown();
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // Releasing as much as possible; the start error is what gets reported.
+      }
+    }
+    throw error;
+  }
 }
 
 /**

@@ -119,6 +119,9 @@ export const REASONS = Object.freeze({
   // internal
   bundle_unavailable: r(503, UNAVAILABLE, 'internal', 'No verified bundle is loaded.'),
   internal_error: r(500, INTERNAL, 'internal', 'An unexpected error on the request path; denied and logged (fail closed).'),
+
+  // overload: the server itself is past its capacity (docs/reason-codes.md, "Overload")
+  overloaded: r(503, UNAVAILABLE, 'internal', 'The server shed the check: too many in flight, too little of Envoy\'s deadline left, or its own busy event loop held up the replay store\'s answer.'),
 } satisfies Record<string, ReasonInfo>);
 
 export type ReasonCode = keyof typeof REASONS;

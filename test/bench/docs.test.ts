@@ -36,4 +36,12 @@ describe('docs/performance.md', () => {
     assert.ok(lines.length >= 10, `only ${lines.length} lines explained`);
     for (const line of lines) assert.ok(server.includes(line.replace('500', '${OPEN_RATE_PER_S}')) || server.includes(line), `bench/server.ts prints no "${line}"`);
   });
+
+  it('explains only lines bench/overload.ts prints, and every one of them', () => {
+    const overload = readFileSync(join(PACKAGE_ROOT, 'bench/overload.ts'), 'utf8');
+    const lines = firstColumn('| overload line |');
+    for (const line of lines) assert.ok(overload.includes(`  ${line}`), `bench/overload.ts prints no "${line}"`);
+    const printed = [...overload.matchAll(/console\.log\(\s*`  ([a-z][a-z ,%()]*?)(?:\s{2,}|:)/g)].map((m) => m[1]!.trim());
+    assert.deepEqual(printed.filter((p) => !lines.includes(p)), [], 'lines printed but not explained');
+  });
 });

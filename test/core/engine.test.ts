@@ -54,6 +54,8 @@ interface Run {
   readonly store?: ReplayStore;
   readonly nowMs?: number;
   readonly options?: EngineOptions;
+  /** Envoy's deadline less the answer margin, performance.now() clock. */
+  readonly deadline?: number;
 }
 
 /** Runs one decision and asserts the exact reason, allow and HTTP status (and the registry agrees). */
@@ -64,6 +66,7 @@ async function expectDecision(w: World, run: Run, reason: ReasonCode, httpStatus
     store: run.store ?? new MemoryReplayStore({ maxEntries: 1000, generationStartMs: -Infinity }),
     nowMs: run.nowMs ?? NOW_MS,
     ...(run.options ? { options: run.options } : {}),
+    ...(run.deadline !== undefined ? { deadline: run.deadline } : {}),
   });
   assert.equal(d.reason, reason);
   assert.equal(d.allow, allow, `allow for ${reason}`);
@@ -605,6 +608,32 @@ describe('decision engine: every reason code through verifyRequest', () => {
         close: () => Promise.resolve(),
       };
       await expectDecision(w, { view: view(signed(w)), store: throwing }, 'replay_store_unavailable', 503);
+    });
+    it('denies overloaded (503) without asking the store when no time is left before the deadline, and the jti stays unused', async () => {
+      const asked: string[] = [];
+      const memory = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
+      const asyncStore: ReplayStore = {
+        kind: 'redis',
+        consume: (key, ttlMs, nowMs, fromMs) => {
+          asked.push(key);
+          return memory.consume(key, ttlMs, nowMs, fromMs);
+        },
+        ping: () => Promise.resolve(true),
+        close: () => Promise.resolve(),
+      };
+      const presented = view(signed(w));
+      await expectDecision(w, { view: presented, store: asyncStore, deadline: performance.now() - 1 }, 'overloaded', 503);
+      assert.deepEqual(asked, []);
+      await expectDecision(w, { view: presented, store: asyncStore, deadline: performance.now() + 10_000 }, 'ok', 200);
+    });
+    it('denies overloaded (503), not replay_store_unavailable, when the store\'s wait ran out because the event loop was held up', async () => {
+      const busy: ReplayStore = {
+        kind: 'redis',
+        consume: () => Promise.resolve('overloaded'),
+        ping: () => Promise.resolve(true),
+        close: () => Promise.resolve(),
+      };
+      await expectDecision(w, { view: view(signed(w)), store: busy }, 'overloaded', 503);
     });
     it('denies without a loaded bundle as bundle_unavailable (503)', async () => {
       await expectDecision(w, { view: view(signed(w)), bundle: 'none' }, 'bundle_unavailable', 503);

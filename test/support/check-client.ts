@@ -17,7 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { loadConfig } from '../../authz-server/src/config.js';
 import { createLogger } from '../../authz-server/src/log.js';
-import { startServer, type RunningServer } from '../../authz-server/src/server.js';
+import { startServer, type RunningServer, type StartOptions } from '../../authz-server/src/server.js';
 import { buildBundle, signBundle, type BundleDocument, type Route } from '../../core/src/bundle/index.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
 import { issuePassport, type IssuePassportOptions } from '../../core/src/passport.js';
@@ -445,6 +445,8 @@ export function baseConfig(t: TrustSetup, over: Record<string, unknown> = {}): R
     audit: { sink: 'none' },
     log_level: 'warn',
     workers: 1,
+    // No drain period on SIGTERM unless a test asks for one: stops stay quick.
+    shutdown_drain_ms: 0,
     ...over,
   };
 }
@@ -471,7 +473,7 @@ export interface InProcessServer {
 }
 
 /** `startServer` on 127.0.0.1:0 (gRPC and HTTP) with the setup's bundle; `over` is deep-merged into the config file. */
-export async function startInProcess(t: TrustSetup, over: Obj = {}): Promise<InProcessServer> {
+export async function startInProcess(t: TrustSetup, over: Obj = {}, start: Pick<StartOptions, 'store'> = {}): Promise<InProcessServer> {
   const file = deepMerge(
     {
       listen: { grpc: '127.0.0.1:0', http: '127.0.0.1:0' },
@@ -488,7 +490,7 @@ export async function startInProcess(t: TrustSetup, over: Obj = {}): Promise<InP
   // A memory store that has forgotten nothing: these servers answer for a world whose passports
   // may predate the server (tests about amnesia build their own store, test/core/replay-amnesia.test.ts).
   const store = config.replay.store === 'memory' ? new MemoryReplayStore({ maxEntries: config.replay.memory.max_entries, generationStartMs: -Infinity }) : undefined;
-  const server = await startServer(config, { logger: createLogger('debug', (line) => void log.push(line)), serveHttp: true, ...(store ? { store } : {}) });
+  const server = await startServer(config, { logger: createLogger('debug', (line) => void log.push(line)), serveHttp: true, ...(store ? { store } : {}), ...start });
   return { server, grpcAddress: server.grpcAddress, httpAddress: server.httpAddress!, log };
 }
 

@@ -48,6 +48,8 @@ export interface PhaseState {
   readonly store: ReplayStore;
   readonly options: EngineOptions;
   readonly nowMs: number;
+  /** When the answer must be on its way (performance.now() clock): bounds the wait on the store. */
+  readonly deadline?: number;
   passport?: string;
   passportJws?: ParsedJws;
   kid?: string;

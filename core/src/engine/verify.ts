@@ -31,6 +31,11 @@ export interface VerifyInput {
   /** Unix milliseconds; injected so tests and vectors run on a frozen clock. */
   readonly nowMs?: number;
   readonly options?: EngineOptions;
+  /**
+   * When the answer must be on its way, on the performance.now() clock: Envoy's deadline less a
+   * margin to send it. A wait on the replay store never runs past it.
+   */
+  readonly deadline?: number;
 }
 
 export async function verifyRequest(input: VerifyInput): Promise<Decision> {
@@ -38,7 +43,7 @@ export async function verifyRequest(input: VerifyInput): Promise<Decision> {
   const nowMs = input.nowMs ?? Date.now();
   const options = input.options ?? DEFAULT_ENGINE_OPTIONS;
   if (!input.bundle) return decide(undefined, input.view, options, 'bundle_unavailable', nowMs, started);
-  const s: PhaseState = { view: input.view, bundle: input.bundle, store: input.store, options, nowMs };
+  const s: PhaseState = { view: input.view, bundle: input.bundle, store: input.store, options, nowMs, deadline: input.deadline };
   let reason: ReasonCode | undefined;
   try {
     for (const phase of SYNC_PHASES) {

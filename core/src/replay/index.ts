@@ -43,8 +43,12 @@ export const REPLAY_DEFAULTS = Object.freeze({
   /** Peak consumes per second × longest passport lifetime should fit; 100k keys ≈ 10 MB. */
   max_entries: 100_000,
   connect_timeout_ms: 1000,
-  /** A healthy Redis answers in well under a millisecond; this only bounds a sick one. */
-  command_timeout_ms: 250,
+  /**
+   * A healthy Redis answers in well under a millisecond; this only bounds a sick one. Below Envoy's
+   * default ext_authz timeout (200 ms, `GrpcService.timeout`), so the server answers a hung store
+   * with its own reason code before Envoy gives up on the check.
+   */
+  command_timeout_ms: 100,
   key_prefix: DEFAULT_KEY_PREFIX,
 });
 

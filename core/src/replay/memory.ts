@@ -8,6 +8,15 @@
  * `consume` drops at most `FRONT_PRUNE_STEPS` expired entries there (each entry is dropped once,
  * so this is amortised O(1)).
  *
+ * Passports of different lifetimes break that order: a long-lived entry at the front stops the
+ * front prune while short-lived entries behind it expire. So every consume also takes
+ * `SWEEP_STEPS` steps of an incremental sweep that walks the whole map in a cycle (a Map iterator
+ * stays valid across deletions and sees entries added behind it) and drops what has expired. It
+ * visits more entries per consume than a consume adds, so a cycle ends within about one longest
+ * TTL, and the map holds at most the live entries plus about one longest TTL's worth of expired
+ * ones: memory follows the live set, not `maxEntries` (the cluster primary holds this store for
+ * every worker; test/core/replay-memory.test.ts, "bounded").
+ *
  * When the store is full it first reclaims expired entries. It tracks a lower bound of the earliest
  * expiry of all entries, so "full and nothing has expired yet" is answered in O(1) without a scan.
  * Only when something may have expired does it sweep the whole map (O(n)), and at most once per
@@ -42,6 +51,8 @@ export interface MemoryReplayStoreOptions {
 
 /** Expired entries dropped from the front on every consume: keeps each call's work constant. */
 const FRONT_PRUNE_STEPS = 8;
+/** Entries the incremental sweep visits per consume; more than the one a consume adds. */
+const SWEEP_STEPS = 2;
 /** Full sweeps of a full store happen at most this often (clock time). */
 const FULL_SWEEP_MIN_INTERVAL_MS = 250;
 
@@ -60,6 +71,9 @@ export class MemoryReplayStore implements ReplayStore {
    */
   #frontExpiry = Number.NEGATIVE_INFINITY;
   #lastFullSweep = Number.NEGATIVE_INFINITY;
+  /** The incremental sweep's place in the map, and the earliest live expiry it has seen this cycle. */
+  #sweep: Iterator<[string, number]> | undefined;
+  #sweepEarliest = Number.POSITIVE_INFINITY;
   #fullRefusals = 0;
   #closed = false;
 
@@ -102,6 +116,7 @@ export class MemoryReplayStore implements ReplayStore {
 
     const now = nowMs;
     this.#pruneFront(now);
+    this.#sweepStep(now);
 
     const expiresAt = this.#entries.get(key);
     if (expiresAt !== undefined) {
@@ -146,6 +161,25 @@ export class MemoryReplayStore implements ReplayStore {
       if (steps >= FRONT_PRUNE_STEPS) break;
       this.#entries.delete(key);
       steps++;
+    }
+  }
+
+  #sweepStep(now: number): void {
+    // Nothing can have expired yet (the bound is lowered on every insertion).
+    if (now < this.#earliestExpiry) return;
+    const it = (this.#sweep ??= this.#entries.entries());
+    for (let i = 0; i < SWEEP_STEPS; i++) {
+      const next = it.next();
+      if (next.done === true) {
+        // A whole cycle seen: what it kept is every entry there is, so its earliest expiry is exact.
+        this.#sweep = undefined;
+        this.#earliestExpiry = this.#sweepEarliest;
+        this.#sweepEarliest = Number.POSITIVE_INFINITY;
+        return;
+      }
+      const [key, expiresAt] = next.value;
+      if (expiresAt <= now) this.#entries.delete(key);
+      else if (expiresAt < this.#sweepEarliest) this.#sweepEarliest = expiresAt;
     }
   }
 

@@ -37,7 +37,9 @@
  * - `maxRetriesPerRequest: 0` — a command caught by a connection drop is failed, not resent later.
  * Every failure becomes `unavailable`, never `consumed`, and never an exception out of `consume`.
  * A command that timed out may still be applied by Redis afterwards; that burns the jti of a
- * request that was denied, which is the safe direction.
+ * request that was denied, which is the safe direction, and it is reported through `onError`.
+ * `consume` bounds its own wait (wait.ts) by the caller's deadline and tells a store that did not
+ * answer (`unavailable`) from a server whose event loop held up the answer (`overloaded`).
  *
  * ioredis reports connection problems as `error` events; an EventEmitter without an `error`
  * listener throws, which would crash the server, so every client here has one. The errors go to
@@ -64,6 +66,7 @@ function ioredis(): IoRedis {
 }
 import { sha256b64url } from '../encoding.js';
 import type { ConsumeResult, ReplayStore } from './types.js';
+import { boundedWait } from './wait.js';
 
 export interface RedisAddress {
   readonly host: string;
@@ -104,6 +107,9 @@ export interface RedisReplayStoreOptions {
 export const DEFAULT_KEY_PREFIX = 'trustplane:jti:';
 /** With Redis Cluster: the hash tag keeps the generation marker and the replay keys in one slot. */
 export const DEFAULT_CLUSTER_KEY_PREFIX = '{trustplane}:jti:';
+
+/** How long after the consume's own wait ioredis drops a command that never got a reply. */
+const COMMAND_BACKSTOP_MS = 1000;
 
 /** Reconnect backoff: fast at first, so a restarted Redis is used again within about a second. */
 function reconnectDelayMs(attempt: number): number {
@@ -194,7 +200,6 @@ interface Generation {
 }
 
 type ScriptClient = {
-  tpConsume(marker: string, key: string, known: string, px: number, candidate: string): Promise<unknown>;
   tpGeneration(marker: string, candidate: string): Promise<unknown>;
 };
 
@@ -215,6 +220,7 @@ export class RedisReplayStore implements ReplayStore {
   #policyChecked = false;
   /** Why the store refuses to serve although Redis answers; undefined when nothing is wrong. */
   #problem: string | undefined;
+  readonly #commandTimeoutMs: number;
   #errors = 0;
   #closed = false;
 
@@ -227,8 +233,8 @@ export class RedisReplayStore implements ReplayStore {
     this.#clock = options.clock ?? Date.now;
     this.#onGeneration = options.onGeneration ?? (() => {});
     this.#assumeNoEviction = options.assumeNoEviction === true;
+    this.#commandTimeoutMs = options.commandTimeoutMs;
     this.#client = createClient(options);
-    this.#client.defineCommand('tpConsume', { numberOfKeys: 2, lua: CONSUME_LUA });
     this.#client.defineCommand('tpGeneration', { numberOfKeys: 1, lua: GENERATION_LUA });
     const report = (error: unknown): void => this.#report(error);
     this.#client.on('error', report);
@@ -262,7 +268,20 @@ export class RedisReplayStore implements ReplayStore {
     return this.keyPrefix + sha256b64url(key);
   }
 
-  async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult> {
+  /**
+   * The consume script (CONSUME_LUA), sent as a command of our own so that its ioredis timer can be
+   * set first, with a longer backstop (ioredis keeps the first one set): it then only ever reaps a
+   * command whose bounded wait already ended. Plain EVAL, one round trip whatever Redis has cached:
+   * an EVALSHA that meets NOSCRIPT (after a restart or SCRIPT FLUSH) would need a second one, and a
+   * wait bounded by Envoy's deadline has no room for it.
+   */
+  #consumeScript(redisKey: string, known: string, px: number, candidate: string): Promise<unknown> {
+    const command = new (ioredis().Command)('eval', [CONSUME_LUA, 2, this.generationKey, redisKey, known, px, candidate], { replyEncoding: 'utf8' });
+    command.setTimeout(this.#commandTimeoutMs + COMMAND_BACKSTOP_MS);
+    return this.#client.sendCommand(command) as Promise<unknown>;
+  }
+
+  async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number, waitMs?: number): Promise<ConsumeResult> {
     if (typeof key !== 'string') throw new TypeError('replay key must be a string');
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`ttlMs must be a positive number, got ${String(ttlMs)}`);
     if (!Number.isFinite(nowMs)) throw new TypeError(`nowMs must be a finite number, got ${String(nowMs)}`);
@@ -273,13 +292,28 @@ export class RedisReplayStore implements ReplayStore {
     // PX takes whole milliseconds; rounding up never shortens the protection.
     const px = Math.ceil(ttlMs);
     const redisKey = this.redisKey(key);
+    // The wait is ours (wait.ts), bounded by the caller's deadline: ioredis's own command timer
+    // would fire before a reply already buffered is read, and drop it.
+    const waitFor = waitMs === undefined ? this.#commandTimeoutMs : Math.min(waitMs, this.#commandTimeoutMs);
     // At most two rounds: the second only after learning of a new generation the passport postdates.
     for (let round = 0; round < 2; round++) {
       const known = this.#generation;
       if (known !== undefined && acceptedFromMs < known.startMs) return 'state_lost';
       let reply: unknown;
       try {
-        reply = await (this.#client as unknown as ScriptClient).tpConsume(this.generationKey, redisKey, known?.marker ?? '', px, this.#candidate(nowMs));
+        const sent = this.#consumeScript(redisKey, known?.marker ?? '', px, this.#candidate(nowMs));
+        reply = await boundedWait(sent, waitFor);
+        if (reply === 'timeout' || reply === 'overloaded') {
+          // The script may still run: then the jti is consumed although its check was denied. Say so.
+          const gaveUp = reply;
+          sent.then(
+            (late) => {
+              if (late === 1) this.#report(new Error(`a consume the server stopped waiting for (${gaveUp}) was applied afterwards: its jti is consumed although the check was denied`));
+            },
+            () => {},
+          );
+          return gaveUp === 'overloaded' ? 'overloaded' : 'unavailable';
+        }
       } catch (error) {
         this.#report(error);
         return 'unavailable';

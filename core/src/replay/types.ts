@@ -8,17 +8,22 @@
  * start; Redis: a marker key, see redis.ts). A passport that could have been accepted before the
  * generation began may have been consumed in a state the store no longer holds, so `consume`
  * answers `state_lost` for it, without recording anything (docs/configuration.md, "Replay store").
+ *
+ * `overloaded` is a wait that ran out because this process's own event loop was held up
+ * (replay/wait.ts), not because the store failed. After `unavailable` or `overloaded` from a wait
+ * that ran out, the command may still have run: the jti may be consumed.
  */
-export type ConsumeResult = 'consumed' | 'replayed' | 'unavailable' | 'state_lost' | 'misconfigured';
+export type ConsumeResult = 'consumed' | 'replayed' | 'unavailable' | 'state_lost' | 'misconfigured' | 'overloaded';
 
 export interface ReplayStore {
   readonly kind: 'memory' | 'redis';
   /**
    * Mark `key` used for `ttlMs` milliseconds from `nowMs` (the engine clock), unless a passport
    * first acceptable at `acceptedFromMs` (engine clock, ../engine/acceptance.ts) precedes the
-   * store's generation: then `state_lost`, and nothing is recorded.
+   * store's generation: then `state_lost`, and nothing is recorded. `waitMs`, when given, bounds the
+   * wait for the answer below the store's own timeout: what is left of the caller's deadline.
    */
-  consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult>;
+  consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number, waitMs?: number): Promise<ConsumeResult>;
   /**
    * Optional: the same consume answered without yielding, for a store that needs no I/O (the
    * memory store). The engine prefers it, saving the promise hops of an async call per check.

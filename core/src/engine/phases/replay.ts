@@ -32,13 +32,20 @@ export function replayPhase(s: PhaseState): ReasonCode | undefined | Promise<Rea
     }
     return reasonFor(result);
   }
-  return consumeAsync(s, key, ttlMs, fromMs);
+  // A wait on the store is bounded by what is left of Envoy's deadline; with nothing left the
+  // store is not asked at all, so the jti is not touched.
+  let waitMs: number | undefined;
+  if (s.deadline !== undefined) {
+    waitMs = s.deadline - performance.now();
+    if (waitMs <= 0) return 'overloaded';
+  }
+  return consumeAsync(s, key, ttlMs, fromMs, waitMs);
 }
 
-async function consumeAsync(s: PhaseState, key: string, ttlMs: number, fromMs: number): Promise<ReasonCode | undefined> {
+async function consumeAsync(s: PhaseState, key: string, ttlMs: number, fromMs: number, waitMs: number | undefined): Promise<ReasonCode | undefined> {
   let result: ConsumeResult;
   try {
-    result = await s.store.consume(key, ttlMs, s.nowMs, fromMs);
+    result = await s.store.consume(key, ttlMs, s.nowMs, fromMs, waitMs);
   } catch {
     return 'replay_store_unavailable';
   }
@@ -55,6 +62,8 @@ function reasonFor(result: ConsumeResult): ReasonCode | undefined {
       return 'replay_state_lost';
     case 'misconfigured':
       return 'replay_store_misconfigured';
+    case 'overloaded':
+      return 'overloaded';
     default:
       return 'replay_store_unavailable';
   }
