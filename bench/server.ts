@@ -123,6 +123,17 @@ function mainThreadCpuMs(pid: number): number {
 const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
 const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
 
+/** The server under test, as `npm run bench` runs it: one process, the memory store, audit to a file. */
+function benchServerConfig(dir: string, bundlePath: string, jwksPath: string, auditFile: string): Record<string, unknown> {
+  return {
+    bundle: { path: bundlePath, signing_keys: jwksPath },
+    replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
+    audit: process.env.TRUSTPLANE_BENCH_AUDIT === 'none' ? { sink: 'none' } : { sink: 'file', file: join(dir, auditFile) },
+    log_level: 'warn',
+    workers: 1,
+  };
+}
+
 /** The server section's CPU per allowed check, for the middleware section to compare against. */
 export let lastServerCpuPerCheckMs: number | undefined;
 
@@ -137,13 +148,7 @@ export async function bench(): Promise<void> {
 
   const server = await spawnServerProcess(
     dir,
-    {
-      bundle: { path: bundlePath, signing_keys: jwksPath },
-      replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
-      audit: process.env.TRUSTPLANE_BENCH_AUDIT === 'none' ? { sink: 'none' } : { sink: 'file', file: join(dir, 'audit.jsonl') },
-      log_level: 'warn',
-      workers: 1,
-    },
+    benchServerConfig(dir, bundlePath, jwksPath, 'audit.jsonl'),
     // TRUSTPLANE_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there (on exit).
     { name: 'bench', ...(process.env.TRUSTPLANE_BENCH_CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.TRUSTPLANE_BENCH_CPU_PROF}`] } : {}) },
   );
@@ -283,13 +288,7 @@ async function abRounds(
 ): Promise<{ base: string; baseMs: number; thisMs: number; ratio: number; ratios: number[] }> {
   const base = await spawnServerProcess(
     dir,
-    {
-      bundle: { path: bundlePath, signing_keys: jwksPath },
-      replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
-      audit: process.env.TRUSTPLANE_BENCH_AUDIT === 'none' ? { sink: 'none' } : { sink: 'file', file: join(dir, 'audit-base.jsonl') },
-      log_level: 'warn',
-      workers: 1,
-    },
+    benchServerConfig(dir, bundlePath, jwksPath, 'audit-base.jsonl'),
     { name: 'bench-base', cliMain: join(baseCheckout, 'dist', 'cli', 'src', 'main.js') },
   );
   const round = async (pid: number, address: string): Promise<number> => {

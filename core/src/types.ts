@@ -32,14 +32,14 @@ export const CREDENTIAL_HEADERS: readonly string[] = Object.freeze([HEADER.passp
 export const HEADER_NAMESPACE = 'x-trustplane-';
 
 /** Identity headers the server sets on allow (or removes when it has no value for them). */
-export const IDENTITY_HEADERS: readonly string[] = Object.freeze([
+export const IDENTITY_HEADERS = Object.freeze([
   HEADER.subject,
   HEADER.issuer,
   HEADER.trustDomain,
   HEADER.keyBinding,
   HEADER.route,
   HEADER.decisionId,
-]);
+] as const);
 
 /**
  * Namespace headers every allow already removes or overwrites: the credentials and the identity

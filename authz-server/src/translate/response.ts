@@ -18,7 +18,7 @@
  *   `envoy.filters.http.ext_authz` for any outcome (F2.2 step 1).
  */
 import type { Decision } from '../../../core/src/types.js';
-import { CREDENTIAL_HEADERS, HEADER } from '../../../core/src/types.js';
+import { CREDENTIAL_HEADERS, HEADER, IDENTITY_HEADERS } from '../../../core/src/types.js';
 import type { ReasonCode } from '../../../core/src/reasons.js';
 import { REASONS, isReasonCode } from '../../../core/src/reasons.js';
 import type { CheckResponse, HeaderValueOption, Struct, Value } from '../proto.js';
@@ -28,15 +28,6 @@ import { CONTROL_CHARACTER } from '../../../core/src/printable.js';
 /** HeaderValue.value limit in Envoy's API validation (docs/envoy-integration.md F3). */
 const MAX_HEADER_VALUE_BYTES = 16384;
 
-/** Identity header names, each either set from the decision or removed. */
-const IDENTITY_HEADERS = Object.freeze([
-  HEADER.subject,
-  HEADER.issuer,
-  HEADER.trustDomain,
-  HEADER.keyBinding,
-  HEADER.route,
-  HEADER.decisionId,
-] as const);
 
 /**
  * `namespaceHeaders`: the request's other client-sent `x-trustplane-*` names
