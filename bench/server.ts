@@ -80,7 +80,8 @@ const TRANSPORT_ROUNDS = 3;
 const TRANSPORT_CALLS_PER_ROUND = 4000;
 /** A/B against TRUSTPLANE_BENCH_BASE: a warm-up of the base server, then this many round pairs. */
 const AB_WARMUP_CHECKS = 6000;
-const AB_ROUND_PAIRS = 5;
+/** TRUSTPLANE_BENCH_AB_PAIRS raises it where the machine is noisy: the median of more pairs settles. */
+const AB_ROUND_PAIRS = Number(process.env.TRUSTPLANE_BENCH_AB_PAIRS ?? 5);
 
 const TARGET_RATIO = 1.6;
 const TARGET_P99_MS = 2;
