@@ -153,6 +153,16 @@ export async function bench(): Promise<void> {
     // TRUSTPLANE_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there (on exit).
     { name: 'bench', ...(process.env.TRUSTPLANE_BENCH_CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.TRUSTPLANE_BENCH_CPU_PROF}`] } : {}) },
   );
+  // The A/B base server starts now too, so that both sit through the same idle spell while the load
+  // process pre-signs: a server that idled costs more per check for a while afterwards
+  // (docs/performance.md), and a base started later would look cheaper for that reason alone.
+  const baseCheckout = process.env.TRUSTPLANE_BENCH_BASE;
+  const base = baseCheckout
+    ? await spawnServerProcess(dir, benchServerConfig(dir, bundlePath, jwksPath, 'audit-base.jsonl'), {
+        name: 'bench-base',
+        cliMain: join(baseCheckout, 'dist', 'cli', 'src', 'main.js'),
+      })
+    : undefined;
   const loadScript = join(dirname(fileURLToPath(import.meta.url)), 'load-server.js');
   // The load process's own garbage collection must stay out of the figures: it collects before each
   // timed phase (--expose-gc), and a 64 MB young generation lets a whole open-loop round run without
@@ -173,7 +183,6 @@ export async function bench(): Promise<void> {
     });
 
   try {
-    const baseCheckout = process.env.TRUSTPLANE_BENCH_BASE;
     const abChecks = baseCheckout ? AB_WARMUP_CHECKS + 2 * AB_ROUND_PAIRS * CLOSED_CHECKS_PER_ROUND : 0;
     const total = WARMUP_CHECKS + CLOSED_ROUNDS * CLOSED_CHECKS_PER_ROUND + OPEN_WARMUP_CHECKS + OPEN_ROUNDS * OPEN_CHECKS_PER_ROUND + abChecks;
     const ready = await ask({
@@ -219,7 +228,7 @@ export async function bench(): Promise<void> {
     const durationsAfter = await checkDurations(server.httpAddress);
     const openTotal = durationsAfter.count - durationsBefore.count;
     const within = (le: string): string => `${(((durationsAfter.le[le]! - durationsBefore.le[le]!) / openTotal) * 100).toFixed(2)}%`;
-    const ab = baseCheckout ? await abRounds(baseCheckout, dir, bundlePath, jwksPath, server, ask) : undefined;
+    const ab = baseCheckout && base ? await abRounds(baseCheckout, base, server, ask) : undefined;
     const transport = await transportFloor(loadScript, ask, floorNow);
     const lowerBound = await noopServerRun(loadScript, '--verify-only-server', ask, true, floorNow, {
       TRUSTPLANE_BENCH_KEYS: JSON.stringify({ issuer: issuerKey.publicJwk, holder: holder.publicJwk }),
@@ -270,28 +279,22 @@ export async function bench(): Promise<void> {
     await new Promise<void>((resolve) => (load.exitCode !== null || load.signalCode !== null ? resolve() : load.once('exit', () => resolve())));
     clearTimeout(timer);
     await server.stop(10_000);
+    await base?.stop(10_000);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /**
- * The A/B rounds: the base checkout's server on the same bundle and config, then closed-loop rounds
+ * The A/B rounds: the base checkout's server (started with this one) warmed up, then closed-loop rounds
  * alternating between it and this build's server (already warm), each round's CPU per allowed check
  * from its own process. Leaves the load process targeting this build's server.
  */
 async function abRounds(
   baseCheckout: string,
-  dir: string,
-  bundlePath: string,
-  jwksPath: string,
+  base: { pid: number; grpcAddress: string },
   server: { pid: number; grpcAddress: string },
   ask: (m: ToLoad) => Promise<FromLoad>,
 ): Promise<{ base: string; baseMs: number; thisMs: number; ratio: number; ratios: number[] }> {
-  const base = await spawnServerProcess(
-    dir,
-    benchServerConfig(dir, bundlePath, jwksPath, 'audit-base.jsonl'),
-    { name: 'bench-base', cliMain: join(baseCheckout, 'dist', 'cli', 'src', 'main.js') },
-  );
   const round = async (pid: number, address: string): Promise<number> => {
     await ask({ op: 'target', address });
     const before = cpuMsOf(pid);
@@ -314,7 +317,6 @@ async function abRounds(
     return { base: baseCheckout, baseMs: median(baseMs), thisMs: median(thisMs), ratio: median(ratios), ratios };
   } finally {
     await ask({ op: 'target', address: server.grpcAddress });
-    await base.stop(10_000);
   }
 }
 
