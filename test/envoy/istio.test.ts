@@ -128,6 +128,18 @@ describe('Istio manifests (envoy/istio)', () => {
     ]);
   });
 
+  it('exempts only exact paths from the CUSTOM policy, here and in the chart: a prefix would also exempt "/public/..;/v1/admin"', () => {
+    const exempt = (notPaths: unknown): string[] => (Array.isArray(notPaths) ? notPaths.map(String) : []);
+    const policies = resources.filter((r) => r.kind === 'AuthorizationPolicy' && r.body['spec'] !== undefined);
+    assert.ok(policies.length > 0);
+    const chart = parse(readFileSync(join(repo, 'deploy', 'helm', 'trustplane-authz', 'values.yaml'), 'utf8')) as { istio?: { notPaths?: unknown } };
+    const lists = [...policies.flatMap((p) => ((at(p.body, 'spec') as { rules?: { to?: { operation?: { notPaths?: unknown } }[] }[] }).rules ?? []).flatMap((r) => (r.to ?? []).map((t) => exempt(t.operation?.notPaths)))), exempt(chart.istio?.notPaths)];
+    const wildcard = (path: string): boolean => path.includes('*');
+    for (const list of lists) assert.deepEqual(list.filter(wildcard), [], `prefix or suffix exemptions: ${JSON.stringify(list)}`);
+    // The check can fail: the exemption this repository used to ship.
+    assert.deepEqual(['/public/*', '/healthz'].filter(wildcard), ['/public/*']);
+  });
+
   describe('the CUSTOM provider', () => {
     it('is the provider the AuthorizationPolicy names, with action CUSTOM', () => {
       const policy = only('AuthorizationPolicy');
