@@ -147,7 +147,7 @@ export class Verifier {
     const raw = req.rawHeaders;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
-      const value = raw[i + 1]!.replace(/^[ \t]+|[ \t]+$/g, '');
+      const value = fieldValue(raw[i + 1]!).replace(/^[ \t]+|[ \t]+$/g, '');
       const prev = headers.get(name);
       if (prev === undefined) headers.set(name, value);
       else {
@@ -180,6 +180,16 @@ export class Verifier {
     if (this.ownStore) await this.store.close();
     await this.audit.close();
   }
+}
+
+/**
+ * Node's HTTP parser hands header values over as latin1: one character per byte. The transcript binds
+ * the UTF-8 text of a value (transcript-v1 §6.6, as Envoy presents it), so a value with bytes above
+ * 0x7F is read back as its bytes and decoded as UTF-8; an invalid sequence becomes U+FFFD and the
+ * proof will not verify, as with any changed header.
+ */
+function fieldValue(latin1: string): string {
+  return /[^\x00-\x7f]/.test(latin1) ? Buffer.from(latin1, 'latin1').toString('utf8') : latin1;
 }
 
 /** The body, or 'too_large' as soon as more than `max` bytes arrived (the rest is not read). */

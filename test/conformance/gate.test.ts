@@ -17,6 +17,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportPrivateJwk, generateSigningKey, type SigningKey } from '../../core/src/keys.js';
@@ -41,6 +43,7 @@ import {
   type TrustSetup,
 } from '../support/check-client.js';
 import { route } from '../support/world.js';
+import { Verifier, trustplane } from '../../middleware/src/index.js';
 import { METHODS, gateCases, type GateCase } from './cases.js';
 import { toolchains } from './toolchains.js';
 
@@ -113,6 +116,28 @@ function envoyShaped(c: GateCase, r: Result, over: Partial<GateCase> = {}): Envo
   };
 }
 
+/**
+ * The signed request over real HTTP/1.1, as a client library would put it on the wire: non-ASCII
+ * characters of the target percent-encoded as UTF-8, header values sent as their UTF-8 bytes.
+ * Resolves with the status and the deny reason, if any.
+ */
+function sendHttp(to: { host: string; port: number }, c: GateCase, r: Result): Promise<{ status: number; reason: string | undefined }> {
+  const target = c.path_and_query.replace(/[^\x21-\x7e]/gu, (ch) => encodeURIComponent(ch));
+  const utf8OnWire = (v: string): string => Buffer.from(v, 'utf8').toString('latin1');
+  const headers: [string, string][] = [...c.headers.map(([n, v]) => [n, utf8OnWire(v)] as [string, string]), ['host', c.authority], ['x-trustplane-passport', r.passport], ['x-trustplane-proof', r.proof]];
+  const body = Buffer.from(c.body_base64, 'base64');
+  // Node frames a DELETE or OPTIONS body only with an explicit length (it chunks POST, PUT and PATCH).
+  if (body.length > 0) headers.push(['content-length', String(body.length)]);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: to.host, port: to.port, method: c.method, path: target, headers: headers.flat() as unknown as Record<string, string> }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, reason: res.headers['x-trustplane-reason'] as string | undefined }));
+    });
+    req.on('error', reject);
+    req.end(body.length > 0 ? body : undefined);
+  });
+}
+
 /** One tamper per field, each with the code the field-digest diagnosis (transcript-v1 §8) predicts. */
 const TAMPERS: { field: string; reason: ReasonCode; applies: (c: GateCase) => boolean; change: (c: GateCase) => Partial<GateCase> }[] = [
   { field: 'method', reason: 'method_mismatch', applies: () => true, change: (c) => ({ method: c.method === 'PUT' ? 'PATCH' : 'PUT' }) },
@@ -136,6 +161,9 @@ describe('conformance gate: TypeScript, Python and Go sign the same requests', f
   let server: InProcessServer;
   let client: CheckClient;
   let work: string;
+  let verifier: Verifier;
+  let service: Server;
+  let serviceBase: { host: string; port: number };
   const signers: Record<string, Signer> = {};
 
   before(async function () {
@@ -151,6 +179,13 @@ describe('conformance gate: TypeScript, Python and Go sign the same requests', f
       }),
     );
     server = await startInProcess(t, { log_level: 'warn', body: { envoy_buffers_body: true } });
+    // The second enforcement point: the middleware inside a node:http service (docs/middleware.md).
+    verifier = await Verifier.open({ bundle: { path: t.bundlePath, signingKeys: t.jwksPath } });
+    const mw = trustplane(verifier);
+    service = createServer((req, res) => mw(req, res, () => res.end('ok')));
+    service.listen(0, '127.0.0.1');
+    await new Promise((resolve) => service.once('listening', resolve));
+    serviceBase = { host: '127.0.0.1', port: (service.address() as AddressInfo).port };
     // The memory store's generation begins now: passports are dated the clock tolerance ahead (iat
     // below), so none can have been accepted before it (docs/configuration.md, "Replay store").
     await nextSecond();
@@ -164,6 +199,8 @@ describe('conformance gate: TypeScript, Python and Go sign the same requests', f
   });
 
   after(async () => {
+    await new Promise((resolve) => (service ? service.close(resolve) : resolve(undefined)));
+    await verifier?.close();
     client?.close();
     await server?.server.close();
     t?.dispose();
@@ -217,7 +254,7 @@ describe('conformance gate: TypeScript, Python and Go sign the same requests', f
   });
 
   for (const lang of ['typescript', 'python', 'go']) {
-    it(`${lang}: the real server allows every request it signed, and denies each tampered variant with the predicted code`, async () => {
+    it(`${lang}: the real server allows every request it signed and denies each tampered variant with the predicted code; the middleware allows them too`, async () => {
       const now = Math.floor(Date.now() / 1000);
       const batch: Batch = {
         keys: keysJson(),
@@ -238,6 +275,14 @@ describe('conformance gate: TypeScript, Python and Go sign the same requests', f
         assertAllow(allow, ROUTE);
       }
       assert.equal(tampered, cases.length);
+      // The same signed requests through the middleware, over real HTTP: its own replay store, so
+      // each is fresh there, and each must be allowed.
+      const refused: string[] = [];
+      for (const [i, c] of cases.entries()) {
+        const answer = await sendHttp(serviceBase, c, results[i]!);
+        if (answer.status !== 200) refused.push(`${c.id}: ${answer.status} ${answer.reason ?? ''}`);
+      }
+      assert.deepEqual(refused, [], `${lang}: the middleware refused requests the ext_authz server allowed`);
     });
   }
 
