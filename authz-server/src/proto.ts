@@ -106,14 +106,8 @@ export interface HeaderValue {
   raw_value?: Buffer | Uint8Array;
 }
 
-/** envoy.config.core.v3.HeaderValueOption.HeaderAppendAction */
-export const HeaderAppendAction = Object.freeze({
-  APPEND_IF_EXISTS_OR_ADD: 0,
-  ADD_IF_ABSENT: 1,
-  OVERWRITE_IF_EXISTS_OR_ADD: 2,
-  OVERWRITE_IF_EXISTS: 3,
-} as const);
-export type HeaderAppendAction = (typeof HeaderAppendAction)[keyof typeof HeaderAppendAction];
+import { HeaderAppendAction } from './header-append-action.js';
+export { HeaderAppendAction };
 
 export interface HeaderValueOption {
   header: HeaderValue;

@@ -22,7 +22,7 @@ import { CREDENTIAL_HEADERS, HEADER, IDENTITY_HEADERS } from '../../../core/src/
 import type { ReasonCode } from '../../../core/src/reasons.js';
 import { REASONS, isReasonCode } from '../../../core/src/reasons.js';
 import type { CheckResponse, HeaderValueOption, Struct, Value } from '../proto.js';
-import { HeaderAppendAction } from '../proto.js';
+import { HeaderAppendAction } from '../header-append-action.js';
 import { CONTROL_CHARACTER } from '../../../core/src/printable.js';
 
 /** HeaderValue.value limit in Envoy's API validation (docs/envoy-integration.md F3). */
