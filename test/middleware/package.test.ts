@@ -6,26 +6,18 @@
  * @peculiar/x509, no jose, no yaml; ioredis is an optional peer, for the Redis replay store only.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issuePassport } from '../../core/src/passport.js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
+import { duBytes, packAndInstall, type InstalledPackage } from '../support/packed.js';
 import { signRequest } from '../../core/src/signer.js';
 import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN, afterStart, makeTrust, nextSecond, type TrustSetup } from '../support/check-client.js';
 
 const PKG_DIR = join(PACKAGE_ROOT, 'packages', 'middleware');
 
-function duBytes(dir: string): number {
-  let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    total += e.isDirectory() ? duBytes(p) : statSync(p).size;
-  }
-  return total;
-}
 
 function post(port: number, headers: Record<string, string>, body: string): Promise<{ status: number; reason: string | undefined }> {
   return new Promise((resolve, reject) => {
@@ -40,25 +32,15 @@ function post(port: number, headers: Record<string, string>, body: string): Prom
 
 describe('the middleware as its own package (npm pack, installed into an empty project)', function () {
   this.timeout(240_000);
-  let work: string;
+  let installed: InstalledPackage;
   let project: string;
 
   before(() => {
-    work = mkdtempSync(join(tmpdir(), 'tp-mw-pack-'));
-    rmSync(join(PKG_DIR, 'dist'), { recursive: true, force: true });
-    execFileSync(process.execPath, [join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(PKG_DIR, 'tsconfig.json')], { stdio: 'pipe' });
-    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: PKG_DIR, encoding: 'utf8' });
-    const tarball = join(work, (JSON.parse(out) as { filename: string }[])[0]!.filename);
-    project = join(work, 'service');
-    execFileSync('mkdir', ['-p', project]);
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'service', version: '1.0.0', private: true, type: 'module' }));
-    // prom-client comes from the registry (or npm's cache); nothing else may come with the package.
-    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, stdio: 'pipe' });
+    installed = packAndInstall(PKG_DIR, { offline: false });
+    project = installed.project;
   });
 
-  after(() => {
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => installed?.dispose());
 
   it('depends on prom-client only, with ioredis an optional peer (prints its install size and dependency list)', () => {
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules', '@trustplane', 'middleware', 'package.json'), 'utf8')) as Record<string, Record<string, unknown> | undefined>;

@@ -6,47 +6,29 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportPrivateJwk } from '../../core/src/keys.js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
+import { duBytes, packAndInstall, type InstalledPackage } from '../support/packed.js';
 import { envoyCheckRequest } from '../support/envoy-api.js';
 import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN, assertAllow, makeCheckClient, makeTrust, nextSecond, startInProcess } from '../support/check-client.js';
 
 const SDK_DIR = join(PACKAGE_ROOT, 'packages', 'sdk');
 const SERVER_DEPENDENCIES = Object.keys((JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
 
-function duBytes(dir: string): number {
-  let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    total += e.isDirectory() ? duBytes(p) : statSync(p).size;
-  }
-  return total;
-}
 
 describe('the caller SDK as its own package (npm pack, installed into an empty project)', function () {
   this.timeout(180_000);
-  let work: string;
+  let installed: InstalledPackage;
   let project: string;
 
   before(() => {
-    work = mkdtempSync(join(tmpdir(), 'tp-sdk-pack-'));
-    rmSync(join(SDK_DIR, 'dist'), { recursive: true, force: true });
-    execFileSync(process.execPath, [join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(SDK_DIR, 'tsconfig.json')], { stdio: 'pipe' });
-    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: SDK_DIR, encoding: 'utf8' });
-    const tarball = join(work, (JSON.parse(out) as { filename: string }[])[0]!.filename);
-    project = join(work, 'caller');
-    execFileSync('mkdir', ['-p', project]);
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'caller', version: '1.0.0', private: true, type: 'module' }));
-    // --offline: a package with no dependencies installs from the tarball alone.
-    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: project, stdio: 'pipe' });
+    installed = packAndInstall(SDK_DIR, { offline: true });
+    project = installed.project;
   });
 
-  after(() => {
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => installed?.dispose());
 
   it('installs with no dependency at all, none of the server\'s (prints its install size and dependency list)', () => {
     const installed = JSON.parse(readFileSync(join(project, 'node_modules', '@trustplane', 'sdk', 'package.json'), 'utf8')) as Record<string, unknown>;
