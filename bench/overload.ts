@@ -15,15 +15,14 @@
  *    rate: every check must be answered within its deadline, with the store's reason code
  *    (`replay_store_unavailable`), not left for Envoy to time out.
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { spawnServerProcess, type ServerProcess } from '../test/support/check-client.js';
 import { RedisServer, findRedisServer } from '../test/support/redis-server.js';
-import { ANSWER_KINDS, benchTrust, type FromLoad, type ToLoad } from './load-server.js';
+import { ANSWER_KINDS, benchTrust, loadProcess } from './load-server.js';
 
 /** Envoy's default ext_authz timeout (`GrpcService.timeout`), sent as grpc-timeout. */
 const DEADLINE_MS = 200;
@@ -45,32 +44,6 @@ function quantile(xs: readonly number[], q: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
 
-type Ask = (m: ToLoad) => Promise<FromLoad>;
-
-/** The forked load process and a request/answer function over its IPC channel. */
-function loadProcess(): { ask: Ask; stop: () => Promise<void> } {
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'load-server.js');
-  const load = fork(script, ['--load-child'], { execArgv: ['--expose-gc', '--max-semi-space-size=64'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const ask: Ask = (m) =>
-    new Promise((resolve, reject) => {
-      const onMessage = (r: FromLoad): void => {
-        load.off('exit', onExit);
-        if (r.op === 'error') reject(new Error(`load process: ${r.message}`));
-        else resolve(r);
-      };
-      const onExit = (code: number | null): void => reject(new Error(`load process exited (${code})`));
-      load.once('message', onMessage);
-      load.once('exit', onExit);
-      load.send(m);
-    });
-  const stop = async (): Promise<void> => {
-    if (load.connected) load.send({ op: 'exit' } satisfies ToLoad);
-    const timer = setTimeout(() => load.kill('SIGKILL'), 3000);
-    await new Promise<void>((resolve) => (load.exitCode !== null || load.signalCode !== null ? resolve() : load.once('exit', () => resolve())));
-    clearTimeout(timer);
-  };
-  return { ask, stop };
-}
 
 async function startBenchServer(dir: string, replay: Record<string, unknown>): Promise<{ server: ServerProcess; trust: ReturnType<typeof benchTrust> }> {
   const trust = benchTrust();

@@ -56,6 +56,7 @@ import {
   BENCH_PATH,
   benchCheckService,
   benchTrust,
+  loadProcess,
   presign,
   type FromLoad,
   type ToLoad,
@@ -164,23 +165,7 @@ export async function bench(): Promise<void> {
       })
     : undefined;
   const loadScript = join(dirname(fileURLToPath(import.meta.url)), 'load-server.js');
-  // The load process's own garbage collection must stay out of the figures: it collects before each
-  // timed phase (--expose-gc), and a 64 MB young generation lets a whole open-loop round run without
-  // a scavenge (at the default 16 MB it stalled 5-25 ms about once a second, and every check in
-  // flight then looked slow).
-  const load = fork(loadScript, ['--load-child'], { execArgv: ['--expose-gc', '--max-semi-space-size=64'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const ask = (m: ToLoad): Promise<FromLoad> =>
-    new Promise((resolve, reject) => {
-      const onMessage = (r: FromLoad): void => {
-        load.off('exit', onExit);
-        if (r.op === 'error') reject(new Error(`load process: ${r.message}`));
-        else resolve(r);
-      };
-      const onExit = (code: number | null): void => reject(new Error(`load process exited (${code})`));
-      load.once('message', onMessage);
-      load.once('exit', onExit);
-      load.send(m);
-    });
+  const { ask, stop: stopLoad } = loadProcess();
 
   try {
     const abChecks = baseCheckout ? AB_WARMUP_CHECKS + 2 * AB_ROUND_PAIRS * CLOSED_CHECKS_PER_ROUND : 0;
@@ -274,10 +259,7 @@ export async function bench(): Promise<void> {
       throw new Error(`in-process allows: ours ${side.oursAllowed}, baseline ${side.baselineAllowed} of ${IN_PROCESS_DECISIONS}`);
     }
   } finally {
-    if (load.connected) load.send({ op: 'exit' } satisfies ToLoad);
-    const timer = setTimeout(() => load.kill('SIGKILL'), 3000);
-    await new Promise<void>((resolve) => (load.exitCode !== null || load.signalCode !== null ? resolve() : load.once('exit', () => resolve())));
-    clearTimeout(timer);
+    await stopLoad();
     await server.stop(10_000);
     await base?.stop(10_000);
     rmSync(dir, { recursive: true, force: true });
