@@ -2,10 +2,10 @@
  * Runs the committed transcript-v1 vectors (test/vectors/transcript-v1.json) against the code. The
  * file is frozen expectations: this test never regenerates it, so a change to the canonical forms,
  * the line layout or a reason code shows up here as a failure. Regenerate on purpose with
- * `node dist/scripts/gen-vectors.js` (docs/transcript-v1.md, "Test vectors").
+ * `node dist/dev/vectors/gen-vectors.js` (docs/transcript-v1.md, "Test vectors").
  */
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
-import { vectorHeaderMap, vectorRequestView, vectorSurroundings, type EnvoyRequest, type PositiveVector, type VectorEnvironment, type VectorFile } from '../vectors/format.js';
+import { vectorHeaderMap, vectorRequestView, vectorSurroundings, type EnvoyRequest, type PositiveVector, type VectorEnvironment, type VectorFile } from '../../dev/vectors/format.js';
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -25,7 +25,7 @@ import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compil
 import type { BundleDocument } from '../../core/src/bundle/types.js';
 import { parsePathPattern, pathMatches } from '../../core/src/bundle/lib/rules.js';
 import { ensureDevState } from '../../cli/src/dev-state.js';
-import { GATEWAY_ROUTES } from '../../cli/src/stack.js';
+import { GATEWAY_ROUTES } from '../../dev/stack.js';
 import { cli, tempDir } from '../cli/cli-harness.js';
 import { findRepoRoot } from '../support/envoy-config-validator.js';
 

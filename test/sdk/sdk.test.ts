@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseBrokerConfig, startBroker, type RunningBroker } from '../../broker/src/index.js';
 import { DEV } from '../../cli/src/dev-state.js';
-import { startLocalStack, type LocalStack } from '../../cli/src/stack.js';
+import { startLocalStack, type LocalStack } from '../../dev/stack.js';
 import { createSigner, generateSigningKey, type SignerOptions } from '../../sdk/src/index.js';
 import { headerMap } from '../support/check-client.js';
 import { envoyCheckRequest, makeRawCheckClient, type RawCheckClient } from '../support/envoy-api.js';

@@ -2,8 +2,8 @@
  * Generates test/vectors/transcript-v1.json, the transcript-v1 conformance vectors
  * (docs/transcript-v1.md, "Test vectors").
  *
- *   npx tsc -p . && node dist/scripts/gen-vectors.js           # write the file
- *   npx tsc -p . && node dist/scripts/gen-vectors.js --check   # exit 1 if the committed file differs
+ *   npx tsc -p . && node dist/dev/vectors/gen-vectors.js           # write the file (npm run vectors)
+ *   npx tsc -p . && node dist/dev/vectors/gen-vectors.js --check   # exit 1 if the committed file differs
  *
  * Everything is fixed: keys, clock, nonces, jtis. Ed25519 signatures are deterministic (RFC 8032),
  * so a run reproduces the file byte for byte. ES256 signatures are randomised in node:crypto; to keep
@@ -16,25 +16,25 @@
  *
  * The keys below are TEST KEYS, published on purpose. Never trust them anywhere.
  */
-import { PACKAGE_ROOT } from '../core/src/package-root.js';
-import { vectorRequestView, vectorSurroundings } from '../test/vectors/format.js';
-import type { EnvoyRequest, VectorEnvironment, NegativeVector as NegativeOf, PositiveVector as PositiveOf, Signing as SigningOf, VectorBody, VectorHeaders } from '../test/vectors/format.js';
+import { PACKAGE_ROOT } from '../../core/src/package-root.js';
+import { vectorRequestView, vectorSurroundings } from './format.js';
+import type { EnvoyRequest, VectorEnvironment, NegativeVector as NegativeOf, PositiveVector as PositiveOf, Signing as SigningOf, VectorBody, VectorHeaders } from './format.js';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { compileBundle, type CompiledBundle } from '../core/src/bundle/compile.js';
-import type { BundleDocument } from '../core/src/bundle/types.js';
-import { validateBundle } from '../core/src/bundle/validate.js';
-import { b64url, fromB64url, sha256, sha256b64url, sha256hex } from '../core/src/encoding.js';
-import { verifyRequest } from '../core/src/engine/verify.js';
-import { signCompact } from '../core/src/jws.js';
-import { checkPublicJwk, importPrivateJwk, jwkThumbprint, JwkError, signBytes, verifyBytes, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
-import { issuePassport, PASSPORT_TYP } from '../core/src/passport.js';
-import { createProof, encodeProof, parseProof } from '../core/src/proof.js';
-import { readPassportClaims, signRequest } from '../core/src/signer.js';
-import { buildTranscript, fieldDigests, type TranscriptInput } from '../core/src/transcript.js';
-import { HEADER, type KeyBinding } from '../core/src/types.js';
-import { be32, edNonCanonical, edNotOnCurve, fromBe, otherSpellings, P256_P, smallOrderEncodings, trailingBitSpellings } from '../test/support/hostile-keys.js';
+import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
+import type { BundleDocument } from '../../core/src/bundle/types.js';
+import { validateBundle } from '../../core/src/bundle/validate.js';
+import { b64url, fromB64url, sha256, sha256b64url, sha256hex } from '../../core/src/encoding.js';
+import { verifyRequest } from '../../core/src/engine/verify.js';
+import { signCompact } from '../../core/src/jws.js';
+import { checkPublicJwk, importPrivateJwk, jwkThumbprint, JwkError, signBytes, verifyBytes, type PrivateJwk, type SigningKey } from '../../core/src/keys.js';
+import { issuePassport, PASSPORT_TYP } from '../../core/src/passport.js';
+import { createProof, encodeProof, parseProof } from '../../core/src/proof.js';
+import { readPassportClaims, signRequest } from '../../core/src/signer.js';
+import { buildTranscript, fieldDigests, type TranscriptInput } from '../../core/src/transcript.js';
+import { HEADER, type KeyBinding } from '../../core/src/types.js';
+import { be32, edNonCanonical, edNotOnCurve, fromBe, otherSpellings, P256_P, smallOrderEncodings, trailingBitSpellings } from '../../test/support/hostile-keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixed inputs
