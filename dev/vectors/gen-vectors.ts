@@ -485,7 +485,7 @@ async function main(): Promise<void> {
   const doc = {
     format: 'trustplane-transcript-v1-vectors',
     spec: 'docs/transcript-v1.md',
-    generated_by: 'npx tsc -p . && node dist/scripts/gen-vectors.js (scripts/gen-vectors.ts); generated, do not edit',
+    generated_by: 'npx tsc -p . && node dist/dev/vectors/gen-vectors.js (dev/vectors/gen-vectors.ts, cases in test/vectors/cases/); generated, do not edit',
     warning: 'TEST KEYS ONLY. The private keys below are published on purpose; never trust them anywhere.',
     now: NOW,
     engine: {
