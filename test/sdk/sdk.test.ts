@@ -15,7 +15,7 @@ import { parseBrokerConfig, startBroker, type RunningBroker } from '../../broker
 import { DEV } from '../../cli/src/dev-state.js';
 import { startLocalStack, type LocalStack } from '../../dev/stack.js';
 import { createSigner, generateSigningKey, type SignerOptions } from '../../sdk/src/index.js';
-import { headerMap } from '../support/check-client.js';
+import { headerMap } from '../support/check-assertions.js';
 import { envoyCheckRequest, makeRawCheckClient, type RawCheckClient } from '../support/envoy-api.js';
 import { createTestCa, type TestSvid } from '../support/spiffe-ca.js';
 import { tempDir } from '../cli/cli-harness.js';
