@@ -52,9 +52,7 @@ export async function verifyRequest(input: VerifyInput): Promise<Decision> {
     }
     // Dry-run never consumes: it must not change what an enforcing replica would decide later.
     if (reason === undefined && modeOf(s.view, s, options) === 'enforce') {
-      const replay = replayPhase(s);
-      // Only a store without a synchronous consume makes the decision wait.
-      reason = typeof replay === 'object' ? await replay : replay;
+      reason = await replayPhase(s);
     }
   } catch {
     reason = 'internal_error';

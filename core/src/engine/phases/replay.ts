@@ -14,24 +14,13 @@ import type { ConsumeResult } from '../../replay/types.js';
 import { acceptedFromMs, acceptedUntilMs, REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
 import type { PhaseState } from '../state.js';
 
-/** Answers synchronously when the store can (ReplayStore.consumeSync), otherwise with a promise. */
-export function replayPhase(s: PhaseState): ReasonCode | undefined | Promise<ReasonCode | undefined> {
+export async function replayPhase(s: PhaseState): Promise<ReasonCode | undefined> {
   const c = s.claims!;
   const key = `${c.iss}\n${c.jti}`;
   const tol = s.options.clockToleranceS;
   // The claims phase accepted the passport, so nowMs < acceptedUntilMs and the TTL exceeds the margin.
   const ttlMs = acceptedUntilMs(c.exp, tol) - s.nowMs + REPLAY_RECORD_MARGIN_MS;
   const fromMs = acceptedFromMs(c.iat, c.nbf, tol);
-  const store = s.store;
-  if (store.consumeSync !== undefined) {
-    let result: ConsumeResult;
-    try {
-      result = store.consumeSync(key, ttlMs, s.nowMs, fromMs);
-    } catch {
-      return 'replay_store_unavailable';
-    }
-    return reasonFor(result);
-  }
   // A wait on the store is bounded by what is left of Envoy's deadline; with nothing left the
   // store is not asked at all, so the jti is not touched.
   let waitMs: number | undefined;
@@ -39,10 +28,6 @@ export function replayPhase(s: PhaseState): ReasonCode | undefined | Promise<Rea
     waitMs = s.deadline - performance.now();
     if (waitMs <= 0) return 'overloaded';
   }
-  return consumeAsync(s, key, ttlMs, fromMs, waitMs);
-}
-
-async function consumeAsync(s: PhaseState, key: string, ttlMs: number, fromMs: number, waitMs: number | undefined): Promise<ReasonCode | undefined> {
   let result: ConsumeResult;
   try {
     result = await s.store.consume(key, ttlMs, s.nowMs, fromMs, waitMs);
