@@ -11,7 +11,6 @@ import type { ReplayStore } from '../replay/types.js';
 import { AUDIT_SCHEMA, type AuditEvent, type Decision, type Identity, type RequestView } from '../types.js';
 import { sha256hex } from '../encoding.js';
 import { printable } from '../printable.js';
-import { isoTime } from './iso-time.js';
 import { claimsPhase } from './phases/claims.js';
 import { freshnessPhase } from './phases/freshness.js';
 import { parsePhase } from './phases/parse.js';
@@ -90,7 +89,7 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
   const transcriptSha256 = s?.transcript ? sha256hex(s.transcript.bytes) : undefined;
   const audit: AuditEvent = {
     schema: AUDIT_SCHEMA,
-    time: isoTime(nowMs),
+    time: new Date(nowMs).toISOString(),
     decision_id: decisionId,
     decision: reason === 'ok' ? 'allow' : 'deny',
     enforced: !dryRun,
