@@ -390,26 +390,31 @@ function layOut(t: TranscriptFields, authority: string, path: string, rawQuery: 
     names.push(name);
     headerLines.push(`header:${name}:${canonicalHeaderValue(value)}`);
   }
-  // Section 6.1: each line after the version line, and the field it binds.
-  const lines: [TranscriptField, string][] = [
-    ['method', `method:${t.method}`],
-    ['authority', `authority:${authority}`],
-    ['path', `path:${path}`],
-    ['query', `query:${query.value}`],
-    ['headers', `headers:${names.join(';')}`],
-    ...headerLines.map((line): [TranscriptField, string] => ['headers', line]),
-    ['body', `body-sha256:${t.bodySha256}`],
-    ['nonce', `nonce:${t.nonce}`],
-    ['aud', `aud:${escapeText(t.audience)}`],
-    ['route', `route:${escapeText(t.routeId)}`],
-    ['passport', `jti:${escapeText(t.jti)}`],
-    ['passport', `passport-sha256:${t.passportSha256}`],
-    ['ts', `ts:${t.ts}`],
-    ['key_binding', `key-binding:${escapeText(t.keyBinding)}`],
-    ['key_binding', `cnf-jkt:${t.cnfJkt}`],
+  // Section 6.1: the lines after the version line, and the field each binds, line for line.
+  const lines = [
+    `method:${t.method}`,
+    `authority:${authority}`,
+    `path:${path}`,
+    `query:${query.value}`,
+    `headers:${names.join(';')}`,
+    ...headerLines,
+    `body-sha256:${t.bodySha256}`,
+    `nonce:${t.nonce}`,
+    `aud:${escapeText(t.audience)}`,
+    `route:${escapeText(t.routeId)}`,
+    `jti:${escapeText(t.jti)}`,
+    `passport-sha256:${t.passportSha256}`,
+    `ts:${t.ts}`,
+    `key-binding:${escapeText(t.keyBinding)}`,
+    `cnf-jkt:${t.cnfJkt}`,
   ];
-  const text = [TRANSCRIPT_VERSION_LINE, ...lines.map(([, line]) => line)].join('\n') + '\n';
-  return { ok: true, value: { bytes: Buffer.from(text, 'utf8'), fields: lines.map(([field]) => field), lines: lines.map(([, line]) => line) } };
+  const fields: TranscriptField[] = [
+    ...(['method', 'authority', 'path', 'query', 'headers'] as const),
+    ...headerLines.map(() => 'headers' as const),
+    ...(['body', 'nonce', 'aud', 'route', 'passport', 'passport', 'ts', 'key_binding', 'key_binding'] as const),
+  ];
+  const bytes = Buffer.from(`${TRANSCRIPT_VERSION_LINE}\n${lines.join('\n')}\n`, 'utf8');
+  return { ok: true, value: { bytes, fields, lines } };
 }
 
 /** Bytes of digest kept per line in a proof's field-digest table. */
