@@ -12,7 +12,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
 import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
-import type { EngineOptions } from '../../core/src/engine/state.js';
+import type { EngineOptions } from '../../core/src/engine/options.js';
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import type { Decision } from '../../core/src/types.js';
 import { AuthorizationService, decodeCheckRequest, type CheckResponse } from './proto.js';

@@ -14,7 +14,7 @@ import { CheckService } from '../../authz-server/src/check-service.js';
 import { AuthorizationService } from '../../authz-server/src/proto.js';
 import { UndecodableCheckRequest, decodeCheckRequestFast } from '../../authz-server/src/request-codec.js';
 import { toRequestView, type RequestViewSettings } from '../../authz-server/src/translate/request-view.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/options.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import {
   REPO_ROOT,

@@ -8,7 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
 import type { BundleDocument, Revocations } from '../../core/src/bundle/types.js';
 import { b64url, fromB64url } from '../../core/src/encoding.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/options.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
 import { signCompact } from '../../core/src/jws.js';
 import { generateSigningKey, jwkThumbprint, signBytes, type SigningKey } from '../../core/src/keys.js';

@@ -20,7 +20,8 @@ import { routePhase } from './phases/route.js';
 import { signaturePhase } from './phases/signature.js';
 import { transcriptPhase } from './phases/transcript.js';
 import { trustPhase } from './phases/trust.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type PhaseState, type SyncPhase } from './state.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.js';
+import type { PhaseState, SyncPhase } from './state.js';
 
 const SYNC_PHASES: readonly SyncPhase[] = [parsePhase, signaturePhase, claimsPhase, trustPhase, routePhase, transcriptPhase, freshnessPhase];
 
