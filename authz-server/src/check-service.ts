@@ -94,7 +94,7 @@ export class CheckService {
       if (translated.ok) namespaceHeaders = translated.view.namespaceHeaders;
       decision = translated.ok
         ? await verifyRequest({ view: translated.view, bundle: this.deps.bundle(), store: this.deps.store, options: this.deps.engine, deadline })
-        : edgeDecision('request_malformed', {}, this.deps.engine);
+        : edgeDecision('request_malformed', {}, this.deps.engine, translated.detail);
     } catch (error) {
       this.deps.onInternalError(error);
       decision = edgeDecision('internal_error', {}, this.deps.engine);

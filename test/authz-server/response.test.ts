@@ -21,6 +21,8 @@ const AUDIT: AuditEvent = Object.freeze({
   decision: 'allow',
   enforced: true,
   reason_code: 'ok',
+  phase: 'decision',
+  detail: null,
   route_id: 'orders-read',
   audience: null,
   issuer: null,
@@ -43,6 +45,7 @@ function allowDecision(over: Partial<Decision> = {}): Decision {
   return {
     allow: true,
     reason: 'ok',
+    phase: 'decision',
     httpStatus: 200,
     grpcStatus: 0,
     decisionId: 'dec-0001',

@@ -1,6 +1,7 @@
 /**
  * What the decision phases share. Each phase reads what earlier phases established and adds its
- * own findings; a phase returns a reason code to stop with a deny, or undefined to go on.
+ * own findings; a phase returns a reason code to stop with a deny, or undefined to go on. A phase
+ * that denies sets `detail` first where it has something to say (engine/detail.ts has the rules).
  */
 import type { KeyObject } from 'node:crypto';
 import type { CompiledBundle } from '../bundle/compile.js';
@@ -36,6 +37,8 @@ export interface PhaseState {
   /** Canonical authority, path and the raw query: the route phase matches on them, the transcript binds them. */
   target?: CanonicalTarget;
   transcript?: Transcript;
+  /** Why the phase denied: a short fixed text, values through detail.ts `quoted`. Set only on a deny. */
+  detail?: string;
 }
 
 export type SyncPhase = (s: PhaseState) => ReasonCode | undefined;

@@ -6,11 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CompiledBundle } from '../bundle/compile.js';
-import { REASONS, type ReasonCode } from '../reasons.js';
+import { REASONS, type Phase, type ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
 import { AUDIT_SCHEMA, type AuditEvent, type Decision, type Identity, type RequestView } from '../types.js';
 import { sha256hex } from '../encoding.js';
 import { printable } from '../printable.js';
+import { finalDetail } from './detail.js';
 import { isoTime } from './iso-time.js';
 import { claimsPhase } from './phases/claims.js';
 import { freshnessPhase } from './phases/freshness.js';
@@ -24,6 +25,8 @@ import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.js';
 import type { PhaseState, SyncPhase } from './state.js';
 
 const SYNC_PHASES: readonly SyncPhase[] = [parsePhase, signaturePhase, claimsPhase, trustPhase, routePhase, transcriptPhase, freshnessPhase];
+/** The registry's name of each of SYNC_PHASES (core/src/reasons.ts, docs/reason-codes.md "Phases"). */
+const SYNC_PHASE_NAMES: readonly Phase[] = ['parse', 'signature', 'claims', 'trust', 'route', 'transcript', 'freshness'];
 
 export interface VerifyInput {
   readonly view: RequestView;
@@ -43,34 +46,45 @@ export async function verifyRequest(input: VerifyInput): Promise<Decision> {
   const started = performance.now();
   const nowMs = input.nowMs ?? Date.now();
   const options = input.options ?? DEFAULT_ENGINE_OPTIONS;
-  if (!input.bundle) return decide(undefined, input.view, options, 'bundle_unavailable', nowMs, started);
+  if (!input.bundle) return decide(undefined, input.view, options, 'bundle_unavailable', 'internal', 'no verified bundle is loaded', nowMs, started);
   const s: PhaseState = { view: input.view, bundle: input.bundle, store: input.store, options, nowMs, deadline: input.deadline };
   let reason: ReasonCode | undefined;
+  let phase: Phase = 'parse';
   try {
-    for (const phase of SYNC_PHASES) {
-      reason = phase(s);
+    for (let i = 0; i < SYNC_PHASES.length; i++) {
+      phase = SYNC_PHASE_NAMES[i]!;
+      reason = SYNC_PHASES[i]!(s);
       if (reason !== undefined) break;
     }
     // Dry-run never consumes: it must not change what an enforcing replica would decide later.
     if (reason === undefined && modeOf(s.view, s, options) === 'enforce') {
+      phase = 'replay';
       const replay = replayPhase(s);
       // Only a store without a synchronous consume makes the decision wait.
       reason = typeof replay === 'object' ? await replay : replay;
     }
-  } catch {
+  } catch (error) {
     reason = 'internal_error';
+    s.detail = `unexpected ${error instanceof Error ? error.name : typeof error} in the ${phase} phase`;
   }
-  return decide(s, input.view, options, reason ?? 'ok', nowMs, started);
+  if (reason === undefined) return decide(s, input.view, options, 'ok', 'decision', undefined, nowMs, started);
+  // The codes of the internal group (an unexpected error, overload) are not about the request:
+  // recorded as `internal` wherever they arose, the detail saying where.
+  const decidedBy = REASONS[reason].phase === 'internal' ? 'internal' : phase;
+  return decide(s, input.view, options, reason, decidedBy, s.detail, nowMs, started);
 }
 
 /**
  * A decision made without running the phases: for a request the edge could not even translate
- * (`request_malformed`) or an exception outside the engine (`internal_error`). Still a full
- * Decision with an audit event, so every outcome is logged and counted the same way.
+ * (`request_malformed`, with what it could read of method, path and authority) or an exception
+ * outside the engine (`internal_error`). Still a full Decision with an audit event, so every
+ * outcome is logged and counted the same way. Its phase is the registry's phase of `reason`: the
+ * edge's reading of the request is the first part of parsing it. `detail` says what the edge
+ * found (bounded and made printable here).
  */
-export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}, options: EngineOptions = DEFAULT_ENGINE_OPTIONS): Decision {
+export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}, options: EngineOptions = DEFAULT_ENGINE_OPTIONS, detail?: string): Decision {
   const v: RequestView = { method: '', scheme: '', authority: '', path: '', headers: new Map(), body: { kind: 'unavailable' }, ...view };
-  return decide(undefined, v, options, reason, Date.now(), performance.now());
+  return decide(undefined, v, options, reason, REASONS[reason].phase, detail, Date.now(), performance.now());
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -80,8 +94,19 @@ function modeOf(view: RequestView, s: PhaseState | undefined, options: EngineOpt
   return view.mode ?? s?.route?.mode ?? options.mode;
 }
 
-function decide(s: PhaseState | undefined, view: RequestView, options: EngineOptions, reason: ReasonCode, nowMs: number, started: number): Decision {
+function decide(
+  s: PhaseState | undefined,
+  view: RequestView,
+  options: EngineOptions,
+  reason: ReasonCode,
+  phase: Phase,
+  rawDetail: string | undefined,
+  nowMs: number,
+  started: number,
+): Decision {
   const info = REASONS[reason];
+  // Only a deny has a detail; an allow builds none.
+  const detail = rawDetail === undefined || reason === 'ok' ? undefined : finalDetail(rawDetail);
   const dryRun = modeOf(view, s, options) === 'dry_run';
   const allow = reason === 'ok' || dryRun;
   const c = s?.claims;
@@ -98,6 +123,8 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     decision: reason === 'ok' ? 'allow' : 'deny',
     enforced: !dryRun,
     reason_code: reason,
+    phase,
+    detail: detail ?? null,
     // A bundle route id is validated; an id Envoy sent that names no route is written as printable text.
     route_id: s?.route?.id ?? (view.routeId !== undefined ? printable(view.routeId) : null),
     audience: c?.aud ?? null,
@@ -116,10 +143,11 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     bundle_serial: s?.bundle.serial ?? null,
     latency_us: Math.round((performance.now() - started) * 1000),
   };
-  const decision: Mutable<Decision> = { allow, reason, httpStatus: info.status, grpcStatus: info.grpc, decisionId, dryRun, audit };
+  const decision: Mutable<Decision> = { allow, reason, phase, httpStatus: info.status, grpcStatus: info.grpc, decisionId, dryRun, audit };
   // Optional members only when present, assigned rather than spread: no throwaway objects per check.
   if (audit.route_id !== null) decision.routeId = audit.route_id;
   if (identity) decision.identity = identity;
+  if (detail !== undefined) decision.detail = detail;
   if (transcriptSha256) decision.transcriptSha256 = transcriptSha256;
   return decision;
 }
