@@ -97,7 +97,7 @@ export class CheckService {
         : edgeDecision('request_malformed', {}, this.deps.engine, translated.detail);
     } catch (error) {
       this.deps.onInternalError(error);
-      decision = edgeDecision('internal_error', {}, this.deps.engine);
+      decision = edgeDecision('internal_error', {}, this.deps.engine, 'unexpected error outside the engine');
     }
     try {
       this.deps.onDecision(decision, (performance.now() - started) / 1000);
@@ -110,7 +110,7 @@ export class CheckService {
   /** A shed check: decided without reading it, counted and audited like every other decision. */
   #shed(): CheckResponse {
     const started = performance.now();
-    const decision = edgeDecision('overloaded', {}, this.deps.engine);
+    const decision = edgeDecision('overloaded', {}, this.deps.engine, 'shed on arrival by the overload gate; not read');
     try {
       this.deps.onDecision(decision, (performance.now() - started) / 1000);
     } catch (error) {
