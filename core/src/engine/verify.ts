@@ -2,7 +2,8 @@
  * The decision engine: runs the phases in the order docs/reason-codes.md ("Phases") fixes — parse,
  * signature, claims, trust, route policy, transcript, freshness, and only then the replay consume — and
  * turns the first failure (or success) into one Decision value. A deny is a value, never an exception:
- * an exception from any phase becomes `internal_error`, fail closed.
+ * an exception from any phase becomes `internal_error`, fail closed. The Decision and its audit
+ * event record which phase decided and, for a deny, the phase's detail (engine/detail.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { CompiledBundle } from '../bundle/compile.js';
