@@ -24,7 +24,7 @@ import { createOpsServer } from './http.js';
 import { createLogger, errorFields } from './log.js';
 import { ClusterMetrics } from './metrics.js';
 import type { Readiness } from './health.js';
-import { ServingStatus } from './proto.js';
+import { ServingStatus } from './envoy/services.js';
 import { listenHttp, logGeneration, startServer } from './server.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';

@@ -21,7 +21,7 @@ import { Readiness } from './health.js';
 import { createOpsServer } from './http.js';
 import { createLogger, errorFields, type Logger } from './log.js';
 import { ServerMetrics } from './metrics.js';
-import { ServingStatus } from './proto.js';
+import { ServingStatus } from './envoy/services.js';
 
 export interface StartOptions {
   readonly logger?: Logger;
