@@ -48,6 +48,7 @@ import { parseCompact } from '../core/src/jws.js';
 import { exportPrivateJwk, generateSigningKey, verifyBytes } from '../core/src/keys.js';
 import { parseProof } from '../core/src/proof.js';
 import { httpGet, metricValue, spawnServerProcess } from '../test/support/check-client.js';
+import { allocationsPerCheck } from './allocations.js';
 import {
   BENCH_AUDIENCE,
   BENCH_AUTHORITY,
@@ -222,6 +223,7 @@ export async function bench(): Promise<void> {
     const items = presign(issuerKey, holder, IN_PROCESS_DECISIONS);
     const floor = cryptoFloor(items, issuerKey.publicKey, holder.publicKey);
     const side = await sideBySide(items, compileBundle(doc), issuerKey.publicJwk, holder);
+    const alloc = await allocationsPerCheck(doc, issuerKey, holder, baseCheckout);
 
     const cpuPerCheckMs = median(closed.map((c) => c.cpuMs));
     lastServerCpuPerCheckMs = cpuPerCheckMs;
@@ -249,6 +251,12 @@ export async function bench(): Promise<void> {
     if (ab) {
       console.log(`  A/B server CPU per allowed check          base ${us(ab.baseMs)}, this ${us(ab.thisMs)}: this/base ${ab.ratio.toFixed(3)}  (base: ${ab.base}; ${AB_ROUND_PAIRS} alternating round pairs of ${CLOSED_CHECKS_PER_ROUND}, median of the pairs' ratios, ${range(ab.ratios, (x) => x.toFixed(3))})`);
     }
+    console.log(`  ratio CPU per check / lower bound         ${(cpuPerCheckMs / lowerBound.cpuPerCallMs).toFixed(2)}  (what a decision costs beyond transport and the two verifications)`);
+    const kB = (b: number): string => `${(b / 1024).toFixed(1)} kB`;
+    const allocation = alloc.bytesPerCheck['base'] === undefined
+      ? `this ${kB(alloc.bytesPerCheck['this']!)}`
+      : `base ${kB(alloc.bytesPerCheck['base'])}, this ${kB(alloc.bytesPerCheck['this']!)}: this/base ${median(alloc.ratios).toFixed(3)} (rounds ${range(alloc.ratios, (x) => x.toFixed(3))})`;
+    console.log(`  V8 heap allocated per allowed check       ${allocation}  (in-process CheckService, CheckRequest bytes → CheckResponse bytes, without metrics and audit; heap growth + bytes freed by each GC (v8.GCProfiler), median of ${alloc.rounds} alternating rounds of ${alloc.checksPerRound}; bench/allocations.ts)`);
     console.log(`  maximum sustained checks/s                ${Math.round(median(closed.map((c) => c.perS)))}  (closed loop, ${CLOSED_CONCURRENCY} in flight, median of the rounds, server workers: 1)`);
     console.log(`  decision in-process, ours (median)        ${us(side.oursMedianMs)}  (CheckService: CheckRequest → CheckResponse, ${IN_PROCESS_DECISIONS} decisions)`);
     console.log(`  decision in-process, jose baseline (median) ${us(side.baselineMedianMs)}  (jwtVerify passport + DPoP-style proof JWT, EmbeddedJWK, ath, jkt, jti set)`);

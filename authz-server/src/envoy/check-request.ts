@@ -14,21 +14,20 @@
  * As protobufjs reads them: a message field seen twice keeps the last one (no merge), so each
  * message clears what it holds when it starts; a map key seen twice keeps the last value in the
  * first key's place; `port_value` counts only when it was on the wire (a oneof member); strings
- * with invalid UTF-8 read as U+FFFD. Bytes the reader refuses (wire.ts: truncated, or stricter than
- * protobufjs where Envoy never goes) are `request_malformed`, a deny in a successful RPC: never
- * grpc-js's INTERNAL error, which Envoy's failure_mode_allow would decide (docs/envoy-integration.md
- * F2.1).
+ * with invalid UTF-8 read as U+FFFD. Bytes the reader refuses (wire.ts) are `request_malformed`,
+ * a deny in a successful RPC, never an INTERNAL error for failure_mode_allow (docs/envoy-integration.md F2.1).
  */
 import { isUtf8 } from 'node:buffer';
 import type { RequestView } from '../../../core/src/types.js';
 import { LEN, Reader, VARINT, WireError, declared } from './wire.js';
-import { CONTEXT_EXTENSION, toRequestView, type MalformedRequest, type RequestViewSettings } from './request-view.js';
+import { CONTEXT_EXTENSION, toRequestView, utf8Lossy, type MalformedRequest, type RequestViewSettings } from './request-view.js';
 
 /** What the server reads of a CheckRequest, typed, before the rules of request-view.ts. */
 export interface CheckAttributes {
   /** `attributes` and `attributes.request.http` were on the wire. */
   hasAttributes: boolean;
   hasHttp: boolean;
+  /** HttpRequest method, path, host, scheme: empty when not on the wire. */
   method: string;
   path: string;
   host: string;
@@ -97,7 +96,8 @@ function checkRequest(r: Reader, end: number, a: CheckAttributes): void {
 
 function attributeContext(r: Reader, end: number, a: CheckAttributes): void {
   a.hasAttributes = true;
-  clearSource(a);
+  clearSocket(a);
+  a.sourcePrincipal = '';
   clearHttp(a);
   a.hasHttp = false;
   a.routeId = a.mode = a.bodySource = undefined;
@@ -151,14 +151,14 @@ function contextExtension(r: Reader, end: number, a: CheckAttributes): void {
   else if (key === CONTEXT_EXTENSION.body) a.bodySource = value;
 }
 
-function clearSource(a: CheckAttributes): void {
+function clearSocket(a: CheckAttributes): void {
   a.sourceAddress = '';
   a.sourcePort = undefined;
-  a.sourcePrincipal = '';
 }
 
 function peer(r: Reader, end: number, a: CheckAttributes): void {
-  clearSource(a);
+  clearSocket(a);
+  a.sourcePrincipal = '';
   while (r.pos < end) {
     const tag = r.tag(end, PEER);
     switch (tag >>> 3) {
@@ -175,8 +175,7 @@ function peer(r: Reader, end: number, a: CheckAttributes): void {
 }
 
 function address(r: Reader, end: number, a: CheckAttributes): void {
-  a.sourceAddress = '';
-  a.sourcePort = undefined;
+  clearSocket(a);
   while (r.pos < end) {
     const tag = r.tag(end, ADDRESS);
     if (tag >>> 3 === 1) socketAddress(r, r.messageEnd(end), a);
@@ -185,8 +184,7 @@ function address(r: Reader, end: number, a: CheckAttributes): void {
 }
 
 function socketAddress(r: Reader, end: number, a: CheckAttributes): void {
-  a.sourceAddress = '';
-  a.sourcePort = undefined;
+  clearSocket(a);
   while (r.pos < end) {
     const tag = r.tag(end, SOCKET_ADDRESS);
     switch (tag >>> 3) {
@@ -299,51 +297,4 @@ function headerValue(r: Reader, end: number, pairs: string[]): void {
     }
   }
   pairs.push(key, raw !== undefined && raw.length > 0 ? utf8Lossy(raw) : value);
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** UTF-8 with each byte that is not part of a valid sequence replaced by "!", as Envoy sanitises (F1.2). */
-export function utf8Lossy(bytes: Uint8Array): string {
-  if (isUtf8(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-  let out = '';
-  let i = 0;
-  while (i < bytes.length) {
-    const n = utf8SequenceLength(bytes, i);
-    if (n === 0) {
-      out += '!';
-      i += 1;
-    } else {
-      out += strictUtf8.decode(bytes.subarray(i, i + n));
-      i += n;
-    }
-  }
-  return out;
-}
-
-/** Length of the well-formed UTF-8 sequence at `i` (RFC 3629 §4), or 0. */
-function utf8SequenceLength(b: Uint8Array, i: number): number {
-  const lead = b[i]!;
-  if (lead < 0x80) return 1;
-  let n: number;
-  let lo = 0x80;
-  let hi = 0xbf;
-  if (lead >= 0xc2 && lead <= 0xdf) n = 2;
-  else if (lead >= 0xe0 && lead <= 0xef) {
-    n = 3;
-    if (lead === 0xe0) lo = 0xa0;
-    if (lead === 0xed) hi = 0x9f;
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    n = 4;
-    if (lead === 0xf0) lo = 0x90;
-    if (lead === 0xf4) hi = 0x8f;
-  } else return 0;
-  if (i + n > b.length) return 0;
-  const second = b[i + 1]!;
-  if (second < lo || second > hi) return 0;
-  for (let k = 2; k < n; k++) {
-    const c = b[i + k]!;
-    if (c < 0x80 || c > 0xbf) return 0;
-  }
-  return n;
 }

@@ -33,6 +33,7 @@
  *       turns it off) → `empty`: Envoy skips buffering only when the headers ended the stream (F1.3).
  *   (d) otherwise → `unavailable`.
  */
+import { isUtf8 } from 'node:buffer';
 import type { BodyObservation, RequestView } from '../../../core/src/types.js';
 import { HANDLED_NAMESPACE_HEADERS, HEADER, HEADER_NAMESPACE } from '../../../core/src/types.js';
 import type { CheckAttributes } from './check-request.js';
@@ -185,4 +186,51 @@ function malformed(detail: string, read: { method?: string; path?: string; autho
 /** ASCII only: String#toLowerCase would turn U+212A KELVIN SIGN into "k" and forge a name. */
 function asciiLower(name: string): string {
   return name.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** UTF-8 with each byte that is not part of a valid sequence replaced by "!", as Envoy sanitises (F1.2). */
+export function utf8Lossy(bytes: Uint8Array): string {
+  if (isUtf8(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  let out = '';
+  let i = 0;
+  while (i < bytes.length) {
+    const n = utf8SequenceLength(bytes, i);
+    if (n === 0) {
+      out += '!';
+      i += 1;
+    } else {
+      out += strictUtf8.decode(bytes.subarray(i, i + n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+/** Length of the well-formed UTF-8 sequence at `i` (RFC 3629 §4), or 0. */
+function utf8SequenceLength(b: Uint8Array, i: number): number {
+  const lead = b[i]!;
+  if (lead < 0x80) return 1;
+  let n: number;
+  let lo = 0x80;
+  let hi = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) n = 2;
+  else if (lead >= 0xe0 && lead <= 0xef) {
+    n = 3;
+    if (lead === 0xe0) lo = 0xa0;
+    if (lead === 0xed) hi = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    n = 4;
+    if (lead === 0xf0) lo = 0x90;
+    if (lead === 0xf4) hi = 0x8f;
+  } else return 0;
+  if (i + n > b.length) return 0;
+  const second = b[i + 1]!;
+  if (second < lo || second > hi) return 0;
+  for (let k = 2; k < n; k++) {
+    const c = b[i + k]!;
+    if (c < 0x80 || c > 0xbf) return 0;
+  }
+  return n;
 }
