@@ -289,7 +289,9 @@ async function abRounds(
     const before = cpuMsOf(pid);
     const r = await ask({ op: 'closed', count: CLOSED_CHECKS_PER_ROUND, concurrency: CLOSED_CONCURRENCY });
     const after = cpuMsOf(pid);
-    if (r.op !== 'closed' || r.allowed !== CLOSED_CHECKS_PER_ROUND) throw new Error(`A/B round against ${address}: not every check allowed`);
+    if (r.op !== 'closed' || r.allowed !== CLOSED_CHECKS_PER_ROUND) {
+      throw new Error(`A/B round against ${address === base.grpcAddress ? 'the base' : 'this build'}: not every check allowed (${JSON.stringify(r)})`);
+    }
     return (after.user + after.system - before.user - before.system) / r.allowed;
   };
   try {

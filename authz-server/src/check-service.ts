@@ -78,12 +78,13 @@ export class CheckService {
     let decision: Decision;
     let namespaceHeaders: readonly string[] | undefined;
     try {
-      const view = readCheckRequest(request, this.deps.settings);
-      if ('reason' in view) {
-        decision = edgeDecision(view.reason, view.view, this.deps.engine);
+      const read = readCheckRequest(request, this.deps.settings);
+      if ('reason' in read) {
+        // What was read of the request line goes on the deny's audit line.
+        decision = edgeDecision(read.reason, read.view, this.deps.engine);
       } else {
-        namespaceHeaders = view.namespaceHeaders;
-        decision = await verifyRequest({ view, bundle: this.deps.bundle(), store: this.deps.store, options: this.deps.engine, deadline });
+        namespaceHeaders = read.namespaceHeaders;
+        decision = await verifyRequest({ view: read, bundle: this.deps.bundle(), store: this.deps.store, options: this.deps.engine, deadline });
       }
     } catch (error) {
       this.deps.onInternalError(error);
