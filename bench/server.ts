@@ -218,6 +218,17 @@ export async function bench(): Promise<void> {
     const openTotal = durationsAfter.count - durationsBefore.count;
     const within = (le: string): string => `${(((durationsAfter.le[le]! - durationsBefore.le[le]!) / openTotal) * 100).toFixed(2)}%`;
     const ab = baseCheckout && base ? await abRounds(baseCheckout, base, server, ask) : undefined;
+    const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+    // Printed at once: on a busy machine a later section can still fail the run.
+    if (ab) {
+      console.log(`  A/B server CPU per allowed check          base ${us(ab.baseMs)}, this ${us(ab.thisMs)}: this/base ${ab.ratio.toFixed(3)}  (base: ${ab.base}; ${AB_ROUND_PAIRS} alternating round pairs of ${CLOSED_CHECKS_PER_ROUND}, median of the pairs' ratios, ${range(ab.ratios, (x) => x.toFixed(3))})`);
+    }
+    const alloc = await allocationsPerCheck(doc, issuerKey, holder, baseCheckout);
+    const kB = (b: number): string => `${(b / 1024).toFixed(1)} kB`;
+    const allocation = alloc.bytesPerCheck['base'] === undefined
+      ? `this ${kB(alloc.bytesPerCheck['this']!)}`
+      : `base ${kB(alloc.bytesPerCheck['base'])}, this ${kB(alloc.bytesPerCheck['this']!)}: this/base ${median(alloc.ratios).toFixed(3)} (rounds ${range(alloc.ratios, (x) => x.toFixed(3))})`;
+    console.log(`  V8 heap allocated per allowed check       ${allocation}  (in-process CheckService, CheckRequest bytes → CheckResponse bytes, without metrics and audit; heap growth + bytes freed by each GC (v8.GCProfiler), median of ${alloc.rounds} alternating rounds of ${alloc.checksPerRound}; bench/allocations.ts)`);
     const transport = await transportFloor(loadScript, ask, floorNow);
     const lowerBound = await noopServerRun(loadScript, '--verify-only-server', ask, true, floorNow, {
       TRUSTPLANE_BENCH_KEYS: JSON.stringify({ issuer: issuerKey.publicJwk, holder: holder.publicJwk }),
@@ -227,7 +238,6 @@ export async function bench(): Promise<void> {
     const items = presign(issuerKey, holder, IN_PROCESS_DECISIONS);
     const floor = cryptoFloor(items, issuerKey.publicKey, holder.publicKey);
     const side = await sideBySide(items, compileBundle(doc), issuerKey.publicJwk, holder);
-    const alloc = await allocationsPerCheck(doc, issuerKey, holder, baseCheckout);
 
     const cpuPerCheckMs = median(closed.map((c) => c.cpuMs));
     lastServerCpuPerCheckMs = cpuPerCheckMs;
@@ -236,7 +246,6 @@ export async function bench(): Promise<void> {
     const ratio = median(ratios);
     const roundFloor = median(closed.map((c) => c.floorMs));
     const p99 = median(open.map((o) => o.p99));
-    const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
     const ms = (x: number): string => x.toFixed(3);
     const rounds = `median of ${CLOSED_ROUNDS} closed-loop rounds of ${CLOSED_CHECKS_PER_ROUND} allowed checks`;
     console.log(`  server CPU per allowed check              ${us(cpuPerCheckMs)}  (utime+stime of the server process, ${rounds}; rounds ${range(closed.map((c) => c.cpuMs), us)}; user ${us(median(closed.map((c) => c.userMs)))} + system ${us(median(closed.map((c) => c.systemMs)))})`);
@@ -252,15 +261,7 @@ export async function bench(): Promise<void> {
     console.log(`  no-op transport server at ${OPEN_RATE_PER_S}/s, p50/p99   ${ms(transport.p50)} / ${ms(transport.p99)} ms  (the same client and rates against a server that decides nothing: the part of the latency that is gRPC over HTTP/2 on this machine)`);
     console.log(`  lower-bound server at ${OPEN_RATE_PER_S}/s, p50/p99       ${ms(lowerBound.p50)} / ${ms(lowerBound.p99)} ms  (the same client and rates against the lower-bound server: transport and the two verifications only)`);
     console.log(`  machine load average (1 min) around it    ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}  (other work on the 2 cores inflates the tail)`);
-    if (ab) {
-      console.log(`  A/B server CPU per allowed check          base ${us(ab.baseMs)}, this ${us(ab.thisMs)}: this/base ${ab.ratio.toFixed(3)}  (base: ${ab.base}; ${AB_ROUND_PAIRS} alternating round pairs of ${CLOSED_CHECKS_PER_ROUND}, median of the pairs' ratios, ${range(ab.ratios, (x) => x.toFixed(3))})`);
-    }
     console.log(`  ratio CPU per check / lower bound         ${(cpuPerCheckMs / lowerBound.cpuPerCallMs).toFixed(2)}  (what a decision costs beyond transport and the two verifications)`);
-    const kB = (b: number): string => `${(b / 1024).toFixed(1)} kB`;
-    const allocation = alloc.bytesPerCheck['base'] === undefined
-      ? `this ${kB(alloc.bytesPerCheck['this']!)}`
-      : `base ${kB(alloc.bytesPerCheck['base'])}, this ${kB(alloc.bytesPerCheck['this']!)}: this/base ${median(alloc.ratios).toFixed(3)} (rounds ${range(alloc.ratios, (x) => x.toFixed(3))})`;
-    console.log(`  V8 heap allocated per allowed check       ${allocation}  (in-process CheckService, CheckRequest bytes → CheckResponse bytes, without metrics and audit; heap growth + bytes freed by each GC (v8.GCProfiler), median of ${alloc.rounds} alternating rounds of ${alloc.checksPerRound}; bench/allocations.ts)`);
     console.log(`  maximum sustained checks/s                ${Math.round(median(closed.map((c) => c.perS)))}  (closed loop, ${CLOSED_CONCURRENCY} in flight, median of the rounds, server workers: 1)`);
     console.log(`  decision in-process, ours (median)        ${us(side.oursMedianMs)}  (CheckService: CheckRequest → CheckResponse, ${IN_PROCESS_DECISIONS} decisions)`);
     console.log(`  decision in-process, jose baseline (median) ${us(side.baselineMedianMs)}  (jwtVerify passport + DPoP-style proof JWT, EmbeddedJWK, ath, jkt, jti set)`);
@@ -374,7 +375,7 @@ async function noopServerRun(
       if (openWarm.op !== 'open' || openWarm.allowed !== OPEN_WARMUP_CHECKS) throw new Error(`${mode}: open-loop warm-up failed`);
       for (let round = 0; round < OPEN_ROUNDS; round++) {
         const r = await ask({ op: 'open', ratePerS: OPEN_RATE_PER_S, count: OPEN_CHECKS_PER_ROUND, reuse: true });
-        if (r.op !== 'open' || r.allowed !== OPEN_CHECKS_PER_ROUND) throw new Error(`${mode}: open loop failed`);
+        if (r.op !== 'open' || r.allowed !== OPEN_CHECKS_PER_ROUND) throw new Error(`${mode}: open loop failed (${r.op === 'open' ? `${r.allowed} allowed, ${r.denied} denied, ${r.errors} errors` : r.op})`);
         p50s.push(median(r.sentLatencyMs));
         p99s.push(quantile(r.sentLatencyMs, 0.99));
       }
