@@ -13,6 +13,7 @@ import { createReplayStore, type ReplayStoreConfig } from '../../core/src/replay
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import { parseKeySet } from '../../core/src/keys.js';
 import type { PublicJwk } from '../../core/src/types.js';
+import { fsReason } from '../../service/src/config.js';
 import { AuditSink } from './audit-sink.js';
 import { BundleSource } from './bundle-source.js';
 import { CheckService } from './check-service.js';
@@ -85,8 +86,7 @@ export function readSigningKeys(path: string | undefined): PublicJwk[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`bundle.signing_keys ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? 'cannot read')}`);
+    throw new Error(`bundle.signing_keys ${path}: ${fsReason(e)}`);
   }
   try {
     return parseKeySet(JSON.parse(text));
