@@ -66,28 +66,15 @@ export const DEFAULTS = Object.freeze({
   spiffe: Object.freeze({ attested_trust_entry: false, pop_max_age_s: 60, max_chain_length: 4 }),
 });
 
-const TOP_KEYS = new Set([
-  'socket_path',
-  'socket_group',
-  'http_listen',
-  'issuer',
-  'trust_domain',
-  'key_file',
-  'generate_key',
-  'max_body_bytes',
-  'default_lifetime_s',
-  'max_lifetime_s',
-  'software',
-  'spiffe',
-]);
-const SOFTWARE_KEYS = new Set(['enabled', 'subject', 'allowed_subjects']);
-const SPIFFE_KEYS = new Set(['trust_domain', 'bundle_file', 'attested_trust_entry', 'pop_max_age_s', 'max_chain_length']);
+const TOP_KEYS = ['socket_path', 'socket_group', 'http_listen', 'issuer', 'trust_domain', 'key_file', 'generate_key', 'max_body_bytes', 'default_lifetime_s', 'max_lifetime_s', 'software', 'spiffe'];
+const SOFTWARE_KEYS = ['enabled', 'subject', 'allowed_subjects'];
+const SPIFFE_KEYS = ['trust_domain', 'bundle_file', 'attested_trust_entry', 'pop_max_age_s', 'max_chain_length'];
 
 /** Every setting the configuration file may hold, dotted (`software.subject`): docs/broker.md lists each. */
 export const CONFIG_KEYS: readonly string[] = Object.freeze([
-  ...[...TOP_KEYS].filter((k) => k !== 'software' && k !== 'spiffe'),
-  ...[...SOFTWARE_KEYS].map((k) => `software.${k}`),
-  ...[...SPIFFE_KEYS].map((k) => `spiffe.${k}`),
+  ...TOP_KEYS.filter((k) => k !== 'software' && k !== 'spiffe'),
+  ...SOFTWARE_KEYS.map((k) => `software.${k}`),
+  ...SPIFFE_KEYS.map((k) => `spiffe.${k}`),
 ]);
 
 /** SPIFFE ID spec §2.1: a trust domain name is lower-case letters, digits, `.`, `-` and `_`. */
@@ -103,7 +90,7 @@ export interface ParseOptions {
 /** Validates a raw document (already parsed from YAML/JSON); throws ConfigError with every problem. */
 export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): BrokerConfig {
   const r = new ConfigReader(raw, { nullIsUnset: true });
-  r.section('', [...TOP_KEYS]);
+  r.section('', TOP_KEYS);
   const base = options.baseDir ?? process.cwd();
   const path = (v: string): string => (isAbsolute(v) ? v : resolve(base, v));
 
@@ -124,7 +111,7 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
   const listen = r.listen('http_listen', undefined, false);
   const httpListen = listen === undefined ? undefined : parseHostPort(listen);
 
-  r.section('software', [...SOFTWARE_KEYS]);
+  r.section('software', SOFTWARE_KEYS);
   const software: SoftwarePathConfig = {
     enabled: r.bool('software.enabled', DEFAULTS.software.enabled),
     subject: r.str('software.subject', DEFAULTS.software.subject),
@@ -137,7 +124,7 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
 
   let spiffe: SpiffePathConfig | undefined;
   if (r.get('spiffe') !== undefined) {
-    r.section('spiffe', [...SPIFFE_KEYS]);
+    r.section('spiffe', SPIFFE_KEYS);
     const td = r.str('spiffe.trust_domain', '');
     if (!TRUST_DOMAIN.test(td)) r.problem('spiffe.trust_domain', 'required; lower-case letters, digits, ".", "-" and "_" only');
     const bundleFile = r.str('spiffe.bundle_file', '');

@@ -28,7 +28,7 @@ export function fsReason(e: unknown): string {
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'EISDIR') return 'is a directory';
-  return code ?? (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 }
 
 /**
@@ -126,16 +126,11 @@ export class ConfigReader {
     return v;
   }
 
-  str(path: string, dflt: string): string;
-  str(path: string, dflt?: string): string | undefined;
-  str(path: string, dflt?: string): string | undefined {
+  str<D extends string | undefined = undefined>(path: string, dflt?: D): string | D {
     const v = this.get(path);
-    if (v === undefined) return dflt;
-    if (typeof v !== 'string' || v.length === 0) {
-      this.problem(path, 'must be a non-empty string');
-      return dflt;
-    }
-    return v;
+    if (typeof v === 'string' && v.length > 0) return v;
+    if (v !== undefined) this.problem(path, 'must be a non-empty string');
+    return dflt as D;
   }
 
   int(path: string, dflt: number, min: number, max: number): number {
@@ -177,9 +172,7 @@ export class ConfigReader {
   }
 
   /** A listen address: `host:port`, `[ipv6]:port`, and with `unix` also `unix:/absolute/path`. */
-  listen(path: string, dflt: string, unix: boolean): string;
-  listen(path: string, dflt: undefined, unix: boolean): string | undefined;
-  listen(path: string, dflt: string | undefined, unix: boolean): string | undefined {
+  listen<D extends string | undefined>(path: string, dflt: D, unix: boolean): string | D {
     const v = this.str(path, dflt);
     if (v !== undefined && !(unix && /^unix:\/.+$/.test(v)) && parseHostPort(v) === undefined) {
       this.problem(path, unix ? 'must be host:port, [ipv6]:port or unix:/absolute/path' : 'must be host:port or [ipv6]:port, e.g. 127.0.0.1:9465');

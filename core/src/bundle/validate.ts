@@ -284,12 +284,7 @@ function checkSignature(v: Checker, value: unknown): void {
   }
 }
 
-/**
- * The bundle's problem collector, in the style of the configuration reader (service/src/config.ts,
- * which core does not import: it ships without the server's dependencies): every problem
- * collected, one line each, `<path>: <message>`. A bundle is a JSON document, so its paths are
- * JSON Pointers (RFC 6901) and its keys are "members"; a configuration's are dotted settings.
- */
+/** Collects every problem, one line each, as service/src/config.ts does; paths are JSON Pointers (RFC 6901). */
 class Checker {
   readonly problems: string[] = [];
 
