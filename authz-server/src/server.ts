@@ -13,13 +13,14 @@ import { createReplayStore, type ReplayStoreConfig } from '../../core/src/replay
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import { parseKeySet } from '../../core/src/keys.js';
 import type { PublicJwk } from '../../core/src/types.js';
+import { fsReason } from '../../service/src/config.js';
 import { AuditSink } from './audit-sink.js';
 import { BundleSource } from './bundle-source.js';
 import { CheckService } from './check-service.js';
 import type { ServerConfig } from './config.js';
 import { Readiness } from './health.js';
-import { createOpsServer } from './http.js';
-import { createLogger, errorFields, type Logger } from './log.js';
+import { createLogger, errorFields, type Logger } from '../../service/src/log.js';
+import { closeServer, createOpsServer, listen } from '../../service/src/ops-http.js';
 import { ServerMetrics } from './metrics.js';
 import { ServingStatus } from './envoy/services.js';
 
@@ -85,8 +86,7 @@ export function readSigningKeys(path: string | undefined): PublicJwk[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`bundle.signing_keys ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? 'cannot read')}`);
+    throw new Error(`bundle.signing_keys ${path}: ${fsReason(e)}`);
   }
   try {
     return parseKeySet(JSON.parse(text));
@@ -205,7 +205,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
           detail: { bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable, ...ready.storeDetail() },
         }),
       });
-      httpAddress = await listenHttp(http, config.listen.http).catch((error: unknown) => {
+      httpAddress = await listen(http, config.listen.http).catch((error: unknown) => {
         throw new Error(`listen.http ${config.listen.http}: ${error instanceof Error ? error.message : String(error)}`);
       });
     }
@@ -240,7 +240,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         await audit.close();
         source.close();
         if (!opts.store) await store.close();
-        if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
+        if (http) await closeServer(http);
         log.info('authz server stopped');
       })());
 
@@ -267,19 +267,4 @@ export function logGeneration(log: Logger, config: ServerConfig, startMs: number
   const fields = { generation_start: new Date(startMs).toISOString(), replay_state_lost_until: new Date(untilMs).toISOString() };
   if (untilMs > Date.now()) log.warn('replay store generation began recently: passports acceptable before it are denied replay_state_lost until they expire', fields);
   else log.info('replay store generation', fields);
-}
-
-export function listenHttp(server: HttpServer, address: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    const done = (): void => {
-      const a = server.address();
-      resolve(typeof a === 'string' ? `unix:${a}` : a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : address);
-    };
-    if (address.startsWith('unix:')) server.listen(address.slice(5), done);
-    else {
-      const i = address.lastIndexOf(':');
-      server.listen(Number(address.slice(i + 1)), address.slice(0, i).replace(/^\[|\]$/g, ''), done);
-    }
-  });
 }

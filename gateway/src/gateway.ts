@@ -19,7 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { AuthorizationClientService, type CheckRequest, type CheckResponse, type HeaderValueOption } from './authz-client.js';
-import { listenHttp } from '../../authz-server/src/server.js';
+import { listen } from '../../service/src/ops-http.js';
 import { ProxyWasmHost, type HeaderPairs } from './proxy-wasm-host.js';
 
 export interface BufferSettings {
@@ -260,7 +260,7 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
     });
   }
 
-  const address = await listenHttp(server, o.listen);
+  const address = await listen(server, o.listen);
   return {
     address,
     url: `http://${address}`,

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrokerConfigError, DEFAULTS, loadBrokerConfig, parseBrokerConfig } from '../../broker/src/config.js';
+import { DEFAULTS, loadBrokerConfig, parseBrokerConfig } from '../../broker/src/config.js';
+import { ConfigError } from '../../service/src/config.js';
 import { gidOfGroup } from '../../broker/src/lib/group.js';
 import { BrokerKeyError, loadSigningKey } from '../../broker/src/signer.js';
 import { exportPrivateJwk, generateSigningKey, jwkThumbprint } from '../../core/src/keys.js';
@@ -12,10 +13,10 @@ function problemsOf(raw: unknown): readonly string[] {
   try {
     parseBrokerConfig(raw);
   } catch (e) {
-    assert.ok(e instanceof BrokerConfigError);
+    assert.ok(e instanceof ConfigError);
     return e.problems;
   }
-  assert.fail('expected a BrokerConfigError');
+  assert.fail('expected a ConfigError');
 }
 
 describe('broker config', () => {
@@ -51,7 +52,7 @@ describe('broker config', () => {
       software: { enabled: 'yes', colour: 1 },
       spiffe: { trust_domain: 'Example.ORG', attested: true },
     });
-    for (const needle of ['socket_pat: unknown key', 'socket_group: no group named "no-such-group-tp"', 'issuer:', 'max_body_bytes:', 'default_lifetime_s:', 'software.enabled:', 'software.colour: unknown key', 'spiffe.trust_domain:', 'spiffe.bundle_file:', 'spiffe.attested: unknown key']) {
+    for (const needle of ['socket_pat: unknown setting', 'socket_group: no group named "no-such-group-tp"', 'issuer:', 'max_body_bytes:', 'default_lifetime_s:', 'software.enabled:', 'software.colour: unknown setting', 'spiffe.trust_domain:', 'spiffe.bundle_file:', 'spiffe.attested: unknown setting']) {
       assert.ok(problems.some((p) => p.startsWith(needle)), `${needle} missing from ${JSON.stringify(problems)}`);
     }
   });
@@ -70,11 +71,11 @@ describe('broker config', () => {
   it('refuses YAML with duplicate keys, and a file that is not YAML, naming the file', () => {
     const file = join(dir, 'dup.yaml');
     writeFileSync(file, 'issuer: https://a\nissuer: https://b\n');
-    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0]!.startsWith(file));
+    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof ConfigError && e.problems[0]!.startsWith(file));
     writeFileSync(file, 'issuer: [https://a\n');
-    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0]!.startsWith(file));
+    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof ConfigError && e.problems[0]!.startsWith(file));
     writeFileSync(file, '- a list\n');
-    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0] === 'config: must be a mapping');
+    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof ConfigError && e.problems[0] === 'the configuration file must hold a mapping at the top level');
   });
 
   it('resolves socket_group by name from /etc/group, and takes a number as a gid without looking it up', () => {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { loadConfig } from '../../authz-server/src/config.js';
-import { createLogger } from '../../authz-server/src/log.js';
+import { createLogger } from '../../service/src/log.js';
 import { startServer, type RunningServer, type StartOptions } from '../../authz-server/src/server.js';
 import { buildBundle, signBundle, type BundleDocument, type Route } from '../../core/src/bundle/index.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
