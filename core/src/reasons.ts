@@ -105,6 +105,9 @@ export const REASONS = Object.freeze({
   // route agreement (docs/transcript-v1.md §12 step 18, docs/bundle.md §1.2.4): what Envoy names and what the request carries must agree with the bundle route
   route_request_mismatch: r(403, PERMISSION_DENIED, 'route', 'The route Envoy named (context_extensions) does not cover the request: its methods, authority or path pattern disagree.'),
   override_header_not_bound: r(403, PERMISSION_DENIED, 'route', 'The request carries a method- or URL-override header that the proof does not bind.'),
+  // proof kinds (docs/bundle.md §1.2.5): what the route accepts as proof
+  proof_kind_not_allowed: r(403, PERMISSION_DENIED, 'route', 'The route does not accept the proof kind the request carries (its `proof_kinds`).'),
+  proof_binding_insufficient: r(403, PERMISSION_DENIED, 'route', 'The proof kind binds less of the request than the route\'s `min_binding` requires.'),
 
   // transcript: the proof signs exactly the request the verifier observed
   path_not_canonical: r(400, INVALID_ARGUMENT, 'transcript', 'The path is ambiguous (dot segments, empty segments, encoded slash or backslash, bad escapes) and cannot be bound.'),

@@ -10,6 +10,8 @@ import type { BundleDocument, Revocations } from '../../core/src/bundle/types.js
 import { b64url, fromB64url } from '../../core/src/encoding.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
+import { TRANSCRIPT_V1 } from '../../core/src/engine/kinds/index.js';
+import type { ProofKind } from '../../core/src/engine/proof-kind.js';
 import { signCompact } from '../../core/src/jws.js';
 import { generateSigningKey, jwkThumbprint, signBytes, type SigningKey } from '../../core/src/keys.js';
 import { encodeProof } from '../../core/src/proof.js';
@@ -370,6 +372,21 @@ describe('decision engine: every reason code through verifyRequest', () => {
       await expectDecision(w, { view: view(sneaky) }, 'override_header_not_bound', 403);
       const bound = signed(w, { headers: { 'content-type': 'application/json', 'x-http-method-override': 'DELETE' } }, { bindHeaders: ['content-type', 'x-http-method-override'] });
       await expectDecision(w, { view: view(bound) }, 'ok', 200);
+    });
+    it('denies a proof kind the route does not list as proof_kind_not_allowed (403), checked before the route the proof names', async () => {
+      // The same wire form under another name: the engine runs it through the same phases, and the
+      // route (no proof_kinds: transcript-v1 only) refuses it by name, whatever else is wrong.
+      const renamed: ProofKind = { ...TRANSCRIPT_V1, name: 'renamed-kind' };
+      const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, proofKinds: [renamed] };
+      await expectDecision(w, { view: view(signed(w, {}, { route: 'payments-read' })), options }, 'proof_kind_not_allowed', 403);
+      await expectDecision(w, { view: view(signed(w)), options: { ...DEFAULT_ENGINE_OPTIONS, proofKinds: [TRANSCRIPT_V1] } }, 'ok', 200);
+    });
+    it('denies a kind that binds less than the route minimum as proof_binding_insufficient (403), and allows it where min_binding asks less', async () => {
+      const partial: ProofKind = { ...TRANSCRIPT_V1, binds: (s) => ({ parts: new Set(['method', 'authority', 'path'] as const), headers: s.proof!.h }) };
+      const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, proofKinds: [partial] };
+      await expectDecision(w, { view: view(signed(w)), options }, 'proof_binding_insufficient', 403);
+      const lenient = bundleWith(w, { routes: w.doc.routes.map((r) => (r.id === 'payments-create' ? { ...r, min_binding: ['method', 'authority', 'path'] } : r)) });
+      await expectDecision(w, { view: view(signed(w)), options, bundle: lenient }, 'ok', 200);
     });
     it('denies a subject outside the allowed pattern as source_not_allowed (403)', async () => {
       const pp = passport(w, { subject: 'spiffe://example.test/ns/billing/sa/batch' });

@@ -79,7 +79,23 @@ export interface Route {
    * check off for the route (docs/bundle.md §1.2.4).
    */
   readonly override_headers?: readonly string[];
+  /**
+   * The proof kinds the route accepts (docs/bundle.md §1.2.5); absent means `["transcript-v1"]`.
+   * Names from PROOF_KIND_NAMES.
+   */
+  readonly proof_kinds?: readonly string[];
+  /**
+   * The parts of the request a proof must bind on this route (docs/bundle.md §1.2.5); absent means
+   * all of BINDING_PART_NAMES.
+   */
+  readonly min_binding?: readonly BindingPartName[];
 }
+
+/** The proof kinds a bundle route may name (core/src/engine/kinds/index.ts implements them). */
+export const PROOF_KIND_NAMES = Object.freeze(['transcript-v1'] as const);
+/** The request parts a proof may bind (core/src/engine/proof-kind.ts BINDING_PARTS). */
+export const BINDING_PART_NAMES = Object.freeze(['method', 'authority', 'path', 'query', 'headers', 'body'] as const);
+export type BindingPartName = (typeof BINDING_PART_NAMES)[number];
 
 export interface Revocations {
   readonly kids: readonly string[];

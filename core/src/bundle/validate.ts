@@ -10,7 +10,7 @@
 import { checkPublicJwk } from '../keys.js';
 import { fromB64url } from '../encoding.js';
 import { FRESHNESS_CLASSES, isKeyBinding, KEY_BINDINGS } from '../types.js';
-import { BODY_HASH_SOURCES, BUNDLE_FORMAT, type BundleDocument } from './types.js';
+import { BINDING_PART_NAMES, BODY_HASH_SOURCES, BUNDLE_FORMAT, PROOF_KIND_NAMES, type BundleDocument } from './types.js';
 import {
   authorityProblem,
   headerNameProblem,
@@ -46,6 +46,8 @@ const ROUTE = [
   'mode',
   'body',
   'override_headers',
+  'proof_kinds',
+  'min_binding',
 ];
 const MATCH = ['methods', 'path', 'authority'];
 const SOURCE = ['issuer', 'trust_domain', 'subject', 'min_key_binding'];
@@ -175,6 +177,8 @@ function checkRoutes(v: Checker, value: unknown): void {
     if (r.mode !== undefined && r.mode !== 'enforce' && r.mode !== 'dry_run') v.add(`${at}/mode`, 'must be "enforce" or "dry_run"');
     if (r.body !== undefined) checkBody(v, r.body, `${at}/body`);
     if (r.override_headers !== undefined) checkOverrideHeaders(v, r.override_headers, `${at}/override_headers`);
+    if (r.proof_kinds !== undefined) checkNameList(v, r.proof_kinds, `${at}/proof_kinds`, PROOF_KIND_NAMES, true);
+    if (r.min_binding !== undefined) checkNameList(v, r.min_binding, `${at}/min_binding`, BINDING_PART_NAMES, false);
   });
 }
 
@@ -206,6 +210,19 @@ function checkMatch(v: Checker, value: unknown, at: string): string | undefined 
   }
   if (v.problems.length !== before) return undefined;
   return JSON.stringify([m.path, m.authority ?? null, methods]);
+}
+
+/** `proof_kinds`, `min_binding` (docs/bundle.md §1.2.5): unique names from a fixed list. */
+function checkNameList(v: Checker, value: unknown, at: string, known: readonly string[], nonEmpty: boolean): void {
+  const names = v.array(value, at, nonEmpty);
+  if (!names) return;
+  const seen = new Set<string>();
+  names.forEach((n, j) => {
+    const p = `${at}/${j}`;
+    if (typeof n !== 'string' || !known.includes(n)) return v.add(p, `must be one of ${known.join(', ')}`);
+    if (seen.has(n)) return v.add(p, 'duplicate name');
+    seen.add(n);
+  });
 }
 
 /** `override_headers`: an array (may be empty) of unique, bindable, lower-case header names. */
