@@ -92,7 +92,7 @@ export interface Route {
 }
 
 /** The proof kinds a bundle route may name (core/src/engine/kinds/index.ts implements them). */
-export const PROOF_KIND_NAMES = Object.freeze(['transcript-v1'] as const);
+export const PROOF_KIND_NAMES = Object.freeze(['transcript-v1', 'dpop'] as const);
 /** The request parts a proof may bind (core/src/engine/proof-kind.ts BINDING_PARTS). */
 export const BINDING_PART_NAMES = Object.freeze(['method', 'authority', 'path', 'query', 'headers', 'body'] as const);
 export type BindingPartName = (typeof BINDING_PART_NAMES)[number];

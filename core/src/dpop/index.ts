@@ -17,3 +17,4 @@ export {
 } from './proof.js';
 export { normaliseHtu, removeDotSegments, type HtuTarget } from './htu.js';
 export { dpopProofAcceptedFromMs, dpopProofAcceptedUntilMs, dpopReplayKey } from './replay.js';
+export { checkDpopClaims, parseDpop, verifyDpopSignatures, type DpopClaimsOptions, type DpopCredential, type Step } from './verify.js';

@@ -11,6 +11,7 @@ import type { ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
 import type { CanonicalTarget, Transcript } from '../transcript.js';
 import type { FreshnessClass, PassportClaims, RequestView, SigningAlg } from '../types.js';
+import type { DpopCredential } from '../dpop/verify.js';
 import type { ProofKind } from './proof-kind.js';
 import type { PassportCache } from './passport-cache.js';
 
@@ -77,6 +78,8 @@ export interface PhaseState {
   reusable?: boolean;
   /** base64url SHA-256 of the passport as presented: the cache key and the transcript's passport-sha256. */
   passportSha256?: string;
+  /** DPoP (./kinds/dpop.ts): the access token and the proof as parsed. */
+  dpop?: DpopCredential;
 }
 
 export type SyncPhase = (s: PhaseState) => ReasonCode | undefined;
