@@ -183,7 +183,7 @@ describe('validateBundle', () => {
     const r = validateBundle(doc);
     assert.deepEqual(!r.ok && r.problems, [
       '/routes/0/proof_kinds/1: duplicate name',
-      '/routes/0/proof_kinds/2: must be one of transcript-v1',
+      '/routes/0/proof_kinds/2: must be one of transcript-v1, dpop',
       '/routes/0/min_binding/1: must be one of method, authority, path, query, headers, body',
       '/routes/0/min_binding/2: duplicate name',
       '/routes/1/proof_kinds: must be a non-empty array',

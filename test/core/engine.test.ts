@@ -24,6 +24,7 @@ import { RedisReplayStore, createReplayStore } from '../../core/src/replay/index
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import { HEADER, type Decision, type RequestView } from '../../core/src/types.js';
 import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
+import { describeDpopCases } from './dpop-cases.js';
 import { AUDIENCE, ISSUER, NOW_MS, NOW_S, SUBJECT, TRUST_DOMAIN, makeWorld, passport, route, signed, view, type Presented, type World } from '../support/world.js';
 
 const covered = new Set<ReasonCode>();
@@ -782,6 +783,9 @@ describe('decision engine: every reason code through verifyRequest', () => {
       }
     });
   });
+
+  // DPoP (RFC 9449) with proofs from the third-party dpop client; its codes count below.
+  describeDpopCases((reason) => covered.add(reason));
 
   describe('registry coverage', () => {
     it('produced every code in REASON_CODES, and nothing outside it', () => {
