@@ -105,6 +105,8 @@ export const REASONS = Object.freeze({
   // route agreement (docs/transcript-v1.md §12 step 18, docs/bundle.md §1.2.4): what Envoy names and what the request carries must agree with the bundle route
   route_request_mismatch: r(403, PERMISSION_DENIED, 'route', 'The route Envoy named (context_extensions) does not cover the request: its methods, authority or path pattern disagree.'),
   override_header_not_bound: r(403, PERMISSION_DENIED, 'route', 'The request carries a method- or URL-override header that the proof does not bind.'),
+  // reusable passports (docs/transcript-v1.md §15)
+  passport_reuse_not_allowed: r(403, PERMISSION_DENIED, 'route', 'The passport is reusable and the route does not accept reusable passports (no `reusable_passport`).'),
   // proof kinds (docs/bundle.md §1.2.5): what the route accepts as proof
   proof_kind_not_allowed: r(403, PERMISSION_DENIED, 'route', 'The route does not accept the proof kind the request carries (its `proof_kinds`).'),
   proof_binding_insufficient: r(403, PERMISSION_DENIED, 'route', 'The proof kind binds less of the request than the route\'s `min_binding` requires.'),
@@ -142,6 +144,7 @@ export const REASONS = Object.freeze({
   // replay
   jti_replay: r(401, UNAUTHENTICATED, 'replay', 'The passport `jti` was already consumed.'),
   dpop_jti_replay: r(401, UNAUTHENTICATED, 'replay', 'The DPoP proof `jti` (per proof key) was already consumed: this proof was presented before.'),
+  proof_replay: r(401, UNAUTHENTICATED, 'replay', 'The proof (its nonce, under its reusable passport) was already consumed.'),
   replay_store_unavailable: r(503, UNAVAILABLE, 'replay', 'The replay store could not answer; the request is denied (fail closed).'),
   replay_state_lost: r(503, UNAVAILABLE, 'replay', 'The replay store began a new generation (restart, flush, failover) after this passport could first be accepted; it cannot prove the jti unused.'),
   replay_store_misconfigured: r(503, UNAVAILABLE, 'replay', 'The replay store could drop records before they expire (a Redis maxmemory-policy that evicts); denied until it is fixed.'),

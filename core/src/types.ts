@@ -135,6 +135,8 @@ export interface PassportClaims {
   readonly trust_domain: string;
   readonly cnf: { readonly jwk: PublicJwk };
   readonly key_binding: KeyBinding;
+  /** docs/transcript-v1.md §15: a reusable passport; absent for a per-request one. */
+  readonly reusable?: true;
 }
 
 /** Identity established by an allowed (or dry-run) decision; safe to log and forward. */

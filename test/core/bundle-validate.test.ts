@@ -190,6 +190,21 @@ describe('validateBundle', () => {
     ]);
   });
 
+  it('accepts reusable_passport with an integer max_lifetime_s from 1 to 3600, and nothing else in it', () => {
+    const good = sample();
+    good.routes[0].reusable_passport = { max_lifetime_s: 900 };
+    assert.equal(validateBundle(good).ok, true);
+    const doc = sample();
+    doc.routes[0].reusable_passport = { max_lifetime_s: 3601, reuse: true };
+    doc.routes[1].reusable_passport = {};
+    const r = validateBundle(doc);
+    assert.deepEqual(!r.ok && r.problems, [
+      '/routes/0/reusable_passport/reuse: unknown member',
+      '/routes/0/reusable_passport/max_lifetime_s: must be an integer from 1 to 3600',
+      '/routes/1/reusable_passport/max_lifetime_s: is required',
+    ]);
+  });
+
   it('accepts override_headers as a list of unique, bindable, lower-case names (empty turns the check off)', () => {
     for (const ok of [[], ['x-http-method-override'], ['x-verb', 'forwarded']]) {
       const doc = sample();

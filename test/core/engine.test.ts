@@ -47,6 +47,7 @@ function engineWorld(): World {
       route('realtime', { match: { methods: ['POST'], path: '/v1/rt' }, freshness_class: 'realtime' }),
       route('dry', { match: { methods: ['POST'], path: '/v1/dry' }, mode: 'dry_run' }),
       route('long-lived', { match: { methods: ['POST'], path: '/v1/long' }, max_passport_lifetime_s: 3600 }),
+      route('reuse', { match: { methods: ['POST'], path: '/v1/reuse' }, bound_headers: ['content-type'], reusable_passport: { max_lifetime_s: 600 } }),
     ],
   });
 }
@@ -759,6 +760,85 @@ describe('decision engine: every reason code through verifyRequest', () => {
       const pp = passport(w, { nowMs: NOW_MS - 200_000, lifetimeS: 300 });
       await expectDecision(w, { view: view(signed(w, {}, { passport: pp })), store }, 'ok', 200);
       await expectDecision(w, { view: view(signed(w, {}, { passport: pp, nowMs: NOW_MS - 200_000 })), store }, 'proof_expired', 401);
+    });
+  });
+
+  describe('reusable passports (docs/transcript-v1.md §15)', () => {
+    const reuse = (w: World, pp: string, o: { nowMs?: number; nonce?: string } = {}): RequestView =>
+      view(signed(w, { pathAndQuery: '/v1/reuse' }, { passport: pp, route: 'reuse', ...o }));
+    /** A memory store that also records what each consume asked for. */
+    function recording(generationStartMs = -Infinity): { store: ReplayStore; calls: { key: string; ttlMs: number; nowMs: number; fromMs: number }[] } {
+      const inner = new MemoryReplayStore({ maxEntries: 1000, generationStartMs });
+      const calls: { key: string; ttlMs: number; nowMs: number; fromMs: number }[] = [];
+      const store: ReplayStore = {
+        kind: 'memory',
+        generationStartMs,
+        consume: async (key, ttlMs, nowMs, fromMs) => {
+          calls.push({ key, ttlMs, nowMs, fromMs });
+          return inner.consumeSync(key, ttlMs, nowMs, fromMs);
+        },
+        ping: () => inner.ping(),
+        close: () => inner.close(),
+      };
+      return { store, calls };
+    }
+
+    it('allows one reusable passport with a fresh proof per request, and denies a repeated proof as proof_replay (401)', async () => {
+      const pp = passport(w, { reusable: true, lifetimeS: 600 });
+      const store = new MemoryReplayStore({ maxEntries: 1000, generationStartMs: -Infinity });
+      await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      const once = reuse(w, pp);
+      await expectDecision(w, { view: once, store }, 'ok', 200);
+      await expectDecision(w, { view: once, store }, 'proof_replay', 401);
+      // The same nonce under another reusable passport is another proof.
+      const nonce = 'bm9uY2Utc2hhcmVkLWJ5LXR3bw';
+      await expectDecision(w, { view: reuse(w, pp, { nonce }), store }, 'ok', 200);
+      await expectDecision(w, { view: reuse(w, passport(w, { reusable: true, lifetimeS: 600 }), { nonce }), store }, 'ok', 200);
+    });
+    it('denies a reusable passport on a route without reusable_passport as passport_reuse_not_allowed (403), before the lifetime', async () => {
+      const pp = passport(w, { reusable: true, lifetimeS: 600 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_reuse_not_allowed', 403);
+    });
+    it('bounds a reusable passport by the route reusable_passport.max_lifetime_s, a per-request one by max_passport_lifetime_s', async () => {
+      await expectDecision(w, { view: reuse(w, passport(w, { reusable: true, lifetimeS: 601 })) }, 'passport_lifetime_exceeded', 401);
+      // 600 s is past the route's per-request limit (default 300 s) and allowed for a reusable passport only.
+      await expectDecision(w, { view: reuse(w, passport(w, { lifetimeS: 600 })) }, 'passport_lifetime_exceeded', 401);
+    });
+    it('keeps a per-request passport on a reusable route exactly as before: its jti once', async () => {
+      const store = new MemoryReplayStore({ maxEntries: 1000, generationStartMs: -Infinity });
+      const pp = passport(w);
+      await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      await expectDecision(w, { view: reuse(w, pp), store }, 'jti_replay', 401);
+    });
+    it('refuses a reusable claim other than true as passport_claims_invalid (401)', async () => {
+      for (const value of [false, 'true', 1]) {
+        const pp = issued(w.issuerKey, {}, claims(w, { reusable: value }));
+        await expectDecision(w, { view: reuse(w, pp) }, 'passport_claims_invalid', 401);
+      }
+    });
+    it('keeps each proof consumed for exactly as long as it could be accepted, scoped to its passport', async () => {
+      const { store, calls } = recording();
+      const pp = passport(w, { reusable: true, lifetimeS: 600, jti: 'reusable-jti-1', nowMs: NOW_MS - 10_000 });
+      await expectDecision(w, { view: reuse(w, pp, { nowMs: NOW_MS - 5000, nonce: 'cHJvb2Ytbm9uY2UtMDAwMDE' }), store }, 'ok', 200);
+      const tol = DEFAULT_ENGINE_OPTIONS.clockToleranceS;
+      const longest = Math.max(...Object.values(DEFAULT_ENGINE_OPTIONS.freshness).map((f) => f.proofMaxAgeS));
+      const ts = NOW_S - 5;
+      assert.deepEqual(calls, [{ key: `${ISSUER}\nreusable-jti-1\ncHJvb2Ytbm9uY2UtMDAwMDE`, ttlMs: (ts + longest + 1) * 1000 - NOW_MS + 1000, nowMs: NOW_MS, fromMs: (ts - tol) * 1000 }]);
+      // Near its passport's end the passport bounds the record instead.
+      calls.length = 0;
+      const ending = passport(w, { reusable: true, lifetimeS: 600, nowMs: NOW_MS - 590_000 });
+      await expectDecision(w, { view: reuse(w, ending), store }, 'ok', 200);
+      assert.equal(calls[0]!.ttlMs, (NOW_S - 590 + 600 + tol) * 1000 - NOW_MS + 1000);
+      assert.equal(calls[0]!.fromMs, NOW_MS - tol * 1000);
+    });
+    it('survives a replay store generation for proofs made after it, and is replay_state_lost (503) for a proof that could be accepted before', async () => {
+      // The passport was issued before the store's generation began; only its proofs count.
+      const pp = passport(w, { reusable: true, lifetimeS: 600, nowMs: NOW_MS - 300_000 });
+      const store = new MemoryReplayStore({ maxEntries: 1000, generationStartMs: NOW_MS - 60_000 });
+      await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      // Made 60 s ago, so acceptable from 90 s ago (the clock tolerance): before the generation.
+      await expectDecision(w, { view: reuse(w, pp, { nowMs: NOW_MS - 60_000 }), store }, 'replay_state_lost', 503);
     });
   });
 

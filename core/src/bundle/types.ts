@@ -89,6 +89,17 @@ export interface Route {
    * all of BINDING_PART_NAMES.
    */
   readonly min_binding?: readonly BindingPartName[];
+  /**
+   * The route accepts reusable passports (docs/transcript-v1.md §15, docs/bundle.md §1.2.6), whose
+   * `exp - iat` must not exceed `max_lifetime_s`. Absent: a reusable passport is denied
+   * (`passport_reuse_not_allowed`).
+   */
+  readonly reusable_passport?: ReusablePassportRule;
+}
+
+export interface ReusablePassportRule {
+  /** Integer 1–3600: the longest `exp - iat` of a reusable passport on this route. */
+  readonly max_lifetime_s: number;
 }
 
 /** The proof kinds a bundle route may name (core/src/engine/kinds/index.ts implements them). */

@@ -48,7 +48,9 @@ const ROUTE = [
   'override_headers',
   'proof_kinds',
   'min_binding',
+  'reusable_passport',
 ];
+const REUSABLE = ['max_lifetime_s'];
 const MATCH = ['methods', 'path', 'authority'];
 const SOURCE = ['issuer', 'trust_domain', 'subject', 'min_key_binding'];
 const BODY = ['mode', 'max_bytes', 'hash_source'];
@@ -179,6 +181,16 @@ function checkRoutes(v: Checker, value: unknown): void {
     if (r.override_headers !== undefined) checkOverrideHeaders(v, r.override_headers, `${at}/override_headers`);
     if (r.proof_kinds !== undefined) checkNameList(v, r.proof_kinds, `${at}/proof_kinds`, PROOF_KIND_NAMES, true);
     if (r.min_binding !== undefined) checkNameList(v, r.min_binding, `${at}/min_binding`, BINDING_PART_NAMES, false);
+    if (r.reusable_passport !== undefined) {
+      const rp = v.object(r.reusable_passport, `${at}/reusable_passport`);
+      if (rp) {
+        v.members(rp, `${at}/reusable_passport`, REUSABLE, ['max_lifetime_s']);
+        const s = rp.max_lifetime_s;
+        if (s !== undefined && !(Number.isSafeInteger(s) && (s as number) >= 1 && (s as number) <= MAX_LIFETIME_S)) {
+          v.add(`${at}/reusable_passport/max_lifetime_s`, `must be an integer from 1 to ${MAX_LIFETIME_S}`);
+        }
+      }
+    }
   });
 }
 

@@ -5,7 +5,7 @@
  * the engine what they found: what the proof binds, its time, the route it names and its replay key.
  */
 import { HEADER, type RequestView } from '../../types.js';
-import { acceptedFromMs, acceptedUntilMs, REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
+import { acceptedFromMs, acceptedUntilMs, proofAcceptedFromMs, proofAcceptedUntilMs, REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
 import { claimsPhase } from '../phases/claims.js';
 import { parsePhase } from '../phases/parse.js';
 import { signaturePhase } from '../phases/signature.js';
@@ -33,9 +33,46 @@ export const TRANSCRIPT_V1: ProofKind = Object.freeze({
     return s.proof!.ts;
   },
   replay(s: PhaseState): ReplayClaim {
-    return passportReplayClaim(s);
+    return s.reusable === true ? proofReplayClaim(s) : passportReplayClaim(s);
   },
 });
+
+/**
+ * A reusable passport (§15.2): each proof's nonce, scoped to its passport (issuer and `jti`), stays
+ * consumed for as long as that proof could be accepted — its freshness window and the clock
+ * tolerance, and never beyond its passport — plus the margin. The window is the longest proof
+ * window of any freshness class, not only the route's: a bundle that moves the route to a longer
+ * class must not re-open a proof whose record was sized by the shorter one.
+ *
+ * Three lines (`iss`, `jti`, `nonce`) where a per-request key has two: neither a `jti` nor a nonce
+ * holds a line feed, so the two key shapes never meet.
+ */
+function proofReplayClaim(s: PhaseState): ReplayClaim {
+  const c = s.claims!;
+  const p = s.proof!;
+  const tol = s.options.clockToleranceS;
+  const passportUntil = acceptedUntilMs(c.exp, tol);
+  const proofUntil = proofAcceptedUntilMs(p.ts, longestProofWindowS(s));
+  const passportFrom = acceptedFromMs(c.iat, c.nbf, tol);
+  const proofFrom = proofAcceptedFromMs(p.ts, tol);
+  // Both windows hold now (claims and freshness phases), so the TTL exceeds the margin.
+  return {
+    key: `${c.iss}\n${c.jti}\n${p.nonce}`,
+    ttlMs: (proofUntil < passportUntil ? proofUntil : passportUntil) - s.nowMs + REPLAY_RECORD_MARGIN_MS,
+    acceptedFromMs: proofFrom > passportFrom ? proofFrom : passportFrom,
+    replayed: 'proof_replay',
+  };
+}
+
+function longestProofWindowS(s: PhaseState): number {
+  const f = s.options.freshness;
+  let max = 0;
+  for (const k in f) {
+    const w = f[k as keyof typeof f].proofMaxAgeS;
+    if (w > max) max = w;
+  }
+  return max;
+}
 
 /**
  * A per-request passport (§11, §12 step 32): its `jti`, under its issuer, stays consumed until one

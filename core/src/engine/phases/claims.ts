@@ -25,5 +25,6 @@ export function claimsPhase(s: PhaseState): ReasonCode | undefined {
   s.cnfKey = holder.key;
   s.cnfJkt = holder.jkt;
   s.cnfAlg = holder.alg;
+  s.reusable = c.reusable === true;
   return undefined;
 }

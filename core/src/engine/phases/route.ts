@@ -53,7 +53,16 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
   const named = kind.namedRoute?.(s);
   if (named !== undefined && named !== route.id) return 'route_mismatch';
   if (c.aud !== route.audience) return 'audience_mismatch';
-  if (c.exp - c.iat > (route.max_passport_lifetime_s ?? s.options.defaultRouteLifetimeS)) return 'passport_lifetime_exceeded';
+  // A reusable passport only where the route accepts one, and then within the route's own bound
+  // for reusable passports (docs/transcript-v1.md §15.1); a per-request passport as always.
+  let lifetimeLimit: number;
+  if (s.reusable === true) {
+    if (route.reusable_passport === undefined) return 'passport_reuse_not_allowed';
+    lifetimeLimit = route.reusable_passport.max_lifetime_s;
+  } else {
+    lifetimeLimit = route.max_passport_lifetime_s ?? s.options.defaultRouteLifetimeS;
+  }
+  if (c.exp - c.iat > lifetimeLimit) return 'passport_lifetime_exceeded';
   // A source rule matches on issuer, trust domain and subject; among the matching rules, one whose
   // key-binding minimum the passport meets is used. Matching rules that all ask for more than the
   // passport has are key_binding_insufficient, not source_not_allowed: the caller is known.
