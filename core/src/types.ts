@@ -183,6 +183,12 @@ export interface AuditEvent {
   readonly kid: string | null;
   readonly key_binding: KeyBinding | null;
   readonly transcript_sha256: string | null;
+  /** The proof kind the request was decided as (`transcript-v1`, `dpop`; core/src/engine/proof-kind.ts). */
+  readonly kind: string | null;
+  /** The parts of the request the proof binds, comma-separated in BINDING_PART_NAMES order; null before the credential was verified. */
+  readonly bound: string | null;
+  /** A DPoP proof's `jti` (the key the replay phase consumes for DPoP); null for other kinds. */
+  readonly dpop_jti: string | null;
   readonly method: string | null;
   readonly authority: string | null;
   readonly path: string | null;

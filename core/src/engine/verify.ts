@@ -19,7 +19,7 @@ import { replayPhase } from './phases/replay.js';
 import { routePhase } from './phases/route.js';
 import { trustPhase } from './phases/trust.js';
 import { PROOF_KINDS } from './kinds/index.js';
-import type { ProofKind } from './proof-kind.js';
+import { BINDING_PARTS, type BindingPart, type ProofKind } from './proof-kind.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type PhaseState, type SyncPhase } from './state.js';
 
 /** The engine-owned phases between a kind's credential and its proof (./proof-kind.ts). */
@@ -87,6 +87,18 @@ export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}
   return decide(undefined, v, options, reason, Date.now(), performance.now());
 }
 
+const BOUND_TEXT = new WeakMap<ReadonlySet<BindingPart>, string>();
+
+/** `method,authority,path` …: the parts in BINDING_PARTS order, computed once per set (kinds reuse one set). */
+function boundText(parts: ReadonlySet<BindingPart>): string {
+  let text = BOUND_TEXT.get(parts);
+  if (text === undefined) {
+    text = BINDING_PARTS.filter((p) => parts.has(p)).join(',');
+    BOUND_TEXT.set(parts, text);
+  }
+  return text;
+}
+
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Envoy's per-route override, then the bundle route's mode, then the server's. */
@@ -122,6 +134,10 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     kid: s?.kid ?? null,
     key_binding: c?.key_binding ?? null,
     transcript_sha256: transcriptSha256 ?? null,
+    kind: s?.kind?.name ?? null,
+    // What the proof binds is known once the kind's credential phases passed (they set the claims).
+    bound: s?.kind !== undefined && s.claims !== undefined ? boundText(s.kind.binds(s).parts) : null,
+    dpop_jti: s?.dpop?.proof.claims.jti ?? null,
     method: view.method || null,
     authority: view.authority || null,
     path: view.path ? view.path.slice(0, 2048) : null,
