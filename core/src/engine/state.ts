@@ -13,7 +13,7 @@ import type { CanonicalTarget, Transcript } from '../transcript.js';
 import type { FreshnessClass, PassportClaims, RequestView, SigningAlg } from '../types.js';
 import type { DpopCredential } from '../dpop/verify.js';
 import type { ProofKind } from './proof-kind.js';
-import type { PassportCache } from './passport-cache.js';
+import type { PassportCache, VerifiedPassport } from './passport-cache.js';
 
 export interface FreshnessWindow {
   /** How old a proof timestamp may be. */
@@ -74,6 +74,8 @@ export interface PhaseState {
   transcript?: Transcript;
   /** The proof kind the engine runs this request through (./proof-kind.ts). */
   kind?: ProofKind;
+  /** The verified-passport cache's entry for this passport, when it had one (./passport-cache.ts): parse, signature and claim shape are then not repeated. */
+  cachedPassport?: VerifiedPassport;
   /** The passport says it is reusable (docs/transcript-v1.md §15). */
   reusable?: boolean;
   /** base64url SHA-256 of the passport as presented: the cache key and the transcript's passport-sha256. */
