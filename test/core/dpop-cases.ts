@@ -14,6 +14,9 @@ import { verifyRequest } from '../../core/src/engine/verify.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
 import { REASONS, type ReasonCode } from '../../core/src/reasons.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import { RedisReplayStore, createReplayStore } from '../../core/src/replay/index.js';
+import type { ReplayStore } from '../../core/src/replay/types.js';
+import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
 import type { Decision, RequestView } from '../../core/src/types.js';
 import { accessToken, claimsOf, dpopClient, privateJwk, proof, resign, type DpopClient } from '../support/dpop-client.js';
 import { AUDIENCE, ISSUER, SUBJECT, route, trustKey } from '../support/world.js';
@@ -37,7 +40,7 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
     let bundle: CompiledBundle;
     let es: DpopClient;
     let ed: DpopClient;
-    let store: MemoryReplayStore;
+    let store: ReplayStore & { readonly size?: number };
 
     before(async () => {
       issuerKey = generateSigningKey('EdDSA');
@@ -82,8 +85,8 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
       };
     }
 
-    async function expectReason(p: Presented, reason: ReasonCode, o: { nowMs?: number } = {}): Promise<Decision> {
-      const d = await verifyRequest({ view: view(p), bundle, store, nowMs: o.nowMs ?? Date.now() });
+    async function expectReason(p: Presented, reason: ReasonCode, o: { nowMs?: number; store?: ReplayStore } = {}): Promise<Decision> {
+      const d = await verifyRequest({ view: view(p), bundle, store: o.store ?? store, nowMs: o.nowMs ?? Date.now() });
       assert.equal(d.reason, reason, `expected ${reason}, got ${d.reason}`);
       assert.equal(d.allow, reason === 'ok');
       assert.equal(d.httpStatus, REASONS[reason].status);
@@ -225,6 +228,36 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
         await expectReason(p, 'ok');
         await expectReason(p, 'dpop_jti_replay');
         assert.equal(store.size, 1);
+      });
+    });
+
+    describe('two verifiers on one Redis (real redis-server)', function () {
+      let server: RedisServer | undefined;
+      const stores: RedisReplayStore[] = [];
+      before(async function () {
+        server = await RedisServer.create(redisBinaryOrSkip(this));
+        // A Redis that has remembered every consume since long before these proofs were made.
+        await seedGeneration(server);
+      });
+      after(async () => {
+        await Promise.all(stores.splice(0).map((s) => s.close()));
+        await server?.dispose();
+      });
+      const redisStore = async (): Promise<RedisReplayStore> => {
+        const s = createReplayStore({ store: 'redis', redis: { url: server!.url, connect_timeout_ms: 500, command_timeout_ms: 1000 } }) as RedisReplayStore;
+        stores.push(s);
+        assert.equal(await s.waitUntilReady(5000), true);
+        return s;
+      };
+
+      it('accept one proof once between them, also when both are asked at the same moment', async () => {
+        const [a, b] = [await redisStore(), await redisStore()];
+        const { p } = await good();
+        await expectReason(p, 'ok', { store: a });
+        await expectReason(p, 'dpop_jti_replay', { store: b });
+        const { p: q } = await good();
+        const both = await Promise.all([a, b].map((st) => verifyRequest({ view: view(q), bundle, store: st, nowMs: Date.now() })));
+        assert.deepEqual(both.map((d) => d.reason).sort(), ['dpop_jti_replay', 'ok']);
       });
     });
 
