@@ -133,6 +133,15 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
         }
       });
 
+      it('takes a jwk that names its own algorithm (EdDSA or Ed25519 for Ed25519, ES256 for P-256) and a kid', async () => {
+        for (const [c, alg] of [[ed, 'Ed25519'], [ed, 'EdDSA'], [es, 'ES256']] as const) {
+          const { p } = await good(c);
+          await expectReason({ ...p, dpop: resign(c, p.dpop!, (h) => (h.jwk = { ...(h.jwk as object), alg, kid: 'client-key-1' })) }, 'ok');
+        }
+        const { p } = await good(es);
+        await expectReason({ ...p, dpop: resign(es, p.dpop!, (h) => (h.jwk = { ...(h.jwk as object), alg: 'EdDSA' })) }, 'dpop_jwk_invalid');
+      });
+
       it('takes the scheme name case-insensitively and the proof with surrounding spaces', async () => {
         const { token: t, dpop } = await good();
         await expectReason({ authorization: `dpop   ${t}`, dpop: ` ${dpop}\t` }, 'ok');

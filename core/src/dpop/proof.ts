@@ -75,9 +75,13 @@ export function parseDpopProof(text: string): DpopProofParse {
   const jwk = h.jwk;
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return fail('dpop_jwk_invalid');
   for (const m of PRIVATE_MEMBERS) if ((jwk as Record<string, unknown>)[m] !== undefined) return fail('dpop_jwk_private');
+  // A JWK may name its algorithm; `Ed25519` (RFC 9864 §2.2) is the same algorithm as the `EdDSA`
+  // the key rules know, so it is read as that.
+  const j = jwk as Record<string, unknown>;
+  const candidate = j.alg === 'Ed25519' && j.kty === 'OKP' ? { ...j, alg: 'EdDSA' } : j;
   let key: ImportedPublicKey;
   try {
-    key = checkPublicJwk(jwk, 'public');
+    key = checkPublicJwk(candidate, 'public');
   } catch (e) {
     if (e instanceof JwkError && e.code === 'jwk_private_member') return fail('dpop_jwk_private');
     return fail('dpop_jwk_invalid');
