@@ -22,7 +22,9 @@
 import { sha256b64url } from '../encoding.js';
 import { parseCompact, type ParsedJws } from '../jws.js';
 import { checkPublicJwk, JwkError, verifyBytes, type ImportedPublicKey } from '../keys.js';
+import { holderKey } from '../engine/holder-keys.js';
 import type { ReasonCode } from '../reasons.js';
+import type { PublicJwk } from '../types.js';
 import { isDpopAlg, algFitsKey } from './algs.js';
 import { normaliseHtu, MAX_HTU_LENGTH, type HtuTarget } from './htu.js';
 
@@ -79,12 +81,21 @@ export function parseDpopProof(text: string): DpopProofParse {
   // the key rules know, so it is read as that.
   const j = jwk as Record<string, unknown>;
   const candidate = j.alg === 'Ed25519' && j.kty === 'OKP' ? { ...j, alg: 'EdDSA' } : j;
+  // A client signs every proof with the same key: a bare JWK (only kty, crv, x, y, as clients write
+  // it) is imported once and then found in the holder-key cache (../engine/holder-keys.ts), which
+  // holds only keys that passed checkPublicJwk and matches them member for member. Any other JWK
+  // takes the full import each time.
   let key: ImportedPublicKey;
-  try {
-    key = checkPublicJwk(candidate, 'public');
-  } catch (e) {
-    if (e instanceof JwkError && e.code === 'jwk_private_member') return fail('dpop_jwk_private');
-    return fail('dpop_jwk_invalid');
+  const cached = holderKey(candidate);
+  if (cached !== undefined) {
+    key = { jwk: bareJwk(candidate), key: cached.key, alg: cached.alg, jkt: cached.jkt };
+  } else {
+    try {
+      key = checkPublicJwk(candidate, 'public');
+    } catch (e) {
+      if (e instanceof JwkError && e.code === 'jwk_private_member') return fail('dpop_jwk_private');
+      return fail('dpop_jwk_invalid');
+    }
   }
   const p = jws.payload;
   if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > MAX_DPOP_JTI_LENGTH || !VISIBLE_ASCII.test(p.jti)) return fail('dpop_proof_malformed');
@@ -94,6 +105,13 @@ export function parseDpopProof(text: string): DpopProofParse {
   if (p.ath !== undefined && typeof p.ath !== 'string') return fail('dpop_proof_malformed');
   const claims: DpopProofClaims = { jti: p.jti, htm: p.htm, htu: p.htu, iat: p.iat, ...(p.ath !== undefined ? { ath: p.ath as string } : {}) };
   return { ok: true, proof: { jws, alg: h.alg, key, claims } };
+}
+
+/** The members of a JWK the holder-key cache accepted (so exactly kty, crv, x and, for P-256, y). */
+function bareJwk(j: Record<string, unknown>): PublicJwk {
+  return j.kty === 'EC'
+    ? { kty: 'EC', crv: 'P-256', x: j.x as string, y: j.y as string }
+    : { kty: 'OKP', crv: 'Ed25519', x: j.x as string };
 }
 
 /** Check 6: the signature verifies with the `jwk` key, under an `alg` that names that key's algorithm. */
