@@ -10,6 +10,7 @@ import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
 import { buildBundle } from '../../core/src/bundle/edit.js';
+import { cachedHolderKey } from '../../core/src/engine/holder-keys.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
 import { REASONS, type ReasonCode } from '../../core/src/reasons.js';
@@ -267,6 +268,23 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
         const { p: q } = await good();
         const both = await Promise.all([a, b].map((st) => verifyRequest({ view: view(q), bundle, store: st, nowMs: Date.now() })));
         assert.deepEqual(both.map((d) => d.reason).sort(), ['dpop_jti_replay', 'ok']);
+      });
+    });
+
+    describe('the proof key cache', () => {
+      it('keeps a proof key only once an access token from a trusted issuer bound it', async () => {
+        const fresh = await dpopClient('Ed25519');
+        const jwk = (): unknown => JSON.parse(Buffer.from(p.dpop!.split('.')[0]!, 'base64url').toString('utf8')).jwk;
+        const forged = await accessToken({ issuerKey: generateSigningKey('EdDSA'), issuer: ISSUER, subject: SUBJECT, audience: AUDIENCE, jkt: fresh.jkt, kid: issuerKey.kid });
+        let p: Presented = { authorization: `DPoP ${forged}`, dpop: await proof(fresh, 'GET', URI, forged) };
+        await expectReason(p, 'access_token_signature_invalid');
+        assert.equal(cachedHolderKey(jwk()), undefined, 'a key no trusted token binds is not cached');
+        ({ p } = await good(fresh));
+        await expectReason(p, 'ok');
+        assert.equal(cachedHolderKey(jwk())?.jkt, fresh.jkt);
+        // And the next proof with it, through the cache, is checked as fully.
+        await expectReason({ ...p, dpop: await proof(fresh, 'GET', URI.replace('42', '43'), (p.authorization ?? '').slice(5)) }, 'dpop_htu_mismatch');
+        await expectReason({ ...p, dpop: await proof(fresh, 'GET', URI, (p.authorization ?? '').slice(5)) }, 'ok');
       });
     });
 

@@ -22,7 +22,7 @@
 import { sha256b64url } from '../encoding.js';
 import { parseCompact, type ParsedJws } from '../jws.js';
 import { checkPublicJwk, JwkError, verifyBytes, type ImportedPublicKey } from '../keys.js';
-import { holderKey } from '../engine/holder-keys.js';
+import { cachedHolderKey } from '../engine/holder-keys.js';
 import type { ReasonCode } from '../reasons.js';
 import type { PublicJwk } from '../types.js';
 import { isDpopAlg, algFitsKey } from './algs.js';
@@ -46,6 +46,10 @@ export interface ParsedDpopProof {
   readonly alg: string;
   /** The `jwk` header, through checkPublicJwk: the canonical key, its algorithm and RFC 7638 thumbprint. */
   readonly key: ImportedPublicKey;
+  /** The key came from the holder-key cache (it was imported and vouched for before). */
+  readonly keyCached: boolean;
+  /** The `jwk` header as sent (for the holder-key cache, which files a key under its exact members). */
+  readonly jwkMembers: Record<string, unknown>;
   readonly claims: DpopProofClaims;
 }
 
@@ -82,11 +86,11 @@ export function parseDpopProof(text: string): DpopProofParse {
   const j = jwk as Record<string, unknown>;
   const candidate = j.alg === 'Ed25519' && j.kty === 'OKP' ? { ...j, alg: 'EdDSA' } : j;
   // A client signs every proof with the same key: a bare JWK (only kty, crv, x, y, as clients write
-  // it) is imported once and then found in the holder-key cache (../engine/holder-keys.ts), which
-  // holds only keys that passed checkPublicJwk and matches them member for member. Any other JWK
-  // takes the full import each time.
+  // it) already in the holder-key cache (../engine/holder-keys.ts, which holds only keys that passed
+  // checkPublicJwk and matches them member for member) is not imported again. A key enters the cache
+  // only after the access token binding it verified (../engine/kinds/dpop.ts).
   let key: ImportedPublicKey;
-  const cached = holderKey(candidate);
+  const cached = cachedHolderKey(candidate);
   if (cached !== undefined) {
     key = { jwk: bareJwk(candidate), key: cached.key, alg: cached.alg, jkt: cached.jkt };
   } else {
@@ -104,7 +108,7 @@ export function parseDpopProof(text: string): DpopProofParse {
   if (!isTime(p.iat)) return fail('dpop_proof_malformed');
   if (p.ath !== undefined && typeof p.ath !== 'string') return fail('dpop_proof_malformed');
   const claims: DpopProofClaims = { jti: p.jti, htm: p.htm, htu: p.htu, iat: p.iat, ...(p.ath !== undefined ? { ath: p.ath as string } : {}) };
-  return { ok: true, proof: { jws, alg: h.alg, key, claims } };
+  return { ok: true, proof: { jws, alg: h.alg, key, keyCached: cached !== undefined, jwkMembers: candidate, claims } };
 }
 
 /** The members of a JWK the holder-key cache accepted (so exactly kty, crv, x and, for P-256, y). */

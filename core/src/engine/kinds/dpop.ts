@@ -22,6 +22,7 @@ import { carriesDpop } from '../../dpop/headers.js';
 import { dpopProofAcceptedFromMs, dpopProofAcceptedUntilMs, dpopReplayKey } from '../../dpop/replay.js';
 import type { ReasonCode } from '../../reasons.js';
 import { REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
+import { rememberHolderKey } from '../holder-keys.js';
 import type { BindingPart, BindingReport, ProofKind, ReplayClaim } from '../proof-kind.js';
 import type { PhaseState } from '../state.js';
 
@@ -66,6 +67,8 @@ function dpopClaimsPhase(s: PhaseState): ReasonCode | undefined {
     cnf: { jwk: key.jwk },
     key_binding: 'software',
   };
+  // The key is now vouched for by an issuer the bundle trusts: later proofs with it skip the import.
+  if (!d.proof.keyCached) rememberHolderKey(d.proof.jwkMembers, key);
   s.cnfKey = key.key;
   s.cnfJkt = key.jkt;
   s.cnfAlg = key.alg;
