@@ -7,6 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
 import { buildBundle } from '../../core/src/bundle/edit.js';
@@ -285,6 +286,27 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
         // And the next proof with it, through the cache, is checked as fully.
         await expectReason({ ...p, dpop: await proof(fresh, 'GET', URI.replace('42', '43'), (p.authorization ?? '').slice(5)) }, 'dpop_htu_mismatch');
         await expectReason({ ...p, dpop: await proof(fresh, 'GET', URI, (p.authorization ?? '').slice(5)) }, 'ok');
+      });
+    });
+
+    describe('hostile input', () => {
+      it('never allows and never fails internally on random headers, or on a good token or proof with one character changed', async () => {
+        const { token: t, dpop } = await good();
+        const flip = (text: string, at: number): string => {
+          const i = at % text.length;
+          return `${text.slice(0, i)}${text[i] === 'A' ? 'B' : 'A'}${text.slice(i + 1)}`;
+        };
+        await fc.assert(
+          fc.asyncProperty(fc.string(), fc.string(), fc.nat(), fc.constantFrom('random', 'proof', 'token'), async (a, b, at, which) => {
+            const p: Presented =
+              which === 'random' ? { authorization: a, dpop: b } : which === 'proof' ? { authorization: `DPoP ${t}`, dpop: flip(dpop, at) } : { authorization: `DPoP ${flip(t, at)}`, dpop };
+            const d = await verifyRequest({ view: view(p), bundle, store, nowMs: Date.now() });
+            return d.reason !== 'ok' && d.reason !== 'internal_error' && !d.allow;
+          }),
+          { numRuns: 300 },
+        );
+        // Nothing was consumed: the good pair is still accepted, once.
+        await expectReason({ authorization: `DPoP ${t}`, dpop }, 'ok');
       });
     });
 
