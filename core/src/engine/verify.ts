@@ -19,7 +19,7 @@ import { replayPhase } from './phases/replay.js';
 import { routePhase } from './phases/route.js';
 import { trustPhase } from './phases/trust.js';
 import { PROOF_KINDS } from './kinds/index.js';
-import type { ProofKind } from './proof-kind.js';
+import { BINDING_PARTS, type BindingPart, type ProofKind } from './proof-kind.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type PhaseState, type SyncPhase } from './state.js';
 
 /** The engine-owned phases between a kind's credential and its proof (./proof-kind.ts). */
@@ -89,6 +89,17 @@ export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** The audit `bound` text of a parts set, made once per set (a kind reports the same set for every request). */
+const boundTexts = new WeakMap<ReadonlySet<BindingPart>, string>();
+function boundText(parts: ReadonlySet<BindingPart>): string {
+  let text = boundTexts.get(parts);
+  if (text === undefined) {
+    text = BINDING_PARTS.filter((p) => parts.has(p)).join(' ');
+    boundTexts.set(parts, text);
+  }
+  return text;
+}
+
 /** Envoy's per-route override, then the bundle route's mode, then the server's. */
 function modeOf(view: RequestView, s: PhaseState | undefined, options: EngineOptions): 'enforce' | 'dry_run' {
   return view.mode ?? s?.route?.mode ?? options.mode;
@@ -129,6 +140,9 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     source_principal: view.sourcePrincipal ?? null,
     bundle_serial: s?.bundle.serial ?? null,
     latency_us: Math.round((performance.now() - started) * 1000),
+    credential_kind: s?.kind?.name ?? null,
+    credential_mode: c ? (s!.reusable === true ? 'reusable' : 'per_request') : null,
+    bound: c && s!.kind ? boundText(s!.kind.binds(s!).parts) : null,
   };
   const decision: Mutable<Decision> = { allow, reason, httpStatus: info.status, grpcStatus: info.grpc, decisionId, dryRun, audit };
   // Optional members only when present, assigned rather than spread: no throwaway objects per check.
