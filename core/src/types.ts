@@ -183,12 +183,6 @@ export interface AuditEvent {
   readonly kid: string | null;
   readonly key_binding: KeyBinding | null;
   readonly transcript_sha256: string | null;
-  /** The proof kind the request was decided as (`transcript-v1`, `dpop`; core/src/engine/proof-kind.ts). */
-  readonly kind: string | null;
-  /** The parts of the request the proof binds, comma-separated in BINDING_PART_NAMES order; null before the credential was verified. */
-  readonly bound: string | null;
-  /** A DPoP proof's `jti` (the key the replay phase consumes for DPoP); null for other kinds. */
-  readonly dpop_jti: string | null;
   readonly method: string | null;
   readonly authority: string | null;
   readonly path: string | null;
@@ -196,4 +190,12 @@ export interface AuditEvent {
   readonly source_principal: string | null;
   readonly bundle_serial: number | null;
   readonly latency_us: number;
+  /** The proof kind the request was decided as (core/src/engine/proof-kind.ts), e.g. `transcript-v1`. */
+  readonly credential_kind: string | null;
+  /** `per_request` or `reusable` (docs/transcript-v1.md §15), once the passport claims were read. */
+  readonly credential_mode: 'per_request' | 'reusable' | null;
+  /** The request parts the proof kind binds, space-separated in BINDING_PARTS order, once its credential was verified. */
+  readonly bound: string | null;
+  /** A DPoP proof's `jti` (what the replay phase consumes for DPoP, docs/dpop.md); null for other kinds. */
+  readonly dpop_jti: string | null;
 }

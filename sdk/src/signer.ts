@@ -156,6 +156,7 @@ export function createSigner(o: SignerOptions): Signer {
             holderJwk: holder.publicJwk,
             route,
             ...(source.lifetimeS !== undefined ? { lifetimeS: source.lifetimeS } : {}),
+            ...(reuse ? { reusable: true } : {}),
             nowMs: clock(),
           });
         }

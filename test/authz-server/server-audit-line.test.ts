@@ -31,9 +31,6 @@ const ALLOW: AuditEvent = Object.freeze({
   kid: 'Zx3kq0nA8bE2rXc5mJt7hY1uVw9sL4oP6dF0gH2jK8M',
   key_binding: 'software',
   transcript_sha256: '9f2c4e1b0d7a5c3e8f6b2a1d4c7e0f9a8b3d6c5e2f1a0b9c8d7e6f5a4b3c2d1e',
-  kind: 'transcript-v1',
-  bound: 'method,authority,path,query,headers,body',
-  dpop_jti: null,
   method: 'POST',
   authority: 'api.example.com',
   path: '/v1/payments?expand=items',
@@ -41,6 +38,10 @@ const ALLOW: AuditEvent = Object.freeze({
   source_principal: 'spiffe://example.org/ns/edge/sa/gateway',
   bundle_serial: 7,
   latency_us: 412,
+  credential_kind: 'transcript-v1',
+  credential_mode: 'reusable',
+  bound: 'method authority path query headers body',
+  dpop_jti: null,
 });
 
 describe('server audit line', () => {

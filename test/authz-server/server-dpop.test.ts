@@ -142,11 +142,11 @@ describe('authz server over gRPC: DPoP (RFC 9449) with proofs from the dpop clie
     const mine = lines.find((l) => l.dpop_jti === claimsOf(p).jti);
     assert.ok(mine, 'the decision is in the audit log');
     assert.equal(mine.reason_code, 'ok');
-    assert.equal(mine.kind, 'dpop');
-    assert.equal(mine.bound, 'method,authority,path');
+    assert.equal(mine.credential_kind, 'dpop');
+    assert.equal(mine.bound, 'method authority path');
     assert.equal(mine.jti, claimsOf(t).jti);
     const strict = lines.find((l) => l.reason_code === 'proof_binding_insufficient');
-    assert.equal(strict?.bound, 'method,authority,path');
+    assert.equal(strict?.bound, 'method authority path');
     const text = readFileSync(auditPath, 'utf8');
     for (const s of secrets) assert.equal(text.includes(s), false, 'a token or proof reached the audit log');
   });

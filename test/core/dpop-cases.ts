@@ -115,8 +115,9 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
           assert.equal(d.identity?.keyBinding, 'software', 'DPoP never claims more than software');
           assert.equal(d.routeId, 'orders-dpop');
           // The audit event says which kind, what it bound, and the proof jti it consumed.
-          assert.equal(d.audit.kind, 'dpop');
-          assert.equal(d.audit.bound, 'method,authority,path');
+          assert.equal(d.audit.credential_kind, 'dpop');
+          assert.equal(d.audit.credential_mode, null);
+          assert.equal(d.audit.bound, 'method authority path');
           assert.equal(d.audit.dpop_jti, claimsOf(p.dpop!).jti);
           assert.equal(d.audit.jti, claimsOf(t).jti);
           assert.equal(JSON.stringify(d.audit).includes(t), false, 'no token in the audit event');

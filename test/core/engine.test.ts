@@ -786,7 +786,9 @@ describe('decision engine: every reason code through verifyRequest', () => {
     it('allows one reusable passport with a fresh proof per request, and denies a repeated proof as proof_replay (401)', async () => {
       const pp = passport(w, { reusable: true, lifetimeS: 600 });
       const store = new MemoryReplayStore({ maxEntries: 1000, generationStartMs: -Infinity });
-      await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      const d = await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      // The audit event says which kind, which mode and what the proof bound (docs/audit-event.md).
+      assert.deepEqual([d.audit.credential_kind, d.audit.credential_mode, d.audit.bound], ['transcript-v1', 'reusable', 'method authority path query headers body']);
       await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
       const once = reuse(w, pp);
       await expectDecision(w, { view: once, store }, 'ok', 200);
@@ -808,7 +810,8 @@ describe('decision engine: every reason code through verifyRequest', () => {
     it('keeps a per-request passport on a reusable route exactly as before: its jti once', async () => {
       const store = new MemoryReplayStore({ maxEntries: 1000, generationStartMs: -Infinity });
       const pp = passport(w);
-      await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      const d = await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      assert.equal(d.audit.credential_mode, 'per_request');
       await expectDecision(w, { view: reuse(w, pp), store }, 'jti_replay', 401);
     });
     it('refuses a reusable claim other than true as passport_claims_invalid (401)', async () => {

@@ -87,19 +87,18 @@ export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}
   return decide(undefined, v, options, reason, Date.now(), performance.now());
 }
 
-const BOUND_TEXT = new WeakMap<ReadonlySet<BindingPart>, string>();
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** `method,authority,path` …: the parts in BINDING_PARTS order, computed once per set (kinds reuse one set). */
+/** The audit `bound` text of a parts set, made once per set (a kind reports the same set for every request). */
+const boundTexts = new WeakMap<ReadonlySet<BindingPart>, string>();
 function boundText(parts: ReadonlySet<BindingPart>): string {
-  let text = BOUND_TEXT.get(parts);
+  let text = boundTexts.get(parts);
   if (text === undefined) {
-    text = BINDING_PARTS.filter((p) => parts.has(p)).join(',');
-    BOUND_TEXT.set(parts, text);
+    text = BINDING_PARTS.filter((p) => parts.has(p)).join(' ');
+    boundTexts.set(parts, text);
   }
   return text;
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Envoy's per-route override, then the bundle route's mode, then the server's. */
 function modeOf(view: RequestView, s: PhaseState | undefined, options: EngineOptions): 'enforce' | 'dry_run' {
@@ -134,10 +133,6 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     kid: s?.kid ?? null,
     key_binding: c?.key_binding ?? null,
     transcript_sha256: transcriptSha256 ?? null,
-    kind: s?.kind?.name ?? null,
-    // What the proof binds is known once the kind's credential phases passed (they set the claims).
-    bound: s?.kind !== undefined && s.claims !== undefined ? boundText(s.kind.binds(s).parts) : null,
-    dpop_jti: s?.dpop?.proof.claims.jti ?? null,
     method: view.method || null,
     authority: view.authority || null,
     path: view.path ? view.path.slice(0, 2048) : null,
@@ -145,6 +140,11 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     source_principal: view.sourcePrincipal ?? null,
     bundle_serial: s?.bundle.serial ?? null,
     latency_us: Math.round((performance.now() - started) * 1000),
+    credential_kind: s?.kind?.name ?? null,
+    // A DPoP access token is not a passport: its mode is not a passport's (docs/dpop.md).
+    credential_mode: c && s!.dpop === undefined ? (s!.reusable === true ? 'reusable' : 'per_request') : null,
+    bound: c && s!.kind ? boundText(s!.kind.binds(s!).parts) : null,
+    dpop_jti: s?.dpop?.proof.claims.jti ?? null,
   };
   const decision: Mutable<Decision> = { allow, reason, httpStatus: info.status, grpcStatus: info.grpc, decisionId, dryRun, audit };
   // Optional members only when present, assigned rather than spread: no throwaway objects per check.
