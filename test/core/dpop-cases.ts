@@ -10,6 +10,7 @@ import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
+import type { BundleDocument, Revocations } from '../../core/src/bundle/types.js';
 import { buildBundle } from '../../core/src/bundle/edit.js';
 import { cachedHolderKey } from '../../core/src/engine/holder-keys.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
@@ -40,6 +41,7 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
   describe('DPoP (RFC 9449) as a proof kind, with proofs from the dpop client', () => {
     let issuerKey: SigningKey;
     let bundle: CompiledBundle;
+    let doc: BundleDocument;
     let es: DpopClient;
     let ed: DpopClient;
     let store: ReplayStore & { readonly size?: number };
@@ -60,7 +62,8 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
         ],
       });
       if (!built.ok) throw new Error(JSON.stringify(built));
-      bundle = compileBundle(built.bundle);
+      doc = built.bundle;
+      bundle = compileBundle(doc);
       es = await dpopClient('ES256');
       ed = await dpopClient('Ed25519');
     });
@@ -87,8 +90,8 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
       };
     }
 
-    async function expectReason(p: Presented, reason: ReasonCode, o: { nowMs?: number; store?: ReplayStore } = {}): Promise<Decision> {
-      const d = await verifyRequest({ view: view(p), bundle, store: o.store ?? store, nowMs: o.nowMs ?? Date.now() });
+    async function expectReason(p: Presented, reason: ReasonCode, o: { nowMs?: number; store?: ReplayStore; bundle?: CompiledBundle } = {}): Promise<Decision> {
+      const d = await verifyRequest({ view: view(p), bundle: o.bundle ?? bundle, store: o.store ?? store, nowMs: o.nowMs ?? Date.now() });
       assert.equal(d.reason, reason, `expected ${reason}, got ${d.reason}`);
       assert.equal(d.allow, reason === 'ok');
       assert.equal(d.httpStatus, REASONS[reason].status);
@@ -345,6 +348,33 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
         await expectReason({ authorization: `DPoP ${expired}`, dpop: await proof(es, 'GET', URI, expired) }, 'access_token_expired');
         const future = await token(es, { iat: now + 120 });
         await expectReason({ authorization: `DPoP ${future}`, dpop: await proof(es, 'GET', URI, future) }, 'access_token_not_yet_valid');
+      });
+    });
+
+    describe('the engine-owned phases, with the access token in the passport\'s place', () => {
+      const revoked = (r: Partial<Revocations>): CompiledBundle => compileBundle({ ...doc, revocations: { ...doc.revocations, ...r } });
+
+      it('trust: an iss other than the key\'s issuer, a trust_domain other than the key\'s; revoked key, proof key, jti, subject', async () => {
+        const otherIss = await token(es, { issuer: 'https://other-issuer.example.test' });
+        await expectReason({ authorization: `DPoP ${otherIss}`, dpop: await proof(es, 'GET', URI, otherIss) }, 'issuer_untrusted');
+        const otherTd = await token(es, { extra: { trust_domain: 'other.test' } });
+        await expectReason({ authorization: `DPoP ${otherTd}`, dpop: await proof(es, 'GET', URI, otherTd) }, 'trust_domain_mismatch');
+        const { token: t, p } = await good();
+        await expectReason(p, 'key_revoked', { bundle: revoked({ kids: [issuerKey.kid] }) });
+        await expectReason(p, 'key_revoked', { bundle: revoked({ cnf_thumbprints: [es.jkt] }) });
+        await expectReason(p, 'passport_revoked', { bundle: revoked({ jtis: [claimsOf(t).jti as string] }) });
+        await expectReason(p, 'passport_revoked', { bundle: revoked({ subjects: [SUBJECT] }) });
+        assert.equal(store.size, 0, 'nothing consumed');
+        await expectReason(p, 'ok');
+      });
+
+      it('route: the token audience, the allowed sources, the lifetime the route allows', async () => {
+        const otherAud = await token(es, { audience: 'https://elsewhere.example.test' });
+        await expectReason({ authorization: `DPoP ${otherAud}`, dpop: await proof(es, 'GET', URI, otherAud) }, 'audience_mismatch');
+        const stranger = await token(es, { subject: 'spiffe://example.test/ns/other/sa/x' });
+        await expectReason({ authorization: `DPoP ${stranger}`, dpop: await proof(es, 'GET', URI, stranger) }, 'source_not_allowed');
+        const long = await token(es, { lifetimeS: 900 });
+        await expectReason({ authorization: `DPoP ${long}`, dpop: await proof(es, 'GET', URI, long) }, 'passport_lifetime_exceeded');
       });
     });
 
