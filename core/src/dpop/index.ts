@@ -1,6 +1,7 @@
 /**
- * DPoP (RFC 9449) as an external proof kind: the checks of an access token and a DPoP proof, with
- * no dependency on the engine. core/src/engine/kinds/dpop.ts runs them as engine phases;
+ * DPoP (RFC 9449) as an external proof kind: the checks of an access token and a DPoP proof. Of the
+ * engine they use only the holder-key cache (../engine/holder-keys.ts) and the proof acceptance
+ * window (../engine/acceptance.ts), never the phases or the PhaseState. core/src/engine/kinds/dpop.ts runs them as engine phases;
  * docs/dpop.md describes what is checked and what is bound.
  */
 export { DPOP_ALGS, algFitsKey, isDpopAlg } from './algs.js';
