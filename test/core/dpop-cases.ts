@@ -332,6 +332,18 @@ export function describeDpopCases(record: (reason: ReasonCode) => void): void {
         await expectReason({ authorization: `DPoP ${forged}`, dpop: await dpopFor(forged) }, 'access_token_signature_invalid');
       });
 
+      it('takes Ed25519 (RFC 9864) as the alg of an Ed25519 issuer key, and refuses an alg naming another key type', async () => {
+        const claims = { cnf: { jkt: es.jkt } };
+        const signed = (alg: string): Promise<string> =>
+          new SignJWT(claims).setProtectedHeader({ alg, typ: 'at+jwt', kid: issuerKey.kid }).setIssuer(ISSUER).setSubject(SUBJECT).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('5m').setJti(`j-${alg}`).sign(issuerKey.privateKey);
+        const ed25519 = await signed('Ed25519');
+        await expectReason({ authorization: `DPoP ${ed25519}`, dpop: await proof(es, 'GET', URI, ed25519) }, 'ok');
+        // The header says ES256 over an Ed25519 key's signature: never a reason to try another verifier.
+        const [, body, sig] = ed25519.split('.');
+        const lying = `${Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: issuerKey.kid })).toString('base64url')}.${body}.${sig}`;
+        await expectReason({ authorization: `DPoP ${lying}`, dpop: await proof(es, 'GET', URI, lying) }, 'access_token_signature_invalid');
+      });
+
       it('has its own header rules: a JWS, typ at+jwt, an asymmetric alg', async () => {
         await expectReason({ authorization: 'DPoP abc.def', dpop: await proof(es, 'GET', URI, 'abc.def') }, 'access_token_malformed');
         const idToken = await token(es, { typ: 'JWT' });
