@@ -89,9 +89,19 @@ export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** The audit `bound` text of a parts set, made once per set (a kind reports the same set for every request). */
+/**
+ * The audit `bound` text of what the request's kind binds, made once per parts set (a kind reports
+ * the same set for every request). A kind that cannot say (a bug in it) leaves it null rather than
+ * turn a decision already made into an exception.
+ */
 const boundTexts = new WeakMap<ReadonlySet<BindingPart>, string>();
-function boundText(parts: ReadonlySet<BindingPart>): string {
+function boundText(s: PhaseState): string | null {
+  let parts: ReadonlySet<BindingPart>;
+  try {
+    parts = s.kind!.binds(s).parts;
+  } catch {
+    return null;
+  }
   let text = boundTexts.get(parts);
   if (text === undefined) {
     text = BINDING_PARTS.filter((p) => parts.has(p)).join(' ');
@@ -142,7 +152,7 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     latency_us: Math.round((performance.now() - started) * 1000),
     credential_kind: s?.kind?.name ?? null,
     credential_mode: c ? (s!.reusable === true ? 'reusable' : 'per_request') : null,
-    bound: c && s!.kind ? boundText(s!.kind.binds(s!).parts) : null,
+    bound: c && s!.kind ? boundText(s!) : null,
   };
   const decision: Mutable<Decision> = { allow, reason, httpStatus: info.status, grpcStatus: info.grpc, decisionId, dryRun, audit };
   // Optional members only when present, assigned rather than spread: no throwaway objects per check.
