@@ -41,10 +41,11 @@ export const BENCH_REUSABLE_LIFETIME_S = 900;
 
 /**
  * The benches' trust: fresh keys and a signed bundle holding the one bench route, on the real clock.
- * The route also accepts reusable passports (docs/bundle.md §1.2.6) for bench/reusable.ts; per-request
- * passports are unaffected by that.
+ * With `reusable` the route also accepts reusable passports (docs/bundle.md §1.2.6), for
+ * bench/reusable.ts; without it the bundle is what a build without reusable passports also loads
+ * (an A/B base server, TRUSTPLANE_BENCH_BASE).
  */
-export function benchTrust(holderAlg: SigningAlg = 'EdDSA'): { bundleSigner: SigningKey; issuerKey: SigningKey; holder: SigningKey; doc: BundleDocument } {
+export function benchTrust(holderAlg: SigningAlg = 'EdDSA', reusable = false): { bundleSigner: SigningKey; issuerKey: SigningKey; holder: SigningKey; doc: BundleDocument } {
   const bundleSigner = generateSigningKey('EdDSA');
   const issuerKey = generateSigningKey('EdDSA');
   const holder = generateSigningKey(holderAlg);
@@ -65,7 +66,7 @@ export function benchTrust(holderAlg: SigningAlg = 'EdDSA'): { bundleSigner: Sig
         // the run signs up front (an A/B with many round pairs signs over 100,000 of them).
         freshness_class: 'offline-ok',
         bound_headers: ['content-type'],
-        reusable_passport: { max_lifetime_s: BENCH_REUSABLE_LIFETIME_S },
+        ...(reusable ? { reusable_passport: { max_lifetime_s: BENCH_REUSABLE_LIFETIME_S } } : {}),
       },
     ],
   });

@@ -79,7 +79,7 @@ function denyReasons(file: string): string {
 
 async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reusable: Round[]; denied: number; denyReasons: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-reusable-'));
-  const { bundleSigner, issuerKey, holder, doc } = benchTrust(alg);
+  const { bundleSigner, issuerKey, holder, doc } = benchTrust(alg, true);
   const bundlePath = join(dir, 'bundle.json');
   const jwksPath = join(dir, 'signing.jwks.json');
   writeFileSync(bundlePath, JSON.stringify(doc));

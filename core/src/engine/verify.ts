@@ -89,9 +89,19 @@ export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** The audit `bound` text of a parts set, made once per set (a kind reports the same set for every request). */
+/**
+ * The audit `bound` text of what the request's kind binds, made once per parts set (a kind reports
+ * the same set for every request). A kind that cannot say (a bug in it) leaves it null rather than
+ * turn a decision already made into an exception.
+ */
 const boundTexts = new WeakMap<ReadonlySet<BindingPart>, string>();
-function boundText(parts: ReadonlySet<BindingPart>): string {
+function boundText(s: PhaseState): string | null {
+  let parts: ReadonlySet<BindingPart>;
+  try {
+    parts = s.kind!.binds(s).parts;
+  } catch {
+    return null;
+  }
   let text = boundTexts.get(parts);
   if (text === undefined) {
     text = BINDING_PARTS.filter((p) => parts.has(p)).join(' ');
@@ -143,7 +153,7 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     credential_kind: s?.kind?.name ?? null,
     // A DPoP access token is not a passport: its mode is not a passport's (docs/dpop.md).
     credential_mode: c && s!.dpop === undefined ? (s!.reusable === true ? 'reusable' : 'per_request') : null,
-    bound: c && s!.kind ? boundText(s!.kind.binds(s!).parts) : null,
+    bound: c && s!.kind ? boundText(s!) : null,
     dpop_jti: s?.dpop?.proof.claims.jti ?? null,
   };
   const decision: Mutable<Decision> = { allow, reason, httpStatus: info.status, grpcStatus: info.grpc, decisionId, dryRun, audit };
