@@ -104,7 +104,7 @@ async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reus
     if (ra.op !== 'ready' || rb.op !== 'ready') throw new Error('load processes did not get ready');
     for (const load of [a, b]) {
       const w = await load.ask({ op: 'closed', count: WARMUP_CHECKS, concurrency: 16 });
-      if (w.op !== 'closed' || w.allowed !== WARMUP_CHECKS) throw new Error(`warm-up: ${JSON.stringify(w)}`);
+      if (w.op !== 'closed' || w.allowed < WARMUP_CHECKS * 0.95) throw new Error(`warm-up: ${JSON.stringify(w)}`);
     }
     const round = async (load: typeof a): Promise<Round> => {
       const before = cpuMsOf(server.pid);
