@@ -19,7 +19,7 @@ import type { CompiledBundle } from '../core/src/bundle/compile.js';
 import { buildBundle, signBundle, type BundleDocument } from '../core/src/bundle/index.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
-import type { Decision, PublicJwk } from '../core/src/types.js';
+import type { Decision, PublicJwk, SigningAlg } from '../core/src/types.js';
 import { generateSigningKey, importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
 import { issuePassport } from '../core/src/passport.js';
 import { collectHeaders, signRequest } from '../core/src/signer.js';
@@ -35,12 +35,19 @@ export const BENCH_ROUTE = 'payments-create';
 export const BENCH_AUTHORITY = 'api.bench.test';
 export const BENCH_PATH = '/v1/payments';
 export const BENCH_BODY = '{"amount":100,"currency":"EUR"}';
+/** The lifetime of the one reusable passport a reusable load run presents (the route's limit). */
+export const BENCH_REUSABLE_LIFETIME_S = 900;
 
-/** The benches' trust: fresh keys and a signed bundle holding the one bench route, on the real clock. */
-export function benchTrust(): { bundleSigner: SigningKey; issuerKey: SigningKey; holder: SigningKey; doc: BundleDocument } {
+/**
+ * The benches' trust: fresh keys and a signed bundle holding the one bench route, on the real clock.
+ * With `reusable` the route also accepts reusable passports (docs/bundle.md §1.2.6), for
+ * bench/reusable.ts; without it the bundle is what a build without reusable passports also loads
+ * (an A/B base server, TRUSTPLANE_BENCH_BASE).
+ */
+export function benchTrust(holderAlg: SigningAlg = 'EdDSA', reusable = false): { bundleSigner: SigningKey; issuerKey: SigningKey; holder: SigningKey; doc: BundleDocument } {
   const bundleSigner = generateSigningKey('EdDSA');
   const issuerKey = generateSigningKey('EdDSA');
-  const holder = generateSigningKey('EdDSA');
+  const holder = generateSigningKey(holderAlg);
   const now = Math.floor(Date.now() / 1000);
   const built = buildBundle({
     serial: 1,
@@ -58,6 +65,7 @@ export function benchTrust(): { bundleSigner: SigningKey; issuerKey: SigningKey;
         // the run signs up front (an A/B with many round pairs signs over 100,000 of them).
         freshness_class: 'offline-ok',
         bound_headers: ['content-type'],
+        ...(reusable ? { reusable_passport: { max_lifetime_s: BENCH_REUSABLE_LIFETIME_S } } : {}),
       },
     ],
   });
@@ -88,13 +96,18 @@ export interface PresignedRequest {
   readonly transcript: Uint8Array;
 }
 
-/** `count` requests, each with its own passport (unique jti, `lifetimeS` to live) and proof, on the real clock. */
-export function presign(issuerKey: SigningKey, holder: SigningKey, count: number, lifetimeS = 300): PresignedRequest[] {
+/**
+ * `count` requests, each with its own passport (unique jti, `lifetimeS` to live) and proof, on the
+ * real clock; with `reusable`, all under one reusable passport (docs/transcript-v1.md §15), each
+ * with its own proof.
+ */
+export function presign(issuerKey: SigningKey, holder: SigningKey, count: number, lifetimeS = 300, reusable = false): PresignedRequest[] {
   const out: PresignedRequest[] = [];
   const headers = { 'content-type': 'application/json' };
+  let shared: string | undefined;
   for (let i = 0; i < count; i++) {
     const nowMs = Date.now();
-    const passport = issuePassport({
+    const passport = shared ?? issuePassport({
       key: issuerKey,
       issuer: BENCH_ISSUER,
       subject: BENCH_SUBJECT,
@@ -108,7 +121,9 @@ export function presign(issuerKey: SigningKey, holder: SigningKey, count: number
       // replay_state_lost (docs/configuration.md, "Replay store"). Requests are sent only after all
       // of them are signed, seconds later, so `iat` is within the tolerance by then.
       nowMs: nowMs + 31_000,
+      ...(reusable ? { reusable: true } : {}),
     });
+    if (reusable) shared = passport;
     const s = signRequest(
       { method: 'POST', authority: BENCH_AUTHORITY, pathAndQuery: BENCH_PATH, headers, body: BENCH_BODY },
       { passport, holder, route: BENCH_ROUTE, bindHeaders: ['content-type'], nowMs },
@@ -142,6 +157,8 @@ export type ToLoad =
       readonly client?: LoadClientKind;
       /** Passport lifetime, seconds (default 300). */
       readonly lifetimeS?: number;
+      /** One reusable passport for every request, each with its own proof (bench/reusable.ts). */
+      readonly reusable?: boolean;
       /** grpc-timeout the h2 client sends, milliseconds (default 500, as envoy/envoy.yaml). */
       readonly timeoutMs?: number;
     }
@@ -299,7 +316,7 @@ async function child(): Promise<void> {
       try {
         if (m.op === 'init') {
           const t0 = performance.now();
-          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count, m.lifetimeS).map((r) => frameGrpcMessage(r.bytes));
+          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count, m.lifetimeS, m.reusable).map((r) => frameGrpcMessage(r.bytes));
           next = 0;
           kind = m.client ?? 'h2';
           timeoutMs = m.timeoutMs ?? 500;

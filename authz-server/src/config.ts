@@ -26,7 +26,7 @@ export interface ServerConfig {
   readonly audit: { readonly sink: 'stdout' | 'file' | 'none'; readonly file?: string; readonly flush_interval_ms: number };
   readonly mode: 'enforce' | 'dry_run';
   readonly workers: number;
-  readonly engine: { readonly clock_tolerance_s: number; readonly max_passport_lifetime_s: number; readonly default_route_lifetime_s: number };
+  readonly engine: { readonly clock_tolerance_s: number; readonly max_passport_lifetime_s: number; readonly default_route_lifetime_s: number; readonly passport_cache_max_entries: number };
   readonly log_level: 'debug' | 'info' | 'warn' | 'error';
   readonly overload: { readonly max_in_flight: number; readonly answer_margin_ms: number };
   readonly shutdown_drain_ms: number;
@@ -43,7 +43,7 @@ export const DEFAULTS = {
   audit: { sink: 'stdout', flush_interval_ms: 10 },
   mode: 'enforce',
   workers: Math.min(2, availableParallelism()),
-  engine: { clock_tolerance_s: 30, max_passport_lifetime_s: 3600, default_route_lifetime_s: 300 },
+  engine: { clock_tolerance_s: 30, max_passport_lifetime_s: 3600, default_route_lifetime_s: 300, passport_cache_max_entries: 10_000 },
   log_level: 'info',
   overload: { max_in_flight: 256, answer_margin_ms: 5 },
   shutdown_drain_ms: 5000,
@@ -122,7 +122,7 @@ function read(r: ConfigReader): ServerConfig {
   r.section('body', ['filter_header', 'envoy_buffers_body']);
   r.section('body.filter_header', ['trusted', 'name']);
   r.section('audit', ['sink', 'file', 'flush_interval_ms']);
-  r.section('engine', ['clock_tolerance_s', 'max_passport_lifetime_s', 'default_route_lifetime_s']);
+  r.section('engine', ['clock_tolerance_s', 'max_passport_lifetime_s', 'default_route_lifetime_s', 'passport_cache_max_entries']);
 
   const bundlePath = r.str('bundle.path');
   if (bundlePath === undefined) r.problem('bundle.path', 'required (or run with --dev for a generated development bundle)');
@@ -203,6 +203,8 @@ function read(r: ConfigReader): ServerConfig {
       clock_tolerance_s: r.int('engine.clock_tolerance_s', DEFAULTS.engine.clock_tolerance_s, 0, 600),
       max_passport_lifetime_s: r.int('engine.max_passport_lifetime_s', DEFAULTS.engine.max_passport_lifetime_s, 1, 86_400),
       default_route_lifetime_s: r.int('engine.default_route_lifetime_s', DEFAULTS.engine.default_route_lifetime_s, 1, 86_400),
+      // docs/transcript-v1.md §15.4; 0 turns the verified-passport cache off.
+      passport_cache_max_entries: r.int('engine.passport_cache_max_entries', DEFAULTS.engine.passport_cache_max_entries, 0, 1_000_000),
     },
     log_level: r.oneOf('log_level', ['debug', 'info', 'warn', 'error'] as const, DEFAULTS.log_level),
     overload: {

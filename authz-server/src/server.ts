@@ -17,6 +17,8 @@ import { fsReason } from '../../service/src/config.js';
 import { AuditSink } from './audit-sink.js';
 import { BundleSource } from './bundle-source.js';
 import { CheckService } from './check-service.js';
+import { VerifiedPassportCache } from './passport-cache.js';
+import type { PassportCache } from '../../core/src/engine/passport-cache.js';
 import type { ServerConfig } from './config.js';
 import { Readiness } from './health.js';
 import { createLogger, errorFields, type Logger } from '../../service/src/log.js';
@@ -42,6 +44,8 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   readonly check: CheckService;
   readonly bundle: () => CompiledBundle | undefined;
+  /** The verified-passport cache the checks use (docs/transcript-v1.md §15.4); absent when turned off. */
+  readonly passportCache?: PassportCache;
   /**
    * The drain period before a stop: report NOT_SERVING (grpc.health.v1 and /readyz) while still
    * answering every check for `ms`, so that Envoy's health checks notice before the port closes.
@@ -67,6 +71,8 @@ export function engineOptions(config: ServerConfig): EngineOptions {
     maxPassportLifetimeS: config.engine.max_passport_lifetime_s,
     defaultRouteLifetimeS: config.engine.default_route_lifetime_s,
     mode: config.mode,
+    // One per call, so one per CheckService (per worker): docs/transcript-v1.md §15.4.
+    ...(config.engine.passport_cache_max_entries > 0 ? { passportCache: new VerifiedPassportCache(config.engine.passport_cache_max_entries) } : {}),
   };
 }
 
@@ -166,11 +172,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     });
     undo.push(() => audit.close());
 
+    const engine = engineOptions(config);
     const check = new CheckService({
       bundle: () => source.current(),
       store,
       settings: { bodyHeader: { trusted: config.body.filter_header.trusted, name: config.body.filter_header.name }, envoyBuffersBody: config.body.envoy_buffers_body },
-      engine: engineOptions(config),
+      engine,
       overload: { maxInFlight: config.overload.max_in_flight, answerMarginMs: config.overload.answer_margin_ms },
       onDecision: (decision, seconds) => {
         metrics.observeDecision(decision, seconds);
@@ -244,7 +251,17 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         log.info('authz server stopped');
       })());
 
-    return { grpcAddress, ...(httpAddress ? { httpAddress } : {}), readiness: ready, metrics, check, bundle: () => source.current(), drain, close };
+    return {
+      grpcAddress,
+      ...(httpAddress ? { httpAddress } : {}),
+      readiness: ready,
+      metrics,
+      check,
+      bundle: () => source.current(),
+      ...(engine.passportCache ? { passportCache: engine.passportCache } : {}),
+      drain,
+      close,
+    };
   } catch (error) {
     server?.forceShutdown();
     for (const step of undo.reverse()) {

@@ -51,6 +51,15 @@ export interface BrokerConfig {
   readonly maxLifetimeS: number;
   readonly software: SoftwarePathConfig;
   readonly spiffe?: SpiffePathConfig;
+  /** Which callers may ask for reusable passports (docs/broker.md, docs/transcript-v1.md §15); absent: none. */
+  readonly reusable?: ReusableConfig;
+}
+
+export interface ReusableConfig {
+  /** Subject patterns (as `software.allowed_subjects`) of the passports that may be reusable: the software subject or the SPIFFE ID. */
+  readonly subjects: readonly string[];
+  /** The longest `lifetime_s` of a reusable passport (its default stays `default_lifetime_s`). */
+  readonly maxLifetimeS: number;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -66,15 +75,17 @@ export const DEFAULTS = Object.freeze({
   spiffe: Object.freeze({ attested_trust_entry: false, pop_max_age_s: 60, max_chain_length: 4 }),
 });
 
-const TOP_KEYS = ['socket_path', 'socket_group', 'http_listen', 'issuer', 'trust_domain', 'key_file', 'generate_key', 'max_body_bytes', 'default_lifetime_s', 'max_lifetime_s', 'software', 'spiffe'];
+const TOP_KEYS = ['socket_path', 'socket_group', 'http_listen', 'issuer', 'trust_domain', 'key_file', 'generate_key', 'max_body_bytes', 'default_lifetime_s', 'max_lifetime_s', 'software', 'spiffe', 'reusable'];
+const REUSABLE_KEYS = ['subjects', 'max_lifetime_s'];
 const SOFTWARE_KEYS = ['enabled', 'subject', 'allowed_subjects'];
 const SPIFFE_KEYS = ['trust_domain', 'bundle_file', 'attested_trust_entry', 'pop_max_age_s', 'max_chain_length'];
 
 /** Every setting the configuration file may hold, dotted (`software.subject`): docs/broker.md lists each. */
 export const CONFIG_KEYS: readonly string[] = Object.freeze([
-  ...TOP_KEYS.filter((k) => k !== 'software' && k !== 'spiffe'),
+  ...TOP_KEYS.filter((k) => k !== 'software' && k !== 'spiffe' && k !== 'reusable'),
   ...SOFTWARE_KEYS.map((k) => `software.${k}`),
   ...SPIFFE_KEYS.map((k) => `spiffe.${k}`),
+  ...REUSABLE_KEYS.map((k) => `reusable.${k}`),
 ]);
 
 /** SPIFFE ID spec §2.1: a trust domain name is lower-case letters, digits, `.`, `-` and `_`. */
@@ -138,6 +149,15 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
     };
   }
 
+  let reusable: ReusableConfig | undefined;
+  if (r.get('reusable') !== undefined && r.get('reusable') !== null) {
+    r.section('reusable', REUSABLE_KEYS);
+    const subjects = r.strList('reusable.subjects', []);
+    if (subjects.length === 0) r.problem('reusable.subjects', 'required, at least one subject pattern (who may get reusable passports)');
+    for (const p of subjects) if (!URI.test(p) || p.length > 1024) r.problem('reusable.subjects', `${JSON.stringify(p)} is not a URI pattern`);
+    reusable = Object.freeze({ subjects: Object.freeze(subjects), maxLifetimeS: r.int('reusable.max_lifetime_s', maxLifetimeS, 1, 3600) });
+  }
+
   // One key, one trust domain: verifiers require a passport's trust_domain to equal its key's.
   const trustDomain = r.str('trust_domain', spiffe?.trustDomain || DEFAULTS.trust_domain);
   if (!TRUST_DOMAIN.test(trustDomain)) r.problem('trust_domain', 'lower-case letters, digits, ".", "-" and "_" only');
@@ -156,6 +176,7 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
     maxLifetimeS,
     software,
     ...(spiffe ? { spiffe } : {}),
+    ...(reusable ? { reusable } : {}),
   });
 }
 

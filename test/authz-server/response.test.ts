@@ -58,6 +58,10 @@ const AUDIT: AuditEvent = Object.freeze({
   source_principal: null,
   bundle_serial: 1,
   latency_us: 120,
+  credential_kind: 'transcript-v1',
+  credential_mode: 'per_request',
+  bound: 'method authority path query headers body',
+  dpop_jti: null,
 });
 
 function allowDecision(over: Partial<Decision> = {}): Decision {

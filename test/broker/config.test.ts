@@ -41,6 +41,17 @@ describe('broker config', () => {
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.software));
   });
 
+  it('reads the reusable section: subjects required, max_lifetime_s defaults to max_lifetime_s, problems named', () => {
+    const c = parseBrokerConfig({ max_lifetime_s: 120, reusable: { subjects: ['urn:example:*'] } });
+    assert.deepEqual({ ...c.reusable }, { subjects: ['urn:example:*'], maxLifetimeS: 120 });
+    assert.equal(parseBrokerConfig({}).reusable, undefined);
+    assert.deepEqual(problemsOf({ reusable: { subjects: [], max_lifetime_s: 3601, reuse: true } }), [
+      'reusable.reuse: unknown setting',
+      'reusable.subjects: required, at least one subject pattern (who may get reusable passports)',
+      'reusable.max_lifetime_s: must be an integer from 1 to 3600',
+    ]);
+  });
+
   it('reports every problem at once, unknown keys included', () => {
     const problems = problemsOf({
       socket_pat: '/tmp/x',

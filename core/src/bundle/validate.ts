@@ -10,7 +10,7 @@
 import { checkPublicJwk } from '../keys.js';
 import { fromB64url } from '../encoding.js';
 import { FRESHNESS_CLASSES, isKeyBinding, KEY_BINDINGS } from '../types.js';
-import { BODY_HASH_SOURCES, BUNDLE_FORMAT, type BundleDocument } from './types.js';
+import { BINDING_PART_NAMES, BODY_HASH_SOURCES, BUNDLE_FORMAT, PROOF_KIND_NAMES, type BundleDocument } from './types.js';
 import {
   authorityProblem,
   headerNameProblem,
@@ -46,7 +46,11 @@ const ROUTE = [
   'mode',
   'body',
   'override_headers',
+  'proof_kinds',
+  'min_binding',
+  'reusable_passport',
 ];
+const REUSABLE = ['max_lifetime_s'];
 const MATCH = ['methods', 'path', 'authority'];
 const SOURCE = ['issuer', 'trust_domain', 'subject', 'min_key_binding'];
 const BODY = ['mode', 'max_bytes', 'hash_source'];
@@ -175,6 +179,18 @@ function checkRoutes(v: Checker, value: unknown): void {
     if (r.mode !== undefined && r.mode !== 'enforce' && r.mode !== 'dry_run') v.problem(`${at}/mode`, 'must be "enforce" or "dry_run"');
     if (r.body !== undefined) checkBody(v, r.body, `${at}/body`);
     if (r.override_headers !== undefined) checkOverrideHeaders(v, r.override_headers, `${at}/override_headers`);
+    if (r.proof_kinds !== undefined) checkNameList(v, r.proof_kinds, `${at}/proof_kinds`, PROOF_KIND_NAMES, true);
+    if (r.min_binding !== undefined) checkNameList(v, r.min_binding, `${at}/min_binding`, BINDING_PART_NAMES, false);
+    if (r.reusable_passport !== undefined) {
+      const rp = v.object(r.reusable_passport, `${at}/reusable_passport`);
+      if (rp) {
+        v.members(rp, `${at}/reusable_passport`, REUSABLE, ['max_lifetime_s']);
+        const s = rp.max_lifetime_s;
+        if (s !== undefined && !(Number.isSafeInteger(s) && (s as number) >= 1 && (s as number) <= MAX_LIFETIME_S)) {
+          v.problem(`${at}/reusable_passport/max_lifetime_s`, `must be an integer from 1 to ${MAX_LIFETIME_S}`);
+        }
+      }
+    }
   });
 }
 
@@ -206,6 +222,19 @@ function checkMatch(v: Checker, value: unknown, at: string): string | undefined 
   }
   if (v.problems.length !== before) return undefined;
   return JSON.stringify([m.path, m.authority ?? null, methods]);
+}
+
+/** `proof_kinds`, `min_binding` (docs/bundle.md §1.2.5): unique names from a fixed list. */
+function checkNameList(v: Checker, value: unknown, at: string, known: readonly string[], nonEmpty: boolean): void {
+  const names = v.array(value, at, nonEmpty);
+  if (!names) return;
+  const seen = new Set<string>();
+  names.forEach((n, j) => {
+    const p = `${at}/${j}`;
+    if (typeof n !== 'string' || !known.includes(n)) return v.problem(p, `must be one of ${known.join(', ')}`);
+    if (seen.has(n)) return v.problem(p, 'duplicate name');
+    seen.add(n);
+  });
 }
 
 /** `override_headers`: an array (may be empty) of unique, bindable, lower-case header names. */
