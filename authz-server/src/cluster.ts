@@ -24,7 +24,7 @@ import { createLogger, errorFields } from '../../service/src/log.js';
 import { createOpsServer, listen } from '../../service/src/ops-http.js';
 import { ClusterMetrics } from './metrics.js';
 import type { Readiness } from './health.js';
-import { ServingStatus } from './proto.js';
+import { ServingStatus } from './envoy/services.js';
 import { logGeneration, startServer } from './server.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';

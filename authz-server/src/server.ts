@@ -24,7 +24,7 @@ import { Readiness } from './health.js';
 import { createLogger, errorFields, type Logger } from '../../service/src/log.js';
 import { closeServer, createOpsServer, listen } from '../../service/src/ops-http.js';
 import { ServerMetrics } from './metrics.js';
-import { ServingStatus } from './proto.js';
+import { ServingStatus } from './envoy/services.js';
 
 export interface StartOptions {
   readonly logger?: Logger;
