@@ -4,6 +4,8 @@
  * defaults of the windows). The server and the middleware build them from their configuration.
  */
 import type { FreshnessClass } from '../types.js';
+import type { PassportCache } from './passport-cache.js';
+import type { ProofKind } from './proof-kind.js';
 
 export interface FreshnessWindow {
   /** How old a proof timestamp may be. */
@@ -21,6 +23,10 @@ export interface EngineOptions {
   readonly defaultRouteLifetimeS: number;
   readonly mode: 'enforce' | 'dry_run';
   readonly freshness: Readonly<Record<FreshnessClass, FreshnessWindow>>;
+  /** The proof kinds this verifier knows, in recognition order; absent: ./kinds/index.ts PROOF_KINDS. */
+  readonly proofKinds?: readonly ProofKind[];
+  /** The verified-passport cache (docs/transcript-v1.md §15.4); absent: every passport is verified in full. */
+  readonly passportCache?: PassportCache;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({

@@ -12,7 +12,10 @@ import type { ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
 import type { CanonicalTarget, Transcript } from '../transcript.js';
 import type { PassportClaims, RequestView, SigningAlg } from '../types.js';
+import type { DpopCredential } from '../dpop/verify.js';
 import type { EngineOptions } from './options.js';
+import type { ProofKind } from './proof-kind.js';
+import type { VerifiedPassport } from './passport-cache.js';
 
 export interface PhaseState {
   readonly view: RequestView;
@@ -39,6 +42,16 @@ export interface PhaseState {
   transcript?: Transcript;
   /** Why the phase denied: a short fixed text, values through detail.ts `quoted`. Set only on a deny. */
   detail?: string;
+  /** The proof kind the engine runs this request through (./proof-kind.ts). */
+  kind?: ProofKind;
+  /** The verified-passport cache's entry for this passport, when it had one (./passport-cache.ts): parse, signature and claim shape are then not repeated. */
+  cachedPassport?: VerifiedPassport;
+  /** The passport says it is reusable (docs/transcript-v1.md §15). */
+  reusable?: boolean;
+  /** base64url SHA-256 of the passport as presented: the cache key and the transcript's passport-sha256. */
+  passportSha256?: string;
+  /** DPoP (./kinds/dpop.ts): the access token and the proof as parsed. */
+  dpop?: DpopCredential;
 }
 
 export type SyncPhase = (s: PhaseState) => ReasonCode | undefined;

@@ -1,6 +1,8 @@
 /**
  * The decision engine: runs the phases in the order docs/reason-codes.md ("Phases") fixes — parse,
- * signature, claims, trust, route policy, transcript, freshness, and only then the replay consume — and
+ * signature, claims, trust, route policy, transcript, freshness, and only then the replay consume —
+ * for the request's proof kind (./proof-kind.ts: the kind supplies parse to claims and the proof
+ * check, the engine owns trust, route policy, freshness and replay) and
  * turns the first failure (or success) into one Decision value. A deny is a value, never an exception:
  * an exception from any phase becomes `internal_error`, fail closed. The Decision and its audit
  * event record which phase decided and, for a deny, the phase's detail (engine/detail.ts).
@@ -14,20 +16,30 @@ import { sha256hex } from '../encoding.js';
 import { printable } from '../printable.js';
 import { finalDetail } from './detail.js';
 import { isoTime } from './iso-time.js';
-import { claimsPhase } from './phases/claims.js';
 import { freshnessPhase } from './phases/freshness.js';
-import { parsePhase } from './phases/parse.js';
 import { replayPhase } from './phases/replay.js';
 import { routePhase } from './phases/route.js';
-import { signaturePhase } from './phases/signature.js';
-import { transcriptPhase } from './phases/transcript.js';
 import { trustPhase } from './phases/trust.js';
+import { PROOF_KINDS } from './kinds/index.js';
+import { BINDING_PARTS, type BindingPart, type ProofKind } from './proof-kind.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './options.js';
 import type { PhaseState, SyncPhase } from './state.js';
 
-const SYNC_PHASES: readonly SyncPhase[] = [parsePhase, signaturePhase, claimsPhase, trustPhase, routePhase, transcriptPhase, freshnessPhase];
-/** The registry's name of each of SYNC_PHASES (core/src/reasons.ts, docs/reason-codes.md "Phases"). */
-const SYNC_PHASE_NAMES: readonly Phase[] = ['parse', 'signature', 'claims', 'trust', 'route', 'transcript', 'freshness'];
+/** The engine-owned phases between a kind's credential and its proof (./proof-kind.ts). */
+const POLICY_PHASES: readonly SyncPhase[] = [trustPhase, routePhase];
+const FRESHNESS_PHASES: readonly SyncPhase[] = [freshnessPhase];
+/**
+ * The registry's name (core/src/reasons.ts, docs/reason-codes.md "Phases") of each phase of the
+ * four groups the engine runs: a kind's credential phases (parse, signature, claims, in that order:
+ * ./proof-kind.ts), the policy phases, a kind's proof phases, freshness.
+ */
+const GROUP_PHASE_NAMES: readonly (readonly Phase[])[] = [['parse', 'signature', 'claims'], ['trust', 'route'], ['transcript'], ['freshness']];
+
+/** The first kind that recognises the request's headers; none: the first kind decides (it names what is missing). */
+function kindFor(view: RequestView, kinds: readonly ProofKind[]): ProofKind {
+  for (let i = 0; i < kinds.length; i++) if (kinds[i]!.recognises(view)) return kinds[i]!;
+  return kinds[0]!;
+}
 
 export interface VerifyInput {
   readonly view: RequestView;
@@ -52,10 +64,17 @@ export async function verifyRequest(input: VerifyInput): Promise<Decision> {
   let reason: ReasonCode | undefined;
   let phase: Phase = 'parse';
   try {
-    for (let i = 0; i < SYNC_PHASES.length; i++) {
-      phase = SYNC_PHASE_NAMES[i]!;
-      reason = SYNC_PHASES[i]!(s);
-      if (reason !== undefined) break;
+    // Every kind through the same phases: its credential, trust and route policy, its proof, freshness.
+    const kind = kindFor(input.view, options.proofKinds ?? PROOF_KINDS);
+    s.kind = kind;
+    for (let g = 0; g < 4 && reason === undefined; g++) {
+      const phases = g === 0 ? kind.credential : g === 1 ? POLICY_PHASES : g === 2 ? kind.proof : FRESHNESS_PHASES;
+      const names = GROUP_PHASE_NAMES[g]!;
+      for (let i = 0; i < phases.length; i++) {
+        phase = names[Math.min(i, names.length - 1)]!;
+        reason = phases[i]!(s);
+        if (reason !== undefined) break;
+      }
     }
     // Dry-run never consumes: it must not change what an enforcing replica would decide later.
     if (reason === undefined && modeOf(s.view, s, options) === 'enforce') {
@@ -89,6 +108,27 @@ export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The audit `bound` text of what the request's kind binds, made once per parts set (a kind reports
+ * the same set for every request). A kind that cannot say (a bug in it) leaves it null rather than
+ * turn a decision already made into an exception.
+ */
+const boundTexts = new WeakMap<ReadonlySet<BindingPart>, string>();
+function boundText(s: PhaseState): string | null {
+  let parts: ReadonlySet<BindingPart>;
+  try {
+    parts = s.kind!.binds(s).parts;
+  } catch {
+    return null;
+  }
+  let text = boundTexts.get(parts);
+  if (text === undefined) {
+    text = BINDING_PARTS.filter((p) => parts.has(p)).join(' ');
+    boundTexts.set(parts, text);
+  }
+  return text;
+}
 
 /** Envoy's per-route override, then the bundle route's mode, then the server's. */
 function modeOf(view: RequestView, s: PhaseState | undefined, options: EngineOptions): 'enforce' | 'dry_run' {
@@ -143,6 +183,11 @@ function decide(
     source_principal: view.sourcePrincipal ?? null,
     bundle_serial: s?.bundle.serial ?? null,
     latency_us: Math.round((performance.now() - started) * 1000),
+    credential_kind: s?.kind?.name ?? null,
+    // A DPoP access token is not a passport: its mode is not a passport's (docs/dpop.md).
+    credential_mode: c && s!.dpop === undefined ? (s!.reusable === true ? 'reusable' : 'per_request') : null,
+    bound: c && s!.kind ? boundText(s!) : null,
+    dpop_jti: s?.dpop?.proof.claims.jti ?? null,
   };
   const decision: Mutable<Decision> = { allow, reason, phase, httpStatus: info.status, grpcStatus: info.grpc, decisionId, dryRun, audit };
   // Optional members only when present, assigned rather than spread: no throwaway objects per check.

@@ -5,22 +5,34 @@
  * `passport_lifetime_exceeded` has one phase (docs/transcript-v1.md §12 step 21).
  */
 import { acceptedFromMs, acceptedUntilMs } from '../acceptance.js';
-import { holderKeyOrProblem } from '../holder-keys.js';
+import { holderKeyOrProblem, type HolderKey } from '../holder-keys.js';
+import { sha256b64url } from '../../encoding.js';
+import type { PassportClaims } from '../../types.js';
 import { checkPassportClaimsShape } from '../../passport.js';
 import type { ReasonCode } from '../../reasons.js';
 import type { PhaseState } from '../state.js';
 
 export function claimsPhase(s: PhaseState): ReasonCode | undefined {
-  const shape = checkPassportClaimsShape(s.passportJws!.payload);
-  if (!shape.ok) {
-    s.detail = shape.detail;
-    return shape.reason;
-  }
-  const c = shape.claims;
-  const holder = holderKeyOrProblem(c.cnf.jwk);
-  if (typeof holder === 'string') {
-    s.detail = `cnf.jwk: ${holder}`;
-    return 'passport_cnf_invalid';
+  const hit = s.cachedPassport;
+  let c: PassportClaims;
+  let holder: HolderKey;
+  if (hit !== undefined) {
+    // Shape and holder key as they were found under this bundle; the time rules below run anyway.
+    c = hit.claims;
+    holder = hit.holder;
+  } else {
+    const shape = checkPassportClaimsShape(s.passportJws!.payload);
+    if (!shape.ok) {
+      s.detail = shape.detail;
+      return shape.reason;
+    }
+    c = shape.claims;
+    const key = holderKeyOrProblem(c.cnf.jwk);
+    if (typeof key === 'string') {
+      s.detail = `cnf.jwk: ${key}`;
+      return 'passport_cnf_invalid';
+    }
+    holder = key;
   }
   const tol = s.options.clockToleranceS;
   if (c.exp <= c.iat) {
@@ -41,5 +53,14 @@ export function claimsPhase(s: PhaseState): ReasonCode | undefined {
   s.cnfKey = holder.key;
   s.cnfJkt = holder.jkt;
   s.cnfAlg = holder.alg;
+  s.reusable = c.reusable === true;
+  // Only a reusable passport is worth remembering (a per-request one is used once), and only one
+  // that passed everything up to here: never a failure (docs/transcript-v1.md §15.4). One above the
+  // verifier's hard cap fails in the route phase whatever the route, so it is not stored either.
+  const cache = s.options.passportCache;
+  if (hit === undefined && s.reusable && cache !== undefined && c.exp - c.iat <= s.options.maxPassportLifetimeS) {
+    s.passportSha256 ??= sha256b64url(s.passport!);
+    cache.set(s.bundle, s.passportSha256, Object.freeze({ kid: s.kid!, alg: s.alg!, trustKey: s.trustKey!, claims: c, holder }));
+  }
   return undefined;
 }

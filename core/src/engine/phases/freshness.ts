@@ -10,9 +10,9 @@ export function freshnessPhase(s: PhaseState): ReasonCode | undefined {
   const cls = s.route!.freshness_class;
   const window = s.options.freshness[cls];
   const now = Math.floor(s.nowMs / 1000);
-  const ts = s.proof!.ts;
+  const ts = s.kind!.proofTime(s);
   if (ts > now + s.options.clockToleranceS) {
-    s.detail = `proof ts is ${ts - now} s in the future (clock tolerance ${s.options.clockToleranceS} s)`;
+    s.detail = `proof time is ${ts - now} s in the future (clock tolerance ${s.options.clockToleranceS} s)`;
     return 'proof_not_yet_valid';
   }
   if (now - ts > window.proofMaxAgeS) {

@@ -4,6 +4,7 @@
  * 1–6). A comma in a credential means Envoy joined two copies (docs/envoy-integration.md F1.2):
  * neither base64url nor our proof form contains one.
  */
+import { sha256b64url } from '../../encoding.js';
 import { parseCompact } from '../../jws.js';
 import { KEY_HEADER_MEMBERS, PASSPORT_TYP, checkPassportHeader } from '../../passport.js';
 import { parseProof } from '../../proof.js';
@@ -55,6 +56,27 @@ export function parsePhase(s: PhaseState): ReasonCode | undefined {
   const proof = single(s, HEADER.proof);
   if (proof === undefined || proof === '') return missing(s, HEADER.proof, proof, 'proof_missing');
   if (proof === 'dup') return duplicated(s, HEADER.proof);
+  // A passport verified before under this very bundle (docs/transcript-v1.md §15.4): its header
+  // rules held then and are a function of its bytes, so only the proof is left to parse here.
+  const cache = s.options.passportCache;
+  if (cache !== undefined) {
+    const digest = sha256b64url(passport);
+    s.passportSha256 = digest;
+    const hit = cache.get(s.bundle, digest);
+    if (hit !== undefined) {
+      const parsed = parseProof(proof);
+      if (!parsed.ok) {
+        s.detail = parsed.detail;
+        return parsed.reason;
+      }
+      s.passport = passport;
+      s.cachedPassport = hit;
+      s.kid = hit.kid;
+      s.alg = hit.alg;
+      s.proof = parsed.proof;
+      return undefined;
+    }
+  }
   const jws = parseCompact(passport);
   if (!jws) {
     s.detail = 'not a compact JWS of three base64url parts with a JSON-object header and payload (at most 8192 characters)';

@@ -17,6 +17,7 @@ import { keyBindingRank } from '../../types.js';
 import type { AllowedSource, Route } from '../../bundle/types.js';
 import { quoted } from '../detail.js';
 import type { PhaseState } from '../state.js';
+import { DEFAULT_MIN_BINDING, DEFAULT_ROUTE_PROOF_KINDS } from '../proof-kind.js';
 
 function matches(s: PhaseState, src: AllowedSource): boolean {
   const c = s.claims!;
@@ -55,9 +56,30 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
     if (!route) return deny(s, 'route_not_found', `no route of bundle serial ${s.bundle.serial} matches the method, canonical authority and path`);
     s.route = route;
   }
-  if (s.proof!.route !== route.id) return deny(s, 'route_mismatch', `the proof names route ${quoted(s.proof!.route)}, the request is on ${quoted(route.id)}`);
+  // The route accepts the request's proof kind, and that kind binds at least what the route asks
+  // (docs/bundle.md §1.2.5). Absent settings: transcript-v1 only, every part.
+  const kind = s.kind!;
+  if (!(route.proof_kinds ?? DEFAULT_ROUTE_PROOF_KINDS).includes(kind.name)) {
+    return deny(s, 'proof_kind_not_allowed', `route ${quoted(route.id)} does not accept ${quoted(kind.name)} proofs`);
+  }
+  const binds = kind.binds(s);
+  const minimum = route.min_binding ?? DEFAULT_MIN_BINDING;
+  for (let i = 0; i < minimum.length; i++) {
+    if (!binds.parts.has(minimum[i]!)) return deny(s, 'proof_binding_insufficient', `route ${quoted(route.id)} requires the proof to bind ${quoted(minimum[i]!)}`);
+  }
+  const named = kind.namedRoute?.(s);
+  if (named !== undefined && named !== route.id) return deny(s, 'route_mismatch', `the proof names route ${quoted(named)}, the request is on ${quoted(route.id)}`);
   if (c.aud !== route.audience) return deny(s, 'audience_mismatch', `the route's audience is ${quoted(route.audience)}`);
-  const routeLimit = route.max_passport_lifetime_s ?? s.options.defaultRouteLifetimeS;
+  // A reusable passport only where the route accepts one, and then within the route's own bound
+  // for reusable passports (docs/transcript-v1.md §15.1); a per-request passport as always. Never
+  // above the verifier's hard cap, checked here with the route's limit so that the code has one phase.
+  let routeLimit: number;
+  if (s.reusable === true) {
+    if (route.reusable_passport === undefined) return deny(s, 'passport_reuse_not_allowed', `route ${quoted(route.id)} does not accept reusable passports`);
+    routeLimit = route.reusable_passport.max_lifetime_s;
+  } else {
+    routeLimit = route.max_passport_lifetime_s ?? s.options.defaultRouteLifetimeS;
+  }
   const limit = Math.min(routeLimit, s.options.maxPassportLifetimeS);
   if (c.exp - c.iat > limit) {
     const whose = routeLimit <= s.options.maxPassportLifetimeS ? 'the route allows' : "the verifier's hard cap is";
@@ -86,13 +108,13 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
     return deny(s, 'key_binding_insufficient', detail);
   }
   s.source = source;
-  for (const h of route.bound_headers) if (!s.proof!.h.includes(h)) return deny(s, 'header_not_bound', `the route requires ${quoted(h)} bound`);
+  for (const h of route.bound_headers) if (!binds.headers.includes(h)) return deny(s, 'header_not_bound', `the route requires ${quoted(h)} bound`);
   // A header that makes the upstream act on another method or URL must be signed, or it is refused
   // (docs/bundle.md §1.2.4): a Map lookup per listed name, the list fixed when the bundle compiled.
   const overrides = s.bundle.overrideHeaders(route);
   for (let i = 0; i < overrides.length; i++) {
     const h = overrides[i]!;
-    if (s.view.headers.has(h) && !s.proof!.h.includes(h)) return deny(s, 'override_header_not_bound', `the request carries ${quoted(h)} and the proof does not bind it`);
+    if (s.view.headers.has(h) && !binds.headers.includes(h)) return deny(s, 'override_header_not_bound', `the request carries ${quoted(h)} and the proof does not bind it`);
   }
   if (route.require_peer_principal && s.view.sourcePrincipal !== c.sub) {
     return deny(s, 'peer_principal_mismatch', s.view.sourcePrincipal === undefined ? 'no mTLS peer principal' : 'the mTLS peer principal is not the passport subject');

@@ -9,6 +9,11 @@ import { quoted } from '../detail.js';
 import type { PhaseState } from '../state.js';
 
 export function signaturePhase(s: PhaseState): ReasonCode | undefined {
+  // Verified under this same bundle already (./parse.ts): the same key, the same bytes.
+  if (s.cachedPassport !== undefined) {
+    s.trustKey = s.cachedPassport.trustKey;
+    return undefined;
+  }
   const entry = s.bundle.keyByKid(s.kid!);
   if (!entry) {
     s.detail = `no key of bundle serial ${s.bundle.serial} has kid ${quoted(s.kid!)}`;
