@@ -31,7 +31,8 @@ async function checkOf(distRoot: string, doc: BundleDocument, allowed: () => voi
   const load = async (path: string): Promise<Record<string, never>> => (await import(pathToFileURL(join(distRoot, path)).href)) as Record<string, never>;
   const { CheckService } = await load('authz-server/src/check-service.js');
   const { MemoryReplayStore } = await load('core/src/replay/memory.js');
-  const { DEFAULT_ENGINE_OPTIONS } = await load('core/src/engine/state.js');
+  // core/src/engine/options.ts since issue 14; a base built before that has them in state.ts.
+  const { DEFAULT_ENGINE_OPTIONS } = await load('core/src/engine/options.js').catch(() => load('core/src/engine/state.js'));
   const { compileBundle } = await load('core/src/bundle/compile.js');
   const bundle = (compileBundle as (d: BundleDocument) => unknown)(doc);
   const Service = CheckService as unknown as new (deps: object) => { decide(request: unknown): Promise<unknown> };

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { CheckService } from '../authz-server/src/check-service.js';
 import type { CompiledBundle } from '../core/src/bundle/compile.js';
 import { buildBundle, signBundle, type BundleDocument } from '../core/src/bundle/index.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/options.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
 import type { Decision, PublicJwk, SigningAlg } from '../core/src/types.js';
 import { generateSigningKey, importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';

@@ -2143,7 +2143,7 @@ async function main(): Promise<void> {
     warning: 'TEST KEYS ONLY. The private keys below are published on purpose; never trust them anywhere.',
     now: NOW,
     engine: {
-      note: 'DEFAULT_ENGINE_OPTIONS of core/src/engine/state.ts; each vector runs against a fresh replay store',
+      note: 'DEFAULT_ENGINE_OPTIONS of core/src/engine/options.ts; each vector runs against a fresh replay store',
       clock_tolerance_s: 30,
       max_passport_lifetime_s: 3600,
       default_route_lifetime_s: 300,

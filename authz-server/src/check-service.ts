@@ -12,7 +12,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
 import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
-import type { EngineOptions } from '../../core/src/engine/state.js';
+import type { EngineOptions } from '../../core/src/engine/options.js';
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import type { Decision } from '../../core/src/types.js';
 import { readCheckRequest } from './envoy/check-request.js';
@@ -81,14 +81,14 @@ export class CheckService {
       const read = readCheckRequest(request, this.deps.settings);
       if ('reason' in read) {
         // What was read of the request line goes on the deny's audit line.
-        decision = edgeDecision(read.reason, read.view, this.deps.engine);
+        decision = edgeDecision(read.reason, read.view, this.deps.engine, read.detail);
       } else {
         namespaceHeaders = read.namespaceHeaders;
         decision = await verifyRequest({ view: read, bundle: this.deps.bundle(), store: this.deps.store, options: this.deps.engine, deadline });
       }
     } catch (error) {
       this.deps.onInternalError(error);
-      decision = edgeDecision('internal_error', {}, this.deps.engine);
+      decision = edgeDecision('internal_error', {}, this.deps.engine, 'unexpected error outside the engine');
     }
     try {
       this.deps.onDecision(decision, (performance.now() - started) / 1000);
@@ -101,7 +101,7 @@ export class CheckService {
   /** A shed check: decided without reading it, counted and audited like every other decision. */
   #shed(): Buffer {
     const started = performance.now();
-    const decision = edgeDecision('overloaded', {}, this.deps.engine);
+    const decision = edgeDecision('overloaded', {}, this.deps.engine, 'shed on arrival by the overload gate; not read');
     try {
       this.deps.onDecision(decision, (performance.now() - started) / 1000);
     } catch (error) {

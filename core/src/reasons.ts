@@ -53,6 +53,7 @@ export const REASONS = Object.freeze({
   passport_typ_invalid: r(401, UNAUTHENTICATED, 'parse', 'The passport header `typ` is not `tp-passport+jwt`.'),
   passport_alg_not_allowed: r(401, UNAUTHENTICATED, 'parse', 'The passport `alg` is not EdDSA or ES256 (none and HMAC are refused).'),
   passport_key_in_header: r(401, UNAUTHENTICATED, 'parse', 'The passport header carries a key or key reference (jwk, jku, x5u, x5c); keys come only from the bundle.'),
+  header_not_bindable: r(401, UNAUTHENTICATED, 'parse', 'The proof lists a header that may not be bound (pseudo, credential, hop-by-hop, host, cookie) or an invalid name.'),
 
   // parse, DPoP (RFC 9449; docs/dpop.md): the access token and the DPoP proof are readable
   access_token_missing: r(401, UNAUTHENTICATED, 'parse', 'A DPoP proof arrived without `Authorization: DPoP <access token>` (RFC 9449 §7.1).'),
@@ -79,7 +80,6 @@ export const REASONS = Object.freeze({
   passport_claims_invalid: r(401, UNAUTHENTICATED, 'claims', 'A required claim is missing, has the wrong type, or is outside its exact syntax.'),
   passport_expired: r(401, UNAUTHENTICATED, 'claims', 'The passport `exp` has passed (beyond the clock tolerance).'),
   passport_not_yet_valid: r(401, UNAUTHENTICATED, 'claims', 'The passport `iat` or `nbf` is in the future (beyond the clock tolerance).'),
-  passport_lifetime_exceeded: r(401, UNAUTHENTICATED, 'claims', '`exp - iat` is longer than policy allows.'),
   passport_cnf_invalid: r(401, UNAUTHENTICATED, 'claims', 'The `cnf` claim does not hold exactly one bare Ed25519 or P-256 public JWK that passes the key rules (canonical base64url, a valid point not of small order, no private or other member).'),
 
   access_token_claims_invalid: r(401, UNAUTHENTICATED, 'claims', 'A required DPoP access token claim (iss, sub, aud, iat, exp, jti, cnf.jkt) is missing, mistyped or outside its syntax.'),
@@ -95,8 +95,12 @@ export const REASONS = Object.freeze({
   passport_revoked: r(403, PERMISSION_DENIED, 'trust', 'The passport `jti` or `sub` is revoked by the bundle.'),
 
   // route policy
+  // (first the request target is canonical: docs/transcript-v1.md §6.3–6.5, §12 steps 16–17)
+  authority_invalid: r(400, INVALID_ARGUMENT, 'route', 'The authority is empty or not a valid host[:port].'),
+  path_not_canonical: r(400, INVALID_ARGUMENT, 'route', 'The path or query is ambiguous (dot segments, empty segments, encoded slash or backslash, bad escapes) and cannot be bound.'),
   route_not_found: r(403, PERMISSION_DENIED, 'route', 'No bundle route matches the request (or the route id from Envoy is unknown).'),
   audience_mismatch: r(403, PERMISSION_DENIED, 'route', 'The passport `aud` is not the audience of the matched route.'),
+  passport_lifetime_exceeded: r(401, UNAUTHENTICATED, 'route', '`exp - iat` is longer than the route allows, or than the verifier\'s hard cap.'),
   route_mismatch: r(403, PERMISSION_DENIED, 'route', 'The proof names a different route than the one the request matched.'),
   source_not_allowed: r(403, PERMISSION_DENIED, 'route', 'No `allowed_sources` rule of the route matches the issuer, trust domain and subject.'),
   key_binding_insufficient: r(403, PERMISSION_DENIED, 'route', 'The key-binding class is below what the route or the matching source rule requires.'),
@@ -112,9 +116,6 @@ export const REASONS = Object.freeze({
   proof_binding_insufficient: r(403, PERMISSION_DENIED, 'route', 'The proof kind binds less of the request than the route\'s `min_binding` requires.'),
 
   // transcript: the proof signs exactly the request the verifier observed
-  path_not_canonical: r(400, INVALID_ARGUMENT, 'transcript', 'The path is ambiguous (dot segments, empty segments, encoded slash or backslash, bad escapes) and cannot be bound.'),
-  authority_invalid: r(400, INVALID_ARGUMENT, 'transcript', 'The authority is empty or not a valid host[:port].'),
-  header_not_bindable: r(401, UNAUTHENTICATED, 'transcript', 'The proof lists a header that may not be bound (pseudo, credential, hop-by-hop, host, cookie) or an invalid name.'),
   bound_header_missing: r(401, UNAUTHENTICATED, 'transcript', 'The proof binds a header the request does not carry.'),
   body_unavailable: r(401, UNAUTHENTICATED, 'transcript', 'No trusted body hash: no buffered body, and no filter headers the route trusts.'),
   body_partial: r(413, INVALID_ARGUMENT, 'transcript', 'Envoy sent only part of the body (x-envoy-auth-partial-body other than "false"); it cannot be bound.'),
@@ -129,7 +130,7 @@ export const REASONS = Object.freeze({
   body_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed over another body, or the route takes no body and one was seen.'),
   nonce_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof nonce was changed after signing.'),
   proof_time_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof timestamp was changed after signing.'),
-  passport_binding_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another passport (jti or passport hash).'),
+  passport_binding_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another passport (aud, jti or passport hash).'),
   key_binding_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another key-binding class or holder key.'),
 
   dpop_htm_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The DPoP proof `htm` is not the request method (RFC 9449 §4.3 check 8).'),

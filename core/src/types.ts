@@ -2,7 +2,7 @@
  * Shared types of the protocol core. Everything the edges (gRPC server, gateway, SDK, CLI) pass into
  * the core, and everything the core hands back, is declared here.
  */
-import type { ReasonCode } from './reasons.js';
+import type { Phase, ReasonCode } from './reasons.js';
 
 /** Header names on the wire. Lower-case, because Envoy presents every header name lower-cased. */
 export const HEADER = Object.freeze({
@@ -155,6 +155,18 @@ export interface Decision {
   readonly allow: boolean;
   /** The verdict before dry-run was applied. */
   readonly reason: ReasonCode;
+  /**
+   * Where the verdict was reached: the engine phase that returned the reason (`decision` for an
+   * allow; `internal` for the codes of that group, wherever they arose). Always the phase the
+   * registry gives the reason (core/src/reasons.ts; test/core/decision-phase.test.ts).
+   */
+  readonly phase: Phase;
+  /**
+   * Why, in a few words, for a deny: which check refused and, where it helps, the value it refused
+   * (printable, length-bounded, never a credential or key). Absent on an allow. For the audit log
+   * and operators only: it is not sent to the client.
+   */
+  readonly detail?: string;
   readonly httpStatus: number;
   readonly grpcStatus: number;
   readonly decisionId: string;
@@ -165,7 +177,7 @@ export interface Decision {
   readonly audit: AuditEvent;
 }
 
-export const AUDIT_SCHEMA = 'trustplane-auth-audit-event-v0.1';
+export const AUDIT_SCHEMA = 'trustplane-auth-audit-event-v0.2';
 
 export interface AuditEvent {
   readonly schema: typeof AUDIT_SCHEMA;
@@ -174,6 +186,10 @@ export interface AuditEvent {
   readonly decision: 'allow' | 'deny';
   readonly enforced: boolean;
   readonly reason_code: ReasonCode;
+  /** Decision.phase. */
+  readonly phase: Phase;
+  /** Decision.detail; null on an allow. */
+  readonly detail: string | null;
   readonly route_id: string | null;
   readonly audience: string | null;
   readonly issuer: string | null;

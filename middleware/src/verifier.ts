@@ -18,7 +18,7 @@
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/options.js';
 import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
 import { parseKeySet } from '../../core/src/keys.js';
 import { createReplayStore, type ReplayStoreConfig } from '../../core/src/replay/index.js';

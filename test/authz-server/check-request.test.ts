@@ -17,7 +17,7 @@ import type { MalformedRequest, RequestViewSettings } from '../../authz-server/s
 import type { RequestView } from '../../core/src/types.js';
 import { AuthorizationClientService } from '../../gateway/src/authz-client.js';
 import { referenceRequestView, type ReferenceResult } from '../support/request-view-reference.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/options.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import {
   REPO_ROOT,

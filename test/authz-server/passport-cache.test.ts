@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { compileBundle } from '../../core/src/bundle/compile.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/options.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { readPassportClaims } from '../../core/src/signer.js';

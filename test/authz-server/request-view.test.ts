@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { RequestView } from '../../core/src/types.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/options.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { CheckService } from '../../authz-server/src/check-service.js';
 import { readCheckRequest } from '../../authz-server/src/envoy/check-request.js';

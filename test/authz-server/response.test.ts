@@ -42,6 +42,8 @@ const AUDIT: AuditEvent = Object.freeze({
   decision: 'allow',
   enforced: true,
   reason_code: 'ok',
+  phase: 'decision',
+  detail: null,
   route_id: 'orders-read',
   audience: null,
   issuer: null,
@@ -68,6 +70,7 @@ function allowDecision(over: Partial<Decision> = {}): Decision {
   return {
     allow: true,
     reason: 'ok',
+    phase: 'decision',
     httpStatus: 200,
     grpcStatus: 0,
     decisionId: 'dec-0001',

@@ -22,6 +22,8 @@ const ALLOW: AuditEvent = Object.freeze({
   decision: 'allow',
   enforced: true,
   reason_code: 'ok',
+  phase: 'decision',
+  detail: null,
   route_id: 'payments-create',
   audience: 'https://payments.example.com',
   issuer: 'https://issuer.example.com',

@@ -44,6 +44,7 @@ function decision(over: Partial<Decision> = {}): Decision {
   return {
     allow: true,
     reason: 'ok',
+    phase: 'decision',
     httpStatus: 200,
     grpcStatus: 0,
     decisionId: 'dec-wire-1',
@@ -60,7 +61,7 @@ function decision(over: Partial<Decision> = {}): Decision {
     },
     audit: {
       schema: AUDIT_SCHEMA, time: '2025-06-01T12:00:00.000Z', decision_id: 'dec-wire-1', decision: 'allow', enforced: true,
-      reason_code: 'ok', route_id: null, audience: null, issuer: null, subject: null, trust_domain: null, jti: null, kid: null,
+      reason_code: 'ok', phase: 'decision', detail: null, route_id: null, audience: null, issuer: null, subject: null, trust_domain: null, jti: null, kid: null,
       key_binding: null, transcript_sha256: null, method: null, authority: null, path: null, source_address: null,
       source_principal: null, bundle_serial: null, latency_us: 0, credential_kind: null, credential_mode: null, bound: null, dpop_jti: null,
     },

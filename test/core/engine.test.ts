@@ -8,7 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
 import type { BundleDocument, Revocations } from '../../core/src/bundle/types.js';
 import { b64url, fromB64url } from '../../core/src/encoding.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/options.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
 import { TRANSCRIPT_V1 } from '../../core/src/engine/kinds/index.js';
 import type { ProofKind } from '../../core/src/engine/proof-kind.js';
@@ -77,6 +77,11 @@ async function expectDecision(w: World, run: Run, reason: ReasonCode, httpStatus
   assert.equal(d.httpStatus, httpStatus, `httpStatus for ${reason}`);
   assert.equal(REASONS[reason].status, httpStatus, `registry status for ${reason}`);
   assert.equal(d.audit.reason_code, reason);
+  // The phase that decided is the registry's phase of the reason; a deny says why, an allow does not.
+  assert.equal(d.phase, REASONS[reason].phase, `phase for ${reason} (detail: ${d.detail})`);
+  assert.equal(d.audit.phase, d.phase);
+  if (reason === 'ok') assert.ok(d.detail === undefined && d.audit.detail === null, 'an allow has no detail');
+  else assert.ok(typeof d.detail === 'string' && d.detail.length > 0 && d.audit.detail === d.detail, `a detail for ${reason}`);
   covered.add(reason);
   return d;
 }
@@ -278,13 +283,17 @@ describe('decision engine: every reason code through verifyRequest', () => {
       const pp = issued(w.issuerKey, {}, claims(w, { nbf: NOW_S + 45 }));
       await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_not_yet_valid', 401);
     });
-    it('denies a lifetime above the global cap as passport_lifetime_exceeded (401), before any route check', async () => {
-      // The route allows 3600 s; the cap is 3600 s: 3601 is refused in the claims phase.
-      const pp = passport(w, { lifetimeS: 3601 });
-      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/long' }, { passport: pp, route: 'long-lived' })) }, 'passport_lifetime_exceeded', 401);
-      // Claims come before route policy, so a wrong audience is not what is reported.
+    it('denies a lifetime above the global cap as passport_lifetime_exceeded (401) whatever the route allows, in the route phase', async () => {
+      // The route allows 3600 s; a verifier capped at 600 s refuses 601, naming its cap.
+      const capped: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, maxPassportLifetimeS: 600 };
+      const pp = passport(w, { lifetimeS: 601 });
+      const d = await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/long' }, { passport: pp, route: 'long-lived' })), options: capped }, 'passport_lifetime_exceeded', 401);
+      assert.equal(d.phase, 'route');
+      assert.equal(d.detail, "exp - iat is 601 s; the verifier's hard cap is 600 s");
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/long' }, { passport: passport(w, { lifetimeS: 600 }), route: 'long-lived' })), options: capped }, 'ok', 200);
+      // One lifetime check, in the route phase: the audience, checked before it there, wins.
       const wrongAud = passport(w, { lifetimeS: 3601, audience: 'https://other.example.test' });
-      await expectDecision(w, { view: view(signed(w, {}, { passport: wrongAud })) }, 'passport_lifetime_exceeded', 401);
+      await expectDecision(w, { view: view(signed(w, {}, { passport: wrongAud })) }, 'audience_mismatch', 403);
     });
     it('denies a lifetime above the route limit as passport_lifetime_exceeded (401) where a longer-limit route allows it', async () => {
       const pp = passport(w, { lifetimeS: 301 });

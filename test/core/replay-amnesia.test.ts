@@ -9,7 +9,7 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { REPLAY_RECORD_MARGIN_MS } from '../../core/src/engine/acceptance.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/options.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
 import { MemoryReplayStore, RedisReplayStore, createReplayStore, type ReplayStore } from '../../core/src/replay/index.js';

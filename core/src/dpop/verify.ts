@@ -58,14 +58,13 @@ export function verifyDpopSignatures(c: DpopCredential, bundle: CompiledBundle):
 export interface DpopClaimsOptions {
   readonly nowMs: number;
   readonly clockToleranceS: number;
-  /** The verifier's hard cap on `exp − iat` (the engine's maxPassportLifetimeS). */
-  readonly maxLifetimeS: number;
 }
 
 /**
  * Claims phase: the access token's claims, its validity window (RFC 7519 §4.1.4–4.1.6, widened by
- * the clock tolerance, in milliseconds as for passports: docs/transcript-v1.md §11), the lifetime
- * cap, and check 12's key half: the proof's key is the one `cnf.jkt` names.
+ * the clock tolerance, in milliseconds as for passports: docs/transcript-v1.md §11), and check 12's
+ * key half: the proof's key is the one `cnf.jkt` names. The lifetime (the route's limit and the
+ * verifier's hard cap) is the engine's route phase, as for a passport.
  */
 export function checkDpopClaims(c: DpopCredential, o: DpopClaimsOptions): Step<AccessTokenClaims> {
   const shape = checkAccessTokenClaims(c.tokenJws.payload);
@@ -75,7 +74,6 @@ export function checkDpopClaims(c: DpopCredential, o: DpopClaimsOptions): Step<A
   if (o.nowMs >= (t.exp + tol) * 1000) return no('access_token_expired');
   const from = t.nbf !== undefined && t.nbf > t.iat ? t.nbf : t.iat;
   if (o.nowMs < (from - tol) * 1000) return no('access_token_not_yet_valid');
-  if (t.exp - t.iat > o.maxLifetimeS) return no('passport_lifetime_exceeded');
   if (c.proof.key.jkt !== t.jkt) return no('dpop_key_mismatch');
   return { ok: true, value: t };
 }

@@ -13,7 +13,7 @@
  * is a pure function of those members, so it can never stand for another key or another spelling.
  */
 import type { KeyObject } from 'node:crypto';
-import { checkPublicJwk, type ImportedPublicKey } from '../keys.js';
+import { JwkError, checkPublicJwk, type ImportedPublicKey } from '../keys.js';
 import type { SigningAlg } from '../types.js';
 
 export interface HolderKey {
@@ -34,13 +34,20 @@ const MAX_ENTRIES = 4096;
 const cache = new Map<string, Entry>();
 
 export function holderKey(jwk: unknown): HolderKey | undefined {
+  const key = holderKeyOrProblem(jwk);
+  return typeof key === 'string' ? undefined : key;
+}
+
+/** holderKey, or for a refused key the rule it broke (a JwkError message: names members, never values). */
+export function holderKeyOrProblem(jwk: unknown): HolderKey | string {
+  if (jwk === null || typeof jwk !== 'object') return 'the JWK is not an object';
   const hit = cachedHolderKey(jwk);
   if (hit !== undefined) return hit;
   let imported;
   try {
     imported = checkPublicJwk(jwk, 'bare');
-  } catch {
-    return undefined;
+  } catch (error) {
+    return error instanceof JwkError ? error.message : 'the JWK is not a usable public key';
   }
   return rememberHolderKey(jwk as Record<string, unknown>, imported);
 }

@@ -30,11 +30,47 @@ import type { PhaseState } from '../state.js';
 const PARTS: ReadonlySet<BindingPart> = new Set<BindingPart>(['method', 'authority', 'path']);
 const REPORT: BindingReport = Object.freeze({ parts: PARTS, headers: Object.freeze([]) as readonly string[] });
 
+/**
+ * The detail of a DPoP deny (engine/detail.ts): which check of docs/dpop.md §4 / RFC 9449 §4.3
+ * refused, as constant text (the checks in core/src/dpop/ report a reason only).
+ */
+const DETAIL: Partial<Record<ReasonCode, string>> = Object.freeze({
+  access_token_missing: 'a DPoP proof without an Authorization: DPoP access token',
+  access_token_malformed: 'the access token is not a compact JWS with a kid and no key in its header',
+  access_token_typ_invalid: 'the access token typ is not at+jwt',
+  access_token_alg_not_allowed: 'the access token alg is not EdDSA, Ed25519 or ES256',
+  dpop_proof_missing: 'an Authorization: DPoP access token without a DPoP proof',
+  dpop_proof_duplicated: 'more than one DPoP header (RFC 9449 §4.3 check 1)',
+  dpop_proof_malformed: 'the DPoP proof is not one JWT with jti, htm, htu and iat (RFC 9449 §4.3 checks 2-3)',
+  dpop_proof_typ_invalid: 'the DPoP proof typ is not dpop+jwt (check 4)',
+  dpop_proof_alg_not_allowed: 'the DPoP proof alg is not EdDSA, Ed25519 or ES256 (check 5)',
+  dpop_jwk_private: 'the DPoP proof jwk carries a private member (check 7)',
+  dpop_jwk_invalid: 'the DPoP proof jwk is absent or not a usable Ed25519 or P-256 public key',
+  access_token_kid_unknown: 'no bundle key has the access token kid',
+  access_token_signature_invalid: 'the access token signature does not verify with the bundle key of its kid',
+  dpop_proof_signature_invalid: 'the DPoP proof signature does not verify with its own jwk (check 6)',
+  access_token_claims_invalid: 'an access token claim is missing, mistyped or outside its syntax',
+  access_token_expired: 'the access token exp has passed (beyond the clock tolerance)',
+  access_token_not_yet_valid: 'the access token iat or nbf is in the future (beyond the clock tolerance)',
+  dpop_key_mismatch: 'the DPoP proof key is not the one the access token cnf.jkt names (check 12)',
+  dpop_htm_mismatch: 'htm is not the request method (check 8)',
+  dpop_htu_mismatch: 'htu is not the request URI: scheme, canonical authority and path (check 9)',
+  dpop_ath_mismatch: 'ath is absent or not the hash of the access token (check 12)',
+});
+
+function deny(s: PhaseState, reason: ReasonCode): ReasonCode {
+  s.detail = DETAIL[reason];
+  return reason;
+}
+
 function dpopParsePhase(s: PhaseState): ReasonCode | undefined {
   const view = s.view;
-  if (!view.method || !view.path || !view.authority) return 'request_malformed';
+  if (!view.method || !view.path || !view.authority) {
+    s.detail = !view.method ? 'no method' : !view.path ? 'no path' : 'no authority';
+    return 'request_malformed';
+  }
   const parsed = parseDpop(view);
-  if (!parsed.ok) return parsed.reason;
+  if (!parsed.ok) return deny(s, parsed.reason);
   s.dpop = parsed.value;
   s.kid = parsed.value.kid;
   return undefined;
@@ -42,15 +78,15 @@ function dpopParsePhase(s: PhaseState): ReasonCode | undefined {
 
 function dpopSignaturePhase(s: PhaseState): ReasonCode | undefined {
   const verified = verifyDpopSignatures(s.dpop!, s.bundle);
-  if (!verified.ok) return verified.reason;
+  if (!verified.ok) return deny(s, verified.reason);
   s.trustKey = verified.value.key;
   return undefined;
 }
 
 function dpopClaimsPhase(s: PhaseState): ReasonCode | undefined {
   const d = s.dpop!;
-  const checked = checkDpopClaims(d, { nowMs: s.nowMs, clockToleranceS: s.options.clockToleranceS, maxLifetimeS: s.options.maxPassportLifetimeS });
-  if (!checked.ok) return checked.reason;
+  const checked = checkDpopClaims(d, { nowMs: s.nowMs, clockToleranceS: s.options.clockToleranceS });
+  if (!checked.ok) return deny(s, checked.reason);
   const t = checked.value;
   const key = d.proof.key;
   // The engine's trust and route phases read passport-shaped claims: the token's, with the
@@ -79,7 +115,8 @@ function dpopRequestPhase(s: PhaseState): ReasonCode | undefined {
   const d = s.dpop!;
   // The route phase built the canonical authority and path of the observed request.
   const t = s.target!;
-  return checkDpopRequest(d.proof, { method: s.view.method, authority: t.authority, path: t.path }, d.token);
+  const reason = checkDpopRequest(d.proof, { method: s.view.method, authority: t.authority, path: t.path }, d.token);
+  return reason === undefined ? undefined : deny(s, reason);
 }
 
 export const DPOP: ProofKind = Object.freeze({

@@ -25,16 +25,20 @@ export function replayPhase(s: PhaseState): ReasonCode | undefined | Promise<Rea
     try {
       result = store.consumeSync(claim.key, claim.ttlMs, s.nowMs, claim.acceptedFromMs);
     } catch {
+      s.detail = STORE_THREW;
       return 'replay_store_unavailable';
     }
-    return reasonFor(result, claim);
+    return reasonFor(s, result, claim);
   }
   // A wait on the store is bounded by what is left of Envoy's deadline; with nothing left the
   // store is not asked at all, so the jti is not touched.
   let waitMs: number | undefined;
   if (s.deadline !== undefined) {
     waitMs = s.deadline - performance.now();
-    if (waitMs <= 0) return 'overloaded';
+    if (waitMs <= 0) {
+      s.detail = "no time left of Envoy's deadline to ask the replay store (the jti is untouched)";
+      return 'overloaded';
+    }
   }
   return consumeAsync(s, claim, waitMs);
 }
@@ -44,24 +48,33 @@ async function consumeAsync(s: PhaseState, claim: ReplayClaim, waitMs: number | 
   try {
     result = await s.store.consume(claim.key, claim.ttlMs, s.nowMs, claim.acceptedFromMs, waitMs);
   } catch {
+    s.detail = STORE_THREW;
     return 'replay_store_unavailable';
   }
-  return reasonFor(result, claim);
+  return reasonFor(s, result, claim);
 }
 
-function reasonFor(result: ConsumeResult, claim: ReplayClaim): ReasonCode | undefined {
+const STORE_THREW = 'the replay store failed with an error';
+
+/** The store's answer as a reason, and its detail (constant text: nothing is built per check). */
+function reasonFor(s: PhaseState, result: ConsumeResult, claim: ReplayClaim): ReasonCode | undefined {
   switch (result) {
     case 'consumed':
       return undefined;
     case 'replayed':
+      s.detail = 'its replay key (the jti per issuer, or the proof of a reusable credential) was already consumed';
       return claim.replayed;
     case 'state_lost':
+      s.detail = 'the replay store began a new generation after this passport could first be accepted';
       return 'replay_state_lost';
     case 'misconfigured':
+      s.detail = 'the replay store could evict records before they expire (see /readyz)';
       return 'replay_store_misconfigured';
     case 'overloaded':
+      s.detail = "the wait on the replay store ran out while this server's event loop was held up";
       return 'overloaded';
     default:
+      s.detail = 'the replay store could not answer (unreachable, timed out, or full of unexpired records)';
       return 'replay_store_unavailable';
   }
 }
