@@ -145,6 +145,8 @@ export type ToLoad =
       readonly lifetimeS?: number;
       /** grpc-timeout the h2 client sends, milliseconds (default 500, as envoy/envoy.yaml). */
       readonly timeoutMs?: number;
+      /** Stamp each request with its send time (x-bench-sent-ms; bench/overload-diag.ts). */
+      readonly stampSend?: boolean;
     }
   | { readonly op: 'closed'; readonly count: number; readonly concurrency: number; readonly reuse?: boolean }
   | { readonly op: 'target'; readonly address: string }
@@ -274,12 +276,13 @@ async function child(): Promise<void> {
   let next = 0;
   let kind: LoadClientKind = 'h2';
   let timeoutMs = 500;
+  let stampSend = false;
   let call: ((framed: Buffer) => Promise<Buffer>) | undefined;
   let close: () => void = () => {};
   const connectTo = (address: string): void => {
     close();
     if (kind === 'h2') {
-      const c = new H2CheckClient(address, timeoutMs);
+      const c = new H2CheckClient(address, timeoutMs, stampSend);
       call = (framed) => c.check(framed);
       close = () => c.close();
     } else {
@@ -304,6 +307,7 @@ async function child(): Promise<void> {
           next = 0;
           kind = m.client ?? 'h2';
           timeoutMs = m.timeoutMs ?? 500;
+          stampSend = m.stampSend ?? false;
           connectTo(m.address);
           send({ op: 'ready', presignMs: performance.now() - t0 });
         } else if (m.op === 'target') {
@@ -490,7 +494,7 @@ export type Ask = (m: ToLoad) => Promise<FromLoad>;
  * scavenge (at the default 16 MB it stalled 5-25 ms about once a second, and every check in flight
  * then looked slow).
  */
-export function loadProcess(): { ask: Ask; stop: () => Promise<void> } {
+export function loadProcess(): { ask: Ask; stop: () => Promise<void>; pid: number } {
   const script = fileURLToPath(import.meta.url);
   const load = fork(script, ['--load-child'], { execArgv: ['--expose-gc', '--max-semi-space-size=64'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ask: Ask = (m) =>
@@ -511,7 +515,7 @@ export function loadProcess(): { ask: Ask; stop: () => Promise<void> } {
     await new Promise<void>((resolve) => (load.exitCode !== null || load.signalCode !== null ? resolve() : load.once('exit', () => resolve())));
     clearTimeout(timer);
   };
-  return { ask, stop };
+  return { ask, stop, pid: load.pid! };
 }
 
 
