@@ -150,6 +150,8 @@ export type ToLoad =
     }
   | { readonly op: 'closed'; readonly count: number; readonly concurrency: number; readonly reuse?: boolean }
   | { readonly op: 'target'; readonly address: string }
+  /** Reconnect sending another grpc-timeout (bench/overload.ts: a timeout within the answer margin makes every check shed). */
+  | { readonly op: 'timeout'; readonly address: string; readonly timeoutMs: number }
   | { readonly op: 'open'; readonly ratePerS: number; readonly count: number; readonly reuse?: boolean }
   | { readonly op: 'exit' };
 
@@ -176,6 +178,11 @@ export type FromLoad =
       readonly scheduledLatencyMs: number[];
       /** Per check, what came back (ANSWER_KINDS). */
       readonly kinds: number[];
+      /**
+       * This process's own event-loop lag during the run, sampled by a 2 ms timer (how late it fired),
+       * ms: a load process that lags sends late and stamps answers late, and must say so.
+       */
+      readonly ownLagMs: number[];
     } & Outcomes)
   | { readonly op: 'error'; readonly message: string };
 
@@ -266,6 +273,9 @@ class Tally {
   }
 }
 
+/** Period of the load process's own lag probe during an open-loop run. */
+const OWN_LAG_PROBE_MS = 2;
+
 /** Collects the load process's garbage before a timed phase, when it runs with --expose-gc. */
 function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -313,6 +323,10 @@ async function child(): Promise<void> {
         } else if (m.op === 'target') {
           connectTo(m.address);
           send({ op: 'targeted' });
+        } else if (m.op === 'timeout') {
+          timeoutMs = m.timeoutMs;
+          connectTo(m.address);
+          send({ op: 'targeted' });
         } else if (m.op === 'closed') {
           const tally = new Tally();
           let left = m.count;
@@ -355,6 +369,13 @@ async function child(): Promise<void> {
             call!(batch[k]!).then(stamp, () => stamp(null));
           };
           collectGarbage();
+          const ownLag: number[] = [];
+          let probeDue = performance.now() + OWN_LAG_PROBE_MS;
+          const probe = setInterval(() => {
+            const now = performance.now();
+            ownLag.push(now - probeDue);
+            probeDue = now + OWN_LAG_PROBE_MS;
+          }, OWN_LAG_PROBE_MS);
           const t0 = performance.now() + 20;
           let i = 0;
           await new Promise<void>((resolve) => {
@@ -373,7 +394,8 @@ async function child(): Promise<void> {
           });
           await finished;
           const wallMs = performance.now() - t0;
-          send({ op: 'open', wallMs, sentLatencyMs: [...sentLatency], scheduledLatencyMs: [...scheduledLatency], kinds: [...kinds], ...tally.outcomes() });
+          clearInterval(probe);
+          send({ op: 'open', wallMs, sentLatencyMs: [...sentLatency], scheduledLatencyMs: [...scheduledLatency], kinds: [...kinds], ownLagMs: ownLag, ...tally.outcomes() });
         } else if (m.op === 'exit') {
           close();
           process.disconnect();
