@@ -20,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { ANSWER_KINDS, benchCheckService, benchTrust, loadProcess } from './load-server.js';
+import { cpuMsOf } from './server.js';
 
 const DEADLINE_MS = 200;
 
@@ -80,14 +81,22 @@ async function main(): Promise<void> {
     const count = Math.round(rate * seconds);
     await load.ask({ op: 'init', address, ...keys, count, timeoutMs: DEADLINE_MS, stampSend: true });
     await askServer('reset');
+    const cpu = (): number => {
+      const c = cpuMsOf(server.pid!);
+      return c.user + c.system;
+    };
+    const c0 = cpu();
+    const w0 = performance.now();
     const r = await load.ask({ op: 'open', ratePerS: rate, count });
+    const cpuMs = cpu() - c0;
+    const wallMs = performance.now() - w0;
     if (r.op !== 'open') throw new Error('unexpected answer');
     const rep = await askServer('report');
     const good = r.kinds.filter((k, i) => k === ANSWER_KINDS.allow && r.sentLatencyMs[i]! <= DEADLINE_MS).length;
     const late = r.kinds.filter((k, i) => k === ANSWER_KINDS.error || r.sentLatencyMs[i]! > DEADLINE_MS).length;
     const lag = r.scheduledLatencyMs.map((s, i) => s - r.sentLatencyMs[i]!);
     console.log(`pin=${pinMode || 'none'}  capacity ${Math.round(capacity)}/s (closed, 32 in flight)  offered ${rate}/s × ${seconds} s`);
-    console.log(`  goodput ${f1((100 * good) / (count / rate) / capacity)}% of capacity; late ${late}/${count}; shed ${rep.shed.filter((x) => x === 1).length}`);
+    console.log(`  goodput ${f1((100 * good) / (count / rate) / capacity)}% of capacity; late ${late}/${count}; shed ${rep.shed.filter((x) => x === 1).length}; server CPU ${f1((100 * cpuMs) / wallMs)}% of a core; allowed in time per server CPU-second ${Math.round(good / (cpuMs / 1000))}`);
     console.log(`  load process lag behind schedule (ms)      ${dist(lag)}`);
     for (const [name, want] of [['admitted', 0], ['shed', 1]] as const) {
       const idx = rep.shed.flatMap((s, i) => (s === want ? [i] : []));

@@ -37,9 +37,15 @@ const OVERLOAD_S = 5;
 const TARGET_GOODPUT = 0.9;
 /** A grpc-timeout within the server's answer margin (overload.answer_margin_ms, 5 ms): every check is shed. */
 const SHED_ALL_TIMEOUT_MS = 5;
-const SHED_COST_CHECKS = 3000;
-/** "Shed answers within a few milliseconds" (issue 12), as the 99th percentile from the send. */
-const SHED_P99_TARGET_MS = 10;
+const SHED_COST_CHECKS = 5000;
+/**
+ * "Shed answers within a few milliseconds" (issue 12), from the send: the median within
+ * SHED_P50_TARGET_MS and the 99th percentile within SHED_P99_TARGET_MS. A shed check waits for the
+ * turn before it to end and is answered when its own turn ends; a turn decides for at most
+ * OVERLOAD_DEFAULTS.turnBudgetMs (4 ms) and sheds the rest.
+ */
+const SHED_P50_TARGET_MS = 5;
+const SHED_P99_TARGET_MS = 20;
 /** The load process's own event-loop lag (p99) up to which its sends and stamps are on time. */
 const LOAD_LAG_OK_MS = 5;
 /** The server's CPU use during the offered window, as a share of one core, below which it was starved. */
@@ -126,6 +132,8 @@ async function overloadRun(): Promise<void> {
     // What a shed check costs the server: a grpc-timeout within the answer margin (5 ms) makes the
     // gate shed every check on arrival; the requests are ones already used (a shed check never reads them).
     await load.ask({ op: 'timeout', address, timeoutMs: SHED_ALL_TIMEOUT_MS });
+    // The shed path has not run yet: warm it up (JIT) before it is timed.
+    await load.ask({ op: 'closed', count: SHED_COST_CHECKS, concurrency: CAPACITY_CONCURRENCY, reuse: true });
     const s0 = cpuMark(server.pid);
     const shedRun = await load.ask({ op: 'closed', count: SHED_COST_CHECKS, concurrency: CAPACITY_CONCURRENCY, reuse: true });
     const s1 = cpuMark(server.pid);
@@ -170,7 +178,7 @@ async function overloadRun(): Promise<void> {
     const lagP99 = quantile(r.ownLagMs, 0.99);
     const shedP50 = quantile(shedLatency, 0.5);
     const shedP99 = quantile(shedLatency, 0.99);
-    const shedOk = shedLatency.length === 0 || shedP99 <= SHED_P99_TARGET_MS;
+    const shedOk = shedLatency.length === 0 || (shedP50 <= SHED_P50_TARGET_MS && shedP99 <= SHED_P99_TARGET_MS);
     const f1 = (x: number): string => x.toFixed(1);
     const us = (ms: number): string => `${Math.round(ms * 1000)} µs`;
     console.log(`  capacity (closed loop)                    ${Math.round(capacity)} checks/s  (before ${Math.round(before.perS)}, after ${Math.round(after.perS)}; ${CAPACITY_CHECKS} checks each, ${before.notAllowed + after.notAllowed} of them not allowed, ${CAPACITY_CONCURRENCY} in flight, after a ${WARMUP_CHECKS}-check warm-up; ${pinned})`);
@@ -181,9 +189,9 @@ async function overloadRun(): Promise<void> {
     );
     console.log(`  server CPU share                          ${f1(coreShare * 100)}% of one core during the offered window  (${coreShare >= BUSY_CORE_SHARE ? 'the server had its core' : `under ${BUSY_CORE_SHARE * 100}%: other processes took the server's CPU, the wall-clock goodput below understates it`})`);
     console.log(`  goodput, % of capacity                    ${f1(share * 100)}%  (${Math.round(goodput)} checks/s allowed within their deadline; target ≥ ${TARGET_GOODPUT * 100}%: ${verdict(share >= TARGET_GOODPUT)})`);
-    console.log(`  goodput per server CPU-second             ${f1(cpuShare * 100)}% of the closed loop's  (${Math.round(goodInTime / cpuS)} allowed within their deadline per CPU-second, against ${Math.round(1000 / closedCpuMs)})`);
+    console.log(`  goodput per server CPU-second             ${f1(cpuShare * 100)}% of the closed loop's  (${Math.round(goodInTime / cpuS)} allowed within their deadline per CPU-second, against ${Math.round(1000 / closedCpuMs)}; the ceiling above: ${f1(ceiling * 100)}%)`);
     console.log(
-      `  shed answers (overloaded)                 ${counts[ANSWER_KINDS.overloaded]}  (p50 ${f1(shedP50)} ms, p99 ${f1(shedP99)} ms from send; other denials ${counts[ANSWER_KINDS.other_deny]! + counts[ANSWER_KINDS.replay_store_unavailable]!}; target p99 ≤ ${SHED_P99_TARGET_MS} ms: ${verdict(shedOk)})`,
+      `  shed answers (overloaded)                 ${counts[ANSWER_KINDS.overloaded]}  (p50 ${f1(shedP50)} ms, p99 ${f1(shedP99)} ms from send; other denials ${counts[ANSWER_KINDS.other_deny]! + counts[ANSWER_KINDS.replay_store_unavailable]!}; target p50 ≤ ${SHED_P50_TARGET_MS} ms and p99 ≤ ${SHED_P99_TARGET_MS} ms: ${verdict(shedOk)})`,
     );
     console.log(`  answered after the deadline               ${late}  (gRPC errors or answers later than ${DEADLINE_MS} ms after their send, of ${count}; target 0: ${verdict(late === 0)})`);
   } finally {
