@@ -31,7 +31,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { spawnServerProcess } from '../test/support/check-client.js';
-import { benchTrust, type FromLoad, type ToLoad } from '../bench/load-server.js';
+import { ANSWER_KINDS, benchTrust, type FromLoad, type ToLoad } from '../bench/load-server.js';
 
 const env = (name: string, dflt: number): number => {
   const v = Number(process.env[name] ?? dflt);
@@ -55,6 +55,8 @@ interface MemoryReport {
   readonly after_gc: boolean;
   readonly rss: number;
   readonly heap_used: number;
+  readonly heap_total: number;
+  readonly external: number;
   readonly replay_entries?: number;
 }
 
@@ -146,6 +148,7 @@ async function main(): Promise<void> {
     };
     let allowed = 0;
     let bad = 0;
+    const kinds: number[] = [];
     const keys = { issuerJwk: exportPrivateJwk(trust.issuerKey), holderJwk: exportPrivateJwk(trust.holder) };
     // Heap after a full collection, every process, once when the warm-up window ends and once at the end.
     const gcProbe = async (): Promise<number> => {
@@ -164,6 +167,7 @@ async function main(): Promise<void> {
       if (r.op !== 'open') throw new Error('unexpected answer');
       allowed += r.allowed;
       bad += r.denied + r.errors;
+      for (const k of r.kinds) kinds[k] = (kinds[k] ?? 0) + 1;
     }
     clearInterval(sampler);
     const endS = (Date.now() - t0) / 1000;
@@ -182,13 +186,21 @@ async function main(): Promise<void> {
       const h1 = heapAfterGc(pids[i]!, endGcAt);
       console.log(`  ${name.padEnd(16)} ${mb(atStart[i]!).padStart(10)} ${mb(atWarm[i]!).padStart(14)} ${mb(atEnd[i]!).padStart(10)} ${pct(atWarm[i]!, atEnd[i]!).padStart(7)}   ${mb(h0).padStart(22)} ${mb(h1).padStart(10)} ${pct(h0, h1).padStart(7)}`);
     });
+    // Where RSS sits besides the heap in use: V8's reserved heap, memory outside it (Buffers), the rest native.
+    const lastReport = (pid: number, from: number, to: number): MemoryReport | undefined => reports.filter((r) => r.pid === pid && !r.after_gc && r.t >= from && r.t <= to).at(-1);
+    names.forEach((name, i) => {
+      const parts = (r: MemoryReport | undefined): string =>
+        r === undefined ? 'no report' : `rss ${mb(r.rss)} = heap reserved ${mb(r.heap_total)} + external ${mb(r.external)} + other ${mb(r.rss - r.heap_total - r.external)}`;
+      console.log(`  ${name.padEnd(16)} after warm-up: ${parts(lastReport(pids[i]!, WARMUP_S, WARMUP_S + WINDOW_S))}; end: ${parts(lastReport(pids[i]!, endS - WINDOW_S, endS))}`);
+    });
     const entries = reports.filter((r) => r.pid === server.pid && !r.after_gc && r.replay_entries !== undefined);
     const steady = entries.filter((r) => r.t >= WARMUP_S).map((r) => r.replay_entries!);
     const live = RATE * (LIFETIME_S + CLOCK_TOLERANCE_S);
     console.log(`  replay store entries in the primary, every ${REPORT_MS / 1000} s: ${entries.map((r) => r.replay_entries).join(' ')}`);
     console.log(`  after the warm-up: ${Math.min(...steady)}–${Math.max(...steady)} (live records at ${RATE}/s × ${LIFETIME_S + CLOCK_TOLERANCE_S} s: ${live})`);
     console.log(`  RSS medians of ${WINDOW_S} s; heap after a forced full GC (--expose-gc, SIGUSR2) at ${Math.round(warmGcAt!)} s and ${Math.round(endGcAt)} s`);
-    console.log(`  checks: ${allowed} allowed, ${bad} denied or failed (target 0: ${bad === 0 ? 'PASS' : 'FAIL'})`);
+    const kindNames = Object.entries(ANSWER_KINDS).filter(([name, k]) => name !== 'allow' && (kinds[k] ?? 0) > 0).map(([name, k]) => `${name} ${kinds[k]}`);
+    console.log(`  checks: ${allowed} allowed, ${bad} denied or failed${kindNames.length > 0 ? ` (${kindNames.join(', ')})` : ''} (target 0: ${bad === 0 ? 'PASS' : 'FAIL'})`);
     console.log(`  RSS growth after warm-up < ${TARGET_GROWTH * 100}% for every process: ${failed ? 'FAIL' : 'PASS'}`);
     if (bad > 0) failed = true;
   } finally {
