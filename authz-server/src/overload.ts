@@ -20,16 +20,17 @@
  *    the last SATURATION_WINDOW_MS) while every check reaching the handler in that window had
  *    already waited 5% of the deadline or more (STANDING_WAIT_SHARE; a standing queue, not a burst:
  *    the time since grpc-js read its headers, from the longest time left seen recently, plus the
- *    loop's lag). Once
- *    overloaded, and until the loop has idle time again, a turn decides checks for `turnBudgetMs`
- *    and sheds the rest of what it read: the socket is read again within a few milliseconds, the
- *    queue outside drains, and a shed check is answered within about two turns. A closed loop with
- *    many checks in flight saturates the loop too, but its checks do not wait: it is not shed.
+ *    loop's lag). Once overloaded, and until the loop has idle time again, a turn decides checks for
+ *    `turnBudgetMs` and sheds the rest of what it read: the socket is read again within a few
+ *    milliseconds, the queue outside drains, and a shed check is answered within about two turns.
+ *    A closed loop with many checks in flight saturates the loop too, but its checks do not wait:
+ *    it is not shed.
  * 3. Work in flight: `maxInFlight` checks handled at once (those waiting on the replay store among
  *    them); one more is shed.
  *
- * A shed check costs what gRPC, HTTP/2 and decoding it cost, a fraction of a decision; the overload
- * section of `npm run bench` measures both, and the goodput they allow.
+ * A shed check still costs what HTTP/2, grpc-js, decoding it and answering it cost, about a fifth of
+ * an allowed check; the overload section of `npm run bench` measures both, and the goodput ceiling
+ * that ratio allows (docs/performance.md, "The overload section").
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
@@ -38,7 +39,7 @@ export interface OverloadSettings {
   readonly maxInFlight: number;
   /** Time kept back from Envoy's deadline to send the answer, milliseconds. */
   readonly answerMarginMs: number;
-  /** While saturated: milliseconds of one event-loop turn spent deciding before the rest is shed. */
+  /** While overloaded (rule 2): milliseconds of one event-loop turn spent deciding before the rest is shed. */
   readonly turnBudgetMs?: number;
 }
 
