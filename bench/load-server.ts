@@ -147,6 +147,8 @@ export type ToLoad =
       readonly timeoutMs?: number;
       /** Stamp each request with its send time (x-bench-sent-ms; bench/overload-diag.ts). */
       readonly stampSend?: boolean;
+      /** HTTP/2 connections the h2 client spreads its calls over, in turn (default 1). */
+      readonly connections?: number;
     }
   | { readonly op: 'closed'; readonly count: number; readonly concurrency: number; readonly reuse?: boolean }
   | { readonly op: 'target'; readonly address: string }
@@ -287,14 +289,19 @@ async function child(): Promise<void> {
   let kind: LoadClientKind = 'h2';
   let timeoutMs = 500;
   let stampSend = false;
+  let connections = 1;
   let call: ((framed: Buffer) => Promise<Buffer>) | undefined;
   let close: () => void = () => {};
   const connectTo = (address: string): void => {
     close();
     if (kind === 'h2') {
-      const c = new H2CheckClient(address, timeoutMs, stampSend);
-      call = (framed) => c.check(framed);
-      close = () => c.close();
+      // Several connections, taken in turn, as Envoy has one per worker thread (bench/overload.ts).
+      const cs = Array.from({ length: connections }, () => new H2CheckClient(address, timeoutMs, stampSend));
+      let turn = 0;
+      call = cs.length === 1 ? (framed) => cs[0]!.check(framed) : (framed) => cs[turn++ % cs.length]!.check(framed);
+      close = () => {
+        for (const c of cs) c.close();
+      };
     } else {
       const c = makeCheckClient(address);
       call = (framed) => c.checkBytes(framed.subarray(5), 10_000);
@@ -318,6 +325,7 @@ async function child(): Promise<void> {
           kind = m.client ?? 'h2';
           timeoutMs = m.timeoutMs ?? 500;
           stampSend = m.stampSend ?? false;
+          connections = m.connections ?? 1;
           connectTo(m.address);
           send({ op: 'ready', presignMs: performance.now() - t0 });
         } else if (m.op === 'target') {

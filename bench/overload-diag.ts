@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     const capacity = cap.allowed / (cap.wallMs / 1000);
     const rate = Math.round(capacity * factor);
     const count = Math.round(rate * seconds);
-    await load.ask({ op: 'init', address, ...keys, count, timeoutMs: DEADLINE_MS, stampSend: true });
+    await load.ask({ op: 'init', address, ...keys, count, timeoutMs: DEADLINE_MS, stampSend: true, connections: Number(process.env['TRUSTPLANE_BENCH_CONNECTIONS'] ?? 1) });
     await askServer('reset');
     const cpu = (): number => {
       const c = cpuMsOf(server.pid!);

@@ -33,6 +33,12 @@ const WARMUP_CHECKS = 4000;
 const CAPACITY_CHECKS = 3000;
 const CAPACITY_CONCURRENCY = 32;
 const OVERLOAD_FACTOR = 1.5;
+/**
+ * HTTP/2 connections the load process spreads its checks over: Envoy has one per worker thread.
+ * Each has its own 64 KB flow-control window, refilled once per round trip through the load
+ * process's event loop; one connection made that round trip the limit (docs/performance.md).
+ */
+const CONNECTIONS = 4;
 const OVERLOAD_S = 5;
 const TARGET_GOODPUT = 0.9;
 /** A grpc-timeout within the server's answer margin (overload.answer_margin_ms, 5 ms): every check is shed. */
@@ -125,7 +131,7 @@ async function overloadRun(): Promise<void> {
       if (cap.op !== 'closed' || cap.allowed === 0) throw new Error(`capacity run: ${JSON.stringify(cap)}`);
       return { perS: cap.allowed / (cap.wallMs / 1000), cpuPerCheckMs: (m1.cpuMs - m0.cpuMs) / CAPACITY_CHECKS, notAllowed: CAPACITY_CHECKS - cap.allowed };
     };
-    await load.ask({ op: 'init', address, ...keys, count: WARMUP_CHECKS + CAPACITY_CHECKS, timeoutMs: 10_000 });
+    await load.ask({ op: 'init', address, ...keys, count: WARMUP_CHECKS + CAPACITY_CHECKS, timeoutMs: 10_000, connections: CONNECTIONS });
     await load.ask({ op: 'closed', count: WARMUP_CHECKS, concurrency: 16 });
     const before = await closedRun();
 
@@ -142,7 +148,7 @@ async function overloadRun(): Promise<void> {
 
     const rate = Math.round(before.perS * OVERLOAD_FACTOR);
     const count = rate * OVERLOAD_S;
-    await load.ask({ op: 'init', address, ...keys, count: count + CAPACITY_CHECKS, timeoutMs: DEADLINE_MS });
+    await load.ask({ op: 'init', address, ...keys, count: count + CAPACITY_CHECKS, timeoutMs: DEADLINE_MS, connections: CONNECTIONS });
     const o0 = cpuMark(server.pid);
     const r = await load.ask({ op: 'open', ratePerS: rate, count });
     const o1 = cpuMark(server.pid);
@@ -183,7 +189,7 @@ async function overloadRun(): Promise<void> {
     const us = (ms: number): string => `${Math.round(ms * 1000)} µs`;
     console.log(`  capacity (closed loop)                    ${Math.round(capacity)} checks/s  (before ${Math.round(before.perS)}, after ${Math.round(after.perS)}; ${CAPACITY_CHECKS} checks each, ${before.notAllowed + after.notAllowed} of them not allowed, ${CAPACITY_CONCURRENCY} in flight, after a ${WARMUP_CHECKS}-check warm-up; ${pinned})`);
     console.log(`  server CPU per check                      allowed ${us(closedCpuMs)}, shed ${us(shedCpuMs)} (${f1(f * 100)}% of an allowed check; ${SHED_COST_CHECKS} checks sent with grpc-timeout ${SHED_ALL_TIMEOUT_MS} ms, all shed) → goodput ceiling at ${OVERLOAD_FACTOR}× ${f1(ceiling * 100)}%`);
-    console.log(`  offered load                              ${rate} checks/s for ${OVERLOAD_S} s  (${OVERLOAD_FACTOR}× the capacity before, open loop, ${count} checks with one jti each)`);
+    console.log(`  offered load                              ${rate} checks/s for ${OVERLOAD_S} s  (${OVERLOAD_FACTOR}× the capacity before, open loop, ${count} checks with one jti each, over ${CONNECTIONS} HTTP/2 connections)`);
     console.log(
       `  load process lag                          own event loop p50 ${f1(quantile(r.ownLagMs, 0.5))} ms, p99 ${f1(lagP99)} ms, max ${f1(Math.max(...r.ownLagMs))} ms; sends behind schedule p99 ${f1(quantile(scheduleLag, 0.99))} ms  (${lagP99 <= LOAD_LAG_OK_MS ? 'kept its schedule' : `COULD NOT keep its schedule: over ${LOAD_LAG_OK_MS} ms, its own delay is in the latencies below`})`,
     );
