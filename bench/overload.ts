@@ -150,8 +150,11 @@ async function overloadRun(): Promise<void> {
     const count = rate * OVERLOAD_S;
     await load.ask({ op: 'init', address, ...keys, count: count + CAPACITY_CHECKS, timeoutMs: DEADLINE_MS, connections: CONNECTIONS });
     const o0 = cpuMark(server.pid);
+    const l0 = cpuMark(load.pid);
     const r = await load.ask({ op: 'open', ratePerS: rate, count });
+    const l1 = cpuMark(load.pid);
     const o1 = cpuMark(server.pid);
+    const loadCoreShare = (l1.cpuMs - l0.cpuMs) / (l1.wallMs - l0.wallMs);
     if (r.op !== 'open') throw new Error('unexpected answer');
     await load.ask({ op: 'timeout', address, timeoutMs: 10_000 });
     const after = await closedRun();
@@ -191,7 +194,7 @@ async function overloadRun(): Promise<void> {
     console.log(`  server CPU per check                      allowed ${us(closedCpuMs)}, shed ${us(shedCpuMs)} (${f1(f * 100)}% of an allowed check; ${SHED_COST_CHECKS} checks sent with grpc-timeout ${SHED_ALL_TIMEOUT_MS} ms, all shed) → goodput ceiling at ${OVERLOAD_FACTOR}× ${f1(ceiling * 100)}%`);
     console.log(`  offered load                              ${rate} checks/s for ${OVERLOAD_S} s  (${OVERLOAD_FACTOR}× the capacity before, open loop, ${count} checks with one jti each, over ${CONNECTIONS} HTTP/2 connections)`);
     console.log(
-      `  load process lag                          own event loop p50 ${f1(quantile(r.ownLagMs, 0.5))} ms, p99 ${f1(lagP99)} ms, max ${f1(Math.max(...r.ownLagMs))} ms; sends behind schedule p99 ${f1(quantile(scheduleLag, 0.99))} ms  (${lagP99 <= LOAD_LAG_OK_MS ? 'kept its schedule' : `COULD NOT keep its schedule: over ${LOAD_LAG_OK_MS} ms, its own delay is in the latencies below`})`,
+      `  load process lag                          own event loop p50 ${f1(quantile(r.ownLagMs, 0.5))} ms, p99 ${f1(lagP99)} ms, max ${f1(Math.max(...r.ownLagMs))} ms; sends behind schedule p99 ${f1(quantile(scheduleLag, 0.99))} ms; its CPU ${f1(loadCoreShare * 100)}% of one core  (${lagP99 <= LOAD_LAG_OK_MS ? 'kept its schedule' : `COULD NOT keep its schedule: over ${LOAD_LAG_OK_MS} ms, its own delay is in the latencies below`})`,
     );
     console.log(`  server CPU share                          ${f1(coreShare * 100)}% of one core during the offered window  (${coreShare >= BUSY_CORE_SHARE ? 'the server had its core' : `under ${BUSY_CORE_SHARE * 100}%: other processes took the server's CPU, the wall-clock goodput below understates it`})`);
     console.log(`  goodput, % of capacity                    ${f1(share * 100)}%  (${Math.round(goodput)} checks/s allowed within their deadline; target ≥ ${TARGET_GOODPUT * 100}%: ${verdict(share >= TARGET_GOODPUT)})`);
@@ -232,7 +235,7 @@ async function storeStallRun(): Promise<void> {
     const ok = inTime === STALL_CHECKS && storeCode === STALL_CHECKS;
     const f1 = (x: number): string => x.toFixed(1);
     console.log(
-      `  store stall: answered within the deadline ${inTime}/${STALL_CHECKS}, replay_store_unavailable ${storeCode}/${STALL_CHECKS}  (redis-server frozen with SIGSTOP, ${STALL_RATE_PER_S} checks/s; latency p50 ${f1(quantile(r.sentLatencyMs, 0.5))} ms, max ${f1(Math.max(...r.sentLatencyMs))} ms; overloaded ${r.kinds.filter((k) => k === ANSWER_KINDS.overloaded).length}, gRPC errors ${r.errors}; target all: ${verdict(ok)})`,
+      `  store stall: answered within the deadline ${inTime}/${STALL_CHECKS}, replay_store_unavailable ${storeCode}/${STALL_CHECKS}  (redis-server frozen with SIGSTOP, ${STALL_RATE_PER_S} checks/s; latency p50 ${f1(quantile(r.sentLatencyMs, 0.5))} ms, max ${f1(Math.max(...r.sentLatencyMs))} ms; allowed ${r.kinds.filter((k) => k === ANSWER_KINDS.allow).length}, overloaded ${r.kinds.filter((k) => k === ANSWER_KINDS.overloaded).length}, other denials ${r.kinds.filter((k) => k === ANSWER_KINDS.other_deny).length}, gRPC errors ${r.errors}; target all: ${verdict(ok)})`,
     );
   } finally {
     redis.resume();
