@@ -24,7 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { spawnServerProcess, type ServerProcess } from '../test/support/check-client.js';
 import { RedisServer, findRedisServer } from '../test/support/redis-server.js';
-import { ANSWER_KINDS, benchTrust, loadProcess } from './load-server.js';
+import { ANSWER_KINDS, benchTrust, loadProcess, type FromLoad } from './load-server.js';
 import { cpuMsOf } from './server.js';
 
 /** Envoy's default ext_authz timeout (`GrpcService.timeout`), sent as grpc-timeout. */
@@ -43,6 +43,8 @@ const OVERLOAD_S = 5;
 const TARGET_GOODPUT = 0.9;
 /** A grpc-timeout within the server's answer margin (overload.answer_margin_ms, 5 ms): every check is shed. */
 const SHED_ALL_TIMEOUT_MS = 5;
+/** How long after its signing a pre-signed request is valid (settled()), with some room. */
+const PRESIGN_VALID_AFTER_MS = 1200;
 const SHED_COST_CHECKS = 5000;
 /**
  * "Shed answers within a few milliseconds" (issue 12), from the send: the median within
@@ -92,6 +94,19 @@ export async function bench(): Promise<void> {
   await storeStallRun();
 }
 
+/**
+ * presign() dates passports 31 s ahead, one second past the clock tolerance (bench/load-server.ts),
+ * so a request is valid only from one second after it was signed: on a fast, quiet machine a few
+ * hundred requests are signed in less than that, and sent at once they were all denied (the store
+ * stall's warm-up, 300 of 300). Waits out the rest of that second after the load process is ready.
+ */
+async function settled(ready: Promise<FromLoad>): Promise<void> {
+  const r = await ready;
+  if (r.op !== 'ready') throw new Error(`load process init: ${JSON.stringify(r)}`);
+  const waitMs = PRESIGN_VALID_AFTER_MS - r.presignMs;
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+}
+
 /** Server CPU (utime + stime, all threads) in ms, and the wall clock, to take differences of. */
 function cpuMark(pid: number): { cpuMs: number; wallMs: number } {
   const c = cpuMsOf(pid);
@@ -131,7 +146,7 @@ async function overloadRun(): Promise<void> {
       if (cap.op !== 'closed' || cap.allowed === 0) throw new Error(`capacity run: ${JSON.stringify(cap)}`);
       return { perS: cap.allowed / (cap.wallMs / 1000), cpuPerCheckMs: (m1.cpuMs - m0.cpuMs) / CAPACITY_CHECKS, notAllowed: CAPACITY_CHECKS - cap.allowed };
     };
-    await load.ask({ op: 'init', address, ...keys, count: WARMUP_CHECKS + CAPACITY_CHECKS, timeoutMs: 10_000, connections: CONNECTIONS });
+    await settled(load.ask({ op: 'init', address, ...keys, count: WARMUP_CHECKS + CAPACITY_CHECKS, timeoutMs: 10_000, connections: CONNECTIONS }));
     await load.ask({ op: 'closed', count: WARMUP_CHECKS, concurrency: 16 });
     const before = await closedRun();
 
@@ -148,7 +163,7 @@ async function overloadRun(): Promise<void> {
 
     const rate = Math.round(before.perS * OVERLOAD_FACTOR);
     const count = rate * OVERLOAD_S;
-    await load.ask({ op: 'init', address, ...keys, count: count + CAPACITY_CHECKS, timeoutMs: DEADLINE_MS, connections: CONNECTIONS });
+    await settled(load.ask({ op: 'init', address, ...keys, count: count + CAPACITY_CHECKS, timeoutMs: DEADLINE_MS, connections: CONNECTIONS }));
     const o0 = cpuMark(server.pid);
     const l0 = cpuMark(load.pid);
     const r = await load.ask({ op: 'open', ratePerS: rate, count });
@@ -222,7 +237,7 @@ async function storeStallRun(): Promise<void> {
   const load = loadProcess();
   try {
     const keys = { issuerJwk: exportPrivateJwk(trust.issuerKey), holderJwk: exportPrivateJwk(trust.holder) };
-    await load.ask({ op: 'init', address: server.grpcAddress, ...keys, count: STALL_WARMUP_CHECKS + STALL_CHECKS, timeoutMs: DEADLINE_MS });
+    await settled(load.ask({ op: 'init', address: server.grpcAddress, ...keys, count: STALL_WARMUP_CHECKS + STALL_CHECKS, timeoutMs: DEADLINE_MS }));
     const warm = await load.ask({ op: 'closed', count: STALL_WARMUP_CHECKS, concurrency: 4 });
     // A warm-up check shed by a starved server is no failure of the stall section; none allowed is.
     if (warm.op !== 'closed' || warm.allowed === 0) throw new Error(`store stall warm-up: ${JSON.stringify(warm)}`);
