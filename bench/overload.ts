@@ -4,12 +4,16 @@
  *
  * 1. Overload. The real `trustplane server` (workers: 1, memory replay store, audit to a file) and
  *    the forked load process of bench/load-server.ts, whose lean HTTP/2 client sends Envoy's
- *    default ext_authz timeout as `grpc-timeout` (200 ms). First the capacity: allowed checks per
- *    second in a closed loop. Then an open loop offering 1.5× that rate for OVERLOAD_S seconds.
- *    Printed: goodput (checks allowed within their deadline, per second) as a share of the
- *    capacity — target ≥ 90%: shedding must keep the server deciding at about its capacity instead
- *    of letting every check grow late —, how fast shed checks (`overloaded`) were answered, and how
- *    many checks were answered after their deadline or not at all (target 0).
+ *    default ext_authz timeout as `grpc-timeout` (200 ms) over CONNECTIONS connections, pinned to
+ *    separate CPUs (TRUSTPLANE_BENCH_PIN). First the capacity: allowed checks per second in a closed
+ *    loop, and the server's CPU per allowed check; then its CPU per shed check, which bounds the
+ *    goodput any shedding can keep (the ceiling); then an open loop offering 1.5× the capacity for
+ *    OVERLOAD_S seconds, and the capacity once more. Printed, each target with PASS or FAIL:
+ *    goodput (checks allowed within their deadline, per second) as a share of the capacity (target
+ *    ≥ 90%), the same per second of the server's CPU, how fast shed checks (`overloaded`) were
+ *    answered (p50 ≤ 5 ms, p99 ≤ 20 ms), how many checks were answered after the deadline their
+ *    client set or not at all (target 0); and, so that a run that measured the machine says so, the
+ *    load process's own lag and CPU and the server's share of its core.
  * 2. Store stall. The same server on a real redis-server (the replay.redis.command_timeout_ms
  *    default, 100 ms), warmed up, then Redis frozen with SIGSTOP while checks arrive at a steady
  *    rate: every check must be answered within its deadline, with the store's reason code
