@@ -20,12 +20,12 @@ import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { boundedWait } from '../../core/src/replay/wait.js';
 import type { ConsumeResult, ReplayStore } from '../../core/src/replay/types.js';
 import type { ServerConfig } from './config.js';
-import { createOpsServer } from './http.js';
-import { createLogger, errorFields } from './log.js';
+import { createLogger, errorFields } from '../../service/src/log.js';
+import { createOpsServer, listen } from '../../service/src/ops-http.js';
 import { ClusterMetrics } from './metrics.js';
 import type { Readiness } from './health.js';
-import { ServingStatus } from './proto.js';
-import { listenHttp, logGeneration, startServer } from './server.js';
+import { ServingStatus } from './envoy/services.js';
+import { logGeneration, startServer } from './server.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 
@@ -213,7 +213,7 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
       };
     },
   });
-  const httpAddress = await listenHttp(http, config.listen.http).catch((error: unknown) => cannotStart(`listen.http ${config.listen.http}: ${oneLine(error)}`));
+  const httpAddress = await listen(http, config.listen.http).catch((error: unknown) => cannotStart(`listen.http ${config.listen.http}: ${oneLine(error)}`));
 
   /** Workers that have reported once: a worker that exits before that never started. */
   const started = new Set<number>();

@@ -54,9 +54,26 @@ export const REASONS = Object.freeze({
   passport_alg_not_allowed: r(401, UNAUTHENTICATED, 'parse', 'The passport `alg` is not EdDSA or ES256 (none and HMAC are refused).'),
   passport_key_in_header: r(401, UNAUTHENTICATED, 'parse', 'The passport header carries a key or key reference (jwk, jku, x5u, x5c); keys come only from the bundle.'),
 
+  // parse, DPoP (RFC 9449; docs/dpop.md): the access token and the DPoP proof are readable
+  access_token_missing: r(401, UNAUTHENTICATED, 'parse', 'A DPoP proof arrived without `Authorization: DPoP <access token>` (RFC 9449 §7.1).'),
+  access_token_malformed: r(401, UNAUTHENTICATED, 'parse', 'The DPoP access token is not a well-formed compact JWS with a `kid`, JSON header and claims, and no key in its header.'),
+  access_token_typ_invalid: r(401, UNAUTHENTICATED, 'parse', 'The DPoP access token header `typ` is not `at+jwt` (RFC 9068 §2.1).'),
+  access_token_alg_not_allowed: r(401, UNAUTHENTICATED, 'parse', 'The DPoP access token `alg` is not EdDSA, Ed25519 or ES256.'),
+  dpop_proof_missing: r(401, UNAUTHENTICATED, 'parse', 'An `Authorization: DPoP` access token arrived without a `DPoP` proof header.'),
+  dpop_proof_duplicated: r(401, UNAUTHENTICATED, 'parse', 'More than one `DPoP` header (RFC 9449 §4.3 check 1).'),
+  dpop_proof_malformed: r(401, UNAUTHENTICATED, 'parse', 'The DPoP proof is not one well-formed JWT with the required claims jti, htm, htu, iat (RFC 9449 §4.3 checks 2 and 3).'),
+  dpop_proof_typ_invalid: r(401, UNAUTHENTICATED, 'parse', 'The DPoP proof `typ` is not `dpop+jwt` (RFC 9449 §4.3 check 4).'),
+  dpop_proof_alg_not_allowed: r(401, UNAUTHENTICATED, 'parse', 'The DPoP proof `alg` is not EdDSA, Ed25519 or ES256: none and symmetric algorithms are refused (RFC 9449 §4.3 check 5).'),
+  dpop_jwk_private: r(401, UNAUTHENTICATED, 'parse', 'The DPoP proof `jwk` header carries a private key member (RFC 9449 §4.3 check 7).'),
+  dpop_jwk_invalid: r(401, UNAUTHENTICATED, 'parse', 'The DPoP proof `jwk` header is absent or not an Ed25519 or P-256 public key that passes the key rules.'),
+
   // signature: the passport is signed by a key the bundle trusts
   passport_kid_unknown: r(401, UNAUTHENTICATED, 'signature', 'No bundle key has the passport `kid`.'),
   passport_signature_invalid: r(401, UNAUTHENTICATED, 'signature', 'The passport signature does not verify with the bundle key.'),
+
+  access_token_kid_unknown: r(401, UNAUTHENTICATED, 'signature', 'No bundle key has the DPoP access token `kid`.'),
+  access_token_signature_invalid: r(401, UNAUTHENTICATED, 'signature', 'The DPoP access token signature does not verify with the bundle key of its `kid`.'),
+  dpop_proof_signature_invalid: r(401, UNAUTHENTICATED, 'signature', 'The DPoP proof signature does not verify with the key in its `jwk` header (RFC 9449 §4.3 check 6).'),
 
   // claims
   passport_claims_invalid: r(401, UNAUTHENTICATED, 'claims', 'A required claim is missing, has the wrong type, or is outside its exact syntax.'),
@@ -64,6 +81,11 @@ export const REASONS = Object.freeze({
   passport_not_yet_valid: r(401, UNAUTHENTICATED, 'claims', 'The passport `iat` or `nbf` is in the future (beyond the clock tolerance).'),
   passport_lifetime_exceeded: r(401, UNAUTHENTICATED, 'claims', '`exp - iat` is longer than policy allows.'),
   passport_cnf_invalid: r(401, UNAUTHENTICATED, 'claims', 'The `cnf` claim does not hold exactly one bare Ed25519 or P-256 public JWK that passes the key rules (canonical base64url, a valid point not of small order, no private or other member).'),
+
+  access_token_claims_invalid: r(401, UNAUTHENTICATED, 'claims', 'A required DPoP access token claim (iss, sub, aud, iat, exp, jti, cnf.jkt) is missing, mistyped or outside its syntax.'),
+  access_token_expired: r(401, UNAUTHENTICATED, 'claims', 'The DPoP access token `exp` has passed (beyond the clock tolerance).'),
+  access_token_not_yet_valid: r(401, UNAUTHENTICATED, 'claims', 'The DPoP access token `iat` or `nbf` is in the future (beyond the clock tolerance).'),
+  dpop_key_mismatch: r(401, UNAUTHENTICATED, 'claims', 'The RFC 7638 thumbprint of the DPoP proof key is not the access token `cnf.jkt` (RFC 9449 §4.3 check 12).'),
 
   // trust
   issuer_untrusted: r(401, UNAUTHENTICATED, 'trust', 'The passport `iss` is not the issuer the bundle names for its `kid`.'),
@@ -83,6 +105,11 @@ export const REASONS = Object.freeze({
   // route agreement (docs/transcript-v1.md §12 step 18, docs/bundle.md §1.2.4): what Envoy names and what the request carries must agree with the bundle route
   route_request_mismatch: r(403, PERMISSION_DENIED, 'route', 'The route Envoy named (context_extensions) does not cover the request: its methods, authority or path pattern disagree.'),
   override_header_not_bound: r(403, PERMISSION_DENIED, 'route', 'The request carries a method- or URL-override header that the proof does not bind.'),
+  // reusable passports (docs/transcript-v1.md §15)
+  passport_reuse_not_allowed: r(403, PERMISSION_DENIED, 'route', 'The passport is reusable and the route does not accept reusable passports (no `reusable_passport`).'),
+  // proof kinds (docs/bundle.md §1.2.5): what the route accepts as proof
+  proof_kind_not_allowed: r(403, PERMISSION_DENIED, 'route', 'The route does not accept the proof kind the request carries (its `proof_kinds`).'),
+  proof_binding_insufficient: r(403, PERMISSION_DENIED, 'route', 'The proof kind binds less of the request than the route\'s `min_binding` requires.'),
 
   // transcript: the proof signs exactly the request the verifier observed
   path_not_canonical: r(400, INVALID_ARGUMENT, 'transcript', 'The path is ambiguous (dot segments, empty segments, encoded slash or backslash, bad escapes) and cannot be bound.'),
@@ -105,6 +132,10 @@ export const REASONS = Object.freeze({
   passport_binding_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another passport (jti or passport hash).'),
   key_binding_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The proof was signed for another key-binding class or holder key.'),
 
+  dpop_htm_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The DPoP proof `htm` is not the request method (RFC 9449 §4.3 check 8).'),
+  dpop_htu_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The DPoP proof `htu` is not the request URI without query and fragment (RFC 9449 §4.3 check 9).'),
+  dpop_ath_mismatch: r(401, UNAUTHENTICATED, 'transcript', 'The DPoP proof `ath` is absent or not the hash of the access token (RFC 9449 §4.3 check 12).'),
+
   // freshness
   proof_expired: r(401, UNAUTHENTICATED, 'freshness', 'The proof timestamp is older than the route freshness window.'),
   proof_not_yet_valid: r(401, UNAUTHENTICATED, 'freshness', 'The proof timestamp is in the future beyond the clock tolerance.'),
@@ -112,6 +143,8 @@ export const REASONS = Object.freeze({
 
   // replay
   jti_replay: r(401, UNAUTHENTICATED, 'replay', 'The passport `jti` was already consumed.'),
+  dpop_jti_replay: r(401, UNAUTHENTICATED, 'replay', 'The DPoP proof `jti` (per proof key) was already consumed: this proof was presented before.'),
+  proof_replay: r(401, UNAUTHENTICATED, 'replay', 'The proof (its nonce, under its reusable passport) was already consumed.'),
   replay_store_unavailable: r(503, UNAVAILABLE, 'replay', 'The replay store could not answer; the request is denied (fail closed).'),
   replay_state_lost: r(503, UNAVAILABLE, 'replay', 'The replay store began a new generation (restart, flush, failover) after this passport could first be accepted; it cannot prove the jti unused.'),
   replay_store_misconfigured: r(503, UNAVAILABLE, 'replay', 'The replay store could drop records before they expire (a Redis maxmemory-policy that evicts); denied until it is fixed.'),

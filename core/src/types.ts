@@ -135,6 +135,8 @@ export interface PassportClaims {
   readonly trust_domain: string;
   readonly cnf: { readonly jwk: PublicJwk };
   readonly key_binding: KeyBinding;
+  /** docs/transcript-v1.md §15: a reusable passport; absent for a per-request one. */
+  readonly reusable?: true;
 }
 
 /** Identity established by an allowed (or dry-run) decision; safe to log and forward. */
@@ -188,4 +190,12 @@ export interface AuditEvent {
   readonly source_principal: string | null;
   readonly bundle_serial: number | null;
   readonly latency_us: number;
+  /** The proof kind the request was decided as (core/src/engine/proof-kind.ts), e.g. `transcript-v1`. */
+  readonly credential_kind: string | null;
+  /** `per_request` or `reusable` (docs/transcript-v1.md §15), once the passport claims were read. */
+  readonly credential_mode: 'per_request' | 'reusable' | null;
+  /** The request parts the proof kind binds, space-separated in BINDING_PARTS order, once its credential was verified. */
+  readonly bound: string | null;
+  /** A DPoP proof's `jti` (what the replay phase consumes for DPoP, docs/dpop.md); null for other kinds. */
+  readonly dpop_jti: string | null;
 }

@@ -43,6 +43,10 @@ function event(overrides: Partial<Record<keyof AuditEvent, unknown>> = {}): Audi
     source_principal: null,
     bundle_serial: 7,
     latency_us: 412,
+    credential_kind: 'transcript-v1',
+    credential_mode: 'per_request',
+    bound: 'method authority path query headers body',
+    dpop_jti: null,
     ...overrides,
   } as AuditEvent;
 }
@@ -53,7 +57,8 @@ const EXPECTED_LINE =
   '"issuer":"https://issuer.example.com","subject":"spiffe://example.org/ns/shop/sa/web","trust_domain":"example.org",' +
   '"jti":"jti-123","kid":"issuer-key-1","key_binding":"software","transcript_sha256":"n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg",' +
   '"method":"GET","authority":"orders.example.com","path":"/v1/orders/42?expand=items","source_address":"10.0.0.7:51234",' +
-  '"source_principal":null,"bundle_serial":7,"latency_us":412}\n';
+  '"source_principal":null,"bundle_serial":7,"latency_us":412,"credential_kind":"transcript-v1","credential_mode":"per_request",' +
+  '"bound":"method authority path query headers body","dpop_jti":null}\n';
 
 describe('AuditSink', () => {
   let dir: string;

@@ -38,6 +38,10 @@ const ALLOW: AuditEvent = Object.freeze({
   source_principal: 'spiffe://example.org/ns/edge/sa/gateway',
   bundle_serial: 7,
   latency_us: 412,
+  credential_kind: 'transcript-v1',
+  credential_mode: 'reusable',
+  bound: 'method authority path query headers body',
+  dpop_jti: null,
 });
 
 describe('server audit line', () => {

@@ -11,6 +11,9 @@ import type { ReasonCode } from '../reasons.js';
 import type { ReplayStore } from '../replay/types.js';
 import type { CanonicalTarget, Transcript } from '../transcript.js';
 import type { FreshnessClass, PassportClaims, RequestView, SigningAlg } from '../types.js';
+import type { DpopCredential } from '../dpop/verify.js';
+import type { ProofKind } from './proof-kind.js';
+import type { PassportCache, VerifiedPassport } from './passport-cache.js';
 
 export interface FreshnessWindow {
   /** How old a proof timestamp may be. */
@@ -28,6 +31,10 @@ export interface EngineOptions {
   readonly defaultRouteLifetimeS: number;
   readonly mode: 'enforce' | 'dry_run';
   readonly freshness: Readonly<Record<FreshnessClass, FreshnessWindow>>;
+  /** The proof kinds this verifier knows, in recognition order; absent: ./kinds/index.ts PROOF_KINDS. */
+  readonly proofKinds?: readonly ProofKind[];
+  /** The verified-passport cache (docs/transcript-v1.md §15.4); absent: every passport is verified in full. */
+  readonly passportCache?: PassportCache;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({
@@ -65,6 +72,16 @@ export interface PhaseState {
   /** Canonical authority, path and the raw query: the route phase matches on them, the transcript binds them. */
   target?: CanonicalTarget;
   transcript?: Transcript;
+  /** The proof kind the engine runs this request through (./proof-kind.ts). */
+  kind?: ProofKind;
+  /** The verified-passport cache's entry for this passport, when it had one (./passport-cache.ts): parse, signature and claim shape are then not repeated. */
+  cachedPassport?: VerifiedPassport;
+  /** The passport says it is reusable (docs/transcript-v1.md §15). */
+  reusable?: boolean;
+  /** base64url SHA-256 of the passport as presented: the cache key and the transcript's passport-sha256. */
+  passportSha256?: string;
+  /** DPoP (./kinds/dpop.ts): the access token and the proof as parsed. */
+  dpop?: DpopCredential;
 }
 
 export type SyncPhase = (s: PhaseState) => ReasonCode | undefined;

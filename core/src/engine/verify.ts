@@ -1,6 +1,8 @@
 /**
  * The decision engine: runs the phases in the order docs/reason-codes.md ("Phases") fixes — parse,
- * signature, claims, trust, route policy, transcript, freshness, and only then the replay consume — and
+ * signature, claims, trust, route policy, transcript, freshness, and only then the replay consume —
+ * for the request's proof kind (./proof-kind.ts: the kind supplies parse to claims and the proof
+ * check, the engine owns trust, route policy, freshness and replay) and
  * turns the first failure (or success) into one Decision value. A deny is a value, never an exception:
  * an exception from any phase becomes `internal_error`, fail closed.
  */
@@ -12,17 +14,30 @@ import { AUDIT_SCHEMA, type AuditEvent, type Decision, type Identity, type Reque
 import { sha256hex } from '../encoding.js';
 import { printable } from '../printable.js';
 import { isoTime } from './iso-time.js';
-import { claimsPhase } from './phases/claims.js';
 import { freshnessPhase } from './phases/freshness.js';
-import { parsePhase } from './phases/parse.js';
 import { replayPhase } from './phases/replay.js';
 import { routePhase } from './phases/route.js';
-import { signaturePhase } from './phases/signature.js';
-import { transcriptPhase } from './phases/transcript.js';
 import { trustPhase } from './phases/trust.js';
+import { PROOF_KINDS } from './kinds/index.js';
+import { BINDING_PARTS, type BindingPart, type ProofKind } from './proof-kind.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type PhaseState, type SyncPhase } from './state.js';
 
-const SYNC_PHASES: readonly SyncPhase[] = [parsePhase, signaturePhase, claimsPhase, trustPhase, routePhase, transcriptPhase, freshnessPhase];
+/** The engine-owned phases between a kind's credential and its proof (./proof-kind.ts). */
+const POLICY_PHASES: readonly SyncPhase[] = [trustPhase, routePhase];
+
+/** The first kind that recognises the request's headers; none: the first kind decides (it names what is missing). */
+function kindFor(view: RequestView, kinds: readonly ProofKind[]): ProofKind {
+  for (let i = 0; i < kinds.length; i++) if (kinds[i]!.recognises(view)) return kinds[i]!;
+  return kinds[0]!;
+}
+
+function runPhases(s: PhaseState, phases: readonly SyncPhase[]): ReasonCode | undefined {
+  for (let i = 0; i < phases.length; i++) {
+    const reason = phases[i]!(s);
+    if (reason !== undefined) return reason;
+  }
+  return undefined;
+}
 
 export interface VerifyInput {
   readonly view: RequestView;
@@ -46,10 +61,10 @@ export async function verifyRequest(input: VerifyInput): Promise<Decision> {
   const s: PhaseState = { view: input.view, bundle: input.bundle, store: input.store, options, nowMs, deadline: input.deadline };
   let reason: ReasonCode | undefined;
   try {
-    for (const phase of SYNC_PHASES) {
-      reason = phase(s);
-      if (reason !== undefined) break;
-    }
+    // Every kind through the same phases: its credential, trust and route policy, its proof, freshness.
+    const kind = kindFor(input.view, options.proofKinds ?? PROOF_KINDS);
+    s.kind = kind;
+    reason = runPhases(s, kind.credential) ?? runPhases(s, POLICY_PHASES) ?? runPhases(s, kind.proof) ?? freshnessPhase(s);
     // Dry-run never consumes: it must not change what an enforcing replica would decide later.
     if (reason === undefined && modeOf(s.view, s, options) === 'enforce') {
       const replay = replayPhase(s);
@@ -73,6 +88,27 @@ export function edgeDecision(reason: ReasonCode, view: Partial<RequestView> = {}
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The audit `bound` text of what the request's kind binds, made once per parts set (a kind reports
+ * the same set for every request). A kind that cannot say (a bug in it) leaves it null rather than
+ * turn a decision already made into an exception.
+ */
+const boundTexts = new WeakMap<ReadonlySet<BindingPart>, string>();
+function boundText(s: PhaseState): string | null {
+  let parts: ReadonlySet<BindingPart>;
+  try {
+    parts = s.kind!.binds(s).parts;
+  } catch {
+    return null;
+  }
+  let text = boundTexts.get(parts);
+  if (text === undefined) {
+    text = BINDING_PARTS.filter((p) => parts.has(p)).join(' ');
+    boundTexts.set(parts, text);
+  }
+  return text;
+}
 
 /** Envoy's per-route override, then the bundle route's mode, then the server's. */
 function modeOf(view: RequestView, s: PhaseState | undefined, options: EngineOptions): 'enforce' | 'dry_run' {
@@ -114,6 +150,11 @@ function decide(s: PhaseState | undefined, view: RequestView, options: EngineOpt
     source_principal: view.sourcePrincipal ?? null,
     bundle_serial: s?.bundle.serial ?? null,
     latency_us: Math.round((performance.now() - started) * 1000),
+    credential_kind: s?.kind?.name ?? null,
+    // A DPoP access token is not a passport: its mode is not a passport's (docs/dpop.md).
+    credential_mode: c && s!.dpop === undefined ? (s!.reusable === true ? 'reusable' : 'per_request') : null,
+    bound: c && s!.kind ? boundText(s!) : null,
+    dpop_jti: s?.dpop?.proof.claims.jti ?? null,
   };
   const decision: Mutable<Decision> = { allow, reason, httpStatus: info.status, grpcStatus: info.grpc, decisionId, dryRun, audit };
   // Optional members only when present, assigned rather than spread: no throwaway objects per check.

@@ -3,6 +3,7 @@
  * passport and one proof, each well-formed. A comma in a credential means Envoy joined two copies
  * (docs/envoy-integration.md F1.2): neither base64url nor our proof form contains one.
  */
+import { sha256b64url } from '../../encoding.js';
 import { parseCompact } from '../../jws.js';
 import { checkPassportHeader } from '../../passport.js';
 import { parseProof } from '../../proof.js';
@@ -44,6 +45,24 @@ export function parsePhase(s: PhaseState): ReasonCode | undefined {
   const proof = single(s, HEADER.proof);
   if (proof === undefined || proof === '') return 'proof_missing';
   if (proof === 'dup') return 'credential_duplicated';
+  // A passport verified before under this very bundle (docs/transcript-v1.md §15.4): its header
+  // rules held then and are a function of its bytes, so only the proof is left to parse here.
+  const cache = s.options.passportCache;
+  if (cache !== undefined) {
+    const digest = sha256b64url(passport);
+    s.passportSha256 = digest;
+    const hit = cache.get(s.bundle, digest);
+    if (hit !== undefined) {
+      const parsed = parseProof(proof);
+      if (!parsed.ok) return parsed.reason;
+      s.passport = passport;
+      s.cachedPassport = hit;
+      s.kid = hit.kid;
+      s.alg = hit.alg;
+      s.proof = parsed.proof;
+      return undefined;
+    }
+  }
   const jws = parseCompact(passport);
   if (!jws) return 'passport_malformed';
   const header = checkPassportHeader(jws.header);

@@ -13,6 +13,7 @@ import { canonicalAuthority, canonicalPath } from '../../transcript.js';
 import { keyBindingRank } from '../../types.js';
 import type { AllowedSource } from '../../bundle/types.js';
 import type { PhaseState } from '../state.js';
+import { DEFAULT_MIN_BINDING, DEFAULT_ROUTE_PROOF_KINDS } from '../proof-kind.js';
 
 function matches(s: PhaseState, src: AllowedSource): boolean {
   const c = s.claims!;
@@ -42,9 +43,26 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
     if (!route) return 'route_not_found';
     s.route = route;
   }
-  if (s.proof!.route !== route.id) return 'route_mismatch';
+  // The route accepts the request's proof kind, and that kind binds at least what the route asks
+  // (docs/bundle.md §1.2.5). Absent settings: transcript-v1 only, every part.
+  const kind = s.kind!;
+  if (!(route.proof_kinds ?? DEFAULT_ROUTE_PROOF_KINDS).includes(kind.name)) return 'proof_kind_not_allowed';
+  const binds = kind.binds(s);
+  const minimum = route.min_binding ?? DEFAULT_MIN_BINDING;
+  for (let i = 0; i < minimum.length; i++) if (!binds.parts.has(minimum[i]!)) return 'proof_binding_insufficient';
+  const named = kind.namedRoute?.(s);
+  if (named !== undefined && named !== route.id) return 'route_mismatch';
   if (c.aud !== route.audience) return 'audience_mismatch';
-  if (c.exp - c.iat > (route.max_passport_lifetime_s ?? s.options.defaultRouteLifetimeS)) return 'passport_lifetime_exceeded';
+  // A reusable passport only where the route accepts one, and then within the route's own bound
+  // for reusable passports (docs/transcript-v1.md §15.1); a per-request passport as always.
+  let lifetimeLimit: number;
+  if (s.reusable === true) {
+    if (route.reusable_passport === undefined) return 'passport_reuse_not_allowed';
+    lifetimeLimit = route.reusable_passport.max_lifetime_s;
+  } else {
+    lifetimeLimit = route.max_passport_lifetime_s ?? s.options.defaultRouteLifetimeS;
+  }
+  if (c.exp - c.iat > lifetimeLimit) return 'passport_lifetime_exceeded';
   // A source rule matches on issuer, trust domain and subject; among the matching rules, one whose
   // key-binding minimum the passport meets is used. Matching rules that all ask for more than the
   // passport has are key_binding_insufficient, not source_not_allowed: the caller is known.
@@ -65,13 +83,13 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
   if (!known) return 'source_not_allowed';
   if (!source) return 'key_binding_insufficient';
   s.source = source;
-  for (const h of route.bound_headers) if (!s.proof!.h.includes(h)) return 'header_not_bound';
+  for (const h of route.bound_headers) if (!binds.headers.includes(h)) return 'header_not_bound';
   // A header that makes the upstream act on another method or URL must be signed, or it is refused
   // (docs/bundle.md §1.2.4): a Map lookup per listed name, the list fixed when the bundle compiled.
   const overrides = s.bundle.overrideHeaders(route);
   for (let i = 0; i < overrides.length; i++) {
     const h = overrides[i]!;
-    if (s.view.headers.has(h) && !s.proof!.h.includes(h)) return 'override_header_not_bound';
+    if (s.view.headers.has(h) && !binds.headers.includes(h)) return 'override_header_not_bound';
   }
   if (route.require_peer_principal && s.view.sourcePrincipal !== c.sub) return 'peer_principal_mismatch';
   return undefined;

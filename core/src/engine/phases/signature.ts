@@ -8,6 +8,11 @@ import type { ReasonCode } from '../../reasons.js';
 import type { PhaseState } from '../state.js';
 
 export function signaturePhase(s: PhaseState): ReasonCode | undefined {
+  // Verified under this same bundle already (./parse.ts): the same key, the same bytes.
+  if (s.cachedPassport !== undefined) {
+    s.trustKey = s.cachedPassport.trustKey;
+    return undefined;
+  }
   const entry = s.bundle.keyByKid(s.kid!);
   if (!entry) return 'passport_kid_unknown';
   const jws = s.passportJws!;

@@ -111,7 +111,7 @@ export function transcriptPhase(s: PhaseState): ReasonCode | undefined {
       audience: c.aud,
       routeId: s.route!.id,
       jti: c.jti,
-      passportSha256: sha256b64url(s.passport!),
+      passportSha256: s.passportSha256 ?? sha256b64url(s.passport!),
       ts: proof.ts,
       keyBinding: c.key_binding,
       cnfJkt: s.cnfJkt!,
