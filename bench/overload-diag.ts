@@ -2,8 +2,8 @@
  * Where an overloaded check's time goes (docs/performance.md, "The overload section"): a
  * diagnostic, not part of `npm run bench`. `node dist/bench/overload-diag.js [factor] [seconds]`.
  *
- * The server is a grpc-js server with the real server's options and codecs (GRPC_SERVER_OPTIONS,
- * CHECK_SERVICE) and the real CheckService with its overload gate (memory store, no audit), in its
+ * The server is a grpc-js server with the real server's options and service definition
+ * (GRPC_SERVER_OPTIONS, AuthorizationService) and the real CheckService with its overload gate (memory store, no audit), in its
  * own process; its handler wraps CheckService.check to stamp, per check, the wall-clock times
  * (performance.timeOrigin + now(), shared by both processes on one machine) of
  * - the client's send (the `x-bench-sent-ms` header the load process adds),
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
 
 async function diagServer(): Promise<void> {
   const grpc = await import('@grpc/grpc-js');
-  const { CHECK_SERVICE } = await import('../authz-server/src/check-service.js');
+  const { AuthorizationService } = await import('../authz-server/src/envoy/services.js');
   const { GRPC_SERVER_OPTIONS } = await import('../authz-server/src/server.js');
   const bundle = compileBundle(JSON.parse(process.env['TRUSTPLANE_BENCH_DOC']!));
   const timeoutMs = Number(process.env['TRUSTPLANE_BENCH_TIMEOUT_MS']);
@@ -129,7 +129,7 @@ async function diagServer(): Promise<void> {
   };
   const now = (): number => performance.timeOrigin + performance.now();
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
-  server.addService(CHECK_SERVICE, {
+  server.addService(AuthorizationService, {
     Check: (call: Parameters<typeof service.check>[0], callback: Parameters<typeof service.check>[1]) => {
       const admit = now();
       if (inTurn++ === 0) setImmediate(endTurn);
