@@ -190,6 +190,7 @@ async function main(): Promise<void> {
     const atEnd = medianOver(endS - WINDOW_S, endS);
     const reports = memoryReports(server.log, t0);
     const heapAfterGc = (pid: number, at: number): number => reports.find((r) => r.pid === pid && r.after_gc && r.t >= at - 1)?.heap_used ?? Number.NaN;
+    let heapGrew = false;
     const pct = (a: number, b: number): string => `${(((b - a) / a) * 100).toFixed(1)}%`;
     console.log(`  ${'process'.padEnd(16)} ${'RSS start'.padStart(10)} ${'after warm-up'.padStart(14)} ${'end'.padStart(10)} ${'growth'.padStart(7)}   ${'heap after GC: warm-up'.padStart(22)} ${'end'.padStart(10)} ${'growth'.padStart(7)}`);
     names.forEach((name, i) => {
@@ -197,6 +198,7 @@ async function main(): Promise<void> {
       if (!(growth < TARGET_GROWTH)) failed = true;
       const h0 = heapAfterGc(pids[i]!, warmGcAt!);
       const h1 = heapAfterGc(pids[i]!, endGcAt);
+      if (!((h1 - h0) / h0 < TARGET_GROWTH)) heapGrew = true;
       console.log(`  ${name.padEnd(16)} ${mb(atStart[i]!).padStart(10)} ${mb(atWarm[i]!).padStart(14)} ${mb(atEnd[i]!).padStart(10)} ${pct(atWarm[i]!, atEnd[i]!).padStart(7)}   ${mb(h0).padStart(22)} ${mb(h1).padStart(10)} ${pct(h0, h1).padStart(7)}`);
     });
     // Where RSS sits besides the heap in use: V8's reserved heap, memory outside it (Buffers), the rest native.
@@ -222,7 +224,10 @@ async function main(): Promise<void> {
     console.log(`  RSS medians of ${WINDOW_S} s; heap after a forced full GC (--expose-gc, SIGUSR2) at ${Math.round(warmGcAt!)} s and ${Math.round(endGcAt)} s`);
     const kindNames = Object.entries(ANSWER_KINDS).filter(([name, k]) => name !== 'allow' && (kinds[k] ?? 0) > 0).map(([name, k]) => `${name} ${kinds[k]}`);
     console.log(`  checks: ${allowed} allowed, ${bad} denied or failed${kindNames.length > 0 ? ` (${kindNames.join(', ')})` : ''} (target 0: ${bad === 0 ? 'PASS' : 'FAIL'})`);
-    console.log(`  RSS growth after warm-up < ${TARGET_GROWTH * 100}% for every process: ${failed ? 'FAIL' : 'PASS'}`);
+    // The target is on RSS (issue 12); the heap after a full GC says whether a growth is held memory
+    // or V8's reserved heap (the young generation grows and shrinks by several MB: docs/performance.md).
+    console.log(`  heap after a full GC grew < ${TARGET_GROWTH * 100}% for every process: ${heapGrew ? 'FAIL' : 'PASS'}  (held memory; not the target)`);
+    console.log(`  RSS growth after warm-up < ${TARGET_GROWTH * 100}% for every process: ${failed ? 'FAIL' : 'PASS'}  (the target)`);
     if (bad > 0) failed = true;
   } finally {
     if (load.connected) load.send({ op: 'exit' } satisfies ToLoad);
