@@ -161,9 +161,15 @@ export type ToLoad =
       readonly reusable?: boolean;
       /** grpc-timeout the h2 client sends, milliseconds (default 500, as envoy/envoy.yaml). */
       readonly timeoutMs?: number;
+      /** Stamp each request with its send time (x-bench-sent-ms; bench/overload-diag.ts). */
+      readonly stampSend?: boolean;
+      /** HTTP/2 connections the h2 client spreads its calls over, in turn (default 1). */
+      readonly connections?: number;
     }
   | { readonly op: 'closed'; readonly count: number; readonly concurrency: number; readonly reuse?: boolean }
   | { readonly op: 'target'; readonly address: string }
+  /** Reconnect sending another grpc-timeout (bench/overload.ts: a timeout within the answer margin makes every check shed). */
+  | { readonly op: 'timeout'; readonly address: string; readonly timeoutMs: number }
   | { readonly op: 'open'; readonly ratePerS: number; readonly count: number; readonly reuse?: boolean }
   | { readonly op: 'exit' };
 
@@ -190,6 +196,11 @@ export type FromLoad =
       readonly scheduledLatencyMs: number[];
       /** Per check, what came back (ANSWER_KINDS). */
       readonly kinds: number[];
+      /**
+       * This process's own event-loop lag during the run, sampled by a 2 ms timer (how late it fired),
+       * ms: a load process that lags sends late and stamps answers late, and must say so.
+       */
+      readonly ownLagMs: number[];
     } & Outcomes)
   | { readonly op: 'error'; readonly message: string };
 
@@ -280,6 +291,9 @@ class Tally {
   }
 }
 
+/** Period of the load process's own lag probe during an open-loop run. */
+const OWN_LAG_PROBE_MS = 2;
+
 /** Collects the load process's garbage before a timed phase, when it runs with --expose-gc. */
 function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -290,14 +304,20 @@ async function child(): Promise<void> {
   let next = 0;
   let kind: LoadClientKind = 'h2';
   let timeoutMs = 500;
+  let stampSend = false;
+  let connections = 1;
   let call: ((framed: Buffer) => Promise<Buffer>) | undefined;
   let close: () => void = () => {};
   const connectTo = (address: string): void => {
     close();
     if (kind === 'h2') {
-      const c = new H2CheckClient(address, timeoutMs);
-      call = (framed) => c.check(framed);
-      close = () => c.close();
+      // Several connections, taken in turn, as Envoy has one per worker thread (bench/overload.ts).
+      const cs = Array.from({ length: connections }, () => new H2CheckClient(address, timeoutMs, stampSend));
+      let turn = 0;
+      call = cs.length === 1 ? (framed) => cs[0]!.check(framed) : (framed) => cs[turn++ % cs.length]!.check(framed);
+      close = () => {
+        for (const c of cs) c.close();
+      };
     } else {
       const c = makeCheckClient(address);
       call = (framed) => c.checkBytes(framed.subarray(5), 10_000);
@@ -320,9 +340,15 @@ async function child(): Promise<void> {
           next = 0;
           kind = m.client ?? 'h2';
           timeoutMs = m.timeoutMs ?? 500;
+          stampSend = m.stampSend ?? false;
+          connections = m.connections ?? 1;
           connectTo(m.address);
           send({ op: 'ready', presignMs: performance.now() - t0 });
         } else if (m.op === 'target') {
+          connectTo(m.address);
+          send({ op: 'targeted' });
+        } else if (m.op === 'timeout') {
+          timeoutMs = m.timeoutMs;
           connectTo(m.address);
           send({ op: 'targeted' });
         } else if (m.op === 'closed') {
@@ -367,6 +393,13 @@ async function child(): Promise<void> {
             call!(batch[k]!).then(stamp, () => stamp(null));
           };
           collectGarbage();
+          const ownLag: number[] = [];
+          let probeDue = performance.now() + OWN_LAG_PROBE_MS;
+          const probe = setInterval(() => {
+            const now = performance.now();
+            ownLag.push(now - probeDue);
+            probeDue = now + OWN_LAG_PROBE_MS;
+          }, OWN_LAG_PROBE_MS);
           const t0 = performance.now() + 20;
           let i = 0;
           await new Promise<void>((resolve) => {
@@ -385,7 +418,8 @@ async function child(): Promise<void> {
           });
           await finished;
           const wallMs = performance.now() - t0;
-          send({ op: 'open', wallMs, sentLatencyMs: [...sentLatency], scheduledLatencyMs: [...scheduledLatency], kinds: [...kinds], ...tally.outcomes() });
+          clearInterval(probe);
+          send({ op: 'open', wallMs, sentLatencyMs: [...sentLatency], scheduledLatencyMs: [...scheduledLatency], kinds: [...kinds], ownLagMs: ownLag, ...tally.outcomes() });
         } else if (m.op === 'exit') {
           close();
           process.disconnect();
@@ -513,7 +547,7 @@ export type Ask = (m: ToLoad) => Promise<FromLoad>;
  * scavenge (at the default 16 MB it stalled 5-25 ms about once a second, and every check in flight
  * then looked slow).
  */
-export function loadProcess(): { ask: Ask; stop: () => Promise<void> } {
+export function loadProcess(): { ask: Ask; stop: () => Promise<void>; pid: number } {
   const script = fileURLToPath(import.meta.url);
   const load = fork(script, ['--load-child'], { execArgv: ['--expose-gc', '--max-semi-space-size=64'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ask: Ask = (m) =>
@@ -534,7 +568,7 @@ export function loadProcess(): { ask: Ask; stop: () => Promise<void> } {
     await new Promise<void>((resolve) => (load.exitCode !== null || load.signalCode !== null ? resolve() : load.once('exit', () => resolve())));
     clearTimeout(timer);
   };
-  return { ask, stop };
+  return { ask, stop, pid: load.pid! };
 }
 
 
