@@ -213,6 +213,16 @@ const BUNDLE: BundleDocument = {
       freshness_class: 'bounded',
       bound_headers: [],
     },
+    {
+      id: 'sessions',
+      match: { path: '/sessions/**', authority: API },
+      audience: AUD,
+      allowed_sources: ANY_WORKLOAD,
+      required_key_binding: 'software',
+      freshness_class: 'bounded',
+      bound_headers: [],
+      reusable_passport: { max_lifetime_s: 900 },
+    },
   ],
   revocations: { kids: [], jtis: ['vec-revoked-jti'], subjects: [REVOKED_SUB], cnf_thumbprints: [jwkThumbprint(KEYS.holder_revoked.publicJwk)] },
 };
@@ -244,6 +254,7 @@ interface PassportOptions {
   sub?: string;
   iss?: string;
   td?: string;
+  reusable?: boolean;
 }
 
 function passport(o: PassportOptions): string {
@@ -258,7 +269,13 @@ function passport(o: PassportOptions): string {
     lifetimeS: o.lifetimeS ?? 60,
     nowMs: (o.iat ?? NOW - 10) * 1000,
     jti: o.jti,
+    ...(o.reusable ? { reusable: true } : {}),
   });
+}
+
+/** One reusable passport (§15) that several vectors present, each with its own proof. */
+function reusablePassport(): string {
+  return passport({ jti: 'vec-reusable-1', reusable: true, iat: NOW - 120, lifetimeS: 900 });
 }
 
 /** The claims issuePassport would write, for hand-made (forged) tokens. */
@@ -417,6 +434,25 @@ const BINARY_BODY = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const LARGE_BODY = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 31 + 7) & 0xff));
 
 const POSITIVE: PositiveSpec[] = [
+  {
+    id: 'reusable-get',
+    description: 'a reusable passport (§15) on a route with reusable_passport: a GET with its own proof',
+    route: 'sessions',
+    method: 'GET',
+    path: '/sessions/s-1?view=full',
+    passport: reusablePassport(),
+  },
+  {
+    id: 'reusable-post',
+    description: 'the same reusable passport as reusable-get, another request with its own proof (nonce, ts, transcript)',
+    route: 'sessions',
+    method: 'POST',
+    path: '/sessions/s-1/events',
+    headers: [['Content-Type', 'application/json']],
+    body: Buffer.from('{"event":"ping"}', 'utf8'),
+    ts: NOW - 2,
+    passport: reusablePassport(),
+  },
   { id: 'get-simple', description: 'GET with a query, no bound headers, no body', route: 'search', method: 'GET', path: '/search?q=envoy' },
   {
     id: 'post-json',
@@ -1724,6 +1760,38 @@ const NEGATIVE: NegativeCase[] = [
     reason: 'jti_replay',
     build: () => ({ ...tampered('replay', {}), presentations_before: 1 }),
   },
+  // ---- reusable passports (docs/transcript-v1.md §15)
+  {
+    id: 'reusable-proof-replay',
+    description: 'a reusable passport with the same proof presented a second time: the proof nonce is consumed once',
+    reason: 'proof_replay',
+    build: () => ({ ...tampered('reusable-proof-replay', {}, { route: 'sessions', method: 'GET', path: '/sessions/s-2', passport: reusablePassport() }), presentations_before: 1 }),
+  },
+  {
+    id: 'reusable-route-not-allowed',
+    description: 'a reusable passport on a route without reusable_passport',
+    reason: 'passport_reuse_not_allowed',
+    build: () => tampered('reusable-route-not-allowed', {}, { route: 'items-get', method: 'GET', path: '/v1/items/7', passport: reusablePassport() }),
+  },
+  {
+    id: 'reusable-lifetime-exceeded',
+    description: 'a reusable passport living 901 s on a route whose reusable_passport.max_lifetime_s is 900',
+    reason: 'passport_lifetime_exceeded',
+    build: () =>
+      tampered('reusable-lifetime-exceeded', {}, { route: 'sessions', method: 'GET', path: '/sessions/s-3', passport: passport({ jti: 'vec-reusable-901', reusable: true, lifetimeS: 901 }) }),
+  },
+  {
+    id: 'per-request-lifetime-on-reusable-route',
+    description: 'a per-request passport living 900 s on the same route: its limit is max_passport_lifetime_s (default 300 s), not reusable_passport',
+    reason: 'passport_lifetime_exceeded',
+    build: () => tampered('per-request-lifetime-on-reusable-route', {}, { route: 'sessions', method: 'GET', path: '/sessions/s-4', passport: passport({ jti: 'vec-per-request-900', lifetimeS: 900 }) }),
+  },
+  {
+    id: 'reusable-claim-not-true',
+    description: 'a passport whose reusable claim is false: the claim is present only as true',
+    reason: 'passport_claims_invalid',
+    build: () => withPassport('reusable-claim-not-true', rawPassport(ISSUER_HEADER, claimsText('vec-reusable-false', { reusable: false }))),
+  },
   // ---- bodies (docs/transcript-v1.md §10) and the verifier's surroundings (§14 `environment`)
   {
     id: 'empty-route-body-buffered',
@@ -2075,7 +2143,7 @@ async function main(): Promise<void> {
     warning: 'TEST KEYS ONLY. The private keys below are published on purpose; never trust them anywhere.',
     now: NOW,
     engine: {
-      note: 'DEFAULT_ENGINE_OPTIONS of core/src/engine/state.ts; each vector runs against a fresh replay store',
+      note: 'DEFAULT_ENGINE_OPTIONS of core/src/engine/options.ts; each vector runs against a fresh replay store',
       clock_tolerance_s: 30,
       max_passport_lifetime_s: 3600,
       default_route_lifetime_s: 300,

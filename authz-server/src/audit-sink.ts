@@ -1,5 +1,5 @@
 /**
- * Audit sink: one JSON line per decision (`trustplane-auth-audit-event-v0.1`, docs/audit-event.md),
+ * Audit sink: one JSON line per decision (AUDIT_SCHEMA of core/src/types.ts, docs/audit-event.md),
  * to stdout or appended to a file.
  *
  * Rules this file keeps:

@@ -63,10 +63,10 @@ export const CHECK_DURATION_BUCKETS: readonly number[] = Object.freeze([
 
 /**
  * What `trustplane_check_duration_seconds` times (docs/metrics.md): the caller starts the clock on
- * the decoded request and stops it at the decision.
+ * the request as received (check-service.ts: the CheckRequest bytes) and stops it at the decision.
  */
 export const CHECK_DURATION_HELP =
-  'Time to decide one check: from the decoded request to the decision (request translation, engine, replay store). Excludes protobuf decoding and encoding, building the response and the transport.';
+  'Time to decide one check: from the CheckRequest bytes to the decision (reading the request, engine, replay store). Excludes writing the response and the gRPC and HTTP/2 transport.';
 
 export const UNKNOWN_ROUTE = 'unknown';
 

@@ -432,6 +432,13 @@ export function fieldDigests(tr: Transcript): Buffer {
   return out;
 }
 
+/**
+ * The transcript-group code a differing line points to (docs/transcript-v1.md §8). The `aud` and
+ * `route` lines are checked before the signature (route phase: the proof's route is the matched
+ * route, the passport's aud the route's audience), so a difference there means the signer laid
+ * out another audience than its passport's (`passport_binding_mismatch`) or another route than
+ * its own proof names (`transcript_mismatch`); the route-group codes are never a diagnosis.
+ */
 const FIELD_REASON: Record<TranscriptField, ReasonCode> = {
   method: 'method_mismatch',
   authority: 'authority_mismatch',
@@ -440,8 +447,8 @@ const FIELD_REASON: Record<TranscriptField, ReasonCode> = {
   headers: 'header_mismatch',
   body: 'body_mismatch',
   nonce: 'nonce_mismatch',
-  aud: 'audience_mismatch',
-  route: 'route_mismatch',
+  aud: 'passport_binding_mismatch',
+  route: 'transcript_mismatch',
   passport: 'passport_binding_mismatch',
   ts: 'proof_time_mismatch',
   key_binding: 'key_binding_mismatch',

@@ -233,8 +233,10 @@ describe('transcript-v1 text', () => {
       [{ headers: [] }, 'header_mismatch'],
       [{ bodySha256: 'x'.repeat(43) }, 'body_mismatch'],
       [{ nonce: 'BBBBBBBBBBBBBBBBBBBBBBBB' }, 'nonce_mismatch'],
-      [{ audience: 'https://other' }, 'audience_mismatch'],
-      [{ routeId: 'payments-read' }, 'route_mismatch'],
+      // aud and route are checked before the signature (route phase), so their lines name no
+      // route-group code: another aud is another passport, another route an inconsistent proof.
+      [{ audience: 'https://other' }, 'passport_binding_mismatch'],
+      [{ routeId: 'payments-read' }, 'transcript_mismatch'],
       [{ jti: 'jti-2' }, 'passport_binding_mismatch'],
       [{ passportSha256: 'q'.repeat(43) }, 'passport_binding_mismatch'],
       [{ ts: 1767225601 }, 'proof_time_mismatch'],

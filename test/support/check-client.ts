@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { loadConfig } from '../../authz-server/src/config.js';
-import { createLogger } from '../../authz-server/src/log.js';
+import { createLogger } from '../../service/src/log.js';
 import { startServer, type RunningServer, type StartOptions } from '../../authz-server/src/server.js';
-import { buildBundle, signBundle, type BundleDocument, type Route } from '../../core/src/bundle/index.js';
+import { buildBundle, signBundle, type BundleDocument, type Route, type Revocations } from '../../core/src/bundle/index.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
 import { issuePassport, type IssuePassportOptions } from '../../core/src/passport.js';
 import { collectHeaders, signRequest, type SignOptions } from '../../core/src/signer.js';
@@ -69,7 +69,7 @@ export interface TrustSetup {
   readonly jwksPath: string;
   readonly bundlePath: string;
   /** Build (and by default sign) a bundle document on the real clock. */
-  bundle(opts?: { serial?: number; routes?: Route[]; expiresInS?: number; signer?: SigningKey | null }): BundleDocument;
+  bundle(opts?: { serial?: number; routes?: Route[]; expiresInS?: number; signer?: SigningKey | null; revocations?: Partial<Revocations> }): BundleDocument;
   /** Replace the bundle file the way deploy tools do (write a sibling, rename over). */
   writeBundle(doc: BundleDocument | string): void;
   dispose(): void;
@@ -101,6 +101,7 @@ export function makeTrust(prefix = 'tp-server-test-'): TrustSetup {
         serial: opts.serial ?? 1,
         keys: [trustKey(issuerKey), trustKey(attestedKey, { issuer: BROKER_ISSUER, max_key_binding: 'attested_workload' })],
         routes: opts.routes ?? defaultRoutes(),
+        ...(opts.revocations ? { revocations: opts.revocations } : {}),
       });
       if (!built.ok) throw new Error(`test bundle invalid: ${JSON.stringify(built)}`);
       return opts.signer === null ? built.bundle : signBundle(built.bundle, opts.signer ?? bundleSigner);
