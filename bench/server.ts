@@ -83,6 +83,11 @@ const TRANSPORT_CALLS_PER_ROUND = 4000;
 const AB_WARMUP_CHECKS = 6000;
 /** TRUSTPLANE_BENCH_AB_PAIRS raises it where the machine is noisy: the median of more pairs settles. */
 const AB_ROUND_PAIRS = Number(process.env.TRUSTPLANE_BENCH_AB_PAIRS ?? 5);
+/**
+ * TRUSTPLANE_BENCH_AB_ONLY=1 (with a base): only the warm-up and the A/B rounds, with a 10 s
+ * grpc-timeout so that a stall of the shared machine cannot shed a check and void the run.
+ */
+const AB_ONLY = process.env.TRUSTPLANE_BENCH_AB_ONLY === '1';
 
 const TARGET_RATIO = 1.6;
 const TARGET_P99_MS = 2;
@@ -169,7 +174,7 @@ export async function bench(): Promise<void> {
 
   try {
     const abChecks = baseCheckout ? AB_WARMUP_CHECKS + 2 * AB_ROUND_PAIRS * CLOSED_CHECKS_PER_ROUND : 0;
-    const total = WARMUP_CHECKS + CLOSED_ROUNDS * CLOSED_CHECKS_PER_ROUND + OPEN_WARMUP_CHECKS + OPEN_ROUNDS * OPEN_CHECKS_PER_ROUND + abChecks;
+    const total = AB_ONLY && baseCheckout ? WARMUP_CHECKS + abChecks : WARMUP_CHECKS + CLOSED_ROUNDS * CLOSED_CHECKS_PER_ROUND + OPEN_WARMUP_CHECKS + OPEN_ROUNDS * OPEN_CHECKS_PER_ROUND + abChecks;
     const ready = await ask({
       op: 'init',
       address: server.grpcAddress,
@@ -177,14 +182,24 @@ export async function bench(): Promise<void> {
       holderJwk: exportPrivateJwk(holder),
       count: total,
       // The client's deadline (grpc-timeout), 500 ms unless TRUSTPLANE_BENCH_DEADLINE_MS says
-      // otherwise: on a machine busy enough to starve the server for half of it, the overload gate
-      // sheds checks (authz-server/src/overload.ts) and a run that needs every check allowed fails.
-      ...(process.env.TRUSTPLANE_BENCH_DEADLINE_MS ? { timeoutMs: Number(process.env.TRUSTPLANE_BENCH_DEADLINE_MS) } : {}),
+      // otherwise (10 s with TRUSTPLANE_BENCH_AB_ONLY): on a machine busy enough to starve the server
+      // for half of it, the overload gate sheds checks (authz-server/src/overload.ts) and a run that
+      // needs every check allowed fails.
+      ...(process.env.TRUSTPLANE_BENCH_DEADLINE_MS
+        ? { timeoutMs: Number(process.env.TRUSTPLANE_BENCH_DEADLINE_MS) }
+        : AB_ONLY
+          ? { timeoutMs: 10_000 }
+          : {}),
     });
     if (ready.op !== 'ready') throw new Error('load process did not get ready');
     console.log(`  pre-signed requests (load process)        ${total} in ${(ready.presignMs / 1000).toFixed(1)} s, one jti each`);
 
     await ask({ op: 'closed', count: WARMUP_CHECKS, concurrency: 16 });
+    if (AB_ONLY && baseCheckout && base) {
+      const ab = await abRounds(baseCheckout, base, server, ask);
+      console.log(`  A/B server CPU per allowed check          base ${us(ab.baseMs)}, this ${us(ab.thisMs)}: this/base ${ab.ratio.toFixed(3)}  (${AB_ROUND_PAIRS} alternating round pairs of ${CLOSED_CHECKS_PER_ROUND}, median of the pairs' ratios; pairs ${ab.ratios.map((x) => x.toFixed(3)).join(' ')})`);
+      return;
+    }
 
     const floorNow = sampler(floorInputs(presign(issuerKey, holder, FLOOR_SAMPLE_PAIRS)), issuerKey.publicKey, holder.publicKey);
     const closed: { cpuMs: number; userMs: number; systemMs: number; mainMs: number; perS: number; floorMs: number }[] = [];
@@ -257,7 +272,7 @@ export async function bench(): Promise<void> {
     console.log(`  ratio CPU per check / floor               ${ratio.toFixed(2)}  (target ≤ ${TARGET_RATIO}: ${verdict(ratio <= TARGET_RATIO)}; median of the rounds' own ratios, ${range(ratios, (x) => x.toFixed(2))}; the transport alone is ${transport.ratio.toFixed(2)} of it, the lower bound ${lowerBound.ratio.toFixed(2)})`);
     console.log(`  latency at ${OPEN_RATE_PER_S} checks/s, p50 (median)       ${ms(median(open.map((o) => o.p50)))} ms  (open loop, from send to CheckResponse; median of ${OPEN_ROUNDS} rounds of ${OPEN_CHECKS_PER_ROUND}, rounds ${range(open.map((o) => o.p50), ms)})`);
     console.log(`  latency at ${OPEN_RATE_PER_S} checks/s, p99                ${ms(p99)} ms  (target ≤ ${TARGET_P99_MS} ms: ${verdict(p99 <= TARGET_P99_MS)}; rounds ${range(open.map((o) => o.p99), ms)}; from schedule ${ms(median(open.map((o) => o.scheduledP99)))} ms)`);
-    console.log(`  server-side decision time in those rounds ≤ 0.5 ms ${within('0.0005')}, ≤ 1 ms ${within('0.001')}, ≤ 2.5 ms ${within('0.0025')}  (trustplane_check_duration_seconds: request decoded → response built, ${openTotal} checks)`);
+    console.log(`  server-side decision time in those rounds ≤ 0.5 ms ${within('0.0005')}, ≤ 1 ms ${within('0.001')}, ≤ 2.5 ms ${within('0.0025')}  (trustplane_check_duration_seconds: request bytes → decision, ${openTotal} checks)`);
     console.log(`  no-op transport server at ${OPEN_RATE_PER_S}/s, p50/p99   ${ms(transport.p50)} / ${ms(transport.p99)} ms  (the same client and rates against a server that decides nothing: the part of the latency that is gRPC over HTTP/2 on this machine)`);
     console.log(`  lower-bound server at ${OPEN_RATE_PER_S}/s, p50/p99       ${ms(lowerBound.p50)} / ${ms(lowerBound.p99)} ms  (the same client and rates against the lower-bound server: transport and the two verifications only)`);
     console.log(`  machine load average (1 min) around it    ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}  (other work on the 2 cores inflates the tail)`);

@@ -606,37 +606,6 @@ describe('decision engine: every reason code through verifyRequest', () => {
       };
       await expectDecision(w, { view: view(signed(w)), store: throwing }, 'replay_store_unavailable', 503);
     });
-    it('consumes through a store\'s synchronous consume when it offers one, with the same answers', async () => {
-      const memory = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
-      const calls: string[] = [];
-      const syncOnly: ReplayStore = {
-        kind: 'memory',
-        consume: () => Promise.reject(new Error('the engine must not wait on a store that answers synchronously')),
-        consumeSync: (key, ttlMs, nowMs, acceptedFromMs) => {
-          calls.push(key);
-          return memory.consumeSync(key, ttlMs, nowMs, acceptedFromMs);
-        },
-        ping: () => Promise.resolve(true),
-        close: () => Promise.resolve(),
-      };
-      const presented = view(signed(w));
-      await expectDecision(w, { view: presented, store: syncOnly }, 'ok', 200);
-      await expectDecision(w, { view: presented, store: syncOnly }, 'jti_replay', 401);
-      assert.equal(calls.length, 2);
-      assert.ok(calls[0]!.startsWith(`${ISSUER}\n`) && calls[1] === calls[0], calls.join(' | '));
-    });
-    it('denies when a store throws from its synchronous consume as replay_store_unavailable (503)', async () => {
-      const throwing: ReplayStore = {
-        kind: 'memory',
-        consume: () => Promise.resolve('consumed'),
-        consumeSync: () => {
-          throw new Error('boom');
-        },
-        ping: () => Promise.resolve(true),
-        close: () => Promise.resolve(),
-      };
-      await expectDecision(w, { view: view(signed(w)), store: throwing }, 'replay_store_unavailable', 503);
-    });
     it('denies overloaded (503) without asking the store when no time is left before the deadline, and the jti stays unused', async () => {
       const asked: string[] = [];
       const memory = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
@@ -784,7 +753,7 @@ describe('decision engine: every reason code through verifyRequest', () => {
         generationStartMs,
         consume: async (key, ttlMs, nowMs, fromMs) => {
           calls.push({ key, ttlMs, nowMs, fromMs });
-          return inner.consumeSync(key, ttlMs, nowMs, fromMs);
+          return inner.consume(key, ttlMs, nowMs, fromMs);
         },
         ping: () => inner.ping(),
         close: () => inner.close(),

@@ -57,7 +57,7 @@ describe('replay record vs acceptance window: the expiry edge', function () {
         assert.equal(await reasonAt(store, pp, untilMs - 1, options), 'jti_replay');
         assert.equal(await reasonAt(store, pp, untilMs, options), 'passport_expired');
         // The record itself outlives the window by the margin, on the engine clock.
-        assert.equal(store.consumeSync(`${ISSUER}\n${jtiOf(pp)}`, 1, untilMs + REPLAY_RECORD_MARGIN_MS - 1, -Infinity), 'replayed');
+        assert.equal(await store.consume(`${ISSUER}\n${jtiOf(pp)}`, 1, untilMs + REPLAY_RECORD_MARGIN_MS - 1, -Infinity), 'replayed');
       }),
       { numRuns: 150 },
     );

@@ -253,7 +253,7 @@ describe('transcript-v1 text', () => {
   });
 });
 
-describe('transcript-v1 fast paths agree with a direct transcription of the spec', () => {
+describe('transcript-v1 agrees with a direct transcription of the spec', () => {
   // Characters that exercise every branch: unreserved, literal in one set but not another,
   // escapes of each kind (decoded, upper-cased, refused, malformed), structure, non-ASCII
   // (including a lone surrogate and U+212A, which must not fold to "k"), and controls.

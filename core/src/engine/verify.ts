@@ -15,7 +15,6 @@ import { AUDIT_SCHEMA, type AuditEvent, type Decision, type Identity, type Reque
 import { sha256hex } from '../encoding.js';
 import { printable } from '../printable.js';
 import { finalDetail } from './detail.js';
-import { isoTime } from './iso-time.js';
 import { freshnessPhase } from './phases/freshness.js';
 import { replayPhase } from './phases/replay.js';
 import { routePhase } from './phases/route.js';
@@ -79,9 +78,7 @@ export async function verifyRequest(input: VerifyInput): Promise<Decision> {
     // Dry-run never consumes: it must not change what an enforcing replica would decide later.
     if (reason === undefined && modeOf(s.view, s, options) === 'enforce') {
       phase = 'replay';
-      const replay = replayPhase(s);
-      // Only a store without a synchronous consume makes the decision wait.
-      reason = typeof replay === 'object' ? await replay : replay;
+      reason = await replayPhase(s);
     }
   } catch (error) {
     reason = 'internal_error';
@@ -159,7 +156,7 @@ function decide(
   const transcriptSha256 = s?.transcript ? sha256hex(s.transcript.bytes) : undefined;
   const audit: AuditEvent = {
     schema: AUDIT_SCHEMA,
-    time: isoTime(nowMs),
+    time: new Date(nowMs).toISOString(),
     decision_id: decisionId,
     decision: reason === 'ok' ? 'allow' : 'deny',
     enforced: !dryRun,

@@ -15,21 +15,9 @@ import type { ConsumeResult } from '../../replay/types.js';
 import type { ReplayClaim } from '../proof-kind.js';
 import type { PhaseState } from '../state.js';
 
-/** Answers synchronously when the store can (ReplayStore.consumeSync), otherwise with a promise. */
-export function replayPhase(s: PhaseState): ReasonCode | undefined | Promise<ReasonCode | undefined> {
+export async function replayPhase(s: PhaseState): Promise<ReasonCode | undefined> {
   // The key, its lifetime and its acceptance start come from the proof kind (../proof-kind.ts).
   const claim = s.kind!.replay(s);
-  const store = s.store;
-  if (store.consumeSync !== undefined) {
-    let result: ConsumeResult;
-    try {
-      result = store.consumeSync(claim.key, claim.ttlMs, s.nowMs, claim.acceptedFromMs);
-    } catch {
-      s.detail = STORE_THREW;
-      return 'replay_store_unavailable';
-    }
-    return reasonFor(s, result, claim);
-  }
   // A wait on the store is bounded by what is left of Envoy's deadline; with nothing left the
   // store is not asked at all, so the jti is not touched.
   let waitMs: number | undefined;
@@ -40,10 +28,6 @@ export function replayPhase(s: PhaseState): ReasonCode | undefined | Promise<Rea
       return 'overloaded';
     }
   }
-  return consumeAsync(s, claim, waitMs);
-}
-
-async function consumeAsync(s: PhaseState, claim: ReplayClaim, waitMs: number | undefined): Promise<ReasonCode | undefined> {
   let result: ConsumeResult;
   try {
     result = await s.store.consume(claim.key, claim.ttlMs, s.nowMs, claim.acceptedFromMs, waitMs);
