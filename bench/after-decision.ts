@@ -1,6 +1,6 @@
 /**
  * CPU per decision of what the server does once a decision is made: `onDecision` (metrics and an
- * audit line to a file) and the CheckResponse (build and encode). Not part of `npm run bench`; run
+ * audit line to a file) and the CheckResponse bytes. Not part of `npm run bench`; run
  * it by hand when working on that path:
  *
  *   node dist/bench/after-decision.js                      this build alone
@@ -22,7 +22,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { decodeCheckRequest } from '../authz-server/src/proto.js';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import type { Decision } from '../core/src/types.js';
 import { BENCH_ROUTE, benchCheckService, benchTrust, presign } from './load-server.js';
@@ -32,9 +31,11 @@ interface Variant {
   readonly name: string;
   readonly AuditSink: typeof import('../authz-server/src/audit-sink.js').AuditSink;
   readonly ServerMetrics: typeof import('../authz-server/src/metrics.js').ServerMetrics;
-  readonly toCheckResponse: typeof import('../authz-server/src/translate/response.js').toCheckResponse;
-  readonly encode: typeof import('../authz-server/src/response-codec.js').encodeCheckResponseFast;
+  /** Decision → CheckResponse bytes (a build before authz-server/src/envoy/: build, then encode). */
+  readonly respond: (decision: Decision) => Buffer;
 }
+
+type Respond = (decision: Decision) => Buffer;
 
 async function variant(name: string, distRoot: string): Promise<Variant> {
   const load = async <T>(path: string): Promise<T> => (await import(pathToFileURL(join(distRoot, path)).href)) as T;
@@ -42,8 +43,14 @@ async function variant(name: string, distRoot: string): Promise<Variant> {
     name,
     AuditSink: (await load<typeof import('../authz-server/src/audit-sink.js')>('authz-server/src/audit-sink.js')).AuditSink,
     ServerMetrics: (await load<typeof import('../authz-server/src/metrics.js')>('authz-server/src/metrics.js')).ServerMetrics,
-    toCheckResponse: (await load<typeof import('../authz-server/src/translate/response.js')>('authz-server/src/translate/response.js')).toCheckResponse,
-    encode: (await load<typeof import('../authz-server/src/response-codec.js')>('authz-server/src/response-codec.js')).encodeCheckResponseFast,
+    respond: await load<{ writeCheckResponse: Respond }>('authz-server/src/envoy/check-response.js').then(
+      (m) => m.writeCheckResponse,
+      async () => {
+        const build = (await load<{ toCheckResponse: (d: Decision) => unknown }>('authz-server/src/translate/response.js')).toCheckResponse;
+        const encode = (await load<{ encodeCheckResponseFast: (r: unknown) => Buffer }>('authz-server/src/response-codec.js')).encodeCheckResponseFast;
+        return (d: Decision) => encode(build(d));
+      },
+    ),
   };
 }
 
@@ -53,9 +60,9 @@ async function decisions(count: number): Promise<[Decision, number][]> {
   const decided: [Decision, number][] = [];
   const check = benchCheckService(bundle, (decision, seconds) => void decided.push([decision, seconds]));
   const items = presign(issuerKey, holder, count);
-  for (const item of items) await check.decide(decodeCheckRequest(item.bytes));
+  for (const item of items) await check.decide(item.bytes);
   const replays: [Decision, number][] = [];
-  for (let i = 0; i < count / 10; i++) await check.decide(decodeCheckRequest(items[i]!.bytes));
+  for (let i = 0; i < count / 10; i++) await check.decide(items[i]!.bytes);
   replays.push(...decided.splice(count));
   if (decided.some(([d]) => !d.allow) || replays.some(([d]) => d.reason !== 'jti_replay')) throw new Error('unexpected bench decisions');
   // One replay deny after every ten allows.
@@ -87,15 +94,14 @@ async function main(): Promise<void> {
               const [d, s] = all[i]!;
               metrics.observeDecision(d, s);
               audit.write(d.audit);
-              sink += v.encode(v.toCheckResponse(d)).length;
+              sink += v.respond(d).length;
               if (i % perTurn === perTurn - 1) await turn();
             }
             await audit.flush();
           },
           metrics: () => all.forEach(([d, s]) => metrics.observeDecision(d, s)),
           'audit line': () => all.forEach(([d]) => (sink += v.AuditSink.line(d.audit).length)),
-          'response build': () => all.forEach(([d]) => (sink += v.toCheckResponse(d).status.code)),
-          'build+encode': () => all.forEach(([d]) => (sink += v.encode(v.toCheckResponse(d)).length)),
+          response: () => all.forEach(([d]) => (sink += v.respond(d).length)),
         };
         return { v, audit, parts, samples: new Map<string, number[]>(), sink: () => sink };
       }),

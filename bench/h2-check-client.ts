@@ -38,7 +38,15 @@ export class H2CheckClient {
    * `address` is `host:port`; `timeoutMs` is sent as grpc-timeout, as Envoy sends its ext_authz
    * timeout (envoy/envoy.yaml: 0.5 s). TCP_NODELAY is set, as Envoy sets it on upstream connections.
    */
-  constructor(address: string, timeoutMs = 500) {
+  readonly #stampSend: boolean;
+
+  /**
+   * `stampSend` (bench/overload-diag.ts only): each request also carries `x-bench-sent-ms`, the
+   * wall-clock time of its send in milliseconds, so a diagnostic server can split the time a check
+   * waited before its handler saw it from the time the handler took.
+   */
+  constructor(address: string, timeoutMs = 500, stampSend = false) {
+    this.#stampSend = stampSend;
     const at = address.lastIndexOf(':');
     const host = address.slice(0, at);
     const port = Number(address.slice(at + 1));
@@ -58,7 +66,8 @@ export class H2CheckClient {
   /** Sends one framed CheckRequest; resolves with the CheckResponse message bytes. */
   check(framed: Buffer): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      const stream = this.#session.request(this.#headers, { endStream: false });
+      const headers = this.#stampSend ? { ...this.#headers, 'x-bench-sent-ms': (performance.timeOrigin + performance.now()).toFixed(3) } : this.#headers;
+      const stream = this.#session.request(headers, { endStream: false });
       const chunks: Buffer[] = [];
       let status: string | undefined;
       let message: string | undefined;

@@ -17,10 +17,9 @@ import { fileURLToPath } from 'node:url';
 import { CheckService } from '../authz-server/src/check-service.js';
 import type { CompiledBundle } from '../core/src/bundle/compile.js';
 import { buildBundle, signBundle, type BundleDocument } from '../core/src/bundle/index.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/options.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
-import type { Decision, PublicJwk } from '../core/src/types.js';
-import type { DecodedCheckRequest } from '../authz-server/src/request-codec.js';
+import type { Decision, PublicJwk, SigningAlg } from '../core/src/types.js';
 import { generateSigningKey, importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
 import { issuePassport } from '../core/src/passport.js';
 import { collectHeaders, signRequest } from '../core/src/signer.js';
@@ -36,12 +35,19 @@ export const BENCH_ROUTE = 'payments-create';
 export const BENCH_AUTHORITY = 'api.bench.test';
 export const BENCH_PATH = '/v1/payments';
 export const BENCH_BODY = '{"amount":100,"currency":"EUR"}';
+/** The lifetime of the one reusable passport a reusable load run presents (the route's limit). */
+export const BENCH_REUSABLE_LIFETIME_S = 900;
 
-/** The benches' trust: fresh keys and a signed bundle holding the one bench route, on the real clock. */
-export function benchTrust(): { bundleSigner: SigningKey; issuerKey: SigningKey; holder: SigningKey; doc: BundleDocument } {
+/**
+ * The benches' trust: fresh keys and a signed bundle holding the one bench route, on the real clock.
+ * With `reusable` the route also accepts reusable passports (docs/bundle.md §1.2.6), for
+ * bench/reusable.ts; without it the bundle is what a build without reusable passports also loads
+ * (an A/B base server, TRUSTPLANE_BENCH_BASE).
+ */
+export function benchTrust(holderAlg: SigningAlg = 'EdDSA', reusable = false): { bundleSigner: SigningKey; issuerKey: SigningKey; holder: SigningKey; doc: BundleDocument } {
   const bundleSigner = generateSigningKey('EdDSA');
   const issuerKey = generateSigningKey('EdDSA');
-  const holder = generateSigningKey('EdDSA');
+  const holder = generateSigningKey(holderAlg);
   const now = Math.floor(Date.now() / 1000);
   const built = buildBundle({
     serial: 1,
@@ -59,6 +65,7 @@ export function benchTrust(): { bundleSigner: SigningKey; issuerKey: SigningKey;
         // the run signs up front (an A/B with many round pairs signs over 100,000 of them).
         freshness_class: 'offline-ok',
         bound_headers: ['content-type'],
+        ...(reusable ? { reusable_passport: { max_lifetime_s: BENCH_REUSABLE_LIFETIME_S } } : {}),
       },
     ],
   });
@@ -89,13 +96,18 @@ export interface PresignedRequest {
   readonly transcript: Uint8Array;
 }
 
-/** `count` requests, each with its own passport (unique jti, `lifetimeS` to live) and proof, on the real clock. */
-export function presign(issuerKey: SigningKey, holder: SigningKey, count: number, lifetimeS = 300): PresignedRequest[] {
+/**
+ * `count` requests, each with its own passport (unique jti, `lifetimeS` to live) and proof, on the
+ * real clock; with `reusable`, all under one reusable passport (docs/transcript-v1.md §15), each
+ * with its own proof.
+ */
+export function presign(issuerKey: SigningKey, holder: SigningKey, count: number, lifetimeS = 300, reusable = false): PresignedRequest[] {
   const out: PresignedRequest[] = [];
   const headers = { 'content-type': 'application/json' };
+  let shared: string | undefined;
   for (let i = 0; i < count; i++) {
     const nowMs = Date.now();
-    const passport = issuePassport({
+    const passport = shared ?? issuePassport({
       key: issuerKey,
       issuer: BENCH_ISSUER,
       subject: BENCH_SUBJECT,
@@ -109,7 +121,9 @@ export function presign(issuerKey: SigningKey, holder: SigningKey, count: number
       // replay_state_lost (docs/configuration.md, "Replay store"). Requests are sent only after all
       // of them are signed, seconds later, so `iat` is within the tolerance by then.
       nowMs: nowMs + 31_000,
+      ...(reusable ? { reusable: true } : {}),
     });
+    if (reusable) shared = passport;
     const s = signRequest(
       { method: 'POST', authority: BENCH_AUTHORITY, pathAndQuery: BENCH_PATH, headers, body: BENCH_BODY },
       { passport, holder, route: BENCH_ROUTE, bindHeaders: ['content-type'], nowMs },
@@ -143,11 +157,19 @@ export type ToLoad =
       readonly client?: LoadClientKind;
       /** Passport lifetime, seconds (default 300). */
       readonly lifetimeS?: number;
+      /** One reusable passport for every request, each with its own proof (bench/reusable.ts). */
+      readonly reusable?: boolean;
       /** grpc-timeout the h2 client sends, milliseconds (default 500, as envoy/envoy.yaml). */
       readonly timeoutMs?: number;
+      /** Stamp each request with its send time (x-bench-sent-ms; bench/overload-diag.ts). */
+      readonly stampSend?: boolean;
+      /** HTTP/2 connections the h2 client spreads its calls over, in turn (default 1). */
+      readonly connections?: number;
     }
   | { readonly op: 'closed'; readonly count: number; readonly concurrency: number; readonly reuse?: boolean }
   | { readonly op: 'target'; readonly address: string }
+  /** Reconnect sending another grpc-timeout (bench/overload.ts: a timeout within the answer margin makes every check shed). */
+  | { readonly op: 'timeout'; readonly address: string; readonly timeoutMs: number }
   | { readonly op: 'open'; readonly ratePerS: number; readonly count: number; readonly reuse?: boolean }
   | { readonly op: 'exit' };
 
@@ -174,6 +196,11 @@ export type FromLoad =
       readonly scheduledLatencyMs: number[];
       /** Per check, what came back (ANSWER_KINDS). */
       readonly kinds: number[];
+      /**
+       * This process's own event-loop lag during the run, sampled by a 2 ms timer (how late it fired),
+       * ms: a load process that lags sends late and stamps answers late, and must say so.
+       */
+      readonly ownLagMs: number[];
     } & Outcomes)
   | { readonly op: 'error'; readonly message: string };
 
@@ -264,6 +291,9 @@ class Tally {
   }
 }
 
+/** Period of the load process's own lag probe during an open-loop run. */
+const OWN_LAG_PROBE_MS = 2;
+
 /** Collects the load process's garbage before a timed phase, when it runs with --expose-gc. */
 function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -274,14 +304,20 @@ async function child(): Promise<void> {
   let next = 0;
   let kind: LoadClientKind = 'h2';
   let timeoutMs = 500;
+  let stampSend = false;
+  let connections = 1;
   let call: ((framed: Buffer) => Promise<Buffer>) | undefined;
   let close: () => void = () => {};
   const connectTo = (address: string): void => {
     close();
     if (kind === 'h2') {
-      const c = new H2CheckClient(address, timeoutMs);
-      call = (framed) => c.check(framed);
-      close = () => c.close();
+      // Several connections, taken in turn, as Envoy has one per worker thread (bench/overload.ts).
+      const cs = Array.from({ length: connections }, () => new H2CheckClient(address, timeoutMs, stampSend));
+      let turn = 0;
+      call = cs.length === 1 ? (framed) => cs[0]!.check(framed) : (framed) => cs[turn++ % cs.length]!.check(framed);
+      close = () => {
+        for (const c of cs) c.close();
+      };
     } else {
       const c = makeCheckClient(address);
       call = (framed) => c.checkBytes(framed.subarray(5), 10_000);
@@ -300,13 +336,19 @@ async function child(): Promise<void> {
       try {
         if (m.op === 'init') {
           const t0 = performance.now();
-          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count, m.lifetimeS).map((r) => frameGrpcMessage(r.bytes));
+          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count, m.lifetimeS, m.reusable).map((r) => frameGrpcMessage(r.bytes));
           next = 0;
           kind = m.client ?? 'h2';
           timeoutMs = m.timeoutMs ?? 500;
+          stampSend = m.stampSend ?? false;
+          connections = m.connections ?? 1;
           connectTo(m.address);
           send({ op: 'ready', presignMs: performance.now() - t0 });
         } else if (m.op === 'target') {
+          connectTo(m.address);
+          send({ op: 'targeted' });
+        } else if (m.op === 'timeout') {
+          timeoutMs = m.timeoutMs;
           connectTo(m.address);
           send({ op: 'targeted' });
         } else if (m.op === 'closed') {
@@ -351,6 +393,13 @@ async function child(): Promise<void> {
             call!(batch[k]!).then(stamp, () => stamp(null));
           };
           collectGarbage();
+          const ownLag: number[] = [];
+          let probeDue = performance.now() + OWN_LAG_PROBE_MS;
+          const probe = setInterval(() => {
+            const now = performance.now();
+            ownLag.push(now - probeDue);
+            probeDue = now + OWN_LAG_PROBE_MS;
+          }, OWN_LAG_PROBE_MS);
           const t0 = performance.now() + 20;
           let i = 0;
           await new Promise<void>((resolve) => {
@@ -369,7 +418,8 @@ async function child(): Promise<void> {
           });
           await finished;
           const wallMs = performance.now() - t0;
-          send({ op: 'open', wallMs, sentLatencyMs: [...sentLatency], scheduledLatencyMs: [...scheduledLatency], kinds: [...kinds], ...tally.outcomes() });
+          clearInterval(probe);
+          send({ op: 'open', wallMs, sentLatencyMs: [...sentLatency], scheduledLatencyMs: [...scheduledLatency], kinds: [...kinds], ownLagMs: ownLag, ...tally.outcomes() });
         } else if (m.op === 'exit') {
           close();
           process.disconnect();
@@ -382,29 +432,27 @@ async function child(): Promise<void> {
 }
 
 /**
- * The transport floor: a grpc-js server with the same service definition, loader options and
- * codecs as the real one (proto.ts, request-codec.ts, response-codec.ts), whose Check decodes the
- * request and answers a fixed allow without deciding. Its CPU per call is what gRPC, HTTP/2 and
- * protobuf cost before any TrustPlane work.
+ * The transport floor: a grpc-js server with the same service definition and edge as the real one
+ * (authz-server/src/envoy/), whose Check reads the request and writes a fixed allow without
+ * deciding. Its CPU per call is what gRPC, HTTP/2 and protobuf cost before any TrustPlane work.
  */
-const NOOP_RESPONSE = {
-  status: { code: 0, message: '' },
-  ok_response: {
-    headers: ['x-trustplane-subject', 'x-trustplane-issuer', 'x-trustplane-trust-domain', 'x-trustplane-key-binding', 'x-trustplane-route', 'x-trustplane-decision-id'].map((key) => ({
-      header: { key, value: 'spiffe://bench.test/ns/shop/sa/checkout' },
-      append_action: 2,
-    })),
-    headers_to_remove: ['x-trustplane-passport', 'x-trustplane-proof', 'x-trustplane-body-sha256'],
-  },
-  dynamic_metadata: { fields: { reason: { stringValue: 'ok' }, decision_id: { stringValue: '00000000-0000-4000-8000-000000000000' }, dry_run: { boolValue: false } } },
-};
-
-async function noopServer(): Promise<void> {
-  await serveCheck((_call, callback) => callback(null, NOOP_RESPONSE));
-}
+const NOOP_DECISION = {
+  allow: true,
+  reason: 'ok',
+  httpStatus: 200,
+  grpcStatus: 0,
+  decisionId: '00000000-0000-4000-8000-000000000000',
+  dryRun: false,
+  routeId: 'checkout',
+  identity: { issuer: 'https://issuer.bench.test', subject: 'spiffe://bench.test/ns/shop/sa/checkout', trustDomain: 'bench.test', keyBinding: 'software', kid: 'k', jti: 'j', audience: 'a' },
+} as unknown as Decision;
 
 /** A denial the lower-bound server answers when a passport does not verify: the run then fails its allowed count. */
-const LOWER_BOUND_DENIAL = { status: { code: 16, message: 'passport did not verify' }, denied_response: { status: { code: 401 } } };
+const LOWER_BOUND_DENIAL = { ...NOOP_DECISION, allow: false, reason: 'signature_invalid', identity: undefined } as unknown as Decision;
+
+async function noopServer(): Promise<void> {
+  await serveCheck(() => true);
+}
 
 /**
  * The lower bound of any Check server on this stack: the no-op above plus the two signature
@@ -426,28 +474,36 @@ async function verifyOnlyServer(): Promise<void> {
   const keys = JSON.parse(process.env['TRUSTPLANE_BENCH_KEYS'] ?? '{}') as { issuer: PublicJwk; holder: PublicJwk };
   const issuer = importPublicJwk(keys.issuer);
   const holder = importPublicJwk(keys.holder);
-  await serveCheck((call, callback) => {
-    const headers = call.request.attributes?.request?.http?.headers ?? {};
-    const passport = parseCompact(headers['x-trustplane-passport'] ?? '');
-    const proof = headers['x-trustplane-proof'] ?? '';
+  await serveCheck((headers) => {
+    const passport = parseCompact(headers.get('x-trustplane-passport') ?? '');
+    const proof = headers.get('x-trustplane-proof') ?? '';
     const dot = proof.lastIndexOf('.');
     const passportOk = passport !== undefined && verifyBytes('EdDSA', issuer, passport.signingInput, passport.signature);
     verifyBytes('EdDSA', holder, Buffer.from(proof.slice(0, Math.max(0, dot)), 'ascii'), Buffer.from(proof.slice(dot + 1), 'base64url'));
-    callback(null, passportOk ? NOOP_RESPONSE : LOWER_BOUND_DENIAL);
+    return passportOk;
   });
 }
 
 /**
- * Serves `check` as Authorization/Check on a free loopback port with the real server's service
- * definition, codecs and options (CHECK_SERVICE, GRPC_SERVER_OPTIONS), tells the parent the port,
- * and stops when the parent goes.
+ * Serves Authorization/Check on a free loopback port with the real server's service definition,
+ * edge and options (envoy/services.ts, GRPC_SERVER_OPTIONS): each request is read into its view,
+ * `allow` says from its headers whether to answer the fixed allow or the denial. Tells the parent
+ * the port, and stops when the parent goes.
  */
-async function serveCheck(check: (call: { request: DecodedCheckRequest }, callback: (e: null, r: unknown) => void) => void): Promise<void> {
+async function serveCheck(allow: (headers: ReadonlyMap<string, string>) => boolean): Promise<void> {
   const grpc = await import('@grpc/grpc-js');
-  const { CHECK_SERVICE } = await import('../authz-server/src/check-service.js');
+  const { AuthorizationService } = await import('../authz-server/src/envoy/services.js');
+  const { readCheckRequest } = await import('../authz-server/src/envoy/check-request.js');
+  const { writeCheckResponse } = await import('../authz-server/src/envoy/check-response.js');
   const { GRPC_SERVER_OPTIONS } = await import('../authz-server/src/server.js');
+  const settings = { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false };
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
-  server.addService(CHECK_SERVICE, { Check: check } as never);
+  server.addService(AuthorizationService, {
+    Check: (call: { request: Buffer }, callback: (e: null, r: Buffer) => void) => {
+      const view = readCheckRequest(call.request, settings);
+      callback(null, writeCheckResponse(!('reason' in view) && allow(view.headers) ? NOOP_DECISION : LOWER_BOUND_DENIAL));
+    },
+  } as never);
   server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
     if (error) throw error;
     process.send!({ port });
@@ -458,19 +514,20 @@ async function serveCheck(check: (call: { request: DecodedCheckRequest }, callba
 /**
  * The same no-op on node:http2 alone, without grpc-js: the HTTP/2 stack's own share of the floor.
  * A unary gRPC exchange by hand (length-prefixed message in, headers, message, grpc-status
- * trailers out), with the same request decoder and response bytes.
+ * trailers out), with the same request reader and response bytes.
  */
 async function rawNoopServer(): Promise<void> {
   const { createServer } = await import('node:http2');
-  const { decodeCheckRequest } = await import('../authz-server/src/proto.js');
-  const { encodeCheckResponseFast } = await import('../authz-server/src/response-codec.js');
-  const framed = frameGrpcMessage(encodeCheckResponseFast(NOOP_RESPONSE as never));
+  const { readCheckRequest } = await import('../authz-server/src/envoy/check-request.js');
+  const { writeCheckResponse } = await import('../authz-server/src/envoy/check-response.js');
+  const settings = { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false };
+  const framed = frameGrpcMessage(writeCheckResponse(NOOP_DECISION));
   const server = createServer();
   server.on('stream', (stream) => {
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
-      decodeCheckRequest(Buffer.concat(chunks).subarray(5));
+      readCheckRequest(Buffer.concat(chunks).subarray(5), settings);
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': '' }));
       stream.end(framed);
@@ -490,7 +547,7 @@ export type Ask = (m: ToLoad) => Promise<FromLoad>;
  * scavenge (at the default 16 MB it stalled 5-25 ms about once a second, and every check in flight
  * then looked slow).
  */
-export function loadProcess(): { ask: Ask; stop: () => Promise<void> } {
+export function loadProcess(): { ask: Ask; stop: () => Promise<void>; pid: number } {
   const script = fileURLToPath(import.meta.url);
   const load = fork(script, ['--load-child'], { execArgv: ['--expose-gc', '--max-semi-space-size=64'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ask: Ask = (m) =>
@@ -511,7 +568,7 @@ export function loadProcess(): { ask: Ask; stop: () => Promise<void> } {
     await new Promise<void>((resolve) => (load.exitCode !== null || load.signalCode !== null ? resolve() : load.once('exit', () => resolve())));
     clearTimeout(timer);
   };
-  return { ask, stop };
+  return { ask, stop, pid: load.pid! };
 }
 
 

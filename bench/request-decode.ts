@@ -1,7 +1,8 @@
 /**
  * What a check costs before the engine runs: CheckRequest bytes → request view, with proto-loader's
- * decoder for protos/ (what the server used before) against the direct decoder (request-codec.ts,
- * what it uses now). In-process and interleaved, so both sides see the same machine at the same
+ * decoder for protos/ and the reference translation (test/support/request-view-reference.ts: how
+ * the server read requests before it had its own reader) against the server's reader
+ * (authz-server/src/envoy/check-request.ts). In-process and interleaved, so both sides see the same machine at the same
  * time: each round runs both over the same requests, the side that goes first alternating.
  *
  * Requests are the server bench's (bench/load-server.ts `presign`: Envoy-shaped, encoded with the
@@ -12,9 +13,10 @@
  */
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { AuthorizationService } from '../authz-server/src/proto.js';
-import { decodeCheckRequestFast } from '../authz-server/src/request-codec.js';
-import { toRequestView, type RequestViewSettings } from '../authz-server/src/translate/request-view.js';
+import { readCheckRequest } from '../authz-server/src/envoy/check-request.js';
+import type { RequestViewSettings } from '../authz-server/src/envoy/request-view.js';
+import { AuthorizationClientService } from '../dev/gateway/authz-client.js';
+import { referenceRequestView } from '../test/support/request-view-reference.js';
 import { generateSigningKey } from '../core/src/keys.js';
 import { presign } from './load-server.js';
 
@@ -23,19 +25,20 @@ const PASSES = 10;
 const ROUNDS = 21;
 const SETTINGS: RequestViewSettings = { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false };
 
-type Decode = (bytes: Buffer) => unknown;
-const SIDES: ReadonlyArray<readonly [string, Decode]> = [
-  ['proto-loader', (bytes) => AuthorizationService.Check.requestDeserialize(bytes)],
-  ['direct', decodeCheckRequestFast],
+type Read = (bytes: Buffer) => unknown;
+const SIDES: ReadonlyArray<readonly [string, Read]> = [
+  ['proto-loader', (bytes) => referenceRequestView(AuthorizationClientService['Check']!.requestDeserialize(bytes), SETTINGS)],
+  ['direct', (bytes) => readCheckRequest(bytes, SETTINGS)],
 ];
+/** Either side's result as the view (the reference wraps it in { ok, view }). */
+const viewOf = (r: unknown): unknown => (typeof r === 'object' && r !== null && 'ok' in r && (r as { ok: boolean }).ok ? (r as unknown as { view: unknown }).view : r);
 
 export interface RequestDecodeResult {
   readonly requests: number;
   readonly rounds: number;
-  /** Median CPU µs per request, by side, for decode + toRequestView and for decode alone. */
+  /** Median CPU µs per request, by side, bytes → view. */
   readonly viewUs: Readonly<Record<string, number>>;
-  readonly decodeUs: Readonly<Record<string, number>>;
-  /** Median GC pause µs per request (decode + toRequestView). */
+  /** Median GC pause µs per request. */
   readonly gcUs: Readonly<Record<string, number>>;
 }
 
@@ -81,20 +84,18 @@ export async function measureRequestDecode(requests = REQUESTS, rounds = ROUNDS)
   const items = presign(generateSigningKey('EdDSA'), generateSigningKey('EdDSA'), requests).map((it) => it.bytes);
   // Both sides must read these requests the same way, or the comparison means nothing.
   for (const bytes of items.slice(0, 20)) {
-    const [a, b] = SIDES.map(([, decode]) => JSON.stringify(toRequestView(decode(bytes), SETTINGS), (_k, v: unknown) => (v instanceof Map ? [...v] : v)));
-    if (a !== b) throw new Error('the two decoders give different views of a bench request');
+    const [a, b] = SIDES.map(([, read]) => JSON.stringify(viewOf(read(bytes)), (_k, v: unknown) => (v instanceof Map ? [...v] : v)));
+    if (a !== b) throw new Error('the two sides give different views of a bench request');
   }
-  const runs = new Map<string, { view: Run[]; decode: Run[] }>(SIDES.map(([name]) => [name, { view: [], decode: [] }]));
+  const runs = new Map<string, { view: Run[] }>(SIDES.map(([name]) => [name, { view: [] }]));
   observer.observe({ entryTypes: ['gc'] });
   try {
     for (let round = -2; round < rounds; round++) {
       const order = round % 2 === 0 ? SIDES : [...SIDES].reverse();
-      for (const [name, decode] of order) {
-        const view = timed(items, (bytes) => toRequestView(decode(bytes), SETTINGS));
-        const only = timed(items, decode);
+      for (const [name, read] of order) {
+        const view = timed(items, read);
         if (round < 0) continue; // warm-up
         runs.get(name)!.view.push(view);
-        runs.get(name)!.decode.push(only);
       }
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -103,10 +104,10 @@ export async function measureRequestDecode(requests = REQUESTS, rounds = ROUNDS)
   }
   const n = items.length * PASSES;
   const samples = new Map(
-    [...runs].map(([name, r]) => [name, { view: r.view.map((x) => x.cpuUs), decode: r.decode.map((x) => x.cpuUs), gc: r.view.map((x) => gcUsOf(x, n)) }]),
+    [...runs].map(([name, r]) => [name, { view: r.view.map((x) => x.cpuUs), gc: r.view.map((x) => gcUsOf(x, n)) }]),
   );
-  const pick = (k: 'view' | 'decode' | 'gc'): Record<string, number> => Object.fromEntries([...samples].map(([name, s]) => [name, median(s[k])]));
-  return { requests, rounds, viewUs: pick('view'), decodeUs: pick('decode'), gcUs: pick('gc') };
+  const pick = (k: 'view' | 'gc'): Record<string, number> => Object.fromEntries([...samples].map(([name, s]) => [name, median(s[k])]));
+  return { requests, rounds, viewUs: pick('view'), gcUs: pick('gc') };
 }
 
 export async function bench(): Promise<void> {
@@ -114,9 +115,9 @@ export async function bench(): Promise<void> {
   const us = (x: number): string => `${x.toFixed(2).padStart(6)} µs`;
   console.log(`request decode: CheckRequest bytes → request view, in-process A/B (${r.requests} bench requests × ${PASSES} passes, median of ${r.rounds} rounds, CPU per request)`);
   for (const [name] of SIDES) {
-    console.log(`  ${name.padEnd(13)} decode + toRequestView ${us(r.viewUs[name]!)}   decode alone ${us(r.decodeUs[name]!)}   GC pauses ${us(r.gcUs[name]!)}`);
+    console.log(`  ${name.padEnd(13)} bytes → view ${us(r.viewUs[name]!)}   GC pauses ${us(r.gcUs[name]!)}`);
   }
-  console.log(`  ratio direct / proto-loader (decode + toRequestView)  ${(r.viewUs['direct']! / r.viewUs['proto-loader']!).toFixed(3)}`);
+  console.log(`  ratio direct / proto-loader  ${(r.viewUs['direct']! / r.viewUs['proto-loader']!).toFixed(3)}`);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await bench();

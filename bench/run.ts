@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 
-const MODULES = ['core', 'request-decode', 'wasm', 'server', 'overload', 'middleware'] as const;
+const MODULES = ['core', 'request-decode', 'wasm', 'server', 'reusable', 'overload', 'middleware'] as const;
 
 interface BenchModule {
   bench(): Promise<void>;

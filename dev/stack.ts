@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker, parseBrokerConfig, type RunningBroker } from '../broker/src/index.js';
 import { loadConfig } from '../authz-server/src/config.js';
-import { createLogger } from '../authz-server/src/log.js';
+import { createLogger } from '../service/src/log.js';
 import { PACKAGE_ROOT } from '../core/src/package-root.js';
 import { startServer } from '../authz-server/src/server.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
@@ -110,7 +110,7 @@ export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack>
       key_file: join(state.dir, 'broker-key.jwk.json'),
       software: { subject: 'spiffe://dev.trustplane.local/ns/demo/sa/broker-caller' },
     }),
-    { logger: () => {} },
+    { logger: createLogger('error', () => {}) },
   );
   const echo = await startEcho();
   const gateway = await startGateway({

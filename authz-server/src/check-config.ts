@@ -16,7 +16,8 @@ import { createSecureContext } from 'node:tls';
 import { dirname } from 'node:path';
 import { BundleError } from '../../core/src/bundle/errors.js';
 import { BundleSource } from './bundle-source.js';
-import { ConfigError, loadConfig, readConfigFile, type Overrides, type ServerConfig } from './config.js';
+import { ConfigError, fsReason, readConfigFile } from '../../service/src/config.js';
+import { loadConfig, type Overrides, type ServerConfig } from './config.js';
 import { readSigningKeys } from './server.js';
 
 export interface ConfigCheckInput {
@@ -34,14 +35,6 @@ export interface ConfigCheck {
 }
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
-
-function fsWhy(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EISDIR') return 'is a directory';
-  return firstLine(e);
-}
 
 export async function checkConfig(input: ConfigCheckInput): Promise<ConfigCheck> {
   let file: unknown;
@@ -80,7 +73,7 @@ export async function checkConfig(input: ConfigCheckInput): Promise<ConfigCheck>
     try {
       readFileSync(config.bundle.path);
     } catch (e) {
-      problems.push(`bundle.path ${config.bundle.path}: ${fsWhy(e)}`);
+      problems.push(`bundle.path ${config.bundle.path}: ${fsReason(e)}`);
     }
   }
   return { problems, config, ...(bundle ? { bundle } : {}) };
@@ -108,7 +101,7 @@ export function startupFileProblems(config: ServerConfig): string[] {
       try {
         return readFileSync(path);
       } catch (e) {
-        problems.push(`tls.${key} ${path}: ${fsWhy(e)}`);
+        problems.push(`tls.${key} ${path}: ${fsReason(e)}`);
         return undefined;
       }
     };
@@ -129,7 +122,7 @@ export function startupFileProblems(config: ServerConfig): string[] {
     try {
       accessSync(existsSync(f) ? f : dirname(f), constants.W_OK);
     } catch (e) {
-      problems.push(`audit.file ${f}: ${existsSync(f) ? 'not writable' : `directory ${dirname(f)}: ${fsWhy(e)}`}`);
+      problems.push(`audit.file ${f}: ${existsSync(f) ? 'not writable' : `directory ${dirname(f)}: ${fsReason(e)}`}`);
     }
   }
   return problems;

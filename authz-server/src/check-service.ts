@@ -1,6 +1,6 @@
 /**
- * The ext_authz Check handler. It only wires pure pieces together: CheckRequest → RequestView
- * (translate/request-view), the decision engine, Decision → CheckResponse (translate/response).
+ * The ext_authz Check handler: read → decide → write. envoy/check-request.ts reads the CheckRequest
+ * bytes into a RequestView, the decision engine decides, envoy/check-response.ts writes the answer.
  *
  * grpc-js has no global handler for exceptions thrown in handlers, so this is the one catch on the
  * request path: anything unexpected becomes a logged, counted `internal_error` deny — never a gRPC
@@ -12,28 +12,16 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
 import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
-import type { EngineOptions } from '../../core/src/engine/state.js';
+import type { EngineOptions } from '../../core/src/engine/options.js';
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import type { Decision } from '../../core/src/types.js';
-import { AuthorizationService, decodeCheckRequest, type CheckResponse } from './proto.js';
-import { toRequestView, type RequestViewSettings } from './translate/request-view.js';
-import { toCheckResponse } from './translate/response.js';
-import type { DecodedCheckRequest, UndecodableCheckRequest } from './request-codec.js';
-import { encodeCheckResponseFast } from './response-codec.js';
+import { readCheckRequest } from './envoy/check-request.js';
+import type { RequestViewSettings } from './envoy/request-view.js';
+import { writeCheckResponse } from './envoy/check-response.js';
+import { AuthorizationService } from './envoy/services.js';
 import { OverloadGate, type OverloadSettings } from './overload.js';
 
 export { OVERLOAD_DEFAULTS, type OverloadSettings } from './overload.js';
-
-/**
- * The Check method with the direct codecs in place of proto-loader's: request-codec.ts reads only
- * what the translator uses, and never throws, so bytes it cannot read are answered with a
- * `request_malformed` deny rather than grpc-js's INTERNAL error, which Envoy's failure_mode_allow
- * would decide (docs/envoy-integration.md F2.1); response-codec.ts writes the responses.
- */
-export const CHECK_SERVICE = {
-  ...AuthorizationService,
-  Check: { ...AuthorizationService.Check, requestDeserialize: decodeCheckRequest, responseSerialize: encodeCheckResponseFast },
-} as typeof AuthorizationService;
 
 export interface CheckDeps {
   readonly bundle: () => CompiledBundle | undefined;
@@ -68,10 +56,7 @@ export class CheckService {
     return this.#gate.drained();
   }
 
-  readonly check = (
-    call: grpc.ServerUnaryCall<DecodedCheckRequest | UndecodableCheckRequest, CheckResponse>,
-    callback: grpc.sendUnaryData<CheckResponse>,
-  ): void => {
+  readonly check = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void => {
     const answerBy = this.#gate.admit(call.getDeadline());
     if (answerBy === undefined) {
       callback(null, this.#shed());
@@ -84,44 +69,50 @@ export class CheckService {
     );
   };
 
-  /** `deadline` (performance.now() clock): when the answer must be on its way; bounds the store wait. */
-  async decide(request: unknown, deadline?: number): Promise<CheckResponse> {
+  /**
+   * CheckRequest bytes → CheckResponse bytes. `deadline` (performance.now() clock): when the answer
+   * must be on its way; bounds the store wait.
+   */
+  async decide(request: Uint8Array, deadline?: number): Promise<Buffer> {
     const started = performance.now();
     let decision: Decision;
     let namespaceHeaders: readonly string[] | undefined;
     try {
-      const translated = toRequestView(request, this.deps.settings);
-      if (translated.ok) namespaceHeaders = translated.view.namespaceHeaders;
-      decision = translated.ok
-        ? await verifyRequest({ view: translated.view, bundle: this.deps.bundle(), store: this.deps.store, options: this.deps.engine, deadline })
-        : edgeDecision('request_malformed', {}, this.deps.engine);
+      const read = readCheckRequest(request, this.deps.settings);
+      if ('reason' in read) {
+        // What was read of the request line goes on the deny's audit line.
+        decision = edgeDecision(read.reason, read.view, this.deps.engine, read.detail);
+      } else {
+        namespaceHeaders = read.namespaceHeaders;
+        decision = await verifyRequest({ view: read, bundle: this.deps.bundle(), store: this.deps.store, options: this.deps.engine, deadline });
+      }
     } catch (error) {
       this.deps.onInternalError(error);
-      decision = edgeDecision('internal_error', {}, this.deps.engine);
+      decision = edgeDecision('internal_error', {}, this.deps.engine, 'unexpected error outside the engine');
     }
     try {
       this.deps.onDecision(decision, (performance.now() - started) / 1000);
     } catch (error) {
       this.deps.onInternalError(error);
     }
-    return toCheckResponse(decision, namespaceHeaders);
+    return writeCheckResponse(decision, namespaceHeaders);
   }
 
   /** A shed check: decided without reading it, counted and audited like every other decision. */
-  #shed(): CheckResponse {
+  #shed(): Buffer {
     const started = performance.now();
-    const decision = edgeDecision('overloaded', {}, this.deps.engine);
+    const decision = edgeDecision('overloaded', {}, this.deps.engine, 'shed on arrival by the overload gate; not read');
     try {
       this.deps.onDecision(decision, (performance.now() - started) / 1000);
     } catch (error) {
       this.deps.onInternalError(error);
     }
-    return toCheckResponse(decision);
+    return writeCheckResponse(decision);
   }
 
-  #internal(error: unknown): CheckResponse {
+  #internal(error: unknown): Buffer {
     this.deps.onInternalError(error);
-    return toCheckResponse(edgeDecision('internal_error', {}, this.deps.engine));
+    return writeCheckResponse(edgeDecision('internal_error', {}, this.deps.engine));
   }
 
   #finish(reply: () => void): void {
@@ -133,6 +124,6 @@ export class CheckService {
   }
 
   addToServer(server: grpc.Server): void {
-    server.addService(CHECK_SERVICE, { Check: this.check });
+    server.addService(AuthorizationService, { Check: this.check });
   }
 }

@@ -20,12 +20,12 @@ import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { boundedWait } from '../../core/src/replay/wait.js';
 import type { ConsumeResult, ReplayStore } from '../../core/src/replay/types.js';
 import type { ServerConfig } from './config.js';
-import { createOpsServer } from './http.js';
-import { createLogger, errorFields } from './log.js';
+import { createLogger, errorFields } from '../../service/src/log.js';
+import { createOpsServer, listen } from '../../service/src/ops-http.js';
 import { ClusterMetrics } from './metrics.js';
 import type { Readiness } from './health.js';
-import { ServingStatus } from './proto.js';
-import { listenHttp, logGeneration, startServer } from './server.js';
+import { ServingStatus } from './envoy/services.js';
+import { logGeneration, startServer } from './server.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 
@@ -156,6 +156,37 @@ function onSignals(stop: () => Promise<void>): void {
   process.on('SIGINT', handler);
 }
 
+/**
+ * Memory reports for the soak (scripts/soak.ts; docs/performance.md, "Soak"), off unless
+ * TRUSTPLANE_MEMORY_REPORT_MS is set: then this process logs `memory` (info) that often: its RSS,
+ * V8 heap and, in the primary with the memory store, the replay store's entries; and on SIGUSR2 it
+ * logs one more report after a full garbage collection when it runs with --expose-gc
+ * (`after_gc: true`), which tells heap the collector can free from heap that is really held.
+ */
+function memoryReports(log: ReturnType<typeof createLogger>, role: 'primary' | 'worker', replayEntries?: () => number): void {
+  const everyMs = Number(process.env['TRUSTPLANE_MEMORY_REPORT_MS'] ?? 0);
+  if (!(everyMs > 0)) return;
+  const report = (afterGc: boolean): void => {
+    const m = process.memoryUsage();
+    log.info('memory', {
+      role,
+      after_gc: afterGc,
+      rss: m.rss,
+      heap_used: m.heapUsed,
+      heap_total: m.heapTotal,
+      external: m.external,
+      array_buffers: m.arrayBuffers,
+      ...(replayEntries ? { replay_entries: replayEntries() } : {}),
+    });
+  };
+  setInterval(() => report(false), everyMs).unref();
+  process.on('SIGUSR2', () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    report(gc !== undefined);
+  });
+}
+
 async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLogger>): Promise<void> {
   const memory = config.replay.store === 'memory' ? new MemoryReplayStore({ maxEntries: config.replay.memory.max_entries }) : undefined;
   const ready = new Map<number, { ready: boolean; serial: number | null; store?: StoreDetail }>();
@@ -182,7 +213,7 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
       };
     },
   });
-  const httpAddress = await listenHttp(http, config.listen.http).catch((error: unknown) => cannotStart(`listen.http ${config.listen.http}: ${oneLine(error)}`));
+  const httpAddress = await listen(http, config.listen.http).catch((error: unknown) => cannotStart(`listen.http ${config.listen.http}: ${oneLine(error)}`));
 
   /** Workers that have reported once: a worker that exits before that never started. */
   const started = new Set<number>();
@@ -219,6 +250,7 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
     fork();
   });
   log.info('authz server primary started', { workers: config.workers, http: httpAddress, replay_store: config.replay.store });
+  memoryReports(log, 'primary', memory ? () => memory.size : undefined);
   if (memory) logGeneration(log, config, memory.generationStartMs);
 
   onSignals(async () => {
@@ -272,6 +304,7 @@ async function runWorker(config: ServerConfig): Promise<void> {
     } satisfies ToPrimary);
   };
   report();
+  memoryReports(log, 'worker');
   const timer = setInterval(report, 1000);
   timer.unref();
   let stopping = false;

@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ReplayStore } from '../../core/src/replay/types.js';
-import { HealthService, ServingStatus, type HealthCheckRequest, type HealthCheckResponse } from './proto.js';
+import { HealthService, ServingStatus, type HealthCheckRequest, type HealthCheckResponse } from './envoy/services.js';
 
 export const SERVICE_NAMES: readonly string[] = Object.freeze(['', 'envoy.service.auth.v3.Authorization']);
 

@@ -28,15 +28,8 @@
  *   included: it only supervises and serves the scrape.
  * A worker that does not answer fails the scrape (prom-client rejects after its timeout), which
  * Prometheus records as a failed scrape instead of silently reporting half the traffic.
- *
- * The two per-decision metrics are counted here in plain numbers and handed to prom-client only
- * when a scrape asks (prom-client's `collect` hook for the counter, the registry's `get()` contract
- * for the histogram). prom-client's own `inc` and `observe` build and hash a label string and
- * allocate objects and a closure on every call: about 1 µs a decision, where this costs a table
- * lookup and two increments. What a scrape shows is unchanged, series order included.
  */
-import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Metric, MetricValueWithName } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BundleSourceErrorCode } from '../../core/src/bundle/errors.js';
 import { REASON_CODES } from '../../core/src/reasons.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
@@ -68,39 +61,26 @@ export const CHECK_DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 ]);
 
+/**
+ * What `trustplane_check_duration_seconds` times (docs/metrics.md): the caller starts the clock on
+ * the request as received (check-service.ts: the CheckRequest bytes) and stops it at the decision.
+ */
+export const CHECK_DURATION_HELP =
+  'Time to decide one check: from the CheckRequest bytes to the decision (reading the request, engine, replay store). Excludes writing the response and the gRPC and HTTP/2 transport.';
+
 export const UNKNOWN_ROUTE = 'unknown';
 
 const RELOAD_CODE = /^bundle_[a-z_]{1,40}$/;
 
-type DecisionLabel = 'decision' | 'reason' | 'route' | 'mode';
-
-/** One `trustplane_decisions_total` series and its count. */
-interface DecisionSeries {
-  readonly labels: Readonly<Record<DecisionLabel, string>>;
-  count: number;
-}
-
-/** Index of each reason code; a series table has two slots per reason (enforce, dry run). */
-const REASON_INDEX: ReadonlyMap<string, number> = new Map(REASON_CODES.map((code, i) => [code, i]));
-const INTERNAL_ERROR_INDEX = REASON_INDEX.get('internal_error')!;
-
-/** The series of one route label, by `reason index × 2 + (dry run ? 1 : 0)`; a slot fills when first counted. */
-interface SeriesTable {
-  readonly route: string;
-  readonly slots: Array<DecisionSeries | undefined>;
-}
+const REASONS: ReadonlySet<string> = new Set(REASON_CODES);
 
 export class ServerMetrics {
   readonly registry: Registry;
   readonly #clock: () => number;
-  /** Every decision series counted so far, in the order first counted (the order a scrape lists them). */
-  readonly #series: DecisionSeries[] = [];
-  /** Route label → its table. Never shrinks: a counter series, once exposed, must keep counting up. */
-  readonly #tables = new Map<string, SeriesTable>();
-  /** Route ids of the bundle in use → their tables; any other route id counts as `unknown`. */
-  #tablesByRoute = new Map<string, SeriesTable>();
-  readonly #unknownTable: SeriesTable;
-  readonly #checkDuration: DurationHistogram;
+  /** Route ids of the bundle in use; any other route id counts as `unknown`. */
+  #routes: ReadonlySet<string> = new Set();
+  readonly #decisions: Counter<'decision' | 'reason' | 'route' | 'mode'>;
+  readonly #checkDuration: Histogram;
   readonly #bundleSerial: Gauge;
   readonly #bundleReloads: Counter<'result' | 'code'>;
   readonly #replayStoreErrors: Counter;
@@ -113,26 +93,18 @@ export class ServerMetrics {
     this.registry = registry;
     const registers = [registry];
 
-    this.#unknownTable = this.#table(UNKNOWN_ROUTE);
-    const series = this.#series;
-    new Counter<DecisionLabel>({
+    this.#decisions = new Counter({
       name: 'trustplane_decisions_total',
       help: 'Authorization decisions, by verdict, reason code, bundle route id and mode.',
       labelNames: ['decision', 'reason', 'route', 'mode'] as const,
       registers,
-      collect() {
-        this.reset();
-        for (const s of series) this.inc(s.labels, s.count);
-      },
     });
-    this.#checkDuration = new DurationHistogram(
-      'trustplane_check_duration_seconds',
-      'Time to answer one Check, from request received to response built.',
-      CHECK_DURATION_BUCKETS,
-    );
-    // Not a prom-client class, but it answers `get()` exactly as prom-client's Histogram does, which
-    // is all a registry (and the cluster aggregation) asks of a metric.
-    registry.registerMetric(this.#checkDuration as unknown as Metric);
+    this.#checkDuration = new Histogram({
+      name: 'trustplane_check_duration_seconds',
+      help: CHECK_DURATION_HELP,
+      buckets: [...CHECK_DURATION_BUCKETS],
+      registers,
+    });
     this.#bundleSerial = new Gauge({
       name: 'trustplane_bundle_serial',
       help: 'Serial of the verified bundle in use.',
@@ -173,46 +145,26 @@ export class ServerMetrics {
 
   /** Count one decision and, when given, its duration. */
   observeDecision(decision: DecisionObservation, durationSeconds?: number): void {
-    const routeId = decision.routeId;
-    const table = (typeof routeId === 'string' && this.#tablesByRoute.get(routeId)) || this.#unknownTable;
-    const slot = (REASON_INDEX.get(decision.reason) ?? INTERNAL_ERROR_INDEX) * 2 + (decision.dryRun ? 1 : 0);
-    const series = table.slots[slot] ?? this.#newSeries(table, slot);
-    series.count++;
+    const reason = REASONS.has(decision.reason) ? decision.reason : 'internal_error';
+    this.#decisions.inc({
+      decision: reason === 'ok' ? 'allow' : 'deny',
+      reason,
+      route: this.routeLabel(decision.routeId),
+      mode: decision.dryRun ? 'dry_run' : 'enforce',
+    });
     if (durationSeconds !== undefined && Number.isFinite(durationSeconds) && durationSeconds >= 0) {
       this.#checkDuration.observe(durationSeconds);
     }
   }
 
-  #table(route: string): SeriesTable {
-    let table = this.#tables.get(route);
-    if (table === undefined) {
-      table = { route, slots: new Array<DecisionSeries | undefined>(REASON_CODES.length * 2).fill(undefined) };
-      this.#tables.set(route, table);
-    }
-    return table;
-  }
-
-  #newSeries(table: SeriesTable, slot: number): DecisionSeries {
-    const reason = REASON_CODES[slot >> 1]!;
-    const series: DecisionSeries = {
-      labels: { decision: reason === 'ok' ? 'allow' : 'deny', reason, route: table.route, mode: slot & 1 ? 'dry_run' : 'enforce' },
-      count: 0,
-    };
-    table.slots[slot] = series;
-    this.#series.push(series);
-    return series;
-  }
-
   /** The `route` label value for a route id: the id when the bundle in use has it, else `unknown`. */
   routeLabel(routeId: string | null | undefined): string {
-    return typeof routeId === 'string' && this.#tablesByRoute.has(routeId) ? routeId : UNKNOWN_ROUTE;
+    return typeof routeId === 'string' && this.#routes.has(routeId) ? routeId : UNKNOWN_ROUTE;
   }
 
   /** A bundle was verified and is now in use. */
   setBundle(bundle: BundleObservation): void {
-    const byRoute = new Map<string, SeriesTable>();
-    for (const id of bundle.routeIds) byRoute.set(id, this.#table(id));
-    this.#tablesByRoute = byRoute;
+    this.#routes = new Set(bundle.routeIds);
     this.#bundleIssuedAt = bundle.issuedAt;
     this.#bundleSerial.set(bundle.serial);
   }
@@ -272,61 +224,5 @@ export class ClusterMetrics {
 
   render(): Promise<string> {
     return this.#aggregator.clusterMetrics();
-  }
-}
-
-/**
- * A histogram without labels, for the one observed on every decision: observe() is a bucket search
- * and three additions. get() returns what prom-client's Histogram returns (cumulative `_bucket`
- * values with `le` the bound, then `+Inf`, `_sum` and `_count`), so the registry renders and the
- * cluster aggregates it the same way; test/authz-server/metrics.test.ts renders both side by side.
- */
-class DurationHistogram {
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  readonly #bounds: readonly number[];
-  /** Observations per bucket (not cumulative); the last slot is above every bound. */
-  #counts: number[];
-  #sum = 0;
-  #count = 0;
-
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    bounds: readonly number[],
-  ) {
-    this.#bounds = [...bounds];
-    this.#counts = new Array<number>(bounds.length + 1).fill(0);
-  }
-
-  observe(value: number): void {
-    const bounds = this.#bounds;
-    let i = 0;
-    while (i < bounds.length && value > bounds[i]!) i++;
-    this.#counts[i]!++;
-    this.#sum += value;
-    this.#count++;
-  }
-
-  get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: MetricValueWithName<'le'>[] }> {
-    const bucket = `${this.name}_bucket`;
-    const values: MetricValueWithName<'le'>[] = [];
-    let cumulative = 0;
-    this.#bounds.forEach((bound, i) => {
-      cumulative += this.#counts[i]!;
-      values.push({ labels: { le: bound }, value: cumulative, metricName: bucket });
-    });
-    values.push(
-      { labels: { le: '+Inf' }, value: this.#count, metricName: bucket },
-      { labels: {}, value: this.#sum, metricName: `${this.name}_sum` },
-      { labels: {}, value: this.#count, metricName: `${this.name}_count` },
-    );
-    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
-  }
-
-  reset(): void {
-    this.#counts = this.#counts.map(() => 0);
-    this.#sum = 0;
-    this.#count = 0;
   }
 }

@@ -1,37 +1,67 @@
 /**
- * Load shedding for the Check handler (docs/reason-codes.md, "Overload"). Envoy sends its ext_authz
- * timeout as `grpc-timeout`; grpc-js turns it into the call's deadline. A check is answered `overloaded` at once, without a
- * signature checked or the store touched, when less than `answerMarginMs` of that deadline is left
- * on arrival (Envoy has given up, or is about to) or when `maxInFlight` checks are already being
- * handled; otherwise the deadline less the margin bounds the wait on the replay store. What is left
- * is counted after this process's event-loop lag: grpc-js starts a call's deadline when it reads the
- * call's headers, so the time a check spent in socket buffers while the loop was busy is not
- * subtracted from it, and the lag is the measure of that time. And while the loop is saturated,
- * a check that already spent half its deadline before the handler saw it is shed too: shedding only
- * at the very end of the deadline leaves a queue as long as the deadline, and every answer late
- * (bench/overload.ts measured 2% goodput that way, and 110% of the closed-loop capacity with this
- * rule, 2 late answers of 3905, on a shared 2-core machine). Shedding costs a fraction of a
- * decision, so offered load past capacity keeps the decisions made near capacity instead of letting
- * every check grow late.
+ * Load shedding for the Check handler (docs/reason-codes.md, "Overload"). The Check handler calls
+ * admit() when grpc-js hands it a check, and release() once an admitted check is answered.
+ *
+ * Three rules, each answered `overloaded` at once, without a signature checked or the store touched:
+ *
+ * 1. The deadline. Envoy sends its ext_authz timeout as `grpc-timeout`; grpc-js turns it into the
+ *    call's deadline when it reads the call's headers. A check with less than `answerMarginMs` of it
+ *    left, after this process's event-loop lag (the time it may have waited unseen in socket buffers
+ *    while the loop was busy), is shed; otherwise the deadline less the margin and the lag bounds the
+ *    wait on the replay store.
+ * 2. Work per event-loop turn, while overloaded. Everything the server reads from its sockets in one
+ *    poll phase reaches the handler in that same turn, and the server reads nothing more until the
+ *    turn ends. If the handler decides every check it is given, a turn under overload lasts as long
+ *    as its checks take, and checks queue behind the server's HTTP/2 flow-control window (the client
+ *    holds their DATA; grpc-js has read their headers, and their deadline runs) or in the kernel:
+ *    bench/overload-diag.ts measured checks reaching the handler 85 ms (p90) after grpc-js read their
+ *    headers, at most ~22 per turn, and the shed ones answered at about the deadline. So the gate
+ *    tells overload from mere full use: the loop saturated (busy at least SATURATED_UTILISATION of
+ *    the last SATURATION_WINDOW_MS) while every check reaching the handler in that window had
+ *    already waited 5% of the deadline or more (STANDING_WAIT_SHARE; a standing queue, not a burst:
+ *    the time since grpc-js read its headers, from the longest time left seen recently, plus the
+ *    loop's lag). Once overloaded, and until the loop has idle time again, a turn decides checks for
+ *    `turnBudgetMs` and sheds the rest of what it read: the socket is read again within a few
+ *    milliseconds, the queue outside drains, and a shed check is answered within about two turns.
+ *    A closed loop with many checks in flight saturates the loop too, but its checks do not wait:
+ *    it is not shed.
+ * 3. Work in flight: `maxInFlight` checks handled at once (those waiting on the replay store among
+ *    them); one more is shed.
+ *
+ * A shed check still costs what HTTP/2, grpc-js, decoding it and answering it cost, about a fifth of
+ * an allowed check; the overload section of `npm run bench` measures both, and the goodput ceiling
+ * that ratio allows (docs/performance.md, "The overload section").
  */
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 export interface OverloadSettings {
   /** Checks handled at once by this process; one more is answered `overloaded`. */
   readonly maxInFlight: number;
   /** Time kept back from Envoy's deadline to send the answer, milliseconds. */
   readonly answerMarginMs: number;
+  /** While overloaded (rule 2): milliseconds of one event-loop turn spent deciding before the rest is shed. */
+  readonly turnBudgetMs?: number;
 }
 
-export const OVERLOAD_DEFAULTS: OverloadSettings = Object.freeze({ maxInFlight: 256, answerMarginMs: 5 });
+export const OVERLOAD_DEFAULTS: OverloadSettings = Object.freeze({ maxInFlight: 256, answerMarginMs: 5, turnBudgetMs: 4 });
 
-/** Period of the event-loop lag probe: a timer due this often that fires late when the loop is busy. */
+/** Period of the event-loop probe: a timer due this often that fires late when the loop is busy. */
 const LAG_PROBE_MS = 10;
-/** Lag above which the loop counts as saturated. */
-const BUSY_LAG_MS = 10;
-/** While saturated, a check that has used this share of its deadline before we saw it is shed. */
-const SHED_USED_SHARE = 0.5;
-/** Probe ticks per window of the longest time left seen (about 30 s). */
-const WINDOW_TICKS = 3000;
+/** The loop counts as saturated when it was busy this share of the last SATURATION_WINDOW_MS. */
+export const SATURATED_UTILISATION = 0.9;
+/** Probe ticks over which saturation and a standing queue are judged (50 ms). */
+const SATURATION_TICKS = 5;
+export const SATURATION_WINDOW_MS = LAG_PROBE_MS * SATURATION_TICKS;
+/**
+ * A standing queue: every check reaching the handler over the window had waited at least this share
+ * of the full deadline (10 ms of Envoy's default 200 ms), and at least STANDING_WAIT_MIN_MS. A wait
+ * that small against the deadline is no harm: a server whose checks have 2 s to live and that is
+ * starved of CPU for 10 ms at a time is not shed (scripts/soak.ts saw that on a busy machine).
+ */
+export const STANDING_WAIT_SHARE = 0.05;
+export const STANDING_WAIT_MIN_MS = 10;
+/** Probe ticks per window of the longest time left seen (1 s; the estimate spans this window and the last). */
+const FULL_WINDOW_TICKS = 100;
 
 export class OverloadGate {
   #inFlight = 0;
@@ -39,27 +69,52 @@ export class OverloadGate {
 
   readonly #maxInFlight: number;
   readonly #marginMs: number;
+  readonly #turnBudgetMs: number;
   /** When the lag probe is next due (performance.now()), and how late it fired last time. */
   #probeDue = performance.now() + LAG_PROBE_MS;
   #lastLagMs = 0;
   readonly #probe: NodeJS.Timeout;
+  /** Event-loop utilisation samples of the last SATURATION_TICKS probe ticks, oldest first. */
+  readonly #elu: EventLoopUtilization[] = [];
+  /** The least wait of a check reaching admit() in each of the last SATURATION_TICKS ticks, and in this one. */
+  readonly #minWaits: number[] = [];
+  #tickMinWaitMs = Infinity;
+  #overloaded = false;
   /**
    * The longest time left seen at arrival, this window and the last: close to the timeout Envoy
-   * sends (grpc-js does not expose the header), so `full - left` estimates how long a check waited
-   * before this process saw it.
+   * sends (grpc-js does not expose the header), so `full - left` is how long ago grpc-js read the
+   * check's headers.
    */
   #fullMs = 0;
   #windowMaxMs = 0;
   #ticks = 0;
+  /** When the first check of the current turn reached admit(); undefined between turns. */
+  #turnStart: number | undefined;
+  readonly #endTurn = (): void => {
+    this.#turnStart = undefined;
+  };
 
   constructor(settings: OverloadSettings = OVERLOAD_DEFAULTS) {
     this.#maxInFlight = settings.maxInFlight;
     this.#marginMs = settings.answerMarginMs;
+    this.#turnBudgetMs = settings.turnBudgetMs ?? OVERLOAD_DEFAULTS.turnBudgetMs!;
+    this.#elu.push(performance.eventLoopUtilization());
     this.#probe = setInterval(() => {
       const now = performance.now();
       this.#lastLagMs = now - this.#probeDue;
       this.#probeDue = now + LAG_PROBE_MS;
-      if (++this.#ticks >= WINDOW_TICKS) {
+      const elu = performance.eventLoopUtilization();
+      const since = this.#elu.length >= SATURATION_TICKS ? this.#elu.shift()! : this.#elu[0]!;
+      const saturated = performance.eventLoopUtilization(elu, since).utilization >= SATURATED_UTILISATION;
+      this.#elu.push(elu);
+      if (this.#minWaits.length >= SATURATION_TICKS) this.#minWaits.shift();
+      this.#minWaits.push(this.#tickMinWaitMs);
+      this.#tickMinWaitMs = Infinity;
+      // Enter on a standing queue (every tick of the window saw only checks that waited), stay while saturated.
+      const standingMs = Math.max(STANDING_WAIT_MIN_MS, STANDING_WAIT_SHARE * Math.max(this.#fullMs, this.#windowMaxMs));
+      const standing = this.#minWaits.length >= SATURATION_TICKS && Math.min(...this.#minWaits) >= standingMs && Math.max(...this.#minWaits) < Infinity;
+      this.#overloaded = saturated && (this.#overloaded || standing);
+      if (++this.#ticks >= FULL_WINDOW_TICKS) {
         this.#ticks = 0;
         this.#fullMs = this.#windowMaxMs;
         this.#windowMaxMs = 0;
@@ -73,7 +128,13 @@ export class OverloadGate {
    * still busy past the probe's due time, how long it has been overdue.
    */
   get eventLoopLagMs(): number {
-    return Math.max(this.#lastLagMs, performance.now() - this.#probeDue);
+    // Not below 0: the interval timer can fire a little before the due time counted here.
+    return Math.max(0, this.#lastLagMs, performance.now() - this.#probeDue);
+  }
+
+  /** Whether rule 2 applies: a standing queue while the loop is saturated. */
+  get overloaded(): boolean {
+    return this.#overloaded;
   }
 
   get inFlight(): number {
@@ -87,19 +148,24 @@ export class OverloadGate {
    * release(); or undefined: shed, answer `overloaded` at once.
    */
   admit(deadline: Date | number): number | undefined {
+    const now = performance.now();
+    if (this.#turnStart === undefined) {
+      this.#turnStart = now;
+      setImmediate(this.#endTurn);
+    } else if (this.#overloaded && now - this.#turnStart >= this.#turnBudgetMs) return undefined;
+    if (this.#inFlight >= this.#maxInFlight) return undefined;
     const rawMs = (typeof deadline === 'number' ? deadline : deadline.getTime()) - Date.now();
     const lagMs = this.eventLoopLagMs;
-    const leftMs = rawMs - this.#marginMs - lagMs;
-    let stale = false;
+    let waitMs = lagMs;
     if (rawMs !== Infinity) {
       if (rawMs > this.#windowMaxMs) this.#windowMaxMs = rawMs;
-      // Saturated: the queue in front of us is long; serve the checks that can still be answered in
-      // time and shed those that already spent most of their deadline waiting (their answer would be late).
-      stale = lagMs > BUSY_LAG_MS && rawMs < Math.max(this.#fullMs, this.#windowMaxMs) * SHED_USED_SHARE;
+      waitMs += Math.max(0, Math.max(this.#fullMs, this.#windowMaxMs) - rawMs);
     }
-    if (leftMs <= 0 || stale || this.#inFlight >= this.#maxInFlight) return undefined;
+    if (waitMs < this.#tickMinWaitMs) this.#tickMinWaitMs = waitMs;
+    const leftMs = rawMs - this.#marginMs - lagMs;
+    if (leftMs <= 0) return undefined;
     this.#inFlight++;
-    return leftMs === Infinity ? Infinity : performance.now() + leftMs;
+    return leftMs === Infinity ? Infinity : now + leftMs;
   }
 
   /** An admitted check has been answered. */
@@ -113,7 +179,7 @@ export class OverloadGate {
     return this.#inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  /** Stops the lag probe (server shutdown). */
+  /** Stops the probe (server shutdown). */
   close(): void {
     clearInterval(this.#probe);
   }

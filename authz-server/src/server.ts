@@ -7,21 +7,24 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
-import type { EngineOptions } from '../../core/src/engine/state.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/state.js';
+import type { EngineOptions } from '../../core/src/engine/options.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/options.js';
 import { createReplayStore, type ReplayStoreConfig } from '../../core/src/replay/index.js';
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import { parseKeySet } from '../../core/src/keys.js';
 import type { PublicJwk } from '../../core/src/types.js';
+import { fsReason } from '../../service/src/config.js';
 import { AuditSink } from './audit-sink.js';
 import { BundleSource } from './bundle-source.js';
 import { CheckService } from './check-service.js';
+import { VerifiedPassportCache } from './passport-cache.js';
+import type { PassportCache } from '../../core/src/engine/passport-cache.js';
 import type { ServerConfig } from './config.js';
 import { Readiness } from './health.js';
-import { createOpsServer } from './http.js';
-import { createLogger, errorFields, type Logger } from './log.js';
+import { createLogger, errorFields, type Logger } from '../../service/src/log.js';
+import { closeServer, createOpsServer, listen } from '../../service/src/ops-http.js';
 import { ServerMetrics } from './metrics.js';
-import { ServingStatus } from './proto.js';
+import { ServingStatus } from './envoy/services.js';
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -41,6 +44,8 @@ export interface RunningServer {
   readonly metrics: ServerMetrics;
   readonly check: CheckService;
   readonly bundle: () => CompiledBundle | undefined;
+  /** The verified-passport cache the checks use (docs/transcript-v1.md §15.4); absent when turned off. */
+  readonly passportCache?: PassportCache;
   /**
    * The drain period before a stop: report NOT_SERVING (grpc.health.v1 and /readyz) while still
    * answering every check for `ms`, so that Envoy's health checks notice before the port closes.
@@ -66,6 +71,8 @@ export function engineOptions(config: ServerConfig): EngineOptions {
     maxPassportLifetimeS: config.engine.max_passport_lifetime_s,
     defaultRouteLifetimeS: config.engine.default_route_lifetime_s,
     mode: config.mode,
+    // One per call, so one per CheckService (per worker): docs/transcript-v1.md §15.4.
+    ...(config.engine.passport_cache_max_entries > 0 ? { passportCache: new VerifiedPassportCache(config.engine.passport_cache_max_entries) } : {}),
   };
 }
 
@@ -85,8 +92,7 @@ export function readSigningKeys(path: string | undefined): PublicJwk[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`bundle.signing_keys ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? 'cannot read')}`);
+    throw new Error(`bundle.signing_keys ${path}: ${fsReason(e)}`);
   }
   try {
     return parseKeySet(JSON.parse(text));
@@ -166,11 +172,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     });
     undo.push(() => audit.close());
 
+    const engine = engineOptions(config);
     const check = new CheckService({
       bundle: () => source.current(),
       store,
       settings: { bodyHeader: { trusted: config.body.filter_header.trusted, name: config.body.filter_header.name }, envoyBuffersBody: config.body.envoy_buffers_body },
-      engine: engineOptions(config),
+      engine,
       overload: { maxInFlight: config.overload.max_in_flight, answerMarginMs: config.overload.answer_margin_ms },
       onDecision: (decision, seconds) => {
         metrics.observeDecision(decision, seconds);
@@ -205,7 +212,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
           detail: { bundle_serial: source.current()?.serial ?? null, replay_store: ready.storeReachable, ...ready.storeDetail() },
         }),
       });
-      httpAddress = await listenHttp(http, config.listen.http).catch((error: unknown) => {
+      httpAddress = await listen(http, config.listen.http).catch((error: unknown) => {
         throw new Error(`listen.http ${config.listen.http}: ${error instanceof Error ? error.message : String(error)}`);
       });
     }
@@ -240,11 +247,21 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         await audit.close();
         source.close();
         if (!opts.store) await store.close();
-        if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
+        if (http) await closeServer(http);
         log.info('authz server stopped');
       })());
 
-    return { grpcAddress, ...(httpAddress ? { httpAddress } : {}), readiness: ready, metrics, check, bundle: () => source.current(), drain, close };
+    return {
+      grpcAddress,
+      ...(httpAddress ? { httpAddress } : {}),
+      readiness: ready,
+      metrics,
+      check,
+      bundle: () => source.current(),
+      ...(engine.passportCache ? { passportCache: engine.passportCache } : {}),
+      drain,
+      close,
+    };
   } catch (error) {
     server?.forceShutdown();
     for (const step of undo.reverse()) {
@@ -267,19 +284,4 @@ export function logGeneration(log: Logger, config: ServerConfig, startMs: number
   const fields = { generation_start: new Date(startMs).toISOString(), replay_state_lost_until: new Date(untilMs).toISOString() };
   if (untilMs > Date.now()) log.warn('replay store generation began recently: passports acceptable before it are denied replay_state_lost until they expire', fields);
   else log.info('replay store generation', fields);
-}
-
-export function listenHttp(server: HttpServer, address: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    const done = (): void => {
-      const a = server.address();
-      resolve(typeof a === 'string' ? `unix:${a}` : a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : address);
-    };
-    if (address.startsWith('unix:')) server.listen(address.slice(5), done);
-    else {
-      const i = address.lastIndexOf(':');
-      server.listen(Number(address.slice(i + 1)), address.slice(0, i).replace(/^\[|\]$/g, ''), done);
-    }
-  });
 }

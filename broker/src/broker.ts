@@ -3,19 +3,21 @@
  * optional TCP health/metrics listener). Everything that can be wrong with the configuration fails
  * here, before the socket exists, so a broker that is listening is a broker that can issue.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { TrustKey } from '../../core/src/bundle/types.js';
 import type { PublicJwk } from '../../core/src/types.js';
+import { createLogger, type Logger } from '../../service/src/log.js';
+import { closeServer, createBoundedServer, createOpsServer, listen } from '../../service/src/ops-http.js';
 import type { BrokerConfig } from './config.js';
-import { answerUnparseable, createPassportHandler, type BrokerLogger } from './http.js';
+import { createPassportHandler } from './http.js';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.js';
 import { jwks, loadSigningKey, trustEntry } from './signer.js';
 import { listenUnix } from './socket.js';
 import { SvidVerifier } from './spiffe.js';
 
 export interface BrokerDeps {
-  /** Defaults to JSON lines on stderr. */
-  readonly logger?: BrokerLogger;
+  /** Defaults to JSON lines on stderr, `component: "broker"` on each. */
+  readonly logger?: Logger;
   /** Unix milliseconds; tests freeze it. */
   readonly nowMs?: () => number;
 }
@@ -30,46 +32,27 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
-const stderrLogger: BrokerLogger = (event) => {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'broker', ...event })}\n`);
-};
-
-function serverFor(handler: ReturnType<typeof createPassportHandler>): Server {
-  const server = createServer({ maxHeaderSize: 16_384, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, handler);
-  server.on('clientError', answerUnparseable);
-  return server;
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
 export async function startBroker(config: BrokerConfig, deps: BrokerDeps = {}): Promise<RunningBroker> {
-  const log = deps.logger ?? stderrLogger;
+  const log = deps.logger ?? createLogger('info', undefined, { component: 'broker' });
   const nowMs = deps.nowMs ?? Date.now;
   const key = loadSigningKey(config);
-  if (config.keyFile === undefined) log({ level: 'warn', msg: 'broker_key_ephemeral', kid: key.kid, detail: 'no key_file: the key changes on every start' });
+  if (config.keyFile === undefined) log.warn('broker_key_ephemeral', { kid: key.kid, detail: 'no key_file: the key changes on every start' });
   const svid = config.spiffe ? SvidVerifier.fromConfig(config.spiffe) : undefined;
   const metrics = createBrokerMetrics();
   const entry = (): TrustKey => trustEntry(key, config);
   const keySet = (): { keys: PublicJwk[] } => jwks(key);
   const ctx = { config, key, ...(svid ? { svid } : {}), nowMs, metrics, log, jwks: keySet, trustEntry: entry };
 
-  const unixServer = serverFor(createPassportHandler(ctx, { issuance: true }));
+  const unixServer = createBoundedServer(createPassportHandler(ctx));
   const bound = await listenUnix(unixServer, config.socketPath, config.socketGroup);
 
   let tcpServer: Server | undefined;
   let httpAddress: RunningBroker['httpAddress'];
   if (config.httpListen) {
-    tcpServer = serverFor(createPassportHandler(ctx, { issuance: false }));
+    const { host, port } = config.httpListen;
+    tcpServer = createOpsServer({ metrics });
     try {
-      await new Promise<void>((resolve, reject) => {
-        tcpServer!.once('error', reject);
-        tcpServer!.listen(config.httpListen!.port, config.httpListen!.host, () => resolve());
-      });
+      await listen(tcpServer, host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
     } catch (err) {
       await closeServer(unixServer);
       bound.unlink();
@@ -78,9 +61,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps = {}): 
     const a = tcpServer.address();
     if (a && typeof a === 'object') httpAddress = Object.freeze({ host: a.address, port: a.port });
   }
-  log({
-    level: 'info',
-    msg: 'broker_ready',
+  log.info('broker_ready', {
     socket: bound.path,
     socket_group: config.socketGroup?.name ?? config.socketGroup?.gid ?? null,
     kid: key.kid,
@@ -101,7 +82,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps = {}): 
       closing ??= (async () => {
         await Promise.all([closeServer(unixServer), tcpServer ? closeServer(tcpServer) : Promise.resolve()]);
         bound.unlink();
-        log({ level: 'info', msg: 'broker_stopped' });
+        log.info('broker_stopped');
       })();
       return closing;
     },

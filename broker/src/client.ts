@@ -108,6 +108,8 @@ export interface SpiffePopOptions {
   readonly route?: string;
   /** Only when the request carries `lifetime_s`, with the same value. */
   readonly lifetimeS?: number;
+  /** Only when the request asks for a reusable passport (`"reusable": true`). */
+  readonly reusable?: boolean;
   readonly nowMs?: number;
   readonly nonce?: string;
 }
@@ -124,6 +126,7 @@ export function spiffePop(o: SpiffePopOptions): { iat: number; nonce: string; si
     audience: o.audience,
     ...(o.route !== undefined ? { route: o.route } : {}),
     ...(o.lifetimeS !== undefined ? { lifetimeS: o.lifetimeS } : {}),
+    ...(o.reusable === true ? { reusable: true } : {}),
     holderJkt: jwkThumbprint({ kty: h.kty, crv: h.crv, x: h.x, ...(h.y !== undefined ? { y: h.y } : {}) }),
     svidSha256: b64url(sha256(der)),
     iat,

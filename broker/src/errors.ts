@@ -28,6 +28,7 @@ export const BROKER_ERRORS = Object.freeze({
   // software path
   software_path_disabled: e(403, 'The broker is configured not to issue `software` passports.'),
   subject_not_allowed: e(403, 'The requested `subject` is not matched by `software.allowed_subjects`.'),
+  reusable_not_allowed: e(403, 'The request asks for a reusable passport (`"reusable": true`) and the broker has no `reusable` section, or the passport\'s subject (software subject or SPIFFE ID) is not matched by `reusable.subjects`.'),
 
   // SPIFFE path
   spiffe_not_configured: e(400, 'The request carries an SVID but the broker has no SPIFFE trust domain configured.'),

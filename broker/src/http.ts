@@ -5,19 +5,18 @@
  * `{ "error": <code>, "message": <one line> }` with the status from the registry.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { parseJsonObject } from '../../core/src/encoding.js';
+import type { Logger } from '../../service/src/log.js';
+import { sendJson as send, serveOps } from '../../service/src/ops-http.js';
 import { BROKER_ERRORS, refuse, type Refusal } from './errors.js';
 import { issueFor, type IssueContext } from './issue.js';
 import type { BrokerMetrics } from './metrics.js';
 import { parsePassportRequest } from './request.js';
 
-/** Structured log sink. Events carry `jti`, `sub` and codes; never a passport, key or proof. */
-export type BrokerLogger = (event: Readonly<Record<string, unknown>>) => void;
-
+/** Events carry `jti`, `sub` and codes; never a passport, key or proof. */
 export interface HandlerContext extends IssueContext {
   readonly metrics: BrokerMetrics;
-  readonly log: BrokerLogger;
+  readonly log: Logger;
   readonly jwks: () => unknown;
   readonly trustEntry: () => unknown;
 }
@@ -25,18 +24,6 @@ export interface HandlerContext extends IssueContext {
 type Route = { readonly method: string; readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> };
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    ...headers,
-  });
-  res.end(text);
-}
 
 function sendRefusal(res: ServerResponse, r: Refusal, headers: Record<string, string> = {}): void {
   const body: Record<string, unknown> = { error: r.code, message: r.message };
@@ -75,26 +62,20 @@ function readBody(req: IncomingMessage, max: number): Promise<BodyResult> {
   });
 }
 
-export function createPassportHandler(ctx: HandlerContext, options: { readonly issuance: boolean }) {
-  const metricsText = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const text = await ctx.metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType, 'cache-control': 'no-store' });
-    res.end(text);
-  };
+/** The Unix socket's handler: the passport endpoints, and the operations paths (service/src/ops-http.ts). */
+export function createPassportHandler(ctx: HandlerContext) {
+  const ops = { metrics: ctx.metrics };
   const routes = new Map<string, Route>([
-    ['/healthz', { method: 'GET', handle: async (_q, res) => send(res, 200, { status: 'ok' }) }],
-    ['/metrics', { method: 'GET', handle: metricsText }],
+    ['/v1/jwks', { method: 'GET', handle: async (_q, res) => send(res, 200, ctx.jwks()) }],
+    ['/v1/trust-entry', { method: 'GET', handle: async (_q, res) => send(res, 200, ctx.trustEntry()) }],
+    ['/v1/passports', { method: 'POST', handle: (req, res) => passports(ctx, req, res) }],
   ]);
-  if (options.issuance) {
-    routes.set('/v1/jwks', { method: 'GET', handle: async (_q, res) => send(res, 200, ctx.jwks()) });
-    routes.set('/v1/trust-entry', { method: 'GET', handle: async (_q, res) => send(res, 200, ctx.trustEntry()) });
-    routes.set('/v1/passports', { method: 'POST', handle: (req, res) => passports(ctx, req, res) });
-  }
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '').split('?')[0]!;
     const route = routes.get(path);
     const run = async (): Promise<void> => {
+      if (serveOps(ops, req, res)) return;
       if (!route) return sendRefusal(res, refuse('not_found', `no endpoint ${path.slice(0, 64)}`));
       if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
         return sendRefusal(res, refuse('method_not_allowed', `${path} accepts ${route.method} only`), { allow: route.method });
@@ -102,7 +83,7 @@ export function createPassportHandler(ctx: HandlerContext, options: { readonly i
       await route.handle(req, res);
     };
     run().catch((err: unknown) => {
-      ctx.log({ level: 'error', msg: 'broker_handler_failed', path, error: err instanceof Error ? `${err.name}: ${err.message}` : 'non-error thrown' });
+      ctx.log.error('broker_handler_failed', { path, error: err instanceof Error ? `${err.name}: ${err.message}` : 'non-error thrown' });
       if (path === '/v1/passports') ctx.metrics.refused('internal_error');
       if (!res.headersSent) sendRefusal(res, refuse('internal_error', 'unexpected error; nothing was issued'));
       else res.destroy();
@@ -113,7 +94,7 @@ export function createPassportHandler(ctx: HandlerContext, options: { readonly i
 async function passports(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const fail = (r: Refusal, headers: Record<string, string> = {}): void => {
     ctx.metrics.refused(r.code);
-    ctx.log({ level: 'info', msg: 'passport_refused', reason: r.code, detail: r.message });
+    ctx.log.info('passport_refused', { reason: r.code, detail: r.message });
     sendRefusal(res, r, headers);
   };
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -141,9 +122,7 @@ async function passports(ctx: HandlerContext, req: IncomingMessage, res: ServerR
   if (!result.ok) return fail(result);
 
   ctx.metrics.issued(result.keyBinding);
-  ctx.log({
-    level: 'info',
-    msg: 'passport_issued',
+  ctx.log.info('passport_issued', {
     jti: result.jti,
     sub: result.subject,
     aud: parsed.audience,
@@ -159,18 +138,4 @@ async function passports(ctx: HandlerContext, req: IncomingMessage, res: ServerR
     key_binding: result.keyBinding,
     kid: ctx.key.kid,
   });
-}
-
-/** For `clientError`: requests the HTTP parser rejects never reach a handler; answer and close. */
-export function answerUnparseable(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || err.code === 'ECONNRESET') {
-    socket.destroy();
-    return;
-  }
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-  const body = `${JSON.stringify({ error: 'request_invalid', message: 'the request is not valid HTTP/1.1' })}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
 }

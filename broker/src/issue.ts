@@ -56,6 +56,7 @@ export async function issueFor(req: PassportRequest, ctx: IssueContext): Promise
         audience: req.audience,
         ...(req.route !== undefined ? { route: req.route } : {}),
         ...(req.lifetimeRequested ? { lifetimeS: req.lifetimeS } : {}),
+        ...(req.reusable ? { reusable: true } : {}),
         holderJkt: req.holderJkt,
       },
       ctx.nowMs(),
@@ -63,6 +64,11 @@ export async function issueFor(req: PassportRequest, ctx: IssueContext): Promise
     if (pop !== true) return pop;
     subject = svid.spiffeId;
     keyBinding = 'attested_workload';
+  }
+
+  // A reusable passport (docs/transcript-v1.md §15) only for a subject `reusable.subjects` names.
+  if (req.reusable && !(config.reusable?.subjects.some((p) => subjectMatches(p, subject)) ?? false)) {
+    return refuse('reusable_not_allowed', config.reusable ? 'this subject is not matched by reusable.subjects' : 'this broker issues no reusable passports (no reusable section)');
   }
 
   const nowMs = ctx.nowMs();
@@ -78,6 +84,7 @@ export async function issueFor(req: PassportRequest, ctx: IssueContext): Promise
     lifetimeS: req.lifetimeS,
     nowMs,
     jti,
+    ...(req.reusable ? { reusable: true } : {}),
   });
   // issuePassport computes exp the same way: whole seconds of the same clock reading plus the lifetime.
   return { ok: true, passport, jti, subject, keyBinding, expiresAt: Math.floor(nowMs / 1000) + req.lifetimeS };

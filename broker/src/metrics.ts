@@ -7,8 +7,11 @@ import { Counter, Registry } from 'prom-client';
 import { BROKER_ERROR_CODES, type BrokerErrorCode } from './errors.js';
 import type { KeyBinding } from '../../core/src/types.js';
 
+/** `contentType` and `render` make it the metrics of an operations port (service/src/ops-http.ts). */
 export interface BrokerMetrics {
   readonly registry: Registry;
+  readonly contentType: string;
+  render(): Promise<string>;
   issued(keyBinding: KeyBinding): void;
   refused(reason: BrokerErrorCode): void;
 }
@@ -31,6 +34,8 @@ export function createBrokerMetrics(): BrokerMetrics {
   for (const code of BROKER_ERROR_CODES) refused.inc({ reason: code }, 0);
   return {
     registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
     issued: (kb) => issued.inc({ key_binding: kb }),
     refused: (reason) => refused.inc({ reason }),
   };

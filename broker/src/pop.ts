@@ -34,6 +34,8 @@ export interface PopChallenge {
   readonly audience: string;
   readonly route?: string;
   readonly lifetimeS?: number;
+  /** Only when the request asks for a reusable passport: then `reusable: true` is signed too. */
+  readonly reusable?: boolean;
   /** RFC 7638 thumbprint of `holder_jwk`. */
   readonly holderJkt: string;
   /** base64url SHA-256 of the leaf certificate's DER. */
@@ -52,6 +54,8 @@ export function popSigningInput(c: PopChallenge): Buffer {
       audience: c.audience,
       route: c.route ?? null,
       lifetime_s: c.lifetimeS ?? null,
+      // Present only for a reusable request, so every other challenge keeps its layout (docs/broker.md).
+      ...(c.reusable === true ? { reusable: true } : {}),
       holder_jkt: c.holderJkt,
       svid_sha256: c.svidSha256,
       iat: c.iat,

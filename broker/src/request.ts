@@ -19,19 +19,21 @@ export interface PassportRequestBase {
   readonly lifetimeS: number;
   /** Whether the caller chose `lifetime_s` (it is bound into the PoP only then). */
   readonly lifetimeRequested: boolean;
+  /** The caller asks for a reusable passport (`"reusable": true`, docs/broker.md). */
+  readonly reusable: boolean;
 }
 
 export type PassportRequest =
   | (PassportRequestBase & { readonly kind: 'software'; readonly subject?: string })
   | (PassportRequestBase & { readonly kind: 'spiffe'; readonly svidChain: readonly string[]; readonly pop: PopInput });
 
-const KNOWN = new Set(['audience', 'route', 'holder_jwk', 'lifetime_s', 'subject', 'svid_chain', 'pop']);
+const KNOWN = new Set(['audience', 'route', 'holder_jwk', 'lifetime_s', 'subject', 'svid_chain', 'pop', 'reusable']);
 const POP_KNOWN = new Set(['iat', 'nonce', 'signature']);
 const VISIBLE = /^[\x21-\x7e]+$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const MAX_PEM = 16_384;
 
-export function parsePassportRequest(body: Record<string, unknown>, config: Pick<BrokerConfig, 'maxLifetimeS' | 'defaultLifetimeS' | 'spiffe'>): PassportRequest | Refusal {
+export function parsePassportRequest(body: Record<string, unknown>, config: Pick<BrokerConfig, 'maxLifetimeS' | 'defaultLifetimeS' | 'spiffe' | 'reusable'>): PassportRequest | Refusal {
   const problems: string[] = [];
   for (const k of Object.keys(body)) if (!KNOWN.has(k)) problems.push(`${k}: unknown member`);
 
@@ -62,9 +64,13 @@ export function parsePassportRequest(body: Record<string, unknown>, config: Pick
     }
   }
 
+  const reusable = body.reusable;
+  if (reusable !== undefined && reusable !== true) problems.push('reusable: must be true when present');
+  // A reusable passport may live up to reusable.max_lifetime_s (whether this caller may have one is decided with its subject).
+  const maxLifetimeS = reusable === true && config.reusable ? config.reusable.maxLifetimeS : config.maxLifetimeS;
   const lt = body.lifetime_s;
-  if (lt !== undefined && (typeof lt !== 'number' || !Number.isSafeInteger(lt) || lt < 1 || lt > config.maxLifetimeS)) {
-    problems.push(`lifetime_s: must be an integer from 1 to ${config.maxLifetimeS}`);
+  if (lt !== undefined && (typeof lt !== 'number' || !Number.isSafeInteger(lt) || lt < 1 || lt > maxLifetimeS)) {
+    problems.push(`lifetime_s: must be an integer from 1 to ${maxLifetimeS}`);
   }
 
   const spiffe = body.svid_chain !== undefined || body.pop !== undefined;
@@ -108,6 +114,7 @@ export function parsePassportRequest(body: Record<string, unknown>, config: Pick
     holderJkt: holder.jkt,
     lifetimeS: (lt as number | undefined) ?? config.defaultLifetimeS,
     lifetimeRequested: lt !== undefined,
+    reusable: reusable === true,
   };
   if (spiffe) return { ...base, kind: 'spiffe', svidChain: chain!, pop: pop! };
   return { ...base, kind: 'software', ...(subject !== undefined ? { subject: subject as string } : {}) };

@@ -7,19 +7,12 @@ import { closeSync, fchmodSync, lstatSync, openSync, readFileSync, readlinkSync,
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { importPrivateJwk, parseKeySet, toPublicJwk, type SigningKey } from '../../core/src/keys.js';
+import { fsReason } from '../../service/src/config.js';
 import type { PublicJwk } from '../../core/src/types.js';
 import { UsageError } from './args.js';
 import type { Io } from './command.js';
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
-
-function fsProblem(e: unknown): string {
-  const code = (e as { code?: string }).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EISDIR') return 'is a directory';
-  return firstLine(e);
-}
 
 /** The file's text; `-` reads standard input. */
 export function readText(path: string, what: string): string {
@@ -30,7 +23,7 @@ export function readBytes(path: string, what: string): Buffer {
   try {
     return readFileSync(path === '-' ? 0 : path);
   } catch (e) {
-    throw new Error(`${what} ${path === '-' ? '(stdin)' : path}: ${fsProblem(e)}`);
+    throw new Error(`${what} ${path === '-' ? '(stdin)' : path}: ${fsReason(e)}`);
   }
 }
 
@@ -199,7 +192,7 @@ export function writeOutputs(outputs: readonly Output[], inputs: readonly InputF
     } catch (e) {
       for (const c of created) rmSync(c, { force: true });
       if ((e as { code?: string }).code === 'EEXIST') throw new Error(`${o.flag} ${o.path} exists already; refusing to replace it (pass --force to replace it)`);
-      throw new Error(`cannot write ${o.flag} ${o.path}: ${fsProblem(e)}`);
+      throw new Error(`cannot write ${o.flag} ${o.path}: ${fsReason(e)}`);
     }
   }
 }

@@ -4,7 +4,7 @@
  * development tooling in dev/ (docs/gateway.md), which the image does not ship; this module loads
  * them only when one of those commands runs, and says so in one line when they are not installed.
  */
-import type { Logger } from '../../authz-server/src/log.js';
+import type { Logger } from '../../service/src/log.js';
 import type { RunningServer } from '../../authz-server/src/server.js';
 import type { DevState } from './dev-state.js';
 

@@ -7,7 +7,7 @@ export { buildTranscript, canonicalPath, canonicalQuery, canonicalAuthority, typ
 export { createProof, parseProof, newNonce, type ParsedProof } from './proof.js';
 export { signRequest, collectHeaders, readPassportClaims, type RequestToSign, type SignOptions, type SignedRequest } from './signer.js';
 export { verifyRequest, edgeDecision, type VerifyInput } from './engine/verify.js';
-export { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/state.js';
+export { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.js';
 export * from './bundle/index.js';
 export { createReplayStore, MemoryReplayStore, RedisReplayStore, type ReplayStore, type ConsumeResult, type ReplayStoreConfig } from './replay/index.js';
 export { redactForLog } from './redact.js';

@@ -30,6 +30,11 @@ export interface IssuePassportOptions {
   /** Unix milliseconds; defaults to Date.now(). */
   readonly nowMs?: number;
   readonly jti?: string;
+  /**
+   * Issue a reusable passport (docs/transcript-v1.md §15): one passport for many requests, each with
+   * its own proof. Only routes with `reusable_passport` accept it.
+   */
+  readonly reusable?: boolean;
 }
 
 export function newJti(): string {
@@ -59,6 +64,7 @@ export function issuePassport(o: IssuePassportOptions): string {
     trust_domain: o.trustDomain,
     cnf: { jwk: holder },
     key_binding: o.keyBinding,
+    ...(o.reusable === true ? { reusable: true as const } : {}),
   };
   return signCompact({ alg: o.key.alg, typ: PASSPORT_TYP, kid: o.key.kid }, claims as unknown as Record<string, unknown>, o.key.alg, o.key.privateKey);
 }
@@ -103,12 +109,14 @@ export function checkPassportClaimsShape(p: ParsedJws['payload']): ClaimsCheck {
   if (typeof p.iss !== 'string' || !isIdentityUri(p.iss)) return bad('iss must be an identity URI');
   if (typeof p.sub !== 'string' || !isIdentityUri(p.sub)) return bad('sub must be an identity URI');
   if (typeof p.aud !== 'string' || !isAudience(p.aud)) return bad('aud must be one string of 1-1024 visible ASCII characters');
-  if (!isTime(p.iat)) return bad('iat');
-  if (!isTime(p.exp)) return bad('exp');
-  if (p.nbf !== undefined && !isTime(p.nbf)) return bad('nbf');
+  if (!isTime(p.iat)) return bad('iat must be a non-negative integer');
+  if (!isTime(p.exp)) return bad('exp must be a non-negative integer');
+  if (p.nbf !== undefined && !isTime(p.nbf)) return bad('nbf must be a non-negative integer');
   if (!isStr(p.jti, MAX_JTI_LENGTH) || !VISIBLE_ASCII.test(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
   if (typeof p.trust_domain !== 'string' || !isTrustDomain(p.trust_domain)) return bad('trust_domain must be a SPIFFE trust domain name');
-  if (!isKeyBinding(p.key_binding)) return bad('key_binding');
+  if (!isKeyBinding(p.key_binding)) return bad('key_binding must be software, remote_kms, hardware_local or attested_workload');
+  // docs/transcript-v1.md §15: present only as `true`; a passport without it is a per-request passport.
+  if (p.reusable !== undefined && p.reusable !== true) return bad('reusable must be true when present');
   // cnf (docs/transcript-v1.md §4.1): an object whose only member is `jwk`; the key itself is
   // checked by the claims phase through the one import path (engine/holder-keys.ts).
   const cnf = p.cnf as { jwk?: unknown } | undefined;

@@ -59,7 +59,7 @@ export function parseProof(value: string): ProofParse {
   const p = parseStrictJsonObject(pj);
   if (!p) return bad('proof params must be a JSON object (UTF-8, no duplicate members, plain integers)');
   // A parsed object has no prototype, so for-in sees exactly its own members.
-  for (const k in p) if (!KNOWN.has(k)) return bad(`unknown proof param "${k}"`);
+  for (const k in p) if (!KNOWN.has(k)) return bad(`unknown proof param "${k.slice(0, 64)}"`);
   if (typeof p.ts !== 'number' || !Number.isSafeInteger(p.ts) || p.ts < 0) return bad('ts must be a non-negative integer');
   if (typeof p.nonce !== 'string' || !isValidNonce(p.nonce)) return bad('nonce must be 16-64 base64url characters');
   if (typeof p.route !== 'string' || !ROUTE_ID.test(p.route)) return bad('route must be a route id');

@@ -15,7 +15,7 @@
  * the parsed objects kept. A duplicate anywhere makes JSON.parse keep fewer members than the text
  * has colons (a collapsed member, or a discarded object value, is lost), so one comparison of two
  * counts detects it without building a set of names. The byte loop runs on a Uint8Array, so it is not
- * slowed by V8's String-prototype deoptimisation (see authz-server/src/response-codec.ts).
+ * slowed by V8's String-prototype deoptimisation (see authz-server/src/envoy/wire.ts).
  */
 import { isUtf8 } from 'node:buffer';
 

@@ -113,28 +113,14 @@ PATH_REFUSED[0x2f] = PATH_REFUSED[0x5c] = PATH_REFUSED[0x00] = 1;
 const QUERY_REFUSED = new Uint8Array(256);
 QUERY_REFUSED[0x00] = 1;
 
-/** Index of the first character that canonical percent-encoding would change, or -1. */
-function firstNonLiteral(s: string, literal: Uint8Array): number {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || (UNRESERVED[c] | literal[c]!) === 0) return i;
-  }
-  return -1;
-}
-
 /**
  * Canonical percent-encoding of one path or query component: escapes of unreserved characters are
  * decoded, other escapes get upper-case hex, characters outside `literal` are encoded as UTF-8.
  * Returns undefined on a malformed escape, or on an encoded byte marked in `refuseEncoded`.
- * A component that is already canonical (the usual case) comes back as the same string, unscanned
- * as bytes: only from its first character outside `literal` on is it encoded to UTF-8.
  */
 function canonicalComponent(s: string, literal: Uint8Array, refuseEncoded: Uint8Array): string | undefined {
-  const from = firstNonLiteral(s, literal);
-  if (from < 0) return s;
-  // Everything before `from` is ASCII, so cutting there never splits a surrogate pair.
-  const bytes = Buffer.from(from === 0 ? s : s.slice(from), 'utf8');
-  let out = s.slice(0, from);
+  const bytes = Buffer.from(s, 'utf8');
+  let out = '';
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
     if (b === 0x25) {
@@ -217,20 +203,14 @@ function decodedPathProblem(c: string): string | undefined {
  */
 export function canonicalPath(rawPath: string): Canon<string> {
   if (rawPath.charCodeAt(0) !== 0x2f) return pathRefused('path must start with "/"');
-  let c = rawPath;
-  // "\\", "#" and NUL are outside the literal set: a path made only of literal characters has none
-  // of them and is its own canonical form.
-  if (firstNonLiteral(rawPath, PATH_LITERAL) >= 0) {
-    if (rawPath.includes('\\')) return pathRefused('backslash in path');
-    if (rawPath.includes('#')) return pathRefused('fragment in path');
-    if (rawPath.includes('\0')) return pathRefused('NUL in path');
-    const canonical = canonicalComponent(rawPath, PATH_LITERAL, PATH_REFUSED);
-    if (canonical === undefined) return pathRefused('malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)');
-    c = canonical;
-    if (c.includes('%')) {
-      const problem = decodedPathProblem(c);
-      if (problem !== undefined) return pathRefused(problem);
-    }
+  if (rawPath.includes('\\')) return pathRefused('backslash in path');
+  if (rawPath.includes('#')) return pathRefused('fragment in path');
+  if (rawPath.includes('\0')) return pathRefused('NUL in path');
+  const c = canonicalComponent(rawPath, PATH_LITERAL, PATH_REFUSED);
+  if (c === undefined) return pathRefused('malformed or forbidden percent-escape in path (%2F, %5C and %00 are refused)');
+  if (c.includes('%')) {
+    const problem = decodedPathProblem(c);
+    if (problem !== undefined) return pathRefused(problem);
   }
   // RFC 3986 §3.3 lets a segment carry parameters after ";"; servlet containers and others strip
   // them before resolving, so `/a/..;/b` is `/b` to them and `/admin;x` is `/admin`. No path with a
@@ -257,13 +237,12 @@ export function canonicalPath(rawPath: string): Canon<string> {
  * the original order kept among equal keys, a key without "=" kept without "=".
  */
 export function canonicalQuery(rawQuery: string): Canon<string> {
-  if (rawQuery === '') return EMPTY_QUERY;
+  if (rawQuery === '') return { ok: true, value: '' };
   if (rawQuery.includes('#')) return { ok: false, reason: 'path_not_canonical', detail: 'fragment in query' };
   if (rawQuery.includes('\0')) return { ok: false, reason: 'path_not_canonical', detail: 'NUL in query' };
   const params: { k: string; p: string; i: number }[] = [];
   const parts = rawQuery.split('&');
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!;
+  for (const [i, part] of parts.entries()) {
     if (part === '') continue;
     const eq = part.indexOf('=');
     const k = canonicalComponent(eq < 0 ? part : part.slice(0, eq), QUERY_LITERAL, QUERY_REFUSED);
@@ -272,33 +251,16 @@ export function canonicalQuery(rawQuery: string): Canon<string> {
     params.push({ k, p: eq < 0 ? k : `${k}=${v}`, i });
   }
   params.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.i - b.i));
-  let out = '';
-  for (let i = 0; i < params.length; i++) out += i === 0 ? params[i]!.p : `&${params[i]!.p}`;
-  return { ok: true, value: out };
+  return { ok: true, value: params.map((x) => x.p).join('&') };
 }
-const EMPTY_QUERY: Canon<string> = Object.freeze({ ok: true, value: '' });
 /** In a value, "=" is data and stays literal. */
 const QUERY_LITERAL_WITH_EQ = new Uint8Array(QUERY_LITERAL);
 QUERY_LITERAL_WITH_EQ['='.charCodeAt(0)] = 1;
 
 const HOST_CHARS = /^[a-z0-9._~!$&'()*+,;=-]+$/;
-/** The characters of HOST_CHARS, as a table for the scan of an already-canonical authority. */
-const HOST_CHAR = new Uint8Array(128);
-for (const c of "abcdefghijklmnopqrstuvwxyz0123456789._~!$&'()*+,;=-") HOST_CHAR[c.charCodeAt(0)] = 1;
 
 /** Canonical authority: lower-case; no userinfo; port 80 and 443 dropped; IPv6 kept in brackets. */
 export function canonicalAuthority(raw: string): Canon<string> {
-  // The usual case, a lower-case host name without a port, is its own canonical form: every rule
-  // below leaves such a string as it is, so one scan of it decides.
-  if (raw.length !== 0 && raw.length <= 255) {
-    let i = 0;
-    while (i < raw.length) {
-      const c = raw.charCodeAt(i);
-      if (c >= 128 || HOST_CHAR[c] === 0) break;
-      i++;
-    }
-    if (i === raw.length) return { ok: true, value: raw };
-  }
   const bad = (detail: string): Canon<string> => ({ ok: false, reason: 'authority_invalid', detail });
   const a = raw.replace(/[A-Z]+/g, (u) => u.toLowerCase()); // ASCII only: U+212A KELVIN SIGN must not become "k"
   if (a.length === 0 || a.length > 255) return bad('authority is empty or too long');
@@ -343,24 +305,20 @@ export function isBindableHeaderName(name: string): boolean {
   return HEADER_NAME.test(name) && !UNBINDABLE_HEADERS.has(name) && !name.startsWith('x-trustplane-');
 }
 
+/** Runs of characters escapeText escapes: anything but 0x20–0x7E, and "%". */
+const NOT_TEXT = /[^\x20-\x24\x26-\x7e]+/g;
+
 /**
  * Free-text escaping for values that are not already canonical (header values, audience, route,
  * jti, nonce): UTF-8 bytes 0x20–0x7E other than "%" stay as they are, every other byte becomes
  * %XX with upper-case hex. The result never holds a line break.
  */
 export function escapeText(s: string): string {
-  let plain = true;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x25) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) return s;
-  let out = '';
-  for (const b of Buffer.from(s, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : pct(b);
-  return out;
+  return s.replace(NOT_TEXT, (run) => {
+    let out = '';
+    for (const b of Buffer.from(run, 'utf8')) out += pct(b);
+    return out;
+  });
 }
 
 /** Header values are compared after trimming optional whitespace at both ends, as Envoy stores them. */
@@ -369,7 +327,7 @@ export function canonicalHeaderValue(v: string): string {
   let end = v.length;
   while (start < end && isOws(v.charCodeAt(start))) start++;
   while (end > start && isOws(v.charCodeAt(end - 1))) end--;
-  return escapeText(start === 0 && end === v.length ? v : v.slice(start, end));
+  return escapeText(v.slice(start, end));
 }
 
 function isOws(c: number): boolean {
@@ -395,14 +353,12 @@ export interface CanonicalTarget {
 /** The transcript input without the raw authority and path, which a CanonicalTarget replaces. */
 export type TranscriptFields = Omit<TranscriptInput, 'authority' | 'pathAndQuery'>;
 
-const METHOD_NOT_TOKEN: Canon<Transcript> = Object.freeze({ ok: false, reason: 'request_malformed', detail: 'method is not an HTTP token' });
-
 /**
  * Build the transcript. Every input is canonicalised here, so signer and verifier call the same
  * function with what they each hold. Fails with the reason a verifier reports.
  */
 export function buildTranscript(t: TranscriptInput): Canon<Transcript> {
-  if (!isValidMethod(t.method)) return METHOD_NOT_TOKEN;
+  if (!isValidMethod(t.method)) return { ok: false, reason: 'request_malformed', detail: 'method is not an HTTP token' };
   const authority = canonicalAuthority(t.authority);
   if (!authority.ok) return authority;
   const q = t.pathAndQuery.indexOf('?');
@@ -417,7 +373,7 @@ export function buildTranscript(t: TranscriptInput): Canon<Transcript> {
  * checks in the same order, without doing those two canonicalisations a second time.
  */
 export function buildTranscriptForTarget(t: TranscriptFields, target: CanonicalTarget): Canon<Transcript> {
-  if (!isValidMethod(t.method)) return METHOD_NOT_TOKEN;
+  if (!isValidMethod(t.method)) return { ok: false, reason: 'request_malformed', detail: 'method is not an HTTP token' };
   return layOut(t, target.authority, target.path, target.rawQuery);
 }
 
@@ -426,63 +382,39 @@ function layOut(t: TranscriptFields, authority: string, path: string, rawQuery: 
   if (!query.ok) return query;
   if (!isValidNonce(t.nonce)) return { ok: false, reason: 'proof_malformed', detail: 'nonce must be 16-64 base64url characters' };
   if (!Number.isSafeInteger(t.ts) || t.ts < 0) return { ok: false, reason: 'proof_malformed', detail: 'ts must be a non-negative integer' };
-  let names = '';
-  let headerLines = '';
-  let previous = '';
-  for (let i = 0; i < t.headers.length; i++) {
-    const entry = t.headers[i]!;
-    const name = entry[0];
+  const names: string[] = [];
+  const headerLines: string[] = [];
+  for (const [i, [name, value]] of t.headers.entries()) {
     if (!isBindableHeaderName(name)) return { ok: false, reason: 'header_not_bindable', detail: `header "${escapeText(name)}" cannot be bound` };
-    if (i > 0 && !(previous < name)) return { ok: false, reason: 'proof_malformed', detail: 'bound header names must be sorted and unique' };
-    previous = name;
-    names += i === 0 ? name : `;${name}`;
-    headerLines += `header:${name}:${canonicalHeaderValue(entry[1])}\n`;
+    if (i > 0 && !(t.headers[i - 1]![0] < name)) return { ok: false, reason: 'proof_malformed', detail: 'bound header names must be sorted and unique' };
+    names.push(name);
+    headerLines.push(`header:${name}:${canonicalHeaderValue(value)}`);
   }
-  // One template for the whole text (section 6.1): no array of lines, no join.
-  const text =
-    `${TRANSCRIPT_VERSION_LINE}\nmethod:${t.method}\nauthority:${authority}\npath:${path}\nquery:${query.value}\nheaders:${names}\n${headerLines}` +
-    `body-sha256:${t.bodySha256}\nnonce:${t.nonce}\naud:${escapeText(t.audience)}\nroute:${escapeText(t.routeId)}\njti:${escapeText(t.jti)}\n` +
-    `passport-sha256:${t.passportSha256}\nts:${t.ts}\nkey-binding:${escapeText(t.keyBinding)}\ncnf-jkt:${t.cnfJkt}\n`;
-  return { ok: true, value: new LaidOutTranscript(text, t.headers.length) };
-}
-
-/**
- * A built transcript. `lines` and `fields` serve only the field-digest table (a signer writing it,
- * a verifier diagnosing a failed signature), so they are derived from the text when first asked for.
- */
-class LaidOutTranscript implements Transcript {
-  readonly bytes: Buffer;
-  readonly #text: string;
-  readonly #headerCount: number;
-  #lines: readonly string[] | undefined;
-
-  constructor(text: string, headerCount: number) {
-    this.bytes = Buffer.from(text, 'utf8');
-    this.#text = text;
-    this.#headerCount = headerCount;
-  }
-
-  get lines(): readonly string[] {
-    // Every line ends with "\n" and no value holds one (section 6.1): drop the version line and
-    // the empty string after the last "\n".
-    return (this.#lines ??= this.#text.slice(TRANSCRIPT_VERSION_LINE.length + 1, -1).split('\n'));
-  }
-
-  get fields(): readonly TranscriptField[] {
-    return fieldsFor(this.#headerCount);
-  }
-}
-
-/** Line → field for a transcript with `n` bound headers; 33 possible tables, each built once. */
-const FIELDS_BY_HEADER_COUNT: (readonly TranscriptField[] | undefined)[] = [];
-function fieldsFor(n: number): readonly TranscriptField[] {
-  let f = FIELDS_BY_HEADER_COUNT[n];
-  if (f === undefined) {
-    const headers: TranscriptField[] = new Array<TranscriptField>(n + 1).fill('headers');
-    f = Object.freeze<TranscriptField[]>(['method', 'authority', 'path', 'query', ...headers, 'body', 'nonce', 'aud', 'route', 'passport', 'passport', 'ts', 'key_binding', 'key_binding']);
-    if (n <= MAX_BOUND_HEADERS) FIELDS_BY_HEADER_COUNT[n] = f;
-  }
-  return f;
+  // Section 6.1: the lines after the version line, and the field each binds, line for line.
+  const lines = [
+    `method:${t.method}`,
+    `authority:${authority}`,
+    `path:${path}`,
+    `query:${query.value}`,
+    `headers:${names.join(';')}`,
+    ...headerLines,
+    `body-sha256:${t.bodySha256}`,
+    `nonce:${t.nonce}`,
+    `aud:${escapeText(t.audience)}`,
+    `route:${escapeText(t.routeId)}`,
+    `jti:${escapeText(t.jti)}`,
+    `passport-sha256:${t.passportSha256}`,
+    `ts:${t.ts}`,
+    `key-binding:${escapeText(t.keyBinding)}`,
+    `cnf-jkt:${t.cnfJkt}`,
+  ];
+  const fields: TranscriptField[] = [
+    ...(['method', 'authority', 'path', 'query', 'headers'] as const),
+    ...headerLines.map(() => 'headers' as const),
+    ...(['body', 'nonce', 'aud', 'route', 'passport', 'passport', 'ts', 'key_binding', 'key_binding'] as const),
+  ];
+  const bytes = Buffer.from(`${TRANSCRIPT_VERSION_LINE}\n${lines.join('\n')}\n`, 'utf8');
+  return { ok: true, value: { bytes, fields, lines } };
 }
 
 /** Bytes of digest kept per line in a proof's field-digest table. */
@@ -500,6 +432,13 @@ export function fieldDigests(tr: Transcript): Buffer {
   return out;
 }
 
+/**
+ * The transcript-group code a differing line points to (docs/transcript-v1.md §8). The `aud` and
+ * `route` lines are checked before the signature (route phase: the proof's route is the matched
+ * route, the passport's aud the route's audience), so a difference there means the signer laid
+ * out another audience than its passport's (`passport_binding_mismatch`) or another route than
+ * its own proof names (`transcript_mismatch`); the route-group codes are never a diagnosis.
+ */
 const FIELD_REASON: Record<TranscriptField, ReasonCode> = {
   method: 'method_mismatch',
   authority: 'authority_mismatch',
@@ -508,8 +447,8 @@ const FIELD_REASON: Record<TranscriptField, ReasonCode> = {
   headers: 'header_mismatch',
   body: 'body_mismatch',
   nonce: 'nonce_mismatch',
-  aud: 'audience_mismatch',
-  route: 'route_mismatch',
+  aud: 'passport_binding_mismatch',
+  route: 'transcript_mismatch',
   passport: 'passport_binding_mismatch',
   ts: 'proof_time_mismatch',
   key_binding: 'key_binding_mismatch',

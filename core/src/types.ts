@@ -2,7 +2,7 @@
  * Shared types of the protocol core. Everything the edges (gRPC server, gateway, SDK, CLI) pass into
  * the core, and everything the core hands back, is declared here.
  */
-import type { ReasonCode } from './reasons.js';
+import type { Phase, ReasonCode } from './reasons.js';
 
 /** Header names on the wire. Lower-case, because Envoy presents every header name lower-cased. */
 export const HEADER = Object.freeze({
@@ -135,6 +135,8 @@ export interface PassportClaims {
   readonly trust_domain: string;
   readonly cnf: { readonly jwk: PublicJwk };
   readonly key_binding: KeyBinding;
+  /** docs/transcript-v1.md §15: a reusable passport; absent for a per-request one. */
+  readonly reusable?: true;
 }
 
 /** Identity established by an allowed (or dry-run) decision; safe to log and forward. */
@@ -153,6 +155,18 @@ export interface Decision {
   readonly allow: boolean;
   /** The verdict before dry-run was applied. */
   readonly reason: ReasonCode;
+  /**
+   * Where the verdict was reached: the engine phase that returned the reason (`decision` for an
+   * allow; `internal` for the codes of that group, wherever they arose). Always the phase the
+   * registry gives the reason (core/src/reasons.ts; test/core/decision-phase.test.ts).
+   */
+  readonly phase: Phase;
+  /**
+   * Why, in a few words, for a deny: which check refused and, where it helps, the value it refused
+   * (printable, length-bounded, never a credential or key). Absent on an allow. For the audit log
+   * and operators only: it is not sent to the client.
+   */
+  readonly detail?: string;
   readonly httpStatus: number;
   readonly grpcStatus: number;
   readonly decisionId: string;
@@ -163,7 +177,7 @@ export interface Decision {
   readonly audit: AuditEvent;
 }
 
-export const AUDIT_SCHEMA = 'trustplane-auth-audit-event-v0.1';
+export const AUDIT_SCHEMA = 'trustplane-auth-audit-event-v0.2';
 
 export interface AuditEvent {
   readonly schema: typeof AUDIT_SCHEMA;
@@ -172,6 +186,10 @@ export interface AuditEvent {
   readonly decision: 'allow' | 'deny';
   readonly enforced: boolean;
   readonly reason_code: ReasonCode;
+  /** Decision.phase. */
+  readonly phase: Phase;
+  /** Decision.detail; null on an allow. */
+  readonly detail: string | null;
   readonly route_id: string | null;
   readonly audience: string | null;
   readonly issuer: string | null;
@@ -188,4 +206,12 @@ export interface AuditEvent {
   readonly source_principal: string | null;
   readonly bundle_serial: number | null;
   readonly latency_us: number;
+  /** The proof kind the request was decided as (core/src/engine/proof-kind.ts), e.g. `transcript-v1`. */
+  readonly credential_kind: string | null;
+  /** `per_request` or `reusable` (docs/transcript-v1.md §15), once the passport claims were read. */
+  readonly credential_mode: 'per_request' | 'reusable' | null;
+  /** The request parts the proof kind binds, space-separated in BINDING_PARTS order, once its credential was verified. */
+  readonly bound: string | null;
+  /** A DPoP proof's `jti` (what the replay phase consumes for DPoP, docs/dpop.md); null for other kinds. */
+  readonly dpop_jti: string | null;
 }

@@ -18,8 +18,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { AuthorizationService, type CheckRequest, type CheckResponse, type HeaderValueOption } from '../../authz-server/src/proto.js';
-import { listenHttp } from '../../authz-server/src/server.js';
+import { AuthorizationClientService, type CheckRequest, type CheckResponse, type HeaderValueOption } from './authz-client.js';
+import { listen } from '../../service/src/ops-http.js';
 import { ProxyWasmHost, type HeaderPairs } from './proxy-wasm-host.js';
 
 export interface BufferSettings {
@@ -83,7 +83,7 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
   const wasm = o.wasm
     ? await ProxyWasmHost.load(o.wasm.path, o.wasm.configuration, { allowOnHeadersStopIteration: true, decoderBufferLimitBytes: o.bufferLimitBytes ?? 1024 * 1024 })
     : undefined;
-  const Client = grpc.makeGenericClientConstructor(AuthorizationService as never, 'Authorization');
+  const Client = grpc.makeGenericClientConstructor(AuthorizationClientService, 'Authorization');
   const client = new Client(o.authz, grpc.credentials.createInsecure()) as unknown as {
     Check(req: CheckRequest, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: CheckResponse) => void): void;
     close(): void;
@@ -260,7 +260,7 @@ export async function startGateway(o: GatewayOptions): Promise<RunningGateway> {
     });
   }
 
-  const address = await listenHttp(server, o.listen);
+  const address = await listen(server, o.listen);
   return {
     address,
     url: `http://${address}`,

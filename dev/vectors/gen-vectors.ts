@@ -82,6 +82,7 @@ interface PassportOptions {
   sub?: string;
   iss?: string;
   trust_domain?: string;
+  reusable?: boolean;
 }
 
 function passport(o: PassportOptions): string {
@@ -96,6 +97,7 @@ function passport(o: PassportOptions): string {
     lifetimeS: o.lifetime_s ?? 60,
     nowMs: (o.iat ?? NOW - 10) * 1000,
     jti: o.jti,
+    ...(o.reusable ? { reusable: true } : {}),
   });
 }
 
@@ -489,7 +491,7 @@ async function main(): Promise<void> {
     warning: 'TEST KEYS ONLY. The private keys below are published on purpose; never trust them anywhere.',
     now: NOW,
     engine: {
-      note: 'DEFAULT_ENGINE_OPTIONS of core/src/engine/state.ts; each vector runs against a fresh replay store',
+      note: 'DEFAULT_ENGINE_OPTIONS of core/src/engine/options.ts; each vector runs against a fresh replay store',
       clock_tolerance_s: 30,
       max_passport_lifetime_s: 3600,
       default_route_lifetime_s: 300,

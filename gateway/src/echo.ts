@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { listenHttp } from '../../authz-server/src/server.js';
+import { listen as listenOn } from '../../service/src/ops-http.js';
 
 export interface EchoReply {
   readonly method: string;
@@ -35,6 +35,6 @@ export async function startEcho(listen = '127.0.0.1:0'): Promise<{ address: stri
       res.end(`${JSON.stringify(body)}\n`);
     });
   });
-  const address = await listenHttp(server, listen);
+  const address = await listenOn(server, listen);
   return { address, url: `http://${address}`, close: () => new Promise((r) => server.close(() => r())) };
 }

@@ -18,7 +18,7 @@
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/options.js';
 import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
 import { parseKeySet } from '../../core/src/keys.js';
 import { createReplayStore, type ReplayStoreConfig } from '../../core/src/replay/index.js';
@@ -27,7 +27,7 @@ import type { Decision, PublicJwk, RequestView } from '../../core/src/types.js';
 import { AuditSink } from '../../authz-server/src/audit-sink.js';
 import { BundleSource } from '../../authz-server/src/bundle-source.js';
 import { ServerMetrics } from '../../authz-server/src/metrics.js';
-import { denyResponse as checkDeny } from '../../authz-server/src/translate/response.js';
+import { denyParts } from '../../authz-server/src/envoy/check-response.js';
 
 export interface VerifierOptions {
   readonly bundle: {
@@ -228,14 +228,12 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too_larg
 }
 
 /**
- * The ext_authz server's deny as an HTTP response: the same builder (authz-server/src/translate/
- * response.ts) makes both, so status, reason header and JSON body cannot drift apart.
+ * The ext_authz server's deny as an HTTP response: the same builder (authz-server/src/envoy/
+ * check-response.ts, denyParts) makes both, so status, reason header and JSON body cannot drift apart.
  */
 export function denyResponse(decision: Decision): DenyResponse {
-  const response = checkDeny(decision);
-  if (!('denied_response' in response) || response.denied_response === undefined) throw new TypeError('denyResponse built no denied_response');
-  const denied = response.denied_response;
+  const deny = denyParts(decision);
   const headers: Record<string, string> = {};
-  for (const h of denied.headers) headers[h.header.key] = h.header.value ?? '';
-  return { status: denied.status.code, headers, body: denied.body };
+  for (const [name, value] of deny.headers) headers[name] = value;
+  return { status: deny.status, headers, body: deny.body };
 }

@@ -1,14 +1,16 @@
 /**
  * The caller SDK: a signer that obtains a fresh passport per request (from a local issuer key, the
- * broker's Unix socket, or a function of yours), hashes the body, builds transcript-v1, signs with
- * the holder key and returns the headers to attach. `fetch` wraps the platform fetch with it.
+ * broker's Unix socket, or a function of yours) — or, with `reusable`, one reusable passport that it
+ * keeps until shortly before it expires (docs/transcript-v1.md §15) — hashes the body, builds
+ * transcript-v1, signs with the holder key and returns the headers to attach. `fetch` wraps the
+ * platform fetch with it.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { requestPassport } from '../../broker/src/client.js';
 import { spiffePop } from '../../broker/src/client.js';
 import { importPrivateJwk, type PrivateJwk, type SigningKey } from '../../core/src/keys.js';
 import { issuePassport } from '../../core/src/passport.js';
-import { signRequest, type HeaderInput } from '../../core/src/signer.js';
+import { readPassportClaims, signRequest, type HeaderInput } from '../../core/src/signer.js';
 import type { KeyBinding } from '../../core/src/types.js';
 
 export type PassportSource =
@@ -29,8 +31,8 @@ export type PassportSource =
       readonly lifetimeS?: number;
       readonly svid?: { readonly chainPem: readonly string[]; readonly key: KeyObject; readonly brokerIssuer: string };
     }
-  /** Anything else: called once per request with what the passport must be for. */
-  | { readonly kind: 'custom'; readonly get: (p: { audience: string; route: string; holder: SigningKey }) => Promise<string> | string };
+  /** Anything else: called once per request (with `reusable`: once per passport) with what the passport must be for. */
+  | { readonly kind: 'custom'; readonly get: (p: { audience: string; route: string; holder: SigningKey; reusable: boolean }) => Promise<string> | string };
 
 export interface SignerOptions {
   /** The holder key (`cnf`): a SigningKey or a private JWK. */
@@ -42,6 +44,14 @@ export interface SignerOptions {
   /** Header names to bind by default (e.g. content-type, idempotency keys). */
   readonly bindHeaders?: readonly string[];
   readonly clock?: () => number;
+  /**
+   * Obtain one reusable passport per route and present it with every request, each with its own
+   * proof, until `refreshBeforeS` seconds before it expires (default: 30 s, or half its lifetime if
+   * that is shorter); then obtain the next. The route must accept reusable passports
+   * (docs/bundle.md §1.2.6), else every request is `passport_reuse_not_allowed`. Absent: a fresh
+   * per-request passport for every request.
+   */
+  readonly reusable?: boolean | { readonly refreshBeforeS?: number };
 }
 
 export interface SignInput {
@@ -84,8 +94,40 @@ export function createSigner(o: SignerOptions): Signer {
   const clock = o.clock ?? Date.now;
   const source = o.passport;
   const issuerKey = source.kind === 'issuer' ? asKey(source.key, 'createSigner passport.key') : undefined;
+  const reusable = o.reusable !== undefined && o.reusable !== false;
+  const refreshBeforeS = typeof o.reusable === 'object' ? o.reusable.refreshBeforeS : undefined;
+  if (refreshBeforeS !== undefined && !(Number.isSafeInteger(refreshBeforeS) && refreshBeforeS >= 0)) {
+    throw new TypeError('createSigner reusable.refreshBeforeS: must be a non-negative integer (seconds)');
+  }
+  /** Per route: the reusable passport in use and when to replace it (unix ms), or the one being obtained. */
+  const held = new Map<string, { passport: string; refreshAtMs: number } | Promise<string>>();
 
-  async function passportFor(route: string): Promise<string> {
+  /** The reusable passport for `route`: the one held while it is not due for refresh; one fetch at a time. */
+  async function reusablePassportFor(route: string): Promise<string> {
+    const h = held.get(route);
+    if (h instanceof Promise) return h;
+    if (h !== undefined && clock() < h.refreshAtMs) return h.passport;
+    const pending = obtain(route, true).then(
+      (passport) => {
+        const c = readPassportClaims(passport);
+        const before = refreshBeforeS ?? Math.min(30, Math.floor((c.exp - c.iat) / 2));
+        held.set(route, { passport, refreshAtMs: (c.exp - before) * 1000 });
+        return passport;
+      },
+      (error: unknown) => {
+        held.delete(route);
+        throw error;
+      },
+    );
+    held.set(route, pending);
+    return pending;
+  }
+
+  function passportFor(route: string): Promise<string> {
+    return reusable ? reusablePassportFor(route) : obtain(route, false);
+  }
+
+  async function obtain(route: string, reuse: boolean): Promise<string> {
     switch (source.kind) {
       case 'issuer':
         return issuePassport({
@@ -97,11 +139,13 @@ export function createSigner(o: SignerOptions): Signer {
           holder: holder.publicJwk,
           keyBinding: source.keyBinding ?? 'software',
           ...(source.lifetimeS !== undefined ? { lifetimeS: source.lifetimeS } : {}),
+          ...(reuse ? { reusable: true } : {}),
           nowMs: clock(),
         });
       case 'broker': {
         const body: Record<string, unknown> = { audience: o.audience, route, holder_jwk: holder.publicJwk };
         if (source.lifetimeS !== undefined) body.lifetime_s = source.lifetimeS;
+        if (reuse) body.reusable = true;
         if (source.svid) {
           body.svid_chain = source.svid.chainPem;
           body.pop = spiffePop({
@@ -112,13 +156,14 @@ export function createSigner(o: SignerOptions): Signer {
             holderJwk: holder.publicJwk,
             route,
             ...(source.lifetimeS !== undefined ? { lifetimeS: source.lifetimeS } : {}),
+            ...(reuse ? { reusable: true } : {}),
             nowMs: clock(),
           });
         }
         return (await requestPassport(source.socketPath, body)).passport;
       }
       case 'custom':
-        return source.get({ audience: o.audience, route, holder });
+        return source.get({ audience: o.audience, route, holder, reusable: reuse });
     }
   }
 

@@ -27,6 +27,8 @@ function event(overrides: Partial<Record<keyof AuditEvent, unknown>> = {}): Audi
     decision: 'allow',
     enforced: true,
     reason_code: 'ok',
+    phase: 'decision',
+    detail: null,
     route_id: 'orders-read',
     audience: 'https://orders.example.com',
     issuer: 'https://issuer.example.com',
@@ -43,17 +45,22 @@ function event(overrides: Partial<Record<keyof AuditEvent, unknown>> = {}): Audi
     source_principal: null,
     bundle_serial: 7,
     latency_us: 412,
+    credential_kind: 'transcript-v1',
+    credential_mode: 'per_request',
+    bound: 'method authority path query headers body',
+    dpop_jti: null,
     ...overrides,
   } as AuditEvent;
 }
 
 const EXPECTED_LINE =
-  '{"schema":"trustplane-auth-audit-event-v0.1","time":"2026-01-02T03:04:05.678Z","decision_id":"d-0001",' +
-  '"decision":"allow","enforced":true,"reason_code":"ok","route_id":"orders-read","audience":"https://orders.example.com",' +
+  '{"schema":"trustplane-auth-audit-event-v0.2","time":"2026-01-02T03:04:05.678Z","decision_id":"d-0001",' +
+  '"decision":"allow","enforced":true,"reason_code":"ok","phase":"decision","detail":null,"route_id":"orders-read","audience":"https://orders.example.com",' +
   '"issuer":"https://issuer.example.com","subject":"spiffe://example.org/ns/shop/sa/web","trust_domain":"example.org",' +
   '"jti":"jti-123","kid":"issuer-key-1","key_binding":"software","transcript_sha256":"n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg",' +
   '"method":"GET","authority":"orders.example.com","path":"/v1/orders/42?expand=items","source_address":"10.0.0.7:51234",' +
-  '"source_principal":null,"bundle_serial":7,"latency_us":412}\n';
+  '"source_principal":null,"bundle_serial":7,"latency_us":412,"credential_kind":"transcript-v1","credential_mode":"per_request",' +
+  '"bound":"method authority path query headers body","dpop_jti":null}\n';
 
 describe('AuditSink', () => {
   let dir: string;

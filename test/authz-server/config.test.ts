@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, DEFAULTS, ENV_KEYS, loadConfig } from '../../authz-server/src/config.js';
+import { DEFAULTS, ENV_KEYS, loadConfig } from '../../authz-server/src/config.js';
+import { ConfigError } from '../../service/src/config.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 

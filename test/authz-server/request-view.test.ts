@@ -3,9 +3,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { RequestView } from '../../core/src/types.js';
-import { decodeCheckRequest } from '../../authz-server/src/proto.js';
-import { toRequestView, type RequestViewResult, type RequestViewSettings } from '../../authz-server/src/translate/request-view.js';
-import { REPO_ROOT, encodeOfficialCheckRequest, envoyCheckRequest } from '../support/envoy-api.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/options.js';
+import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import { CheckService } from '../../authz-server/src/check-service.js';
+import { readCheckRequest } from '../../authz-server/src/envoy/check-request.js';
+import type { MalformedRequest, RequestViewSettings } from '../../authz-server/src/envoy/request-view.js';
+import { REPO_ROOT, decodeOfficialCheckResponse, encodeOfficialCheckRequest, envoyCheckRequest } from '../support/envoy-api.js';
+
+type RequestViewResult = RequestView | MalformedRequest;
 
 const BODY_HEADER = 'x-trustplane-body-sha256';
 const UNTRUSTED: RequestViewSettings = { bodyHeader: { trusted: false, name: BODY_HEADER }, envoyBuffersBody: false };
@@ -18,27 +23,30 @@ function fixture(name: string): Record<string, unknown> {
   return (JSON.parse(readFileSync(file, 'utf8')) as { check_request: Record<string, unknown> }).check_request;
 }
 
-/** The fixture as Envoy's bytes, decoded by our server's codec, then translated. */
+/** The fixture as Envoy's bytes, read by the server's edge. */
 function viewOfFixture(name: string, settings: RequestViewSettings): RequestView {
-  const result = toRequestView(decodeCheckRequest(encodeOfficialCheckRequest(fixture(name))), settings);
-  assert.ok(result.ok, `expected a view, got ${JSON.stringify(result)}`);
-  return result.view;
+  return viewOf(encodeOfficialCheckRequest(fixture(name)), settings);
 }
 
-function viewOf(checkRequest: unknown, settings: RequestViewSettings = UNTRUSTED): RequestView {
-  const result = toRequestView(checkRequest, settings);
-  assert.ok(result.ok, `expected a view, got ${JSON.stringify(result)}`);
-  return result.view;
+/** What the server's edge reads from these CheckRequest bytes. */
+function toRequestView(bytes: Uint8Array, settings: RequestViewSettings): RequestViewResult {
+  return readCheckRequest(bytes, settings);
 }
 
-/** A decoded-shape CheckRequest with the given HttpRequest fields and attributes. */
-function check(http: Record<string, unknown>, attributes: Record<string, unknown> = {}): unknown {
-  return {
+function viewOf(bytes: Uint8Array, settings: RequestViewSettings = UNTRUSTED): RequestView {
+  const result = toRequestView(bytes, settings);
+  assert.ok(!('reason' in result), `expected a view, got ${JSON.stringify(result)}`);
+  return result;
+}
+
+/** A CheckRequest (proto field names) with the given HttpRequest fields and attributes, as Envoy's definitions encode it. */
+function check(http: Record<string, unknown>, attributes: Record<string, unknown> = {}): Buffer {
+  return encodeOfficialCheckRequest({
     attributes: {
       request: { http: { method: 'GET', path: '/p', host: 'h.example', headers: {}, ...http } },
       ...attributes,
     },
-  };
+  });
 }
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -183,41 +191,57 @@ describe('toRequestView rules', () => {
 
   it('does not take the authority from a host header', () => {
     assert.deepEqual(toRequestView(check({ host: '', headers: { host: 'h.example' } }), UNTRUSTED), {
-      ok: false,
       reason: 'request_malformed',
       detail: 'missing authority',
+      view: { method: 'GET', path: '/p' },
     });
   });
 
   it('reports every missing request field at once', () => {
     assert.deepEqual(toRequestView(check({ method: '', path: '', host: '' }), UNTRUSTED), {
-      ok: false,
       reason: 'request_malformed',
       detail: 'missing method, path, authority',
+      view: {},
     });
   });
 
   it('rejects a CheckRequest without attributes or without request.http', () => {
-    assert.deepEqual(toRequestView({}, UNTRUSTED), { ok: false, reason: 'request_malformed', detail: 'attributes missing' });
-    assert.deepEqual(toRequestView({ attributes: { request: { http: null } } }, UNTRUSTED), {
-      ok: false,
+    assert.deepEqual(toRequestView(encodeOfficialCheckRequest({}), UNTRUSTED), { reason: 'request_malformed', detail: 'attributes missing', view: {} });
+    assert.deepEqual(toRequestView(encodeOfficialCheckRequest({ attributes: { request: { http: null } } }), UNTRUSTED), {
       reason: 'request_malformed',
       detail: 'attributes.request.http missing',
+      view: {},
     });
-    // The empty CheckRequest exactly as our codec decodes zero bytes.
-    assert.deepEqual(toRequestView(decodeCheckRequest(Buffer.alloc(0)), UNTRUSTED), {
-      ok: false,
+    // The empty CheckRequest: zero bytes.
+    assert.deepEqual(toRequestView(Buffer.alloc(0), UNTRUSTED), {
       reason: 'request_malformed',
       detail: 'attributes missing',
+      view: {},
     });
   });
 
   it('turns bytes the decoder could not read into request_malformed naming the problem', () => {
     // A tag for field 1 with wire type 3 (start group): the decoder refuses groups.
-    assert.deepEqual(toRequestView(decodeCheckRequest(Buffer.from([0x0b])), UNTRUSTED), {
-      ok: false,
+    assert.deepEqual(toRequestView(Buffer.from([0x0b]), UNTRUSTED), {
       reason: 'request_malformed',
       detail: 'undecodable CheckRequest (wire type 3)',
+      view: {},
+    });
+  });
+
+  it('keeps the method, path and authority it read before the problem, for the deny\'s audit line', () => {
+    // attributes { request { http { method "POST", path "/v1/pay", <a tag of wire type 7> } } }
+    const delimited = (field: number, content: Buffer): Buffer => Buffer.concat([Buffer.from([(field << 3) | 2, content.length]), content]);
+    const http = Buffer.concat([delimited(2, Buffer.from('POST')), delimited(4, Buffer.from('/v1/pay')), Buffer.from([0x0f])]);
+    assert.deepEqual(toRequestView(delimited(1, delimited(4, delimited(2, http))), UNTRUSTED), {
+      reason: 'request_malformed',
+      detail: 'undecodable CheckRequest (wire type 7)',
+      view: { method: 'POST', path: '/v1/pay' },
+    });
+    assert.deepEqual(toRequestView(check({}, { context_extensions: { trustplane_mode: 'x' } }), UNTRUSTED), {
+      reason: 'request_malformed',
+      detail: 'context_extensions.trustplane_mode must be enforce or dry_run',
+      view: { method: 'GET', path: '/p', authority: 'h.example' },
     });
   });
 
@@ -259,26 +283,24 @@ describe('toRequestView rules', () => {
   });
 
   it('keeps __proto__ and constructor as ordinary header names, from the wire and from header_map', () => {
-    const wire = decodeCheckRequest(
-      envoyCheckRequest({ headers: [['__proto__', 'p'], ['constructor', 'c']] }),
-    );
+    const wire = envoyCheckRequest({ headers: [['__proto__', 'p'], ['constructor', 'c']] });
     const view = viewOf(wire);
     assert.equal(view.headers.get('__proto__'), 'p');
     assert.equal(view.headers.get('constructor'), 'c');
-    const raw = viewOf(decodeCheckRequest(envoyCheckRequest({ encodeRawHeaders: true, headers: [['__proto__', 'p']] })));
+    const raw = viewOf(envoyCheckRequest({ encodeRawHeaders: true, headers: [['__proto__', 'p']] }));
     assert.equal(raw.headers.get('__proto__'), 'p');
   });
 
   it('rejects an unknown trustplane_mode or trustplane_body instead of ignoring it', () => {
     assert.deepEqual(toRequestView(check({}, { context_extensions: { trustplane_mode: 'dry-run' } }), UNTRUSTED), {
-      ok: false,
       reason: 'request_malformed',
       detail: 'context_extensions.trustplane_mode must be enforce or dry_run',
+      view: { method: 'GET', path: '/p', authority: 'h.example' },
     });
     assert.deepEqual(toRequestView(check({}, { context_extensions: { trustplane_body: 'wasm' } }), UNTRUSTED), {
-      ok: false,
       reason: 'request_malformed',
       detail: 'context_extensions.trustplane_body must be filter or buffered',
+      view: { method: 'GET', path: '/p', authority: 'h.example' },
     });
   });
 
@@ -340,10 +362,9 @@ describe('toRequestView body source', () => {
   it('marks a buffered body partial for every x-envoy-auth-partial-body value but exactly "false" (property)', () => {
     fc.assert(
       fc.property(fc.oneof(fc.constantFrom('true', 'False', 'FALSE', ' false', 'false ', 'false,false', '', '0', 'no'), fc.string()), (value) => {
-        const r = toRequestView({ attributes: { request: { http: { method: 'POST', path: '/', host: 'h', raw_body: Buffer.from('a'), headers: { 'x-envoy-auth-partial-body': value } } } } }, UNTRUSTED);
-        assert.ok(r.ok);
-        assert.equal(r.view.body.kind, 'bytes');
-        assert.equal(r.view.body.kind === 'bytes' && r.view.body.partial, value !== 'false');
+        const r = viewOf(encodeOfficialCheckRequest({ attributes: { request: { http: { method: 'POST', path: '/', host: 'h', raw_body: Buffer.from('a'), headers: { 'x-envoy-auth-partial-body': value } } } } }), UNTRUSTED);
+        assert.equal(r.body.kind, 'bytes');
+        assert.equal(r.body.kind === 'bytes' && r.body.partial, value !== 'false');
       }),
       { numRuns: 200 },
     );
@@ -373,12 +394,12 @@ describe('toRequestView on arbitrary input', () => {
   });
 
   function wellFormed(result: RequestViewResult): void {
-    if (!result.ok) {
+    if ('reason' in result) {
       assert.equal(result.reason, 'request_malformed');
       assert.equal(typeof result.detail, 'string');
       return;
     }
-    const v = result.view;
+    const v = result;
     for (const s of [v.method, v.path, v.authority]) assert.ok(typeof s === 'string' && s.length > 0);
     assert.equal(typeof v.scheme, 'string');
     assert.ok(v.headers instanceof Map);
@@ -386,39 +407,71 @@ describe('toRequestView on arbitrary input', () => {
     assert.ok(['bytes', 'filter_header', 'empty', 'unavailable'].includes(v.body.kind));
   }
 
-  it('never throws and always returns a well-formed result for random objects', () => {
+  /** Envoy's definitions encode what they can of a random object (protobufjs coerces or refuses it). */
+  function encodable(input: unknown): Buffer | undefined {
+    try {
+      return encodeOfficialCheckRequest(input as Record<string, unknown>);
+    } catch {
+      return undefined;
+    }
+  }
+
+  it('never throws and always returns a well-formed result for whatever random objects encode to', () => {
+    let encoded = 0;
     fc.assert(
       fc.property(anything, settings, (input, s) => {
-        wellFormed(toRequestView(input, s));
+        const bytes = encodable(input);
+        if (bytes === undefined) return;
+        encoded++;
+        wellFormed(toRequestView(bytes, s));
       }),
       { numRuns: 2000 },
     );
+    assert.ok(encoded > 0);
   });
 
   it('never throws for random values placed inside an otherwise valid CheckRequest', () => {
+    let encoded = 0;
     fc.assert(
       fc.property(anything, anything, anything, settings, (headers, extensions, source, s) => {
-        wellFormed(toRequestView(check({ headers, header_map: { headers: [headers, source] } }, { context_extensions: extensions, source }), s));
+        const object = { attributes: { request: { http: { method: 'GET', path: '/p', host: 'h.example', headers, header_map: { headers: [headers, source] } } }, context_extensions: extensions, source } };
+        const bytes = encodable(object);
+        if (bytes === undefined) return;
+        encoded++;
+        wellFormed(toRequestView(bytes, s));
       }),
       { numRuns: 1000 },
     );
+    assert.ok(encoded > 0);
   });
 
-  it('never throws for whatever our codec decodes from random bytes', () => {
+  it('never throws for random bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), settings, (bytes, s) => {
-        wellFormed(toRequestView(decodeCheckRequest(Buffer.from(bytes)), s));
+        wellFormed(toRequestView(Buffer.from(bytes), s));
       }),
       { numRuns: 2000 },
     );
   });
 
-  it('turns an input whose properties throw into request_malformed', () => {
-    const hostile = new Proxy({}, { get: () => { throw new Error('boom'); } });
-    assert.deepEqual(toRequestView(hostile, UNTRUSTED), {
-      ok: false,
-      reason: 'request_malformed',
-      detail: 'unreadable CheckRequest (Error)',
+  it('lets a failure that is not about the bytes through to check-service, whose one catch answers internal_error', async () => {
+    const hostile = new Proxy(new Uint8Array(4), { get: () => { throw new Error('boom'); } });
+    assert.throws(() => readCheckRequest(hostile, UNTRUSTED), /boom/);
+    const errors: unknown[] = [];
+    const service = new CheckService({
+      bundle: () => undefined,
+      store: new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity }),
+      settings: UNTRUSTED,
+      engine: DEFAULT_ENGINE_OPTIONS,
+      onDecision: () => {},
+      onInternalError: (error) => errors.push(error),
     });
+    try {
+      const response = decodeOfficialCheckResponse(await service.decide(hostile));
+      assert.deepEqual(response.status, { code: 13, message: 'internal_error' });
+      assert.equal(errors.length, 1);
+    } finally {
+      service.close();
+    }
   });
 });

@@ -1,8 +1,29 @@
 import assert from 'node:assert/strict';
 import { AUDIT_SCHEMA, type AuditEvent, type Decision, type Identity } from '../../core/src/types.js';
 import { REASONS, REASON_CODES, type ReasonCode } from '../../core/src/reasons.js';
-import type { CheckResponse, HeaderValueOption } from '../../authz-server/src/proto.js';
-import { allowResponse, denyResponse, toCheckResponse } from '../../authz-server/src/translate/response.js';
+import { writeAllow, writeCheckResponse, writeDeny } from '../../authz-server/src/envoy/check-response.js';
+import { OfficialCheckResponse } from '../support/envoy-api.js';
+
+/** A CheckResponse as Envoy's definitions read it (proto field names, enums as numbers), status always present. */
+interface HeaderValueOption {
+  header: { key: string; value?: string };
+  append_action?: number;
+  append?: unknown;
+}
+type Struct = { fields: Record<string, { stringValue?: string; boolValue?: boolean }> };
+type CheckResponse =
+  | { status: { code: number; message: string }; denied_response: { status: { code: number }; headers: HeaderValueOption[]; body: string }; dynamic_metadata?: Struct }
+  | { status: { code: number; message: string }; ok_response: { headers: HeaderValueOption[]; headers_to_remove: string[] }; dynamic_metadata?: Struct };
+
+/** What the builders wrote, read back with Envoy's official definitions. */
+function read(bytes: Buffer): CheckResponse {
+  const o = OfficialCheckResponse.toObject(OfficialCheckResponse.decode(bytes), { enums: Number, longs: String, defaults: false }) as Record<string, unknown>;
+  const status = (o['status'] ?? {}) as { code?: number; message?: string };
+  return { ...o, status: { code: status.code ?? 0, message: status.message ?? '' } } as CheckResponse;
+}
+const allowResponse = (d: Decision, namespaceHeaders?: readonly string[]): CheckResponse => read(writeAllow(d, namespaceHeaders));
+const denyResponse = (d: Decision): CheckResponse => read(writeDeny(d));
+const toCheckResponse = (d: Decision): CheckResponse => read(writeCheckResponse(d));
 
 const IDENTITY: Identity = Object.freeze({
   issuer: 'https://issuer.example.org',
@@ -21,6 +42,8 @@ const AUDIT: AuditEvent = Object.freeze({
   decision: 'allow',
   enforced: true,
   reason_code: 'ok',
+  phase: 'decision',
+  detail: null,
   route_id: 'orders-read',
   audience: null,
   issuer: null,
@@ -37,12 +60,17 @@ const AUDIT: AuditEvent = Object.freeze({
   source_principal: null,
   bundle_serial: 1,
   latency_us: 120,
+  credential_kind: 'transcript-v1',
+  credential_mode: 'per_request',
+  bound: 'method authority path query headers body',
+  dpop_jti: null,
 });
 
 function allowDecision(over: Partial<Decision> = {}): Decision {
   return {
     allow: true,
     reason: 'ok',
+    phase: 'decision',
     httpStatus: 200,
     grpcStatus: 0,
     decisionId: 'dec-0001',
@@ -72,7 +100,7 @@ function headerOptions(r: CheckResponse): HeaderValueOption[] {
   return 'ok_response' in r ? r.ok_response.headers : r.denied_response.headers;
 }
 
-describe('allowResponse', () => {
+describe('writeAllow', () => {
   it('sets every identity header, removes the credential headers and publishes the decision as metadata', () => {
     assert.deepEqual(allowResponse(allowDecision()), {
       status: { code: 0, message: '' },
@@ -112,6 +140,12 @@ describe('allowResponse', () => {
     );
     assert.deepEqual(r.ok_response.headers_to_remove, [...CREDENTIALS, 'x-trustplane-route']);
     assert.equal(r.dynamic_metadata?.fields['route_id'], undefined);
+  });
+
+  it('removes the client\'s other namespace headers too, after the credentials and the unset identity names', () => {
+    const r = allowResponse(allowDecision({ routeId: undefined }), ['x-trustplane-reason', 'x-trustplane-x']);
+    assert.ok('ok_response' in r);
+    assert.deepEqual(r.ok_response.headers_to_remove, [...CREDENTIALS, 'x-trustplane-route', 'x-trustplane-reason', 'x-trustplane-x']);
   });
 
   it('forwards no identity on a dry-run allow of a would-be deny, and names the deny in metadata', () => {
@@ -166,7 +200,7 @@ describe('allowResponse', () => {
   });
 });
 
-describe('denyResponse', () => {
+describe('writeDeny', () => {
   it('answers a 401 reason with a successful RPC, UNAUTHENTICATED, an explicit 401, a challenge and a JSON body', () => {
     assert.deepEqual(denyResponse(denyDecision('passport_missing')), {
       status: { code: 16, message: 'passport_missing' },
@@ -243,7 +277,7 @@ describe('denyResponse', () => {
   });
 });
 
-describe('toCheckResponse', () => {
+describe('writeCheckResponse', () => {
   it('builds an allow for decision.allow and a deny otherwise', () => {
     assert.deepEqual(toCheckResponse(allowDecision()), allowResponse(allowDecision()));
     assert.deepEqual(toCheckResponse(denyDecision('key_revoked')), denyResponse(denyDecision('key_revoked')));

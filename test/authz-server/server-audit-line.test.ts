@@ -22,6 +22,8 @@ const ALLOW: AuditEvent = Object.freeze({
   decision: 'allow',
   enforced: true,
   reason_code: 'ok',
+  phase: 'decision',
+  detail: null,
   route_id: 'payments-create',
   audience: 'https://payments.example.com',
   issuer: 'https://issuer.example.com',
@@ -38,6 +40,10 @@ const ALLOW: AuditEvent = Object.freeze({
   source_principal: 'spiffe://example.org/ns/edge/sa/gateway',
   bundle_serial: 7,
   latency_us: 412,
+  credential_kind: 'transcript-v1',
+  credential_mode: 'reusable',
+  bound: 'method authority path query headers body',
+  dpop_jti: null,
 });
 
 describe('server audit line', () => {

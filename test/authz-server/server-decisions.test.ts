@@ -168,7 +168,7 @@ describe('authz server over gRPC: decisions', function () {
       }],
       ['claims: an expired passport', 'passport_expired', () =>
         present(signCheck(trust, { passport: { nowMs: Date.now() - 600_000 } }))],
-      ['claims: a passport living longer than the server cap', 'passport_lifetime_exceeded', () =>
+      ['route: a passport living longer than the server cap', 'passport_lifetime_exceeded', () =>
         present(signCheck(trust, { passport: { lifetimeS: 7200 } }))],
       ['trust: an issuer the key is not for', 'issuer_untrusted', () =>
         present(signCheck(trust, { passport: { issuer: 'https://evil.example.test' } }))],
@@ -212,7 +212,7 @@ describe('authz server over gRPC: decisions', function () {
         present(signCheck(trust), { authority: 'other.example.test' })],
       ['transcript: a change without the field-digest table', 'transcript_mismatch', () =>
         present(signCheck(trust, { sign: { fieldDigests: false } }), { body: '{"amount":7}' })],
-      ['transcript: an ambiguous path', 'path_not_canonical', () =>
+      ['route: an ambiguous path', 'path_not_canonical', () =>
         present(signCheck(trust, { method: 'GET', path: '/v1/payments/1', route: 'payments-read' }), { path: '/v1/payments/../payments/1' })],
       ['freshness: a proof older than the route window', 'proof_expired', () => {
         const then = Date.now() - 200_000;
@@ -274,8 +274,15 @@ describe('authz server over gRPC: decisions', function () {
       const text = readFileSync(auditPath, 'utf8');
       const lines = text.split('\n').filter((l) => l !== '');
       assert.equal(lines.length, decisions);
-      const events = lines.map((l) => JSON.parse(l) as { schema: string; reason_code: string; decision: string; jti: string | null });
-      for (const e of events) assert.equal(e.schema, 'trustplane-auth-audit-event-v0.1');
+      const events = lines.map((l) => JSON.parse(l) as { schema: string; reason_code: ReasonCode; phase: string; detail: string | null; decision: string; jti: string | null });
+      for (const e of events) {
+        assert.equal(e.schema, 'trustplane-auth-audit-event-v0.2');
+        // Every deny case above, through the real server: the phase the registry names, and a detail.
+        assert.equal(e.phase, REASONS[e.reason_code].phase, `${e.reason_code}: ${e.detail}`);
+        if (e.decision === 'allow') assert.equal(e.detail, null);
+        else assert.ok(typeof e.detail === 'string' && e.detail.length > 0, `${e.reason_code} has a detail`);
+      }
+      assert.ok(events.some((e) => e.reason_code === 'path_not_canonical' && e.phase === 'route' && e.detail === 'dot segment in path'));
       assert.ok(events.some((e) => e.reason_code === 'jti_replay'));
       assert.ok(events.some((e) => e.decision === 'allow' && typeof e.jti === 'string'));
       assert.ok(secrets.length > 40);

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrokerConfigError, DEFAULTS, loadBrokerConfig, parseBrokerConfig } from '../../broker/src/config.js';
+import { DEFAULTS, loadBrokerConfig, parseBrokerConfig } from '../../broker/src/config.js';
+import { ConfigError } from '../../service/src/config.js';
 import { gidOfGroup } from '../../broker/src/lib/group.js';
 import { BrokerKeyError, loadSigningKey } from '../../broker/src/signer.js';
 import { exportPrivateJwk, generateSigningKey, jwkThumbprint } from '../../core/src/keys.js';
@@ -12,10 +13,10 @@ function problemsOf(raw: unknown): readonly string[] {
   try {
     parseBrokerConfig(raw);
   } catch (e) {
-    assert.ok(e instanceof BrokerConfigError);
+    assert.ok(e instanceof ConfigError);
     return e.problems;
   }
-  assert.fail('expected a BrokerConfigError');
+  assert.fail('expected a ConfigError');
 }
 
 describe('broker config', () => {
@@ -40,6 +41,17 @@ describe('broker config', () => {
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.software));
   });
 
+  it('reads the reusable section: subjects required, max_lifetime_s defaults to max_lifetime_s, problems named', () => {
+    const c = parseBrokerConfig({ max_lifetime_s: 120, reusable: { subjects: ['urn:example:*'] } });
+    assert.deepEqual({ ...c.reusable }, { subjects: ['urn:example:*'], maxLifetimeS: 120 });
+    assert.equal(parseBrokerConfig({}).reusable, undefined);
+    assert.deepEqual(problemsOf({ reusable: { subjects: [], max_lifetime_s: 3601, reuse: true } }), [
+      'reusable.reuse: unknown setting',
+      'reusable.subjects: required, at least one subject pattern (who may get reusable passports)',
+      'reusable.max_lifetime_s: must be an integer from 1 to 3600',
+    ]);
+  });
+
   it('reports every problem at once, unknown keys included', () => {
     const problems = problemsOf({
       socket_pat: '/tmp/x',
@@ -51,7 +63,7 @@ describe('broker config', () => {
       software: { enabled: 'yes', colour: 1 },
       spiffe: { trust_domain: 'Example.ORG', attested: true },
     });
-    for (const needle of ['socket_pat: unknown key', 'socket_group: no group named "no-such-group-tp"', 'issuer:', 'max_body_bytes:', 'default_lifetime_s:', 'software.enabled:', 'software.colour: unknown key', 'spiffe.trust_domain:', 'spiffe.bundle_file:', 'spiffe.attested: unknown key']) {
+    for (const needle of ['socket_pat: unknown setting', 'socket_group: no group named "no-such-group-tp"', 'issuer:', 'max_body_bytes:', 'default_lifetime_s:', 'software.enabled:', 'software.colour: unknown setting', 'spiffe.trust_domain:', 'spiffe.bundle_file:', 'spiffe.attested: unknown setting']) {
       assert.ok(problems.some((p) => p.startsWith(needle)), `${needle} missing from ${JSON.stringify(problems)}`);
     }
   });
@@ -70,11 +82,11 @@ describe('broker config', () => {
   it('refuses YAML with duplicate keys, and a file that is not YAML, naming the file', () => {
     const file = join(dir, 'dup.yaml');
     writeFileSync(file, 'issuer: https://a\nissuer: https://b\n');
-    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0]!.startsWith(file));
+    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof ConfigError && e.problems[0]!.startsWith(file));
     writeFileSync(file, 'issuer: [https://a\n');
-    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0]!.startsWith(file));
+    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof ConfigError && e.problems[0]!.startsWith(file));
     writeFileSync(file, '- a list\n');
-    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof BrokerConfigError && e.problems[0] === 'config: must be a mapping');
+    assert.throws(() => loadBrokerConfig(file), (e: unknown) => e instanceof ConfigError && e.problems[0] === 'the configuration file must hold a mapping at the top level');
   });
 
   it('resolves socket_group by name from /etc/group, and takes a number as a gid without looking it up', () => {

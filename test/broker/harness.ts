@@ -13,6 +13,7 @@ import { parseBrokerConfig, type BrokerConfig } from '../../broker/src/config.js
 import { parseCompact } from '../../core/src/jws.js';
 import type { PublicJwk } from '../../core/src/types.js';
 import { createTestCa, type TestCa } from '../support/spiffe-ca.js';
+import { createLogger } from '../../service/src/log.js';
 
 export const TRUST_DOMAIN = 'example.org';
 export const AUDIENCE = 'https://orders.example.org';
@@ -37,7 +38,7 @@ export async function startTestBroker(o: { raw?: Record<string, unknown>; spiffe
   };
   const config = parseBrokerConfig(raw);
   const logs: Record<string, unknown>[] = [];
-  const broker = await startBroker(config, { logger: (e) => logs.push({ ...e }), ...(o.nowMs ? { nowMs: o.nowMs } : {}) });
+  const broker = await startBroker(config, { logger: createLogger('debug', (line) => void logs.push(JSON.parse(line) as Record<string, unknown>)), ...(o.nowMs ? { nowMs: o.nowMs } : {}) });
   return {
     broker,
     config,

@@ -10,6 +10,9 @@ import { parseBrokerConfig } from '../../broker/src/config.js';
 import { BrokerSocketError } from '../../broker/src/socket.js';
 import { generateSigningKey } from '../../core/src/keys.js';
 import { AUDIENCE, call, startTestBroker, type TestBroker } from './harness.js';
+import { createLogger } from '../../service/src/log.js';
+
+const quiet = createLogger('error', () => {});
 
 /** A process that listens on `path` and is killed with SIGKILL, leaving its socket file behind. */
 async function leaveStaleSocket(path: string): Promise<void> {
@@ -206,14 +209,14 @@ describe('broker socket lifecycle', () => {
     const first = await startTestBroker({ spiffe: false });
     try {
       const again = parseBrokerConfig({ socket_path: first.broker.socketPath });
-      await assert.rejects(startBroker(again, { logger: () => {} }), (e: unknown) => e instanceof BrokerSocketError && /in use/.test((e as Error).message));
+      await assert.rejects(startBroker(again, { logger: quiet }), (e: unknown) => e instanceof BrokerSocketError && /in use/.test((e as Error).message));
       await first.broker.close();
       assert.throws(() => lstatSync(first.broker.socketPath), /ENOENT/);
 
       // A socket file nobody listens on (a crashed broker) is stale: the next start takes its place.
       await leaveStaleSocket(first.broker.socketPath);
       assert.ok(lstatSync(first.broker.socketPath).isSocket());
-      const second = await startBroker(again, { logger: () => {} });
+      const second = await startBroker(again, { logger: quiet });
       assert.equal((await call(second.socketPath, { method: 'GET', path: '/healthz' })).status, 200);
       await second.close();
     } finally {
@@ -226,7 +229,7 @@ describe('broker socket lifecycle', () => {
     try {
       const path = join(tb.dir, 'not-a-socket');
       writeFileSync(path, 'keep me');
-      await assert.rejects(startBroker(parseBrokerConfig({ socket_path: path }), { logger: () => {} }), /not a socket/);
+      await assert.rejects(startBroker(parseBrokerConfig({ socket_path: path }), { logger: quiet }), /not a socket/);
       assert.equal(lstatSync(path).isFile(), true);
     } finally {
       await tb.close();
@@ -239,9 +242,9 @@ describe('broker socket lifecycle', () => {
       const open = join(tb.dir, 'open');
       mkdirSync(open);
       chmodSync(open, 0o777);
-      await assert.rejects(startBroker(parseBrokerConfig({ socket_path: join(open, 'b.sock') }), { logger: () => {} }), /world-writable/);
+      await assert.rejects(startBroker(parseBrokerConfig({ socket_path: join(open, 'b.sock') }), { logger: quiet }), /world-writable/);
       chmodSync(open, 0o1777);
-      const ok = await startBroker(parseBrokerConfig({ socket_path: join(open, 'b.sock') }), { logger: () => {} });
+      const ok = await startBroker(parseBrokerConfig({ socket_path: join(open, 'b.sock') }), { logger: quiet });
       assert.equal((lstatSync(ok.socketPath).mode & 0o777).toString(8), '600');
       await ok.close();
     } finally {

@@ -15,6 +15,7 @@ import { parseBrokerConfig } from '../../broker/src/config.js';
 import { BrokerSocketError } from '../../broker/src/socket.js';
 import { generateSigningKey } from '../../core/src/keys.js';
 import { AUDIENCE, otherRealGroup, verifyWithJwks } from './harness.js';
+import { createLogger } from '../../service/src/log.js';
 
 /** `nobody`; any uid other than root's would do, and it needs no passwd entry. */
 const CALLER_UID = 65_534;
@@ -78,7 +79,7 @@ function modeAndGid(path: string): [string, number] {
 describe('broker socket_group', () => {
   const group = otherRealGroup();
   let dir: string;
-  const quiet = { logger: (): void => {} };
+  const quiet = { logger: createLogger('error', () => {}) };
 
   before(function () {
     if (process.getuid?.() !== 0) this.skip(); // starting callers as other users needs root
@@ -91,7 +92,7 @@ describe('broker socket_group', () => {
 
   it('makes the socket 0660 of the named group, in a folder it creates 0710 for that group', async () => {
     const logs: Record<string, unknown>[] = [];
-    const broker = await startBroker(parseBrokerConfig({ socket_path: join(dir, 'run', 'broker.sock'), socket_group: group.name }), { logger: (e) => logs.push(e) });
+    const broker = await startBroker(parseBrokerConfig({ socket_path: join(dir, 'run', 'broker.sock'), socket_group: group.name }), { logger: createLogger('debug', (line) => void logs.push(JSON.parse(line) as Record<string, unknown>)) });
     try {
       assert.ok(lstatSync(broker.socketPath).isSocket());
       assert.equal(lstatSync(broker.socketPath).uid, 0);

@@ -71,6 +71,50 @@ describe('broker software path', () => {
   });
 });
 
+describe('broker reusable passports (docs/broker.md, docs/transcript-v1.md §15)', () => {
+  const holder = generateSigningKey('EdDSA');
+  let tb: TestBroker;
+  let none: TestBroker;
+  before(async () => {
+    tb = await startTestBroker({
+      spiffe: false,
+      nowMs: () => NOW_MS,
+      raw: {
+        software: { subject: 'urn:example:batch-runner', allowed_subjects: ['urn:example:jobs:*'] },
+        reusable: { subjects: ['urn:example:batch-runner'], max_lifetime_s: 900 },
+      },
+    });
+    none = await startTestBroker({ spiffe: false, nowMs: () => NOW_MS });
+  });
+  after(async () => {
+    await tb.close();
+    await none.close();
+  });
+
+  it('issues a reusable passport to a subject reusable.subjects names, up to reusable.max_lifetime_s', async () => {
+    const r = await requestPassport(tb.broker.socketPath, { audience: AUDIENCE, holder_jwk: holder.publicJwk, reusable: true, lifetime_s: 900 });
+    const claims = verifyWithJwks(r.passport, tb.broker.jwks());
+    assert.equal(claims.reusable, true);
+    assert.equal(claims.exp, NOW_MS / 1000 + 900);
+    const plain = verifyWithJwks((await requestPassport(tb.broker.socketPath, { audience: AUDIENCE, holder_jwk: holder.publicJwk })).passport, tb.broker.jwks());
+    assert.equal(plain.reusable, undefined, 'a request without reusable gets a per-request passport');
+    // 900 s is beyond max_lifetime_s (300) for a per-request passport.
+    const long = await call(tb.broker.socketPath, { body: { audience: AUDIENCE, holder_jwk: holder.publicJwk, lifetime_s: 900 } });
+    assert.deepEqual([long.status, long.json.error], [400, 'request_invalid']);
+    const tooLong = await call(tb.broker.socketPath, { body: { audience: AUDIENCE, holder_jwk: holder.publicJwk, reusable: true, lifetime_s: 901 } });
+    assert.deepEqual([tooLong.status, tooLong.json.error], [400, 'request_invalid']);
+  });
+
+  it('refuses a subject reusable.subjects does not name, a broker without the section, and a reusable other than true', async () => {
+    const other = await call(tb.broker.socketPath, { body: { audience: AUDIENCE, holder_jwk: holder.publicJwk, reusable: true, subject: 'urn:example:jobs:nightly' } });
+    assert.deepEqual([other.status, other.json.error], [403, 'reusable_not_allowed']);
+    const off = await call(none.broker.socketPath, { body: { audience: AUDIENCE, holder_jwk: holder.publicJwk, reusable: true } });
+    assert.deepEqual([off.status, off.json.error], [403, 'reusable_not_allowed']);
+    const bad = await call(tb.broker.socketPath, { body: { audience: AUDIENCE, holder_jwk: holder.publicJwk, reusable: 'yes' } });
+    assert.deepEqual([bad.status, bad.json.error], [400, 'request_invalid']);
+  });
+});
+
 describe('broker with the software path disabled', () => {
   it('refuses software requests with software_path_disabled', async () => {
     const tb = await startTestBroker({ raw: { software: { enabled: false } } });

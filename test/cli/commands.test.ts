@@ -140,6 +140,16 @@ describe('trustplane keygen / issue / sign / verify', function () {
     assert.equal(jwkThumbprint(claims.cnf.jwk), jwkThumbprint(holder));
   });
 
+  it('issue --reusable prints a reusable passport; without it there is no reusable claim', async () => {
+    const r = await run(['issue', ...mint, '--holder-key', 'holder.pub.jwk', '--lifetime', '900', '--reusable']);
+    assert.equal(r.code, 0, r.stderr);
+    const claims = readPassportClaims(r.stdout.trim());
+    assert.equal(claims.reusable, true);
+    assert.equal(claims.exp - claims.iat, 900);
+    const plain = await run(['issue', ...mint, '--holder-key', 'holder.pub.jwk']);
+    assert.equal(readPassportClaims(plain.stdout.trim()).reusable, undefined);
+  });
+
   it('issue refuses a missing flag (exit 2) and an unreadable key (exit 1), one line each', async () => {
     const missing = await run(['issue', '--issuer-key', 'issuer.jwk', '--audience', AUD, '--holder-key', 'holder.jwk', '--subject', SUBJECT, '--trust-domain', TD]);
     assert.equal(missing.code, 2);

@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadBrokerConfig, startBroker, type RunningBroker } from '../../broker/src/index.js';
 import { loadConfig } from '../../authz-server/src/config.js';
-import { createLogger } from '../../authz-server/src/log.js';
+import { createLogger } from '../../service/src/log.js';
 import { startServer, type RunningServer } from '../../authz-server/src/server.js';
 import { startEcho } from '../../gateway/src/echo.js';
 import { startGateway, type RunningGateway } from '../../dev/gateway/gateway.js';
@@ -111,7 +111,7 @@ describe('trustplane lab-init and the docker-compose lab', function () {
       );
       broker = await startBroker(
         loadBrokerConfig(join(REPO_ROOT, 'lab', 'broker.yaml'), { socket_path: join(t.dir, 'sock', 'broker.sock'), http_listen: '127.0.0.1:0', key_file: lab(LAB.files.brokerKey) }),
-        { logger: () => {} },
+        { logger: createLogger('error', () => {}) },
       );
       echo = await startEcho();
       gateway = await startGateway({

@@ -170,6 +170,41 @@ describe('validateBundle', () => {
     ]);
   });
 
+  it('accepts proof_kinds and min_binding as lists of known, unique names, and names every problem', () => {
+    const good = sample();
+    good.routes[0].proof_kinds = ['transcript-v1'];
+    good.routes[0].min_binding = ['method', 'path'];
+    good.routes[1].min_binding = [];
+    assert.equal(validateBundle(good).ok, true);
+    const doc = sample();
+    doc.routes[0].proof_kinds = ['transcript-v1', 'transcript-v1', 'jwt-bearer'];
+    doc.routes[0].min_binding = ['method', 'cookies', 'method'];
+    doc.routes[1].proof_kinds = [];
+    const r = validateBundle(doc);
+    assert.deepEqual(!r.ok && r.problems, [
+      '/routes/0/proof_kinds/1: duplicate name',
+      '/routes/0/proof_kinds/2: must be one of transcript-v1, dpop',
+      '/routes/0/min_binding/1: must be one of method, authority, path, query, headers, body',
+      '/routes/0/min_binding/2: duplicate name',
+      '/routes/1/proof_kinds: must be a non-empty array',
+    ]);
+  });
+
+  it('accepts reusable_passport with an integer max_lifetime_s from 1 to 3600, and nothing else in it', () => {
+    const good = sample();
+    good.routes[0].reusable_passport = { max_lifetime_s: 900 };
+    assert.equal(validateBundle(good).ok, true);
+    const doc = sample();
+    doc.routes[0].reusable_passport = { max_lifetime_s: 3601, reuse: true };
+    doc.routes[1].reusable_passport = {};
+    const r = validateBundle(doc);
+    assert.deepEqual(!r.ok && r.problems, [
+      '/routes/0/reusable_passport/reuse: unknown member',
+      '/routes/0/reusable_passport/max_lifetime_s: must be an integer from 1 to 3600',
+      '/routes/1/reusable_passport/max_lifetime_s: is required',
+    ]);
+  });
+
   it('accepts override_headers as a list of unique, bindable, lower-case names (empty turns the check off)', () => {
     for (const ok of [[], ['x-http-method-override'], ['x-verb', 'forwarded']]) {
       const doc = sample();

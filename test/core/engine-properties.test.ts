@@ -313,10 +313,11 @@ const MUTATIONS: Record<string, [ReasonCode, Mutation]> = {
   route_request: ['route_request_mismatch', (_pw, r, p, proof) => ({ view: { ...envoyView(r, p.passport, proof), routeId: 'prop-b', method: r.method === 'PATCH' ? 'GET' : r.method } })],
   // A re-issued passport (same jti) for another audience: the route phase refuses it first.
   audience_policy: ['audience_mismatch', (pw, r, p, proof) => ({ view: envoyView(r, issue(pw, r, { jti: p.jti, audience: OTHER_AUDIENCE }).passport, proof) })],
-  // Same, against a bundle whose route is for that audience: the transcript's aud line names it
-  // (it comes before the passport-hash line, which differs too).
+  // Same, against a bundle whose route is for that audience: the transcript's aud line differs
+  // first (before the passport-hash line, which differs too) and names another passport
+  // (docs/transcript-v1.md §8: the route-group audience_mismatch is never a diagnosis).
   audience_transcript: [
-    'audience_mismatch',
+    'passport_binding_mismatch',
     (pw, r, p, proof) => ({ view: envoyView(r, issue(pw, r, { jti: p.jti, audience: OTHER_AUDIENCE }).passport, proof), bundle: pw.otherAudience }),
   ],
   passport_swap: ['passport_binding_mismatch', (pw, r, _p, proof) => ({ view: envoyView(r, issue(pw, r).passport, proof) })],

@@ -8,8 +8,10 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
 import type { BundleDocument, Revocations } from '../../core/src/bundle/types.js';
 import { b64url, fromB64url } from '../../core/src/encoding.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/state.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/options.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
+import { TRANSCRIPT_V1 } from '../../core/src/engine/kinds/index.js';
+import type { ProofKind } from '../../core/src/engine/proof-kind.js';
 import { signCompact } from '../../core/src/jws.js';
 import { generateSigningKey, jwkThumbprint, signBytes, type SigningKey } from '../../core/src/keys.js';
 import { encodeProof } from '../../core/src/proof.js';
@@ -22,6 +24,7 @@ import { RedisReplayStore, createReplayStore } from '../../core/src/replay/index
 import type { ReplayStore } from '../../core/src/replay/types.js';
 import { HEADER, type Decision, type RequestView } from '../../core/src/types.js';
 import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
+import { describeDpopCases } from './dpop-cases.js';
 import { AUDIENCE, ISSUER, NOW_MS, NOW_S, SUBJECT, TRUST_DOMAIN, makeWorld, passport, route, signed, view, type Presented, type World } from '../support/world.js';
 
 const covered = new Set<ReasonCode>();
@@ -44,6 +47,7 @@ function engineWorld(): World {
       route('realtime', { match: { methods: ['POST'], path: '/v1/rt' }, freshness_class: 'realtime' }),
       route('dry', { match: { methods: ['POST'], path: '/v1/dry' }, mode: 'dry_run' }),
       route('long-lived', { match: { methods: ['POST'], path: '/v1/long' }, max_passport_lifetime_s: 3600 }),
+      route('reuse', { match: { methods: ['POST'], path: '/v1/reuse' }, bound_headers: ['content-type'], reusable_passport: { max_lifetime_s: 600 } }),
     ],
   });
 }
@@ -73,6 +77,11 @@ async function expectDecision(w: World, run: Run, reason: ReasonCode, httpStatus
   assert.equal(d.httpStatus, httpStatus, `httpStatus for ${reason}`);
   assert.equal(REASONS[reason].status, httpStatus, `registry status for ${reason}`);
   assert.equal(d.audit.reason_code, reason);
+  // The phase that decided is the registry's phase of the reason; a deny says why, an allow does not.
+  assert.equal(d.phase, REASONS[reason].phase, `phase for ${reason} (detail: ${d.detail})`);
+  assert.equal(d.audit.phase, d.phase);
+  if (reason === 'ok') assert.ok(d.detail === undefined && d.audit.detail === null, 'an allow has no detail');
+  else assert.ok(typeof d.detail === 'string' && d.detail.length > 0 && d.audit.detail === d.detail, `a detail for ${reason}`);
   covered.add(reason);
   return d;
 }
@@ -274,13 +283,17 @@ describe('decision engine: every reason code through verifyRequest', () => {
       const pp = issued(w.issuerKey, {}, claims(w, { nbf: NOW_S + 45 }));
       await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_not_yet_valid', 401);
     });
-    it('denies a lifetime above the global cap as passport_lifetime_exceeded (401), before any route check', async () => {
-      // The route allows 3600 s; the cap is 3600 s: 3601 is refused in the claims phase.
-      const pp = passport(w, { lifetimeS: 3601 });
-      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/long' }, { passport: pp, route: 'long-lived' })) }, 'passport_lifetime_exceeded', 401);
-      // Claims come before route policy, so a wrong audience is not what is reported.
+    it('denies a lifetime above the global cap as passport_lifetime_exceeded (401) whatever the route allows, in the route phase', async () => {
+      // The route allows 3600 s; a verifier capped at 600 s refuses 601, naming its cap.
+      const capped: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, maxPassportLifetimeS: 600 };
+      const pp = passport(w, { lifetimeS: 601 });
+      const d = await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/long' }, { passport: pp, route: 'long-lived' })), options: capped }, 'passport_lifetime_exceeded', 401);
+      assert.equal(d.phase, 'route');
+      assert.equal(d.detail, "exp - iat is 601 s; the verifier's hard cap is 600 s");
+      await expectDecision(w, { view: view(signed(w, { pathAndQuery: '/v1/long' }, { passport: passport(w, { lifetimeS: 600 }), route: 'long-lived' })), options: capped }, 'ok', 200);
+      // One lifetime check, in the route phase: the audience, checked before it there, wins.
       const wrongAud = passport(w, { lifetimeS: 3601, audience: 'https://other.example.test' });
-      await expectDecision(w, { view: view(signed(w, {}, { passport: wrongAud })) }, 'passport_lifetime_exceeded', 401);
+      await expectDecision(w, { view: view(signed(w, {}, { passport: wrongAud })) }, 'audience_mismatch', 403);
     });
     it('denies a lifetime above the route limit as passport_lifetime_exceeded (401) where a longer-limit route allows it', async () => {
       const pp = passport(w, { lifetimeS: 301 });
@@ -370,6 +383,21 @@ describe('decision engine: every reason code through verifyRequest', () => {
       await expectDecision(w, { view: view(sneaky) }, 'override_header_not_bound', 403);
       const bound = signed(w, { headers: { 'content-type': 'application/json', 'x-http-method-override': 'DELETE' } }, { bindHeaders: ['content-type', 'x-http-method-override'] });
       await expectDecision(w, { view: view(bound) }, 'ok', 200);
+    });
+    it('denies a proof kind the route does not list as proof_kind_not_allowed (403), checked before the route the proof names', async () => {
+      // The same wire form under another name: the engine runs it through the same phases, and the
+      // route (no proof_kinds: transcript-v1 only) refuses it by name, whatever else is wrong.
+      const renamed: ProofKind = { ...TRANSCRIPT_V1, name: 'renamed-kind' };
+      const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, proofKinds: [renamed] };
+      await expectDecision(w, { view: view(signed(w, {}, { route: 'payments-read' })), options }, 'proof_kind_not_allowed', 403);
+      await expectDecision(w, { view: view(signed(w)), options: { ...DEFAULT_ENGINE_OPTIONS, proofKinds: [TRANSCRIPT_V1] } }, 'ok', 200);
+    });
+    it('denies a kind that binds less than the route minimum as proof_binding_insufficient (403), and allows it where min_binding asks less', async () => {
+      const partial: ProofKind = { ...TRANSCRIPT_V1, binds: (s) => ({ parts: new Set(['method', 'authority', 'path'] as const), headers: s.proof!.h }) };
+      const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, proofKinds: [partial] };
+      await expectDecision(w, { view: view(signed(w)), options }, 'proof_binding_insufficient', 403);
+      const lenient = bundleWith(w, { routes: w.doc.routes.map((r) => (r.id === 'payments-create' ? { ...r, min_binding: ['method', 'authority', 'path'] } : r)) });
+      await expectDecision(w, { view: view(signed(w)), options, bundle: lenient }, 'ok', 200);
     });
     it('denies a subject outside the allowed pattern as source_not_allowed (403)', async () => {
       const pp = passport(w, { subject: 'spiffe://example.test/ns/billing/sa/batch' });
@@ -578,37 +606,6 @@ describe('decision engine: every reason code through verifyRequest', () => {
       };
       await expectDecision(w, { view: view(signed(w)), store: throwing }, 'replay_store_unavailable', 503);
     });
-    it('consumes through a store\'s synchronous consume when it offers one, with the same answers', async () => {
-      const memory = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
-      const calls: string[] = [];
-      const syncOnly: ReplayStore = {
-        kind: 'memory',
-        consume: () => Promise.reject(new Error('the engine must not wait on a store that answers synchronously')),
-        consumeSync: (key, ttlMs, nowMs, acceptedFromMs) => {
-          calls.push(key);
-          return memory.consumeSync(key, ttlMs, nowMs, acceptedFromMs);
-        },
-        ping: () => Promise.resolve(true),
-        close: () => Promise.resolve(),
-      };
-      const presented = view(signed(w));
-      await expectDecision(w, { view: presented, store: syncOnly }, 'ok', 200);
-      await expectDecision(w, { view: presented, store: syncOnly }, 'jti_replay', 401);
-      assert.equal(calls.length, 2);
-      assert.ok(calls[0]!.startsWith(`${ISSUER}\n`) && calls[1] === calls[0], calls.join(' | '));
-    });
-    it('denies when a store throws from its synchronous consume as replay_store_unavailable (503)', async () => {
-      const throwing: ReplayStore = {
-        kind: 'memory',
-        consume: () => Promise.resolve('consumed'),
-        consumeSync: () => {
-          throw new Error('boom');
-        },
-        ping: () => Promise.resolve(true),
-        close: () => Promise.resolve(),
-      };
-      await expectDecision(w, { view: view(signed(w)), store: throwing }, 'replay_store_unavailable', 503);
-    });
     it('denies overloaded (503) without asking the store when no time is left before the deadline, and the jti stays unused', async () => {
       const asked: string[] = [];
       const memory = new MemoryReplayStore({ maxEntries: 10, generationStartMs: -Infinity });
@@ -744,6 +741,88 @@ describe('decision engine: every reason code through verifyRequest', () => {
     });
   });
 
+  describe('reusable passports (docs/transcript-v1.md §15)', () => {
+    const reuse = (w: World, pp: string, o: { nowMs?: number; nonce?: string } = {}): RequestView =>
+      view(signed(w, { pathAndQuery: '/v1/reuse' }, { passport: pp, route: 'reuse', ...o }));
+    /** A memory store that also records what each consume asked for. */
+    function recording(generationStartMs = -Infinity): { store: ReplayStore; calls: { key: string; ttlMs: number; nowMs: number; fromMs: number }[] } {
+      const inner = new MemoryReplayStore({ maxEntries: 1000, generationStartMs });
+      const calls: { key: string; ttlMs: number; nowMs: number; fromMs: number }[] = [];
+      const store: ReplayStore = {
+        kind: 'memory',
+        generationStartMs,
+        consume: async (key, ttlMs, nowMs, fromMs) => {
+          calls.push({ key, ttlMs, nowMs, fromMs });
+          return inner.consume(key, ttlMs, nowMs, fromMs);
+        },
+        ping: () => inner.ping(),
+        close: () => inner.close(),
+      };
+      return { store, calls };
+    }
+
+    it('allows one reusable passport with a fresh proof per request, and denies a repeated proof as proof_replay (401)', async () => {
+      const pp = passport(w, { reusable: true, lifetimeS: 600 });
+      const store = new MemoryReplayStore({ maxEntries: 1000, generationStartMs: -Infinity });
+      const d = await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      // The audit event says which kind, which mode and what the proof bound (docs/audit-event.md).
+      assert.deepEqual([d.audit.credential_kind, d.audit.credential_mode, d.audit.bound], ['transcript-v1', 'reusable', 'method authority path query headers body']);
+      await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      const once = reuse(w, pp);
+      await expectDecision(w, { view: once, store }, 'ok', 200);
+      await expectDecision(w, { view: once, store }, 'proof_replay', 401);
+      // The same nonce under another reusable passport is another proof.
+      const nonce = 'bm9uY2Utc2hhcmVkLWJ5LXR3bw';
+      await expectDecision(w, { view: reuse(w, pp, { nonce }), store }, 'ok', 200);
+      await expectDecision(w, { view: reuse(w, passport(w, { reusable: true, lifetimeS: 600 }), { nonce }), store }, 'ok', 200);
+    });
+    it('denies a reusable passport on a route without reusable_passport as passport_reuse_not_allowed (403), before the lifetime', async () => {
+      const pp = passport(w, { reusable: true, lifetimeS: 600 });
+      await expectDecision(w, { view: view(signed(w, {}, { passport: pp })) }, 'passport_reuse_not_allowed', 403);
+    });
+    it('bounds a reusable passport by the route reusable_passport.max_lifetime_s, a per-request one by max_passport_lifetime_s', async () => {
+      await expectDecision(w, { view: reuse(w, passport(w, { reusable: true, lifetimeS: 601 })) }, 'passport_lifetime_exceeded', 401);
+      // 600 s is past the route's per-request limit (default 300 s) and allowed for a reusable passport only.
+      await expectDecision(w, { view: reuse(w, passport(w, { lifetimeS: 600 })) }, 'passport_lifetime_exceeded', 401);
+    });
+    it('keeps a per-request passport on a reusable route exactly as before: its jti once', async () => {
+      const store = new MemoryReplayStore({ maxEntries: 1000, generationStartMs: -Infinity });
+      const pp = passport(w);
+      const d = await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      assert.equal(d.audit.credential_mode, 'per_request');
+      await expectDecision(w, { view: reuse(w, pp), store }, 'jti_replay', 401);
+    });
+    it('refuses a reusable claim other than true as passport_claims_invalid (401)', async () => {
+      for (const value of [false, 'true', 1]) {
+        const pp = issued(w.issuerKey, {}, claims(w, { reusable: value }));
+        await expectDecision(w, { view: reuse(w, pp) }, 'passport_claims_invalid', 401);
+      }
+    });
+    it('keeps each proof consumed for exactly as long as it could be accepted, scoped to its passport', async () => {
+      const { store, calls } = recording();
+      const pp = passport(w, { reusable: true, lifetimeS: 600, jti: 'reusable-jti-1', nowMs: NOW_MS - 10_000 });
+      await expectDecision(w, { view: reuse(w, pp, { nowMs: NOW_MS - 5000, nonce: 'cHJvb2Ytbm9uY2UtMDAwMDE' }), store }, 'ok', 200);
+      const tol = DEFAULT_ENGINE_OPTIONS.clockToleranceS;
+      const longest = Math.max(...Object.values(DEFAULT_ENGINE_OPTIONS.freshness).map((f) => f.proofMaxAgeS));
+      const ts = NOW_S - 5;
+      assert.deepEqual(calls, [{ key: `${ISSUER}\nreusable-jti-1\ncHJvb2Ytbm9uY2UtMDAwMDE`, ttlMs: (ts + longest + 1) * 1000 - NOW_MS + 1000, nowMs: NOW_MS, fromMs: (ts - tol) * 1000 }]);
+      // Near its passport's end the passport bounds the record instead.
+      calls.length = 0;
+      const ending = passport(w, { reusable: true, lifetimeS: 600, nowMs: NOW_MS - 590_000 });
+      await expectDecision(w, { view: reuse(w, ending), store }, 'ok', 200);
+      assert.equal(calls[0]!.ttlMs, (NOW_S - 590 + 600 + tol) * 1000 - NOW_MS + 1000);
+      assert.equal(calls[0]!.fromMs, NOW_MS - tol * 1000);
+    });
+    it('survives a replay store generation for proofs made after it, and is replay_state_lost (503) for a proof that could be accepted before', async () => {
+      // The passport was issued before the store's generation began; only its proofs count.
+      const pp = passport(w, { reusable: true, lifetimeS: 600, nowMs: NOW_MS - 300_000 });
+      const store = new MemoryReplayStore({ maxEntries: 1000, generationStartMs: NOW_MS - 60_000 });
+      await expectDecision(w, { view: reuse(w, pp), store }, 'ok', 200);
+      // Made 60 s ago, so acceptable from 90 s ago (the clock tolerance): before the generation.
+      await expectDecision(w, { view: reuse(w, pp, { nowMs: NOW_MS - 60_000 }), store }, 'replay_state_lost', 503);
+    });
+  });
+
   describe('a Redis replay store that could evict (real redis-server, maxmemory-policy allkeys-lru)', function () {
     let server: RedisServer | undefined;
     before(async function () {
@@ -765,6 +844,9 @@ describe('decision engine: every reason code through verifyRequest', () => {
       }
     });
   });
+
+  // DPoP (RFC 9449) with proofs from the third-party dpop client; its codes count below.
+  describeDpopCases((reason) => covered.add(reason));
 
   describe('registry coverage', () => {
     it('produced every code in REASON_CODES, and nothing outside it', () => {

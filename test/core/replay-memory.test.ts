@@ -29,28 +29,28 @@ describe('MemoryReplayStore', () => {
     assert.equal(await store.consume('k', 1000, clock.now(), clock.now()), 'replayed');
   });
 
-  it('drops expired keys from the front once the clock passes the first live key, and not before', () => {
+  it('drops expired keys from the front once the clock passes the first live key, and not before', async () => {
     const clock = manualClock();
     const store = new MemoryReplayStore({ maxEntries: 100, clock: clock.now });
-    assert.equal(store.consumeSync('a', 100, clock.now(), clock.now()), 'consumed');
-    assert.equal(store.consumeSync('b', 200, clock.now(), clock.now()), 'consumed');
-    assert.equal(store.consumeSync('long', 10_000, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('a', 100, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('b', 200, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('long', 10_000, clock.now(), clock.now()), 'consumed');
     clock.advance(50);
-    assert.equal(store.consumeSync('c', 10_000, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('c', 10_000, clock.now(), clock.now()), 'consumed');
     assert.equal(store.size, 4);
     clock.advance(50); // "a" expires
-    assert.equal(store.consumeSync('d', 10_000, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('d', 10_000, clock.now(), clock.now()), 'consumed');
     assert.equal(store.size, 4);
     clock.advance(100); // "b" expires; "long" is still live and now first
-    assert.equal(store.consumeSync('e', 10_000, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('e', 10_000, clock.now(), clock.now()), 'consumed');
     assert.equal(store.size, 4);
-    assert.equal(store.consumeSync('f', 10_000, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('f', 10_000, clock.now(), clock.now()), 'consumed');
     assert.equal(store.size, 5);
     clock.advance(9_800); // "long" expires
-    assert.equal(store.consumeSync('g', 10_000, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('g', 10_000, clock.now(), clock.now()), 'consumed');
     assert.equal(store.size, 5);
-    assert.equal(store.consumeSync('a', 100, clock.now(), clock.now()), 'consumed');
-    assert.equal(store.consumeSync('long', 100, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('a', 100, clock.now(), clock.now()), 'consumed');
+    assert.equal(await store.consume('long', 100, clock.now(), clock.now()), 'consumed');
   });
 
   it('of 200 concurrent consumes of one key, exactly one is consumed', async () => {

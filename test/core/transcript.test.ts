@@ -233,8 +233,10 @@ describe('transcript-v1 text', () => {
       [{ headers: [] }, 'header_mismatch'],
       [{ bodySha256: 'x'.repeat(43) }, 'body_mismatch'],
       [{ nonce: 'BBBBBBBBBBBBBBBBBBBBBBBB' }, 'nonce_mismatch'],
-      [{ audience: 'https://other' }, 'audience_mismatch'],
-      [{ routeId: 'payments-read' }, 'route_mismatch'],
+      // aud and route are checked before the signature (route phase), so their lines name no
+      // route-group code: another aud is another passport, another route an inconsistent proof.
+      [{ audience: 'https://other' }, 'passport_binding_mismatch'],
+      [{ routeId: 'payments-read' }, 'transcript_mismatch'],
       [{ jti: 'jti-2' }, 'passport_binding_mismatch'],
       [{ passportSha256: 'q'.repeat(43) }, 'passport_binding_mismatch'],
       [{ ts: 1767225601 }, 'proof_time_mismatch'],
@@ -251,7 +253,7 @@ describe('transcript-v1 text', () => {
   });
 });
 
-describe('transcript-v1 fast paths agree with a direct transcription of the spec', () => {
+describe('transcript-v1 agrees with a direct transcription of the spec', () => {
   // Characters that exercise every branch: unreserved, literal in one set but not another,
   // escapes of each kind (decoded, upper-cased, refused, malformed), structure, non-ASCII
   // (including a lone surrogate and U+212A, which must not fold to "k"), and controls.

@@ -248,15 +248,17 @@ describe('deploy: the image (Dockerfile, .dockerignore)', function () {
       }
     });
 
-    it('fails when .dockerignore drops a source directory the build needs (mutated copy)', () => {
-      const dir = mkdtempSync(join(tmpdir(), 'trustplane-context-'));
-      try {
-        materializeContext(repo, dir, `${dockerignoreText}\ncore/src/bundle\n`);
-        assert.match(unresolvedImports(dir, 'tsconfig.build.json').join('\n'), /TS2307 cannot find module '.*bundle\//);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
+    for (const [dropped, module] of [['core/src/bundle', /TS2307 cannot find module '.*bundle\//], ['service', /TS2307 cannot find module '.*service\/src\//]] as const) {
+      it(`fails when .dockerignore drops a source directory the build needs: ${dropped} (mutated copy)`, () => {
+        const dir = mkdtempSync(join(tmpdir(), 'trustplane-context-'));
+        try {
+          materializeContext(repo, dir, `${dockerignoreText}\n${dropped}\n`);
+          assert.match(unresolvedImports(dir, 'tsconfig.build.json').join('\n'), module);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    }
 
     it('flags a built file that imports a dev dependency (mutated copy)', () => {
       const dir = mkdtempSync(join(tmpdir(), 'trustplane-dist-'));

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { parseBrokerConfig, startBroker, type RunningBroker } from '../../broker/src/index.js';
+import { createLogger, parseBrokerConfig, startBroker, type RunningBroker } from '../../broker/src/index.js';
 import { DEV } from '../../cli/src/dev-state.js';
 import { startLocalStack, type LocalStack } from '../../dev/stack.js';
 import { createSigner, generateSigningKey, type SignerOptions } from '../../sdk/src/index.js';
@@ -81,7 +81,7 @@ describe('SDK against the authz server (development gateway, real wasm, real gRP
         software: { enabled: false },
         spiffe: { trust_domain: DEV.trustDomain, bundle_file: join(t.dir, 'spiffe-roots.pem'), attested_trust_entry: true },
       }),
-      { logger: () => {} },
+      { logger: createLogger('error', () => {}) },
     );
     svid = await ca.issueSvid({ path: '/ns/ops/sa/rotator' });
   });

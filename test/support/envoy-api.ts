@@ -13,12 +13,12 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import * as grpc from '@grpc/grpc-js';
-import { PROTO_DIR } from '../../authz-server/src/proto.js';
+import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 
-export const REPO_ROOT: string = dirname(PROTO_DIR);
+export const REPO_ROOT: string = PACKAGE_ROOT;
 const DEPS = join(REPO_ROOT, 'node_modules', '@grpc', 'grpc-js-xds', 'deps');
 const INCLUDE_DIRS = ['envoy-api', 'googleapis', 'xds', 'protoc-gen-validate'].map((d) => join(DEPS, d));
 

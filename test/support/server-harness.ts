@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../authz-server/src/config.js';
-import { createLogger } from '../../authz-server/src/log.js';
+import { createLogger } from '../../service/src/log.js';
 import { startServer, type RunningServer, type StartOptions } from '../../authz-server/src/server.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { waitFor } from './clock.js';

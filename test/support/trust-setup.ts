@@ -5,7 +5,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildBundle, signBundle, type BundleDocument, type Route } from '../../core/src/bundle/index.js';
+import { buildBundle, signBundle, type BundleDocument, type Route, type Revocations } from '../../core/src/bundle/index.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
 import { TRUST_DOMAIN, route, trustKey } from './world.js';
 
@@ -35,7 +35,7 @@ export interface TrustSetup {
   readonly jwksPath: string;
   readonly bundlePath: string;
   /** Build (and by default sign) a bundle document on the real clock. */
-  bundle(opts?: { serial?: number; routes?: Route[]; expiresInS?: number; signer?: SigningKey | null }): BundleDocument;
+  bundle(opts?: { serial?: number; routes?: Route[]; expiresInS?: number; signer?: SigningKey | null; revocations?: Partial<Revocations> }): BundleDocument;
   /** Replace the bundle file the way deploy tools do (write a sibling, rename over). */
   writeBundle(doc: BundleDocument | string): void;
   dispose(): void;
@@ -67,6 +67,7 @@ export function makeTrust(prefix = 'tp-server-test-'): TrustSetup {
         serial: opts.serial ?? 1,
         keys: [trustKey(issuerKey), trustKey(attestedKey, { issuer: BROKER_ISSUER, max_key_binding: 'attested_workload' })],
         routes: opts.routes ?? defaultRoutes(),
+        ...(opts.revocations ? { revocations: opts.revocations } : {}),
       });
       if (!built.ok) throw new Error(`test bundle invalid: ${JSON.stringify(built)}`);
       return opts.signer === null ? built.bundle : signBundle(built.bundle, opts.signer ?? bundleSigner);

@@ -1,5 +1,5 @@
 /** `trustplane broker --config FILE`: the passport broker on its Unix socket, until SIGTERM/SIGINT. */
-import { BrokerConfigError, loadBrokerConfig, startBroker } from '../../../broker/src/index.js';
+import { ConfigError, loadBrokerConfig, startBroker } from '../../../broker/src/index.js';
 import { UsageError, need, parseArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { untilSignal } from '../lifecycle.js';
@@ -24,7 +24,7 @@ export const brokerCommand: Command = {
     try {
       config = loadBrokerConfig(file);
     } catch (e) {
-      if (e instanceof BrokerConfigError) {
+      if (e instanceof ConfigError) {
         const problems = e.problems.join('; ');
         // A file that cannot be read is not a usage mistake (exit 1); a bad setting in it is (exit 2).
         if (e.problems.length === 1 && e.problems[0]!.startsWith(`${file}: `)) throw new Error(problems);

@@ -1,6 +1,7 @@
 /** `trustplane server`: the ext_authz gRPC server. `--dev` runs on the embedded default. */
 import { checkConfig, startupFileProblems } from '../../../authz-server/src/check-config.js';
-import { ConfigError, loadConfig, readConfigFile, type Overrides } from '../../../authz-server/src/config.js';
+import { loadConfig, type Overrides } from '../../../authz-server/src/config.js';
+import { ConfigError, readConfigFile } from '../../../service/src/config.js';
 import { isServerWorker, runForkedWorker, runServer } from '../../../authz-server/src/cluster.js';
 import { UsageError, bool, parseArgs, str } from '../args.js';
 import { defaultStateDir, ensureDevState } from '../dev-state.js';

@@ -1,5 +1,5 @@
 /** `trustplane up`: the one-machine stack (server, broker, echo, gateway with the real wasm), kept running. */
-import { createLogger } from '../../../authz-server/src/log.js';
+import { createLogger } from '../../../service/src/log.js';
 import { UsageError, bool, parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
 import { DEV, defaultStateDir } from '../dev-state.js';

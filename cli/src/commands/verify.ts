@@ -9,7 +9,8 @@ import { verifyBundle } from '../../../core/src/bundle/verify.js';
 import { verifyRequest } from '../../../core/src/engine/verify.js';
 import { MemoryReplayStore } from '../../../core/src/replay/memory.js';
 import { HEADER, type Identity } from '../../../core/src/types.js';
-import { toRequestView } from '../../../authz-server/src/translate/request-view.js';
+import { emptyAttributes, type CheckAttributes } from '../../../authz-server/src/envoy/check-request.js';
+import { toRequestView, utf8Lossy } from '../../../authz-server/src/envoy/request-view.js';
 import { UsageError, bool, need, parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
 import { parseIntFlag, readBytes, readJson, readSigningKeys } from '../files.js';
@@ -58,9 +59,9 @@ export const verifyCommand: Command = {
       bodyHeader: { trusted: captured.bodySha256, name: HEADER.bodySha256 },
       envoyBuffersBody: true,
     });
-    if (!view.ok) throw new Error(`--request ${requestPath}: ${view.detail}`);
+    if ('reason' in view) throw new Error(`--request ${requestPath}: ${view.detail}`);
     const decision = await verifyRequest({
-      view: view.view,
+      view,
       bundle: compileBundle(checked.bundle),
       // An offline check shares no replay state, so it has nothing to forget (docs/configuration.md, "Replay store").
       store: new MemoryReplayStore({ maxEntries: 16, generationStartMs: -Infinity }),
@@ -98,8 +99,8 @@ function snakeIdentity(id: Identity): Obj {
 }
 const KNOWN = ['method', 'authority', 'path', 'headers', 'body_base64', 'body_sha256', 'route_id', 'source_principal'];
 
-/** The captured request as the CheckRequest Envoy would have sent for it. */
-function readCaptured(path: string): { checkRequest: Obj; bodySha256: boolean } {
+/** The captured request as the server reads the CheckRequest Envoy would have sent for it (header_map, raw_body). */
+function readCaptured(path: string): { checkRequest: CheckAttributes; bodySha256: boolean } {
   const raw = readJson(path, '--request');
   const where = `--request ${path}`;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where}: must be a JSON object`);
@@ -128,25 +129,22 @@ function readCaptured(path: string): { checkRequest: Obj; bodySha256: boolean } 
   const stripped = new Set([HEADER.bodySha256, HEADER.envoyPartialBody, 'host']);
   const headers = entries.filter((e) => !stripped.has(e.key.toLowerCase()));
   if (typeof r.body_sha256 === 'string') headers.push({ key: HEADER.bodySha256, value: r.body_sha256 });
-  const http: Obj = {
-    method: r.method,
-    host: r.authority,
-    path: r.path,
-    scheme: 'http',
-    header_map: { headers: headers.map((h) => ({ key: h.key, raw_value: Buffer.from(h.value, 'utf8') })) },
-  };
+  const a = emptyAttributes();
+  a.hasAttributes = a.hasHttp = true;
+  a.method = r.method as string;
+  a.host = r.authority as string;
+  a.path = r.path as string;
+  a.scheme = 'http';
+  // Values as Envoy sends them under encode_raw_headers: UTF-8 bytes in raw_value.
+  a.listHeaders = headers.flatMap((h) => [h.key, utf8Lossy(Buffer.from(h.value, 'utf8'))]);
   if (typeof r.body_base64 === 'string' && r.body_base64 !== '') {
-    http.raw_body = Buffer.from(r.body_base64, 'base64');
-    (http.header_map as { headers: unknown[] }).headers.push({ key: HEADER.envoyPartialBody, raw_value: Buffer.from('false') });
+    a.body = new Uint8Array(Buffer.from(r.body_base64, 'base64'));
+    a.listHeaders.push(HEADER.envoyPartialBody, 'false');
   }
+  if (typeof r.route_id === 'string') a.routeId = r.route_id;
+  if (typeof r.source_principal === 'string') a.sourcePrincipal = r.source_principal;
   return {
-    checkRequest: {
-      attributes: {
-        request: { http },
-        context_extensions: typeof r.route_id === 'string' ? { trustplane_route: r.route_id } : {},
-        ...(typeof r.source_principal === 'string' ? { source: { principal: r.source_principal } } : {}),
-      },
-    },
+    checkRequest: a,
     bodySha256: typeof r.body_sha256 === 'string',
   };
 }

@@ -79,7 +79,34 @@ export interface Route {
    * check off for the route (docs/bundle.md §1.2.4).
    */
   readonly override_headers?: readonly string[];
+  /**
+   * The proof kinds the route accepts (docs/bundle.md §1.2.5); absent means `["transcript-v1"]`.
+   * Names from PROOF_KIND_NAMES.
+   */
+  readonly proof_kinds?: readonly string[];
+  /**
+   * The parts of the request a proof must bind on this route (docs/bundle.md §1.2.5); absent means
+   * all of BINDING_PART_NAMES.
+   */
+  readonly min_binding?: readonly BindingPartName[];
+  /**
+   * The route accepts reusable passports (docs/transcript-v1.md §15, docs/bundle.md §1.2.6), whose
+   * `exp - iat` must not exceed `max_lifetime_s`. Absent: a reusable passport is denied
+   * (`passport_reuse_not_allowed`).
+   */
+  readonly reusable_passport?: ReusablePassportRule;
 }
+
+export interface ReusablePassportRule {
+  /** Integer 1–3600: the longest `exp - iat` of a reusable passport on this route. */
+  readonly max_lifetime_s: number;
+}
+
+/** The proof kinds a bundle route may name (core/src/engine/kinds/index.ts implements them). */
+export const PROOF_KIND_NAMES = Object.freeze(['transcript-v1', 'dpop'] as const);
+/** The request parts a proof may bind (core/src/engine/proof-kind.ts BINDING_PARTS). */
+export const BINDING_PART_NAMES = Object.freeze(['method', 'authority', 'path', 'query', 'headers', 'body'] as const);
+export type BindingPartName = (typeof BINDING_PART_NAMES)[number];
 
 export interface Revocations {
   readonly kids: readonly string[];

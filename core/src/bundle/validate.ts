@@ -10,7 +10,7 @@
 import { checkPublicJwk } from '../keys.js';
 import { fromB64url } from '../encoding.js';
 import { FRESHNESS_CLASSES, isKeyBinding, KEY_BINDINGS } from '../types.js';
-import { BODY_HASH_SOURCES, BUNDLE_FORMAT, type BundleDocument } from './types.js';
+import { BINDING_PART_NAMES, BODY_HASH_SOURCES, BUNDLE_FORMAT, PROOF_KIND_NAMES, type BundleDocument } from './types.js';
 import {
   authorityProblem,
   headerNameProblem,
@@ -46,7 +46,11 @@ const ROUTE = [
   'mode',
   'body',
   'override_headers',
+  'proof_kinds',
+  'min_binding',
+  'reusable_passport',
 ];
+const REUSABLE = ['max_lifetime_s'];
 const MATCH = ['methods', 'path', 'authority'];
 const SOURCE = ['issuer', 'trust_domain', 'subject', 'min_key_binding'];
 const BODY = ['mode', 'max_bytes', 'hash_source'];
@@ -61,13 +65,13 @@ export function validateBundle(json: unknown): BundleValidation {
   if (!doc) return { ok: false, problems: v.problems };
   v.members(doc, '', TOP, TOP.filter((k) => k !== 'signature'));
 
-  if (doc.format !== undefined && doc.format !== BUNDLE_FORMAT) v.add('/format', `must be "${BUNDLE_FORMAT}"`);
+  if (doc.format !== undefined && doc.format !== BUNDLE_FORMAT) v.problem('/format', `must be "${BUNDLE_FORMAT}"`);
   if (doc.serial !== undefined && !(Number.isSafeInteger(doc.serial) && (doc.serial as number) > 0)) {
-    v.add('/serial', 'must be a positive safe integer');
+    v.problem('/serial', 'must be a positive safe integer');
   }
   const issued = v.time(doc.issued_at, '/issued_at');
   const expires = v.time(doc.expires_at, '/expires_at');
-  if (issued !== undefined && expires !== undefined && !(issued < expires)) v.add('/expires_at', 'must be later than issued_at');
+  if (issued !== undefined && expires !== undefined && !(issued < expires)) v.problem('/expires_at', 'must be later than issued_at');
 
   if (doc.keys !== undefined) checkKeys(v, doc.keys);
   if (doc.routes !== undefined) checkRoutes(v, doc.routes);
@@ -89,7 +93,7 @@ function checkKeys(v: Checker, value: unknown): void {
     v.members(k, at, KEY, KEY);
     if (v.kid(k.kid, `${at}/kid`)) {
       const prev = seen.get(k.kid as string);
-      if (prev !== undefined) v.add(`${at}/kid`, `duplicates /keys/${prev}/kid`);
+      if (prev !== undefined) v.problem(`${at}/kid`, `duplicates /keys/${prev}/kid`);
       else seen.set(k.kid as string, i);
     }
     v.rule(k.issuer, `${at}/issuer`, identityProblem);
@@ -112,11 +116,11 @@ function checkJwk(v: Checker, value: unknown, at: string, kid: string | undefine
     checkPublicJwk(j, 'public');
   } catch (e) {
     // The key type decides which members exist, so a foreign key gets one problem, not one per member.
-    v.add(at, `${kid !== undefined ? `key "${kid.slice(0, 64)}": ` : ''}${(e as Error).message}`);
+    v.problem(at, `${kid !== undefined ? `key "${kid.slice(0, 64)}": ` : ''}${(e as Error).message}`);
     return;
   }
   v.members(j, at, JWK, ['kty', 'crv', 'x']);
-  if (j.kid !== undefined && j.kid !== kid) v.add(`${at}/kid`, 'must equal the key\'s kid when present');
+  if (j.kid !== undefined && j.kid !== kid) v.problem(`${at}/kid`, 'must equal the key\'s kid when present');
 }
 
 function checkRoutes(v: Checker, value: unknown): void {
@@ -131,14 +135,14 @@ function checkRoutes(v: Checker, value: unknown): void {
     v.members(r, at, ROUTE, ['id', 'match', 'audience', 'allowed_sources', 'required_key_binding', 'freshness_class', 'bound_headers']);
     if (v.str(r.id, `${at}/id`, ROUTE_ID, 64, 'must match ^[a-z0-9][a-z0-9._-]{0,63}$')) {
       const prev = ids.get(r.id as string);
-      if (prev !== undefined) v.add(`${at}/id`, `duplicates /routes/${prev}/id`);
+      if (prev !== undefined) v.problem(`${at}/id`, `duplicates /routes/${prev}/id`);
       else ids.set(r.id as string, i);
     }
     const matchKey = r.match !== undefined ? checkMatch(v, r.match, `${at}/match`) : undefined;
     if (matchKey !== undefined) {
       // Two routes with the same match: the second could never be selected, which is always a mistake.
       const prev = matches.get(matchKey);
-      if (prev !== undefined) v.add(`${at}/match`, `same match as /routes/${prev}/match; this route could never be selected`);
+      if (prev !== undefined) v.problem(`${at}/match`, `same match as /routes/${prev}/match; this route could never be selected`);
       else matches.set(matchKey, i);
     }
     v.rule(r.audience, `${at}/audience`, (a) => (isAudience(a) ? undefined : `must be 1-${MAX_AUDIENCE_LENGTH} visible ASCII characters (the passport aud it must equal)`));
@@ -148,33 +152,45 @@ function checkRoutes(v: Checker, value: unknown): void {
     }
     v.keyBinding(r.required_key_binding, `${at}/required_key_binding`);
     if (r.freshness_class !== undefined && !(FRESHNESS_CLASSES as readonly unknown[]).includes(r.freshness_class)) {
-      v.add(`${at}/freshness_class`, `must be one of ${FRESHNESS_CLASSES.join(', ')}`);
+      v.problem(`${at}/freshness_class`, `must be one of ${FRESHNESS_CLASSES.join(', ')}`);
     }
     if (r.bound_headers !== undefined) {
       const names = v.array(r.bound_headers, `${at}/bound_headers`);
-      if (names && names.length > MAX_BOUND_HEADERS) v.add(`${at}/bound_headers`, `must name at most ${MAX_BOUND_HEADERS} headers (the transcript limit)`);
+      if (names && names.length > MAX_BOUND_HEADERS) v.problem(`${at}/bound_headers`, `must name at most ${MAX_BOUND_HEADERS} headers (the transcript limit)`);
       const seen = new Set<string>();
       names?.forEach((n, j) => {
         const p = `${at}/bound_headers/${j}`;
-        if (typeof n !== 'string') return v.add(p, 'must be a string');
+        if (typeof n !== 'string') return v.problem(p, 'must be a string');
         const problem = headerNameProblem(n);
-        if (problem) return v.add(p, problem);
-        if (seen.has(n)) return v.add(p, 'duplicate header name');
+        if (problem) return v.problem(p, problem);
+        if (seen.has(n)) return v.problem(p, 'duplicate header name');
         seen.add(n);
       });
     }
     if (r.max_passport_lifetime_s !== undefined) {
       const s = r.max_passport_lifetime_s;
       if (!(Number.isSafeInteger(s) && (s as number) >= 1 && (s as number) <= MAX_LIFETIME_S)) {
-        v.add(`${at}/max_passport_lifetime_s`, `must be an integer from 1 to ${MAX_LIFETIME_S}`);
+        v.problem(`${at}/max_passport_lifetime_s`, `must be an integer from 1 to ${MAX_LIFETIME_S}`);
       }
     }
     if (r.require_peer_principal !== undefined && typeof r.require_peer_principal !== 'boolean') {
-      v.add(`${at}/require_peer_principal`, 'must be a boolean');
+      v.problem(`${at}/require_peer_principal`, 'must be a boolean');
     }
-    if (r.mode !== undefined && r.mode !== 'enforce' && r.mode !== 'dry_run') v.add(`${at}/mode`, 'must be "enforce" or "dry_run"');
+    if (r.mode !== undefined && r.mode !== 'enforce' && r.mode !== 'dry_run') v.problem(`${at}/mode`, 'must be "enforce" or "dry_run"');
     if (r.body !== undefined) checkBody(v, r.body, `${at}/body`);
     if (r.override_headers !== undefined) checkOverrideHeaders(v, r.override_headers, `${at}/override_headers`);
+    if (r.proof_kinds !== undefined) checkNameList(v, r.proof_kinds, `${at}/proof_kinds`, PROOF_KIND_NAMES, true);
+    if (r.min_binding !== undefined) checkNameList(v, r.min_binding, `${at}/min_binding`, BINDING_PART_NAMES, false);
+    if (r.reusable_passport !== undefined) {
+      const rp = v.object(r.reusable_passport, `${at}/reusable_passport`);
+      if (rp) {
+        v.members(rp, `${at}/reusable_passport`, REUSABLE, ['max_lifetime_s']);
+        const s = rp.max_lifetime_s;
+        if (s !== undefined && !(Number.isSafeInteger(s) && (s as number) >= 1 && (s as number) <= MAX_LIFETIME_S)) {
+          v.problem(`${at}/reusable_passport/max_lifetime_s`, `must be an integer from 1 to ${MAX_LIFETIME_S}`);
+        }
+      }
+    }
   });
 }
 
@@ -186,7 +202,7 @@ function checkMatch(v: Checker, value: unknown, at: string): string | undefined 
   v.members(m, at, MATCH, ['path']);
   if (v.str(m.path, `${at}/path`, undefined, 2048)) {
     const problem = routePathProblem(m.path as string);
-    if (problem) v.add(`${at}/path`, problem);
+    if (problem) v.problem(`${at}/path`, problem);
   }
   let methods: string[] = [];
   if (m.methods !== undefined) {
@@ -194,32 +210,45 @@ function checkMatch(v: Checker, value: unknown, at: string): string | undefined 
     const seen = new Set<string>();
     list?.forEach((x, j) => {
       const p = `${at}/methods/${j}`;
-      if (typeof x !== 'string' || !METHOD.test(x)) return v.add(p, 'must be an upper-case HTTP method token');
-      if (seen.has(x)) return v.add(p, 'duplicate method');
+      if (typeof x !== 'string' || !METHOD.test(x)) return v.problem(p, 'must be an upper-case HTTP method token');
+      if (seen.has(x)) return v.problem(p, 'duplicate method');
       seen.add(x);
     });
     methods = [...seen].sort();
   }
   if (m.authority !== undefined && v.str(m.authority, `${at}/authority`, undefined, 255)) {
     const problem = authorityProblem(m.authority as string);
-    if (problem) v.add(`${at}/authority`, problem);
+    if (problem) v.problem(`${at}/authority`, problem);
   }
   if (v.problems.length !== before) return undefined;
   return JSON.stringify([m.path, m.authority ?? null, methods]);
+}
+
+/** `proof_kinds`, `min_binding` (docs/bundle.md §1.2.5): unique names from a fixed list. */
+function checkNameList(v: Checker, value: unknown, at: string, known: readonly string[], nonEmpty: boolean): void {
+  const names = v.array(value, at, nonEmpty);
+  if (!names) return;
+  const seen = new Set<string>();
+  names.forEach((n, j) => {
+    const p = `${at}/${j}`;
+    if (typeof n !== 'string' || !known.includes(n)) return v.problem(p, `must be one of ${known.join(', ')}`);
+    if (seen.has(n)) return v.problem(p, 'duplicate name');
+    seen.add(n);
+  });
 }
 
 /** `override_headers`: an array (may be empty) of unique, bindable, lower-case header names. */
 function checkOverrideHeaders(v: Checker, value: unknown, at: string): void {
   const names = v.array(value, at);
   if (!names) return;
-  if (names.length > MAX_OVERRIDE_HEADERS) v.add(at, `must name at most ${MAX_OVERRIDE_HEADERS} headers`);
+  if (names.length > MAX_OVERRIDE_HEADERS) v.problem(at, `must name at most ${MAX_OVERRIDE_HEADERS} headers`);
   const seen = new Set<string>();
   names.forEach((n, j) => {
     const p = `${at}/${j}`;
-    if (typeof n !== 'string') return v.add(p, 'must be a string');
+    if (typeof n !== 'string') return v.problem(p, 'must be a string');
     const problem = overrideHeaderProblem(n);
-    if (problem) return v.add(p, problem);
-    if (seen.has(n)) return v.add(p, 'duplicate header name');
+    if (problem) return v.problem(p, problem);
+    if (seen.has(n)) return v.problem(p, 'duplicate header name');
     seen.add(n);
   });
 }
@@ -238,13 +267,13 @@ function checkBody(v: Checker, value: unknown, at: string): void {
   const b = v.object(value, at);
   if (!b) return;
   v.members(b, at, BODY, ['mode']);
-  if (b.mode !== undefined && b.mode !== 'bound' && b.mode !== 'empty') v.add(`${at}/mode`, 'must be "bound" or "empty"');
+  if (b.mode !== undefined && b.mode !== 'bound' && b.mode !== 'empty') v.problem(`${at}/mode`, 'must be "bound" or "empty"');
   if (b.max_bytes !== undefined) {
-    if (!(Number.isSafeInteger(b.max_bytes) && (b.max_bytes as number) >= 1)) v.add(`${at}/max_bytes`, 'must be a positive integer');
-    else if (b.mode === 'empty') v.add(`${at}/max_bytes`, 'has no meaning when mode is "empty"');
+    if (!(Number.isSafeInteger(b.max_bytes) && (b.max_bytes as number) >= 1)) v.problem(`${at}/max_bytes`, 'must be a positive integer');
+    else if (b.mode === 'empty') v.problem(`${at}/max_bytes`, 'has no meaning when mode is "empty"');
   }
   if (b.hash_source !== undefined && !(BODY_HASH_SOURCES as readonly unknown[]).includes(b.hash_source)) {
-    v.add(`${at}/hash_source`, 'must be "buffered" or "filter"');
+    v.problem(`${at}/hash_source`, 'must be "buffered" or "filter"');
   }
 }
 
@@ -277,23 +306,24 @@ function checkSignature(v: Checker, value: unknown): void {
   const s = v.object(value, '/signature');
   if (!s) return;
   v.members(s, '/signature', SIGNATURE, SIGNATURE);
-  if (s.alg !== undefined && s.alg !== 'EdDSA' && s.alg !== 'ES256') v.add('/signature/alg', 'must be "EdDSA" or "ES256"');
+  if (s.alg !== undefined && s.alg !== 'EdDSA' && s.alg !== 'ES256') v.problem('/signature/alg', 'must be "EdDSA" or "ES256"');
   v.kid(s.kid, '/signature/kid');
   if (s.value !== undefined && (typeof s.value !== 'string' || s.value.length === 0 || fromB64url(s.value) === undefined)) {
-    v.add('/signature/value', 'must be unpadded base64url');
+    v.problem('/signature/value', 'must be unpadded base64url');
   }
 }
 
+/** Collects every problem, one line each, as service/src/config.ts does; paths are JSON Pointers (RFC 6901). */
 class Checker {
   readonly problems: string[] = [];
 
-  add(path: string, message: string): void {
+  problem(path: string, message: string): void {
     this.problems.push(`${path === '' ? '/' : path}: ${message}`);
   }
 
   object(value: unknown, at: string): Obj | undefined {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      this.add(at, 'must be an object');
+      this.problem(at, 'must be an object');
       return undefined;
     }
     return value as Obj;
@@ -301,11 +331,11 @@ class Checker {
 
   array(value: unknown, at: string, nonEmpty = false): unknown[] | undefined {
     if (!Array.isArray(value)) {
-      this.add(at, nonEmpty ? 'must be a non-empty array' : 'must be an array');
+      this.problem(at, nonEmpty ? 'must be a non-empty array' : 'must be an array');
       return undefined;
     }
     if (nonEmpty && value.length === 0) {
-      this.add(at, 'must be a non-empty array');
+      this.problem(at, 'must be a non-empty array');
       return undefined;
     }
     return value;
@@ -313,23 +343,23 @@ class Checker {
 
   /** Reports unknown and missing members; the caller checks present members' values. */
   members(o: Obj, at: string, known: readonly string[], required: readonly string[]): void {
-    for (const k of Object.keys(o)) if (!known.includes(k)) this.add(`${at}/${pointerEscape(k)}`, 'unknown member');
-    for (const k of required) if (o[k] === undefined) this.add(`${at}/${k}`, 'is required');
+    for (const k of Object.keys(o)) if (!known.includes(k)) this.problem(`${at}/${pointerEscape(k)}`, 'unknown member');
+    for (const k of required) if (o[k] === undefined) this.problem(`${at}/${k}`, 'is required');
   }
 
   /** Checks a present string value; absent values were reported by `members`. True when valid. */
   str(value: unknown, at: string, pattern?: RegExp, max = MAX_STRING, message?: string): boolean {
     if (value === undefined) return false;
     if (typeof value !== 'string' || value.length === 0) {
-      this.add(at, 'must be a non-empty string');
+      this.problem(at, 'must be a non-empty string');
       return false;
     }
     if (value.length > max) {
-      this.add(at, `must be at most ${max} characters`);
+      this.problem(at, `must be at most ${max} characters`);
       return false;
     }
     if (pattern && !pattern.test(value)) {
-      this.add(at, message ?? 'must be visible ASCII without spaces');
+      this.problem(at, message ?? 'must be visible ASCII without spaces');
       return false;
     }
     return true;
@@ -339,11 +369,11 @@ class Checker {
   rule(value: unknown, at: string, problem: (value: string) => string | undefined): boolean {
     if (value === undefined) return false;
     if (typeof value !== 'string' || value.length === 0) {
-      this.add(at, 'must be a non-empty string');
+      this.problem(at, 'must be a non-empty string');
       return false;
     }
     const p = problem(value);
-    if (p !== undefined) this.add(at, p);
+    if (p !== undefined) this.problem(at, p);
     return p === undefined;
   }
 
@@ -354,14 +384,14 @@ class Checker {
   time(value: unknown, at: string): number | undefined {
     if (value === undefined) return undefined;
     if (!Number.isSafeInteger(value) || (value as number) < 0) {
-      this.add(at, 'must be a non-negative safe integer (unix seconds)');
+      this.problem(at, 'must be a non-negative safe integer (unix seconds)');
       return undefined;
     }
     return value as number;
   }
 
   keyBinding(value: unknown, at: string): void {
-    if (value !== undefined && !isKeyBinding(value)) this.add(at, `must be one of ${KEY_BINDINGS.join(', ')}`);
+    if (value !== undefined && !isKeyBinding(value)) this.problem(at, `must be one of ${KEY_BINDINGS.join(', ')}`);
   }
 }
 

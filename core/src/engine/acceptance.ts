@@ -27,3 +27,18 @@ export function acceptedUntilMs(expS: number, toleranceS: number): number {
  * life (NTP keeps both far below a second).
  */
 export const REPLAY_RECORD_MARGIN_MS = 1000;
+
+/**
+ * The acceptance window of one proof (docs/transcript-v1.md §11, §15.2), on the same clock and in
+ * the same unit: the freshness phase accepts `ts` while `ts ≤ now + tol` and `now − ts ≤ maxAge`,
+ * with `now` the engine clock floored to seconds. So a proof is first accepted at `(ts − tol)`
+ * seconds and last accepted just before `(ts + maxAge + 1)` seconds.
+ */
+export function proofAcceptedFromMs(ts: number, toleranceS: number): number {
+  return (ts - toleranceS) * 1000;
+}
+
+/** First engine instant (ms) at which a proof made at `ts` is too old for a window of `maxAgeS`. */
+export function proofAcceptedUntilMs(ts: number, maxAgeS: number): number {
+  return (ts + maxAgeS + 1) * 1000;
+}

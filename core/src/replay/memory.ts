@@ -99,12 +99,8 @@ export class MemoryReplayStore implements ReplayStore {
     return this.#fullRefusals;
   }
 
+  /** Atomic: the body never awaits, so no other consume runs between its read and its write. */
   async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult> {
-    return this.consumeSync(key, ttlMs, nowMs, acceptedFromMs);
-  }
-
-  /** The synchronous core of `consume`; atomic because it never yields to the event loop. */
-  consumeSync(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): ConsumeResult {
     if (typeof key !== 'string') throw new TypeError('replay key must be a string');
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`ttlMs must be a positive number, got ${String(ttlMs)}`);
     if (!Number.isFinite(nowMs)) throw new TypeError(`nowMs must be a finite number, got ${String(nowMs)}`);

@@ -24,12 +24,6 @@ export interface ReplayStore {
    * wait for the answer below the store's own timeout: what is left of the caller's deadline.
    */
   consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number, waitMs?: number): Promise<ConsumeResult>;
-  /**
-   * Optional: the same consume answered without yielding, for a store that needs no I/O (the
-   * memory store). The engine prefers it, saving the promise hops of an async call per check.
-   * Same contract as `consume`; a throw counts as `unavailable`.
-   */
-  consumeSync?(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): ConsumeResult;
   /** Resolves true when the store can answer right now (used by readiness). */
   ping(): Promise<boolean>;
   /**

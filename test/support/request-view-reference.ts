@@ -1,59 +1,25 @@
 /**
- * CheckRequest → RequestView: a pure function, the only place the server reads a CheckRequest.
+ * The reference for the server's request reading (authz-server/src/envoy/): the translation rules of
+ * docs/envoy-integration.md applied, independently of the server's code, to a CheckRequest as
+ * @grpc/proto-loader decodes it from protos/ (dev/gateway/authz-client.ts). Input is treated as
+ * unknown data, every level re-checked. test/authz-server/check-request.test.ts holds the server's
+ * single-walk reader to this on fixtures, random requests and random bytes.
  *
- * Rules (docs/envoy-integration.md states them for operators; the Envoy facts, cited F1.1 etc., are
- * in its section "Envoy facts this repository relies on"):
- * - method, path, authority, scheme: `attributes.request.http.{method,path,host,scheme}`, else the
- *   pseudo-headers `:method`, `:path`, `:authority`, `:scheme` of the header map (F1.2). `path` keeps
- *   its query: Envoy puts it there and leaves `query` empty (F1.1). A missing method, path or
- *   authority is `request_malformed`; a missing scheme is the empty string (FA: never a
- *   security input).
- * - headers: from `header_map` when it has entries (`encode_raw_headers`, F1.1: `raw_value`, else
- *   `value`), otherwise from the `headers` map. Names are ASCII-lower-cased; a name seen more than once
- *   is joined with a bare "," in arrival order, as Envoy joins the map (F1.2), and recorded in
- *   `repeatedHeaders`. Raw values that are not UTF-8 get "!" per invalid byte, Envoy's own
- *   sanitising for the map (F1.2), so both modes give the same view. Stored in a Map: `__proto__` is
- *   a legal header name (FA). Client-sent `x-trustplane-*` names other than the credentials
- *   and identity headers are listed in `namespaceHeaders`, for the allow to remove.
- * - context_extensions (F1.1, set per route in Envoy, never by a client): `trustplane_route` → routeId,
- *   `trustplane_mode` (`enforce` | `dry_run`) → mode, `trustplane_body` (`filter` | `buffered`) →
- *   the body source for the route. An empty value counts as absent; any other value is
- *   `request_malformed`, so a typo in Envoy config fails closed instead of silently changing mode.
- * - source: `source.address.socket_address` as `ip:port` (`[v6]:port`), `source.principal` (F1.1).
- * - body, first rule that applies:
- *   (a) the check carries a body (`raw_body`, else `body` as UTF-8) or `x-envoy-auth-partial-body` is
- *       present → bytes. Observed bytes always win over any header. Envoy adds that header only when it
- *       buffered, and drops client copies (F1.2, F1.3); `partial` is true unless it says `false`.
- *   (b) the filter header is trusted (server setting, and the route does not say `buffered`) and
- *       present → `filter_header` with its value and the filter's `x-trustplane-body-length` as
- *       received, even comma-joined (the core rejects anything but a digest and a decimal length),
- *       and what (c)/(d) would have given, which the core uses on a bundle route that does not say
- *       `body.hash_source: filter` (docs/bundle.md §1.2.3).
- *   (c) Envoy buffers bodies (server setting, or the route says `buffered`; a route saying `filter`
- *       turns it off) → `empty`: Envoy skips buffering only when the headers ended the stream (F1.3).
- *   (d) otherwise → `unavailable`.
- *
- * It never throws: the input is treated as unknown data, and a last-resort catch turns anything
- * unexpected into `request_malformed`. Bytes the decoder could not read arrive as an
- * `UndecodableCheckRequest` and are `request_malformed` too.
+ * Rules (docs/envoy-integration.md, "CheckRequest → RequestView"): request fields, else the
+ * pseudo-headers; header_map (raw_value, else value; invalid UTF-8 → "!") when it has entries, else
+ * the headers map; names ASCII-lower-cased, repeats joined with ","; context_extensions route, mode
+ * (enforce | dry_run) and body source (filter | buffered); source address and principal; the body
+ * rules (a)–(d).
  */
-import type { BodyObservation, RequestView } from '../../../core/src/types.js';
-import { HANDLED_NAMESPACE_HEADERS, HEADER, HEADER_NAMESPACE } from '../../../core/src/types.js';
-import { UndecodableCheckRequest } from '../request-codec.js';
+import type { BodyObservation, RequestView } from '../../core/src/types.js';
+import { HANDLED_NAMESPACE_HEADERS, HEADER, HEADER_NAMESPACE } from '../../core/src/types.js';
+import type { RequestViewSettings } from '../../authz-server/src/envoy/request-view.js';
 
-export interface RequestViewSettings {
-  /** The wasm filter's body-hash header; `trusted` only when the filter is known to run before ext_authz. */
-  readonly bodyHeader: { readonly trusted: boolean; readonly name: string };
-  /** Envoy is configured with `with_request_body` for the protected routes. */
-  readonly envoyBuffersBody: boolean;
-}
-
-export type RequestViewResult =
+export type ReferenceResult =
   | { readonly ok: true; readonly view: RequestView }
   | { readonly ok: false; readonly reason: 'request_malformed'; readonly detail: string };
 
-/** context_extensions keys read by the server. */
-export const CONTEXT_EXTENSION = Object.freeze({
+const CONTEXT_EXTENSION = Object.freeze({
   route: 'trustplane_route',
   mode: 'trustplane_mode',
   body: 'trustplane_body',
@@ -64,9 +30,8 @@ const BODY_SOURCES = ['filter', 'buffered'] as const;
 
 type Obj = Record<string, unknown>;
 
-/** `checkRequest` is normally what request-codec.ts decoded; any value is accepted. */
-export function toRequestView(checkRequest: unknown, settings: RequestViewSettings): RequestViewResult {
-  if (checkRequest instanceof UndecodableCheckRequest) return malformed(`undecodable CheckRequest (${checkRequest.detail})`);
+/** `checkRequest`: what proto-loader decoded; any value is accepted. */
+export function referenceRequestView(checkRequest: unknown, settings: RequestViewSettings): ReferenceResult {
   try {
     return translate(checkRequest, settings);
   } catch (err) {
@@ -74,7 +39,7 @@ export function toRequestView(checkRequest: unknown, settings: RequestViewSettin
   }
 }
 
-function translate(checkRequest: unknown, settings: RequestViewSettings): RequestViewResult {
+function translate(checkRequest: unknown, settings: RequestViewSettings): ReferenceResult {
   const attributes = obj(obj(checkRequest)?.['attributes']);
   if (attributes === undefined) return malformed('attributes missing');
   const http = obj(obj(attributes['request'])?.['http']);
@@ -206,7 +171,7 @@ function formatSocketAddress(socket: Obj | undefined): string | undefined {
   return typeof port === 'number' ? `${host}:${port}` : host;
 }
 
-function malformed(detail: string): RequestViewResult {
+function malformed(detail: string): ReferenceResult {
   return { ok: false, reason: 'request_malformed', detail };
 }
 

@@ -1,8 +1,9 @@
 /**
- * The direct CheckRequest decoder (authz-server/src/request-codec.ts) against proto-loader's decoder
- * for protos/, on bytes written with Envoy's OFFICIAL definitions: the same objects for the fields the
- * server reads, hence the same request view, and a `request_malformed` deny (never an exception,
- * never a gRPC error) for bytes it cannot read.
+ * The server's CheckRequest reader (authz-server/src/envoy/check-request.ts, one walk from bytes to
+ * the request view) against a reference built from independent parts: proto-loader's decoder for
+ * protos/ and the reference translation (test/support/request-view-reference.ts), on bytes written
+ * with Envoy's OFFICIAL definitions: the same request view, and a `request_malformed` deny (never an
+ * exception, never a gRPC error) for bytes it cannot read.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -11,13 +12,16 @@ import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { CheckService } from '../../authz-server/src/check-service.js';
-import { AuthorizationService } from '../../authz-server/src/proto.js';
-import { UndecodableCheckRequest, decodeCheckRequestFast } from '../../authz-server/src/request-codec.js';
-import { toRequestView, type RequestViewSettings } from '../../authz-server/src/translate/request-view.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/state.js';
+import { readCheckRequest } from '../../authz-server/src/envoy/check-request.js';
+import type { MalformedRequest, RequestViewSettings } from '../../authz-server/src/envoy/request-view.js';
+import type { RequestView } from '../../core/src/types.js';
+import { AuthorizationClientService } from '../../dev/gateway/authz-client.js';
+import { referenceRequestView, type ReferenceResult } from '../support/request-view-reference.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/options.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import {
   REPO_ROOT,
+  decodeOfficialCheckResponse,
   encodeOfficialCheckRequest,
   envoyCheckRequest,
   loadOfficialRoot,
@@ -32,13 +36,13 @@ const CHECK_REQUEST = 'envoy.service.auth.v3.CheckRequest';
 
 /** proto-loader's decoder for protos/: what the server used before, and the reference here. */
 function loaderDecode(bytes: Uint8Array): unknown {
-  return AuthorizationService.Check.requestDeserialize(Buffer.from(bytes));
+  return AuthorizationClientService['Check']!.requestDeserialize(Buffer.from(bytes));
 }
 
-/**
- * The fields the server reads, by message: the decoder's contract. A projection of proto-loader's
- * object on these fields must equal what the direct decoder returns.
- */
+const read = (bytes: Uint8Array, settings: RequestViewSettings = SETTINGS): RequestView | MalformedRequest => readCheckRequest(bytes, settings);
+const isMalformed = (r: RequestView | MalformedRequest): r is MalformedRequest => 'reason' in r;
+
+/** The fields the server reads, by message: the reader's contract (check-request.ts). */
 const READ: Readonly<Record<string, readonly string[]>> = {
   [CHECK_REQUEST]: ['attributes'],
   'envoy.service.auth.v3.AttributeContext': ['source', 'request', 'context_extensions'],
@@ -51,24 +55,6 @@ const READ: Readonly<Record<string, readonly string[]>> = {
   'envoy.config.core.v3.HeaderValue': ['key', 'value', 'raw_value'],
 };
 
-const official = loadOfficialRoot();
-
-/** `decoded` (proto-loader's shape) reduced to the READ fields that are present in it. */
-function project(decoded: unknown, typeName: string = CHECK_REQUEST): unknown {
-  if (decoded === null || decoded === undefined) return decoded;
-  const type = official.lookupType(typeName);
-  const out: Record<string, unknown> = {};
-  for (const name of READ[typeName]!) {
-    if (!Object.prototype.hasOwnProperty.call(decoded, name)) continue;
-    const value = (decoded as Record<string, unknown>)[name];
-    const field = type.fields[name]!.resolve();
-    const nested = !field.map && field.resolvedType instanceof protobuf.Type ? field.resolvedType.fullName.slice(1) : undefined;
-    if (nested === undefined) out[name] = value;
-    else if (field.repeated) out[name] = (value as unknown[]).map((v) => project(v, nested));
-    else out[name] = project(value, nested);
-  }
-  return out;
-}
 
 /**
  * Envoy's official definitions reduced to the READ fields: protobufjs then skips everything else as
@@ -113,31 +99,42 @@ function attempt(decode: (b: Uint8Array) => unknown, bytes: Uint8Array): { ok: t
   }
 }
 
-/** Same view, and same header order (a Map's deepEqual ignores order; joins depend on it). */
-function assertSameView(ours: unknown, reference: unknown, settings: RequestViewSettings = SETTINGS): void {
-  const a = toRequestView(ours, settings);
-  const b = toRequestView(reference, settings);
-  assert.deepStrictEqual(a, b);
-  if (a.ok && b.ok) assert.deepStrictEqual([...a.view.headers], [...b.view.headers]);
+/**
+ * Header order as a Map built from the wire keeps it, except that the reference's map comes from a
+ * JavaScript object, which lists array-index names ("0", "10") first, ascending: both are put in that
+ * order before comparing. Joins cannot differ by it (such names have no case).
+ */
+function ordered(headers: ReadonlyMap<string, string>): Array<[string, string]> {
+  const index = (k: string): boolean => /^(0|[1-9][0-9]{0,9})$/.test(k) && Number(k) < 2 ** 32 - 1;
+  const entries = [...headers];
+  return [...entries.filter(([k]) => index(k)).sort(([a], [b]) => Number(a) - Number(b)), ...entries.filter(([k]) => !index(k))];
 }
 
-/** The direct decoder and proto-loader agree on these bytes, object and view. */
-function assertAgree(bytes: Uint8Array): void {
-  const ours = decodeCheckRequestFast(bytes);
-  assert.ok(!(ours instanceof UndecodableCheckRequest), `refused: ${ours instanceof UndecodableCheckRequest ? ours.detail : ''}`);
-  const reference = loaderDecode(bytes);
-  assert.deepStrictEqual(ours, project(reference));
-  const headers = (o: unknown): string[] => Object.keys((o as { attributes?: { request?: { http?: { headers?: object } | null } | null } | null }).attributes?.request?.http?.headers ?? {});
-  assert.deepStrictEqual(headers(ours), headers(reference), 'header map key order');
-  assertSameView(ours, reference);
+/** Same view, and same header order (a Map's deepEqual ignores order; joins depend on it). */
+function assertSameView(ours: RequestView | MalformedRequest, reference: ReferenceResult): void {
+  if (isMalformed(ours)) {
+    assert.ok(!reference.ok, `we refused (${ours.detail}), the reference read a view`);
+    assert.deepStrictEqual({ reason: ours.reason, detail: ours.detail }, { reason: reference.reason, detail: reference.detail });
+    return;
+  }
+  assert.ok(reference.ok, `the reference refused (${reference.ok ? '' : reference.detail}), we read a view`);
+  assert.deepStrictEqual(ours, reference.view);
+  assert.deepStrictEqual(ordered(ours.headers), ordered(reference.view.headers));
+}
+
+/** The server's reader and proto-loader with the reference rules agree on these bytes. */
+function assertAgree(bytes: Uint8Array): RequestView | MalformedRequest {
+  const ours = read(bytes);
+  assert.ok(!isMalformed(ours) || !ours.detail.startsWith('undecodable'), `refused: ${isMalformed(ours) ? ours.detail : ''}`);
+  assertSameView(ours, referenceRequestView(loaderDecode(bytes), SETTINGS));
+  return ours;
 }
 
 function malformedDetail(bytes: Uint8Array): string {
-  const decoded = decodeCheckRequestFast(bytes);
-  assert.ok(decoded instanceof UndecodableCheckRequest, 'expected the decoder to refuse the bytes');
-  const view = toRequestView(decoded, SETTINGS);
-  assert.deepStrictEqual(view, { ok: false, reason: 'request_malformed', detail: `undecodable CheckRequest (${decoded.detail})` });
-  return decoded.detail;
+  const result = read(bytes);
+  assert.ok(isMalformed(result) && result.detail.startsWith('undecodable CheckRequest ('), 'expected the reader to refuse the bytes');
+  assert.equal(result.reason, 'request_malformed');
+  return result.detail.slice('undecodable CheckRequest ('.length, -1);
 }
 
 /** A protobuf writer for hand-made bytes that Envoy's definitions cannot produce. */
@@ -337,7 +334,7 @@ function encodeVariant(object: object): Buffer {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('direct CheckRequest decoder', () => {
+describe('CheckRequest reader', () => {
   describe('agrees with proto-loader on what Envoy sends', () => {
     const fixtures = join(REPO_ROOT, 'test', 'fixtures', 'check-requests');
     for (const file of readdirSync(fixtures).filter((f) => f.endsWith('.json')).sort()) {
@@ -384,10 +381,13 @@ describe('direct CheckRequest decoder', () => {
 
     it('reads invalid UTF-8 in a string as proto-loader does: one U+FFFD per maximal invalid subpart', () => {
       const http = done(w().uint32(tag(2, 2)).bytes(Buffer.from([0x50, 0xc3, 0x28, 0xf0, 0x9f, 0x98, 0x80, 0xed, 0xa0, 0x80, 0xff])));
-      const ours = decodeCheckRequestFast(inHttp(http));
-      assert.ok(!(ours instanceof UndecodableCheckRequest));
-      assert.equal(ours.attributes?.request?.http?.method, 'P\ufffd(\u{1F600}\ufffd\ufffd\ufffd\ufffd');
-      assertAgree(inHttp(http));
+      const ours = assertAgree(inHttp(http));
+      assert.ok(isMalformed(ours));
+      assert.equal(ours.view.method, 'P\ufffd(\u{1F600}\ufffd\ufffd\ufffd\ufffd');
+      // …and with the path and authority present, as the view's method.
+      const full = assertAgree(inHttp(Buffer.concat([http, done(w().uint32(tag(4, 2)).string('/p').uint32(tag(5, 2)).string('h'))])));
+      assert.ok(!isMalformed(full));
+      assert.equal(full.method, 'P\ufffd(\u{1F600}\ufffd\ufffd\ufffd\ufffd');
     });
 
     it('keeps the last of a message field sent twice, as protobufjs does, and the last value of a repeated map key in its first place', () => {
@@ -396,29 +396,33 @@ describe('direct CheckRequest decoder', () => {
       const entry = (k: string, v: string): Buffer => done(w().uint32(tag(1, 2)).string(k).uint32(tag(2, 2)).string(v));
       const headers = done(w().uint32(tag(3, 2)).bytes(entry('x-a', '1')).uint32(tag(3, 2)).bytes(entry('x-b', '2')).uint32(tag(3, 2)).bytes(entry('x-a', '3')));
       const bytes = nest([1, 4], done(w().uint32(tag(2, 2)).bytes(first).uint32(tag(2, 2)).bytes(Buffer.concat([second, headers]))));
-      const ours = decodeCheckRequestFast(bytes);
-      assert.ok(!(ours instanceof UndecodableCheckRequest));
-      assert.equal(ours.attributes?.request?.http?.method, '');
-      assert.equal(ours.attributes?.request?.http?.host, 'h.example');
-      assert.deepEqual(Object.entries(ours.attributes?.request?.http?.headers ?? {}), [['x-a', '3'], ['x-b', '2']]);
-      assertAgree(bytes);
+      // The first HttpRequest's method and path are gone with it.
+      assert.deepStrictEqual(assertAgree(bytes), { reason: 'request_malformed', detail: 'missing method, path', view: { authority: 'h.example' } });
+      const withTarget = done(w().uint32(tag(2, 2)).string('PUT').uint32(tag(4, 2)).string('/second'));
+      const ours = assertAgree(nest([1, 4], done(w().uint32(tag(2, 2)).bytes(first).uint32(tag(2, 2)).bytes(Buffer.concat([withTarget, second, headers])))));
+      assert.ok(!isMalformed(ours));
+      assert.deepEqual([ours.method, ours.path, ours.authority], ['PUT', '/second', 'h.example']);
+      assert.deepEqual([...ours.headers], [['x-a', '3'], ['x-b', '2']]);
     });
 
     it('skips unknown fields inside a map entry and takes a missing key or value as empty', () => {
       const entry = done(w().uint32(tag(7, 0)).uint32(5).uint32(tag(2, 2)).string('only-value').uint32(tag(9, 5)).fixed32(1));
       const http = done(w().uint32(tag(3, 2)).bytes(entry).uint32(tag(3, 2)).bytes(done(w().uint32(tag(1, 2)).string('only-key'))));
-      const ours = decodeCheckRequestFast(inHttp(http));
-      assert.ok(!(ours instanceof UndecodableCheckRequest));
-      assert.deepEqual(Object.entries(ours.attributes?.request?.http?.headers ?? {}), [['', 'only-value'], ['only-key', '']]);
-      assertAgree(inHttp(http));
+      const target = done(w().uint32(tag(2, 2)).string('GET').uint32(tag(4, 2)).string('/p').uint32(tag(5, 2)).string('h'));
+      const ours = assertAgree(inHttp(Buffer.concat([target, http])));
+      assert.ok(!isMalformed(ours));
+      // The entry without a key has the empty name, which names no header.
+      assert.deepEqual([...ours.headers], [['only-key', '']]);
     });
 
     it('reads a port sent after a named port, as protobufjs does', () => {
-      const bytes = inSocket(done(w().uint32(tag(2, 2)).string('10.0.0.1').uint32(tag(4, 2)).string('http').uint32(tag(3, 0)).uint32(8080)));
-      const ours = decodeCheckRequestFast(bytes);
-      assert.ok(!(ours instanceof UndecodableCheckRequest));
-      assert.deepEqual(ours.attributes?.source?.address, { socket_address: { address: '10.0.0.1', port_value: 8080 } });
-      assertAgree(bytes);
+      // attributes { source { address { socket_address { … } } }, request { http { … } } }
+      const source = nest([1, 1, 1], done(w().uint32(tag(2, 2)).string('10.0.0.1').uint32(tag(4, 2)).string('http').uint32(tag(3, 0)).uint32(8080)));
+      const request = nest([4, 2], done(w().uint32(tag(2, 2)).string('GET').uint32(tag(4, 2)).string('/p').uint32(tag(5, 2)).string('h')));
+      const bytes = nest([1], Buffer.concat([source, request]));
+      const ours = assertAgree(bytes);
+      assert.ok(!isMalformed(ours));
+      assert.equal(ours.sourceAddress, '10.0.0.1:8080');
     });
 
     it('does not look inside declared fields it does not read: a malformed destination still decodes', () => {
@@ -428,7 +432,7 @@ describe('direct CheckRequest decoder', () => {
       const attributes = decodeLength(good.subarray(1));
       const bytes = done(w().uint32(tag(1, 2)).bytes(Buffer.concat([brokenDestination, attributes])));
       assert.throws(() => loaderDecode(bytes));
-      assertSameView(decodeCheckRequestFast(bytes), loaderDecode(good));
+      assertSameView(read(bytes), referenceRequestView(loaderDecode(good), SETTINGS));
     });
   });
 
@@ -469,8 +473,8 @@ describe('direct CheckRequest decoder', () => {
     });
 
     it('answers zero bytes as an empty CheckRequest, not as undecodable', () => {
-      assert.deepStrictEqual(decodeCheckRequestFast(Buffer.alloc(0)), { attributes: null });
-      assert.deepStrictEqual(toRequestView(decodeCheckRequestFast(Buffer.alloc(0)), SETTINGS), { ok: false, reason: 'request_malformed', detail: 'attributes missing' });
+      assert.deepStrictEqual(read(Buffer.alloc(0)), { reason: 'request_malformed', detail: 'attributes missing', view: {} });
+      assertAgree(Buffer.alloc(0));
     });
 
     it('never throws on truncated, altered or random bytes; refuses only what protobufjs also refuses or a stricter rule forbids', () => {
@@ -496,24 +500,23 @@ describe('direct CheckRequest decoder', () => {
       fc.assert(
         fc.property(mutated, (input) => {
           const bytes = Buffer.from(input);
-          const ours = decodeCheckRequestFast(bytes);
+          const ours = read(bytes);
           const subset = attempt(subsetDecode, bytes);
-          if (ours instanceof UndecodableCheckRequest) {
-            malformedDetail(bytes);
+          if (isMalformed(ours) && ours.detail.startsWith('undecodable')) {
+            const detail = malformedDetail(bytes);
             if (subset.ok) {
-              assert.ok(STRICTER.some((re) => re.test(ours.detail)), `protobufjs read what we refused with "${ours.detail}"`);
+              assert.ok(STRICTER.some((re) => re.test(detail)), `protobufjs read what we refused with "${detail}"`);
               seen.stricter++;
             } else seen.refusedByBoth++;
             return;
           }
           // Whatever we read, protobufjs reading the same fields reads too, and the same way…
           assert.ok(subset.ok, 'protobufjs refused what we read');
-          assert.deepStrictEqual(ours, project(subset.value));
+          assertSameView(ours, referenceRequestView(subset.value, SETTINGS));
           // …and so does proto-loader, unless what breaks it is in a field the server does not read.
           const full = attempt(loaderDecode, bytes);
           if (full.ok) {
-            assert.deepStrictEqual(ours, project(full.value));
-            assertSameView(ours, full.value);
+            assertSameView(ours, referenceRequestView(full.value, SETTINGS));
             seen.agreed++;
           } else seen.unreadFieldBroken++;
         }),
@@ -574,11 +577,11 @@ describe('direct CheckRequest decoder', () => {
     it('denies random bytes with request_malformed or a later reason, never an allow and never an exception', async () => {
       await fc.assert(
         fc.asyncProperty(fc.uint8Array({ maxLength: 256 }), async (bytes) => {
-          const decoded = decodeCheckRequestFast(Buffer.from(bytes));
-          const response = await service.decide(decoded);
-          assert.ok('denied_response' in response, 'a deny');
-          if (decoded instanceof UndecodableCheckRequest) assert.deepEqual(response.status, { code: 3, message: 'request_malformed' });
-          else assert.notEqual(response.status.code, 0);
+          const result = read(Buffer.from(bytes));
+          const response = decodeOfficialCheckResponse(await service.decide(Buffer.from(bytes)));
+          assert.equal(response.http_response, 'denied_response', 'a deny');
+          if (isMalformed(result)) assert.deepEqual(response.status, { code: 3, message: 'request_malformed' });
+          else assert.notEqual(response.status?.code ?? 0, 0);
         }),
         { numRuns: 500 },
       );

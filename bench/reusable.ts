@@ -1,0 +1,186 @@
+/**
+ * Reusable passports against per-request passports (issue 16; docs/transcript-v1.md §15), in one
+ * run, on the same requests (same route, method, path, headers and body; only the passport mode
+ * differs), for Ed25519 and ES256 holder keys:
+ *
+ * 1. Server, over gRPC, load from separate processes, as bench/server.ts measures it: the real
+ *    `trustplane server` process (workers: 1, memory replay store, audit to a file, the verified
+ *    passport cache at its default), and two forked load processes with pre-signed requests — one
+ *    with a fresh passport per request, one with a single reusable passport and a fresh proof per
+ *    request. Closed-loop rounds alternate between the two modes (per-request, reusable, …) so both
+ *    see the same machine within seconds of each other; each pair gives a ratio, and the figure is
+ *    the median of the pairs' ratios (the range is printed: the machine is shared and noisy).
+ *    - CPU per allowed check: the server's utime+stime across the round / allowed checks.
+ *    - Maximum sustained checks/s: the same closed-loop rounds (32 in flight).
+ * 2. The caller, in this process: CPU per signed request through the SDK (createSigner with an
+ *    issuer-key passport source) in both modes — per-request mints and signs a passport for every
+ *    request, reusable signs only the proof. Interleaved batches, median of batch means.
+ *
+ * Targets (issue 16): reusable ≤ 0.6× the CPU per check of per-request, and ≥ 1.6× its checks/s.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportPrivateJwk, generateSigningKey } from '../core/src/keys.js';
+import type { SigningAlg } from '../core/src/types.js';
+import { createSigner } from '../sdk/src/signer.js';
+import { spawnServerProcess } from '../test/support/server-harness.js';
+import { cpuMsOf } from './server.js';
+import {
+  BENCH_AUDIENCE,
+  BENCH_AUTHORITY,
+  BENCH_BODY,
+  BENCH_ISSUER,
+  BENCH_PATH,
+  BENCH_REUSABLE_LIFETIME_S,
+  BENCH_ROUTE,
+  BENCH_SUBJECT,
+  BENCH_TRUST_DOMAIN,
+  benchTrust,
+  loadProcess,
+} from './load-server.js';
+
+const WARMUP_CHECKS = 6000;
+/** TRUSTPLANE_BENCH_REUSABLE_PAIRS raises it where the machine is noisy. */
+const ROUND_PAIRS = Number(process.env.TRUSTPLANE_BENCH_REUSABLE_PAIRS ?? 5);
+const CHECKS_PER_ROUND = 3000;
+const CONCURRENCY = 32;
+const SDK_BATCHES = 9;
+const SDK_BATCH = 300;
+
+const TARGET_CPU_RATIO = 0.6;
+const TARGET_RATE_RATIO = 1.6;
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
+}
+
+const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
+const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
+
+interface Round {
+  readonly cpuMs: number;
+  readonly perS: number;
+}
+
+/** Reasons of the denies in the server's audit file: a loaded machine sheds a few checks (`overloaded`); a round with more than 5% denied stops the bench. */
+function denyReasons(file: string): string {
+  if (!existsSync(file)) return 'no audit file';
+  const counts = new Map<string, number>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const reason = (JSON.parse(line) as { reason_code: string }).reason_code;
+    if (reason !== 'ok') counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  }
+  return counts.size === 0 ? 'none' : [...counts].map(([r, n]) => `${r} ${n}`).join(', ');
+}
+
+async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reusable: Round[]; denied: number; denyReasons: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tp-bench-reusable-'));
+  const { bundleSigner, issuerKey, holder, doc } = benchTrust(alg, true);
+  const bundlePath = join(dir, 'bundle.json');
+  const jwksPath = join(dir, 'signing.jwks.json');
+  writeFileSync(bundlePath, JSON.stringify(doc));
+  writeFileSync(jwksPath, JSON.stringify({ keys: [bundleSigner.publicJwk] }));
+  const server = await spawnServerProcess(
+    dir,
+    {
+      bundle: { path: bundlePath, signing_keys: jwksPath },
+      replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
+      audit: process.env.TRUSTPLANE_BENCH_AUDIT === 'none' ? { sink: 'none' } : { sink: 'file', file: join(dir, 'audit.jsonl') },
+      log_level: 'warn',
+      workers: 1,
+    },
+    { name: `bench-reusable-${alg}` },
+  );
+  const a = loadProcess();
+  const b = loadProcess();
+  try {
+    const count = WARMUP_CHECKS + ROUND_PAIRS * CHECKS_PER_ROUND;
+    const init = { op: 'init', address: server.grpcAddress, issuerJwk: exportPrivateJwk(issuerKey), holderJwk: exportPrivateJwk(holder), count } as const;
+    const [ra, rb] = await Promise.all([a.ask(init), b.ask({ ...init, reusable: true, lifetimeS: BENCH_REUSABLE_LIFETIME_S })]);
+    if (ra.op !== 'ready' || rb.op !== 'ready') throw new Error('load processes did not get ready');
+    for (const load of [a, b]) {
+      const w = await load.ask({ op: 'closed', count: WARMUP_CHECKS, concurrency: 16 });
+      if (w.op !== 'closed' || w.allowed < WARMUP_CHECKS * 0.95) throw new Error(`warm-up: ${JSON.stringify(w)}`);
+    }
+    const round = async (load: typeof a): Promise<Round> => {
+      const before = cpuMsOf(server.pid);
+      const r = await load.ask({ op: 'closed', count: CHECKS_PER_ROUND, concurrency: CONCURRENCY });
+      const after = cpuMsOf(server.pid);
+      if (r.op !== 'closed' || r.allowed < CHECKS_PER_ROUND * 0.95) throw new Error(`closed round: ${JSON.stringify(r)}`);
+      denied += r.denied + r.errors;
+      return { cpuMs: (after.user + after.system - before.user - before.system) / r.allowed, perS: r.allowed / (r.wallMs / 1000) };
+    };
+    let denied = 0;
+    const perRequest: Round[] = [];
+    const reusable: Round[] = [];
+    for (let pair = 0; pair < ROUND_PAIRS; pair++) {
+      perRequest.push(await round(a));
+      reusable.push(await round(b));
+    }
+    return { perRequest, reusable, denied, denyReasons: denyReasons(join(dir, 'audit.jsonl')) };
+  } finally {
+    await a.stop();
+    await b.stop();
+    await server.stop(10_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** CPU per `sign()` through the SDK, per-request and reusable, interleaved batches. */
+async function sdkModes(alg: SigningAlg): Promise<{ perRequestMs: number; reusableMs: number }> {
+  const issuerKey = generateSigningKey('EdDSA');
+  const holder = generateSigningKey(alg);
+  const common = {
+    key: holder,
+    passport: { kind: 'issuer' as const, key: issuerKey, issuer: BENCH_ISSUER, subject: BENCH_SUBJECT, trustDomain: BENCH_TRUST_DOMAIN, lifetimeS: 300 },
+    audience: BENCH_AUDIENCE,
+    route: BENCH_ROUTE,
+    bindHeaders: ['content-type'],
+  };
+  const perRequest = createSigner(common);
+  const reusable = createSigner({ ...common, passport: { ...common.passport, lifetimeS: BENCH_REUSABLE_LIFETIME_S }, reusable: true });
+  const input = { method: 'POST', url: `https://${BENCH_AUTHORITY}${BENCH_PATH}`, headers: { 'content-type': 'application/json' }, body: BENCH_BODY };
+  const batch = async (s: typeof perRequest): Promise<number> => {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < SDK_BATCH; i++) await s.sign(input);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000 / SDK_BATCH;
+  };
+  await batch(perRequest);
+  await batch(reusable);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < SDK_BATCHES; i++) {
+    a.push(await batch(perRequest));
+    b.push(await batch(reusable));
+  }
+  return { perRequestMs: median(a), reusableMs: median(b) };
+}
+
+export async function bench(): Promise<void> {
+  console.log('reusable: per-request vs reusable passports (real server process, workers: 1, memory store, audit to a file; alternating closed-loop rounds)');
+  const load0 = loadavg()[0]!;
+  for (const alg of ['EdDSA', 'ES256'] as const) {
+    const { perRequest, reusable, denied, denyReasons } = await serverModes(alg);
+    const cpuRatios = reusable.map((r, i) => r.cpuMs / perRequest[i]!.cpuMs);
+    const rateRatios = reusable.map((r, i) => r.perS / perRequest[i]!.perS);
+    const cpuRatio = median(cpuRatios);
+    const rateRatio = median(rateRatios);
+    const name = alg === 'EdDSA' ? 'Ed25519' : 'ES256 (P-256)';
+    console.log(`  ${name} holder key`);
+    console.log(`    server CPU per allowed check, per-request ${us(median(perRequest.map((r) => r.cpuMs)))}  (rounds ${range(perRequest.map((r) => r.cpuMs), us)})`);
+    console.log(`    server CPU per allowed check, reusable    ${us(median(reusable.map((r) => r.cpuMs)))}  (rounds ${range(reusable.map((r) => r.cpuMs), us)})`);
+    console.log(`    ratio reusable / per-request CPU          ${cpuRatio.toFixed(2)}  (target ≤ ${TARGET_CPU_RATIO}: ${verdict(cpuRatio <= TARGET_CPU_RATIO)}; median of ${ROUND_PAIRS} pairs, ${range(cpuRatios, (x) => x.toFixed(2))})`);
+    console.log(`    maximum sustained checks/s, per-request   ${Math.round(median(perRequest.map((r) => r.perS)))}  (closed loop, ${CONCURRENCY} in flight, rounds of ${CHECKS_PER_ROUND})`);
+    console.log(`    maximum sustained checks/s, reusable      ${Math.round(median(reusable.map((r) => r.perS)))}`);
+    console.log(`    ratio reusable / per-request checks/s     ${rateRatio.toFixed(2)}  (target ≥ ${TARGET_RATE_RATIO}: ${verdict(rateRatio >= TARGET_RATE_RATIO)}; ${range(rateRatios, (x) => x.toFixed(2))})`);
+    if (denied > 0) console.log(`    denied in the timed rounds                ${denied} of ${2 * ROUND_PAIRS * CHECKS_PER_ROUND} (whole run, by reason: ${denyReasons}); CPU is per allowed check`);
+    const sdk = await sdkModes(alg);
+    console.log(`    caller CPU per signed request (SDK)       per-request ${us(sdk.perRequestMs)} (mints a passport each time), reusable ${us(sdk.reusableMs)} (proof only): ${(sdk.reusableMs / sdk.perRequestMs).toFixed(2)}×`);
+  }
+  console.log(`  machine load average (1 min) around it    ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)}  (other work on the cores widens the ranges)`);
+}

@@ -1,0 +1,78 @@
+/**
+ * The soak's memory reports (authz-server/src/cluster.ts, memoryReports; docs/configuration.md,
+ * "Environment variables"; docs/performance.md, "Soak"), on the real server as a real process with
+ * two workers and the memory replay store held by the primary: with TRUSTPLANE_MEMORY_REPORT_MS
+ * set, every process logs `memory` lines, and on SIGUSR2 one after a full garbage collection
+ * (--expose-gc), the primary's with the replay store's entries.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { afterStart, nextSecond, waitFor } from '../support/clock.js';
+import { makeCheckClient } from '../support/server-clients.js';
+import { CLI_MAIN, baseConfig, spawnServerProcess, type ServerProcess } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
+
+interface MemoryLine {
+  pid: number;
+  msg: string;
+  role: string;
+  after_gc: boolean;
+  rss: number;
+  heap_used: number;
+  replay_entries?: number;
+}
+
+const memoryLines = (p: ServerProcess): MemoryLine[] =>
+  p.log.filter((l) => l.includes('"msg":"memory"')).map((l) => JSON.parse(l) as MemoryLine);
+
+describe('authz server memory reports (TRUSTPLANE_MEMORY_REPORT_MS, real processes)', function () {
+  this.timeout(60_000);
+  let trust: TrustSetup;
+  let proc: ServerProcess | undefined;
+  const saved = process.env['TRUSTPLANE_MEMORY_REPORT_MS'];
+
+  before(function () {
+    if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} is missing: build first (npx tsc -p .)`);
+  });
+
+  beforeEach(() => {
+    trust = makeTrust('tp-memory-report-');
+    trust.writeBundle(trust.bundle({ serial: 1 }));
+  });
+
+  afterEach(async () => {
+    if (saved === undefined) delete process.env['TRUSTPLANE_MEMORY_REPORT_MS'];
+    else process.env['TRUSTPLANE_MEMORY_REPORT_MS'] = saved;
+    await proc?.stop(5000);
+    proc = undefined;
+    trust.dispose();
+  });
+
+  it('logs memory from the primary and both workers, and on SIGUSR2 the heap after a full GC with the primary store’s entries', async () => {
+    process.env['TRUSTPLANE_MEMORY_REPORT_MS'] = '200';
+    proc = await spawnServerProcess(trust.dir, baseConfig(trust, { workers: 2, replay: { store: 'memory' }, log_level: 'info' }), { nodeArgs: ['--expose-gc'] });
+    const p = proc;
+    const client = makeCheckClient(p.grpcAddress, { ownConnection: true });
+    try {
+      await nextSecond();
+      const bytes = checkBytes(signCheck(trust, { passport: afterStart() }));
+      assertAllow(await client.check(bytes), 'payments-create');
+      assertDeny(await client.check(bytes), 'jti_replay');
+    } finally {
+      client.close();
+    }
+    await waitFor('a periodic report from every process', () => new Set(memoryLines(p).filter((l) => !l.after_gc).map((l) => l.pid)).size === 3);
+    const roles = memoryLines(p).filter((l) => !l.after_gc);
+    assert.deepEqual([...new Set(roles.map((l) => l.role))].sort(), ['primary', 'worker']);
+    assert.ok(roles.every((l) => l.role === 'primary' || l.replay_entries === undefined), 'only the primary holds the store');
+
+    process.kill(p.pid, 'SIGUSR2');
+    await waitFor('a report after a full GC from the primary', () => memoryLines(p).some((l) => l.after_gc && l.pid === p.pid));
+    const afterGc = memoryLines(p).find((l) => l.after_gc && l.pid === p.pid)!;
+    assert.equal(afterGc.role, 'primary');
+    assert.equal(afterGc.replay_entries, 1, 'the one consumed jti');
+    assert.ok(afterGc.heap_used > 0 && afterGc.rss > afterGc.heap_used);
+  });
+});
