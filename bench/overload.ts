@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { exportPrivateJwk } from '../core/src/keys.js';
-import { spawnServerProcess, type ServerProcess } from '../test/support/check-client.js';
+import { spawnServerProcess, type ServerProcess } from '../test/support/server-harness.js';
 import { RedisServer, findRedisServer } from '../test/support/redis-server.js';
 import { ANSWER_KINDS, benchTrust, loadProcess, type FromLoad } from './load-server.js';
 import { cpuMsOf } from './server.js';

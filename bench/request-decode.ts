@@ -15,7 +15,7 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { readCheckRequest } from '../authz-server/src/envoy/check-request.js';
 import type { RequestViewSettings } from '../authz-server/src/envoy/request-view.js';
-import { AuthorizationClientService } from '../gateway/src/authz-client.js';
+import { AuthorizationClientService } from '../dev/gateway/authz-client.js';
 import { referenceRequestView } from '../test/support/request-view-reference.js';
 import { generateSigningKey } from '../core/src/keys.js';
 import { presign } from './load-server.js';

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { exportPrivateJwk, generateSigningKey } from '../core/src/keys.js';
 import type { SigningAlg } from '../core/src/types.js';
 import { createSigner } from '../sdk/src/signer.js';
-import { spawnServerProcess } from '../test/support/check-client.js';
+import { spawnServerProcess } from '../test/support/server-harness.js';
 import { cpuMsOf } from './server.js';
 import {
   BENCH_AUDIENCE,

@@ -47,7 +47,8 @@ import { sha256b64url } from '../core/src/encoding.js';
 import { parseCompact } from '../core/src/jws.js';
 import { exportPrivateJwk, generateSigningKey, verifyBytes } from '../core/src/keys.js';
 import { parseProof } from '../core/src/proof.js';
-import { httpGet, metricValue, spawnServerProcess } from '../test/support/check-client.js';
+import { httpGet, metricValue } from '../test/support/server-clients.js';
+import { spawnServerProcess } from '../test/support/server-harness.js';
 import { allocationsPerCheck } from './allocations.js';
 import {
   BENCH_AUDIENCE,

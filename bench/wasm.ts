@@ -14,7 +14,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { ProxyWasmHost } from '../gateway/src/proxy-wasm-host.js';
+import { ProxyWasmHost } from '../dev/gateway/proxy-wasm-host.js';
 
 const WASM = fileURLToPath(new URL('../../wasm-filter/build/trustplane_filter.wasm', import.meta.url));
 const BODY_BYTES = 1024 * 1024;

@@ -32,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportPrivateJwk } from '../core/src/keys.js';
-import { spawnServerProcess } from '../test/support/check-client.js';
+import { spawnServerProcess } from '../test/support/server-harness.js';
 import { ANSWER_KINDS, benchTrust, type FromLoad, type ToLoad } from '../bench/load-server.js';
 
 const env = (name: string, dflt: number): number => {

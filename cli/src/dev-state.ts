@@ -36,7 +36,7 @@ export function devRoutes(): Route[] {
   const brokerSource = { issuer: DEV.brokerIssuer, trust_domain: DEV.trustDomain, subject: 'spiffe://dev.trustplane.local/**' };
   const base = { audience: DEV.audience, allowed_sources: [source, brokerSource], required_key_binding: 'software', freshness_class: 'bounded', bound_headers: [] } as const;
   return [
-    // The development gateway (cli/src/stack.ts, docs/gateway.md) runs the wasm filter before ext_authz
+    // The development gateway (dev/stack.ts, docs/gateway.md) runs the wasm filter before ext_authz
     // on these routes and has ext_authz buffer uploads itself: each route names the body observation
     // it trusts (docs/bundle.md §1.2.3).
     { ...base, id: 'payments-create', match: { methods: ['POST'], path: '/v1/payments' }, bound_headers: ['content-type'], body: { mode: 'bound', hash_source: 'filter' } },

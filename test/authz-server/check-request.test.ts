@@ -15,7 +15,7 @@ import { CheckService } from '../../authz-server/src/check-service.js';
 import { readCheckRequest } from '../../authz-server/src/envoy/check-request.js';
 import type { MalformedRequest, RequestViewSettings } from '../../authz-server/src/envoy/request-view.js';
 import type { RequestView } from '../../core/src/types.js';
-import { AuthorizationClientService } from '../../gateway/src/authz-client.js';
+import { AuthorizationClientService } from '../../dev/gateway/authz-client.js';
 import { referenceRequestView, type ReferenceResult } from '../support/request-view-reference.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/options.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';

@@ -15,25 +15,13 @@ import { newJti, PASSPORT_TYP } from '../../core/src/passport.js';
 import { signBytes } from '../../core/src/keys.js';
 import { CONTROL_CHARACTER } from '../../core/src/printable.js';
 import { structToPlain } from '../support/envoy-api.js';
-import {
-  AUDIENCE,
-  BROKER_ISSUER,
-  ISSUER,
-  SUBJECT,
-  TRUST_DOMAIN,
-  assertAllow,
-  assertDeny,
-  checkBytes,
-  defaultRoutes,
-  makeCheckClient,
-  makeTrust,
-  signCheck,
-  startInProcess,
-  waitFor,
-  type CheckClient,
-  type InProcessServer,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { waitFor } from '../support/clock.js';
+import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { BROKER_ISSUER, defaultRoutes, makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';
 import { route, trustKey } from '../support/world.js';
 
 const REVOKED = 'spiffe://example.test/ns/shop/sa/revoked';

@@ -7,22 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import {
-  CLI_MAIN,
-  afterStart,
-  assertAllow,
-  assertDeny,
-  baseConfig,
-  checkBytes,
-  makeCheckClient,
-  makeTrust,
-  nextSecond,
-  signCheck,
-  spawnServerProcess,
-  waitFor,
-  type ServerProcess,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { afterStart, nextSecond, waitFor } from '../support/clock.js';
+import { makeCheckClient } from '../support/server-clients.js';
+import { CLI_MAIN, baseConfig, spawnServerProcess, type ServerProcess } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 
 interface MemoryLine {
   pid: number;

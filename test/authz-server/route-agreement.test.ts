@@ -16,27 +16,12 @@ import fc from 'fast-check';
 import { issuePassport } from '../../core/src/passport.js';
 import type { Route } from '../../core/src/bundle/types.js';
 import { DEFAULT_OVERRIDE_HEADERS } from '../../core/src/bundle/lib/rules.js';
-import {
-  AUDIENCE,
-  ISSUER,
-  SUBJECT,
-  TRUST_DOMAIN,
-  IDENTITY_HEADER_NAMES,
-  assertAllow,
-  assertDeny,
-  checkBytes,
-  defaultRoutes,
-  headerMap,
-  makeCheckClient,
-  makeTrust,
-  signCheck,
-  startInProcess,
-  type CheckClient,
-  type InProcessServer,
-  type SignedCheck,
-  type SignedCheckOptions,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { IDENTITY_HEADER_NAMES, assertAllow, assertDeny, headerMap } from '../support/check-assertions.js';
+import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { checkBytes, signCheck, type SignedCheck, type SignedCheckOptions } from '../support/signed-check.js';
+import { defaultRoutes, makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';
 import type { EnvoyCheckInput } from '../support/envoy-api.js';
 import { route } from '../support/world.js';
 

@@ -9,20 +9,11 @@
 import fc from 'fast-check';
 import { sha256b64url } from '../../core/src/encoding.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
-import {
-  assertAllow,
-  assertDeny,
-  checkBytes,
-  ENVOY_MAX_REQUEST_BYTES,
-  makeCheckClient,
-  makeTrust,
-  signCheck,
-  startInProcess,
-  type CheckClient,
-  type InProcessServer,
-  type SignedCheck,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { checkBytes, ENVOY_MAX_REQUEST_BYTES, signCheck, type SignedCheck } from '../support/signed-check.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { route } from '../support/world.js';
 
 const HASH = 'x-trustplane-body-sha256';

@@ -10,28 +10,12 @@ import { b64url, sha256b64url } from '../../core/src/encoding.js';
 import { generateSigningKey } from '../../core/src/keys.js';
 import { REASONS, type ReasonCode } from '../../core/src/reasons.js';
 import { CREDENTIAL_HEADERS } from '../../core/src/types.js';
-import {
-  BROKER_ISSUER,
-  IDENTITY_HEADER_NAMES,
-  UUID,
-  assertAllow,
-  assertDeny,
-  SUBJECT,
-  ISSUER,
-  TRUST_DOMAIN,
-  checkBytes,
-  headerMap,
-  httpGet,
-  makeCheckClient,
-  makeTrust,
-  metricValue,
-  signCheck,
-  startInProcess,
-  type CheckClient,
-  type InProcessServer,
-  type SignedCheck,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { IDENTITY_HEADER_NAMES, UUID, assertAllow, assertDeny, headerMap } from '../support/check-assertions.js';
+import { httpGet, makeCheckClient, metricValue, type CheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { checkBytes, signCheck, type SignedCheck } from '../support/signed-check.js';
+import { BROKER_ISSUER, makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { SUBJECT, ISSUER, TRUST_DOMAIN } from '../support/world.js';
 import { structToPlain, type OfficialCheckResponse as Response } from '../support/envoy-api.js';
 import type { EnvoyCheckInput } from '../support/envoy-api.js';
 

@@ -8,22 +8,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Route } from '../../core/src/bundle/types.js';
-import {
-  AUDIENCE,
-  ISSUER,
-  SUBJECT,
-  TRUST_DOMAIN,
-  assertAllow,
-  assertDeny,
-  defaultRoutes,
-  headerMap,
-  makeCheckClient,
-  makeTrust,
-  startInProcess,
-  type CheckClient,
-  type InProcessServer,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny, headerMap } from '../support/check-assertions.js';
+import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { defaultRoutes, makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';
 import { envoyCheckRequest, type EnvoyCheckInput } from '../support/envoy-api.js';
 import { accessToken, claimsOf, dpopClient, proof, type DpopClient } from '../support/dpop-client.js';
 import { route } from '../support/world.js';

@@ -13,26 +13,13 @@ import { generateSigningKey, jwkThumbprint, signBytes, type SigningKey } from '.
 import { issuePassport, PASSPORT_TYP } from '../../core/src/passport.js';
 import { encodeProof, newNonce } from '../../core/src/proof.js';
 import { buildTranscript } from '../../core/src/transcript.js';
-import {
-  AUDIENCE,
-  ISSUER,
-  SUBJECT,
-  TRUST_DOMAIN,
-  assertAllow,
-  assertDeny,
-  checkBytes,
-  defaultRoutes,
-  makeCheckClient,
-  makeTrust,
-  signCheck,
-  sleep,
-  startInProcess,
-  waitFor,
-  type CheckClient,
-  type InProcessServer,
-  type SignedCheck,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { sleep, waitFor } from '../support/clock.js';
+import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { checkBytes, signCheck, type SignedCheck } from '../support/signed-check.js';
+import { defaultRoutes, makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';
 import type { OfficialCheckResponse as Response } from '../support/envoy-api.js';
 import { be32, edEncode, edNonCanonical, edNotOnCurve, otherSpellings, smallOrderEncodings, trailingBitSpellings } from '../support/hostile-keys.js';
 import { trustKey } from '../support/world.js';

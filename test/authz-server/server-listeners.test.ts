@@ -3,7 +3,10 @@ import * as grpc from '@grpc/grpc-js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeOfficialCheckResponse, CHECK_PATH } from '../support/envoy-api.js';
-import { checkBytes, makeCheckClient, makeTrust, signCheck, startInProcess, type InProcessServer, type TrustSetup } from '../support/check-client.js';
+import { makeCheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { createTestCa, type TestCa } from '../support/spiffe-ca.js';
 
 const pem = (k: { export(o: object): string | Buffer }): string => String(k.export({ type: 'pkcs8', format: 'pem' }));

@@ -9,21 +9,11 @@ import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
 import fc from 'fast-check';
-import {
-  assertAllow,
-  assertDeny,
-  checkBytes,
-  healthCheck,
-  httpGet,
-  makeCheckClient,
-  makeTrust,
-  metricValue,
-  signCheck,
-  type CheckClient,
-  type InProcessServer,
-  type TrustSetup,
-  startInProcess,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { healthCheck, httpGet, makeCheckClient, metricValue, type CheckClient } from '../support/server-clients.js';
+import { type InProcessServer, startInProcess } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { CHECK_PATH, decodeOfficialCheckResponse, encodeOfficialCheckRequest, structToPlain } from '../support/envoy-api.js';
 
 const MIB = 1024 * 1024;

@@ -6,24 +6,12 @@
 import assert from 'node:assert/strict';
 import { sha256b64url } from '../../core/src/encoding.js';
 import { generateSigningKey } from '../../core/src/keys.js';
-import {
-  assertAllow,
-  assertDeny,
-  checkBytes,
-  defaultRoutes,
-  headerMap,
-  healthCheck,
-  httpGet,
-  makeCheckClient,
-  makeTrust,
-  metricValue,
-  signCheck,
-  startInProcess,
-  waitFor,
-  type CheckClient,
-  type InProcessServer,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny, headerMap } from '../support/check-assertions.js';
+import { waitFor } from '../support/clock.js';
+import { healthCheck, httpGet, makeCheckClient, metricValue, type CheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { defaultRoutes, makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { structToPlain } from '../support/envoy-api.js';
 import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
 import { route } from '../support/world.js';

@@ -12,22 +12,12 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { RedisReplayStore } from '../../core/src/replay/redis.js';
 import type { ConsumeResult } from '../../core/src/replay/types.js';
-import {
-  assertAllow,
-  assertDeny,
-  checkBytes,
-  healthCheck,
-  httpGet,
-  makeCheckClient,
-  makeTrust,
-  metricValue,
-  signCheck,
-  startInProcess,
-  waitFor,
-  type CheckClient,
-  type InProcessServer,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { waitFor } from '../support/clock.js';
+import { healthCheck, httpGet, makeCheckClient, metricValue, type CheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
 
 /** Holds this process's event loop, the way a CPU-heavy moment does. */

@@ -7,24 +7,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReasonCode } from '../../core/src/reasons.js';
-import {
-  CLI_MAIN,
-  afterStart,
-  assertAllow,
-  assertDeny,
-  baseConfig,
-  checkBytes,
-  httpGet,
-  makeCheckClient,
-  makeTrust,
-  nextSecond,
-  signCheck,
-  sleep,
-  spawnServerProcess,
-  type CheckClient,
-  type ServerProcess,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { afterStart, nextSecond, sleep } from '../support/clock.js';
+import { httpGet, makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { CLI_MAIN, baseConfig, spawnServerProcess, type ServerProcess } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { structToPlain, type OfficialCheckResponse } from '../support/envoy-api.js';
 import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
 

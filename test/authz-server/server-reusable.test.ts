@@ -8,27 +8,12 @@ import { existsSync } from 'node:fs';
 import type { Route } from '../../core/src/bundle/types.js';
 import { readPassportClaims } from '../../core/src/signer.js';
 import { VerifiedPassportCache } from '../../authz-server/src/passport-cache.js';
-import {
-  CLI_MAIN,
-  assertAllow,
-  assertDeny,
-  baseConfig,
-  checkBytes,
-  defaultRoutes,
-  makeCheckClient,
-  makeTrust,
-  signCheck,
-  sleep,
-  spawnServerProcess,
-  startInProcess,
-  waitFor,
-  type CheckClient,
-  type InProcessServer,
-  type ServerProcess,
-  type SignedCheck,
-  type SignedCheckOptions,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { sleep, waitFor } from '../support/clock.js';
+import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { CLI_MAIN, baseConfig, spawnServerProcess, startInProcess, type InProcessServer, type ServerProcess } from '../support/server-harness.js';
+import { checkBytes, signCheck, type SignedCheck, type SignedCheckOptions } from '../support/signed-check.js';
+import { defaultRoutes, makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { structToPlain, type OfficialCheckResponse } from '../support/envoy-api.js';
 import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
 import { route } from '../support/world.js';

@@ -10,24 +10,12 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import {
-  CLI_MAIN,
-  assertAllow,
-  baseConfig,
-  checkBytes,
-  healthCheck,
-  httpGet,
-  makeCheckClient,
-  makeTrust,
-  signCheck,
-  afterStart,
-  nextSecond,
-  spawnServerProcess,
-  waitFor,
-  type CheckClient,
-  type ServerProcess,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow } from '../support/check-assertions.js';
+import { afterStart, nextSecond, waitFor } from '../support/clock.js';
+import { healthCheck, httpGet, makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { CLI_MAIN, baseConfig, spawnServerProcess, type ServerProcess } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { freePort } from '../support/redis-server.js';
 
 /** Runs `trustplane server --config` until it exits (SIGKILL after `limitMs`); code, stderr lines, time taken. */

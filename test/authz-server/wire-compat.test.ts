@@ -8,7 +8,7 @@ import { REASONS, REASON_CODES, type ReasonCode } from '../../core/src/reasons.j
 import { AuthorizationService, CHECK_METHOD_PATH, HealthService, type AuthorizationHandlers } from '../../authz-server/src/envoy/services.js';
 import { readCheckRequest } from '../../authz-server/src/envoy/check-request.js';
 import { writeAllow, writeCheckResponse, writeDeny } from '../../authz-server/src/envoy/check-response.js';
-import { AuthorizationClientService } from '../../gateway/src/authz-client.js';
+import { AuthorizationClientService } from '../../dev/gateway/authz-client.js';
 import { referenceRequestView } from '../support/request-view-reference.js';
 import {
   CHECK_PATH,
@@ -30,7 +30,7 @@ const SETTINGS = { bodyHeader: { trusted: true, name: 'x-trustplane-body-sha256'
 const AS_OURS = { longs: String, enums: Number, oneofs: true };
 
 /**
- * proto-loader's decoder for protos/ (gateway/src/authz-client.ts; the server itself reads with
+ * proto-loader's decoder for protos/ (dev/gateway/authz-client.ts; the server itself reads with
  * envoy/check-request.ts). Its objects are explored freely here, hence `any`.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { headerMap, makeCheckClient, spawnServerProcess, type CheckClient, type ServerProcess } from '../support/check-client.js';
+import { headerMap } from '../support/check-assertions.js';
+import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { spawnServerProcess, type ServerProcess } from '../support/server-harness.js';
 import { envoyCheckRequest, type OfficialCheckResponse } from '../support/envoy-api.js';
 import { cli, tempDir } from './cli-harness.js';
 

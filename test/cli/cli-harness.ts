@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_MAIN } from '../support/check-client.js';
+import { CLI_MAIN } from '../support/server-harness.js';
 
 export { CLI_MAIN };
 

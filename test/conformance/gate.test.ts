@@ -27,21 +27,12 @@ import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
 import { signRequest } from '../../core/src/signer.js';
 import { envoyCheckRequest, type EnvoyCheckInput } from '../support/envoy-api.js';
-import {
-  AUDIENCE,
-  ISSUER,
-  SUBJECT,
-  TRUST_DOMAIN,
-  assertAllow,
-  assertDeny,
-  makeCheckClient,
-  makeTrust,
-  nextSecond,
-  startInProcess,
-  type CheckClient,
-  type InProcessServer,
-  type TrustSetup,
-} from '../support/check-client.js';
+import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { nextSecond } from '../support/clock.js';
+import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';
 import { route } from '../support/world.js';
 import { Verifier, trustplane } from '../../middleware/src/index.js';
 import { METHODS, gateCases, type GateCase } from './cases.js';

@@ -20,7 +20,7 @@ import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { REASONS, REASON_CODES, type ReasonCode } from '../../core/src/reasons.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { HEADER, type Decision, type RequestView } from '../../core/src/types.js';
-import { vectorRequestView, vectorSurroundings, type EnvoyRequest, type VectorEnvironment, type VectorFile } from '../vectors/format.js';
+import { vectorRequestView, vectorSurroundings, type EnvoyRequest, type VectorEnvironment, type VectorFile } from '../../dev/vectors/format.js';
 import { NOW_MS, makeWorld, passport, signed, view, type World } from '../support/world.js';
 
 const vectors = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'test', 'vectors', 'transcript-v1.json'), 'utf8')) as VectorFile;

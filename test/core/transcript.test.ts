@@ -269,7 +269,15 @@ describe('transcript-v1 agrees with a direct transcription of the spec', () => {
   });
   it('canonicalAuthority', () => {
     const host = fc.string({ unit: fc.constantFrom('a', 'Z', 'x', '0', '8', '4', '3', '.', '-', '_', '~', ':', '[', ']', '@', '%', ' ', '!', '\u212a', '\u00e9'), maxLength: 20 });
-    fc.assert(fc.property(fc.oneof(host, fc.constant('a'.repeat(255)), fc.constant('a'.repeat(256))), (a) => assert.deepEqual(canonicalAuthority(a), referenceAuthority(a))), runs);
+    // Ports around every boundary of §6.3 step 5, with and without leading zeros, after each kind of host.
+    const port = fc.oneof(fc.integer({ min: 0, max: 99999 }), fc.constantFrom(0, 1, 80, 443, 65535, 65536, 99999)).chain((n) =>
+      fc.constantFrom(String(n), `0${n}`, `00${n}`),
+    );
+    const hostPort = fc.tuple(fc.constantFrom('a', 'API.Example.com', '[::1]', '[2001:DB8::1]', 'a:b', ''), port).map(([h, p]) => `${h}:${p}`);
+    fc.assert(
+      fc.property(fc.oneof(host, hostPort, fc.constant('a'.repeat(255)), fc.constant('a'.repeat(256))), (a) => assert.deepEqual(canonicalAuthority(a), referenceAuthority(a))),
+      runs,
+    );
   });
   it('buildTranscript lays out the same bytes, lines and fields, and buildTranscriptForTarget the same bytes', () => {
     const names = fc.uniqueArray(fc.constantFrom('accept', 'content-type', 'x-a', 'x-b', 'x-request-id', 'digest'), { maxLength: 4 }).map((n) => [...n].sort());

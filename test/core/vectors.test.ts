@@ -2,12 +2,12 @@
  * Runs the committed transcript-v1 vectors (test/vectors/transcript-v1.json) against the code. The
  * file is frozen expectations: this test never regenerates it, so a change to the canonical forms,
  * the line layout or a reason code shows up here as a failure. Regenerate on purpose with
- * `node dist/scripts/gen-vectors.js` (docs/transcript-v1.md, "Test vectors").
+ * `node dist/dev/vectors/gen-vectors.js` (docs/transcript-v1.md, "Test vectors").
  */
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
-import { vectorHeaderMap, vectorRequestView, vectorSurroundings, type EnvoyRequest, type PositiveVector, type VectorEnvironment, type VectorFile } from '../vectors/format.js';
+import { vectorHeaderMap, vectorRequestView, vectorSurroundings, type EnvoyRequest, type PositiveVector, type VectorEnvironment, type VectorFile } from '../../dev/vectors/format.js';
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
 import { validateBundle } from '../../core/src/bundle/validate.js';
@@ -121,6 +121,21 @@ describe('transcript-v1 vectors (test/vectors/transcript-v1.json)', () => {
     for (const v of vectors.negative) {
       assert.ok((REASON_CODES as readonly string[]).includes(v.reason), `${v.id}: ${v.reason}`);
       assert.notEqual(v.reason, 'ok', v.id);
+    }
+  });
+
+  it('has one case in test/vectors/cases/ per vector, in the same order, with the same reason (the file is not stale)', () => {
+    const cases = (name: string): { id: string; reason?: string }[] => JSON.parse(readFileSync(join(repoRoot(), 'test', 'vectors', 'cases', name), 'utf8'));
+    assert.deepEqual(cases('positive.json').map((c) => c.id), vectors.positive.map((v) => v.id));
+    assert.deepEqual(cases('negative.json').map((c) => [c.id, c.reason]), vectors.negative.map((v) => [v.id, v.reason]));
+    assert.deepEqual(cases('jwk.json').map((c) => c.id), (vectors.jwk ?? []).map((v) => v.id));
+  });
+
+  it('is made by a generator that imports no test code (dev/vectors/)', () => {
+    for (const f of readdirSync(join(repoRoot(), 'dev', 'vectors')).filter((n) => n.endsWith('.ts'))) {
+      const imports = [...readFileSync(join(repoRoot(), 'dev', 'vectors', f), 'utf8').matchAll(/^import [^;]*? from '([^']+)';$/gms)].map((m) => m[1]!);
+      assert.ok(imports.length > 0, f);
+      assert.deepEqual(imports.filter((i) => /(^|\/)test\//.test(i)), [], `dev/vectors/${f}`);
     }
   });
 

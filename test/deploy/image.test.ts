@@ -223,6 +223,31 @@ describe('deploy: the image (Dockerfile, .dockerignore)', function () {
       assert.ok(problems.some((p) => /^(bench|scripts)\/.*TS2307 cannot find module '\.\.?\/.*test\//.test(p)), problems.join('\n'));
     });
 
+    it('leaves the development tooling out: no dev/ (gateway, proxy-wasm host emulator, vector generator), no test/', () => {
+      const found: string[] = [];
+      const walk = (d: string): void => {
+        for (const e of readdirSync(d, { withFileTypes: true })) {
+          const p = join(d, e.name);
+          if (e.isDirectory()) walk(p);
+          else if (/^(dev|test)\//.test(relative(ctx, p)) || /(proxy-wasm-host|gen-vectors|gateway\.ts$)/.test(e.name)) found.push(relative(ctx, p));
+        }
+      };
+      walk(ctx);
+      assert.deepEqual(found, []);
+      assert.ok(existsSync(join(repo, 'dev', 'gateway', 'proxy-wasm-host.ts')), 'the check looks for the files where they are');
+    });
+
+    it('fails when a product file imports dev/ (mutated copy)', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'trustplane-context-'));
+      try {
+        materializeContext(repo, dir, dockerignoreText);
+        writeFileSync(join(dir, 'cli', 'src', 'uses-dev.ts'), "export { startLocalStack } from '../../dev/stack.js';\n");
+        assert.deepEqual(unresolvedImports(dir, 'tsconfig.build.json'), ["cli/src/uses-dev.ts: TS2307 cannot find module '../../dev/stack.js'"]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     for (const [dropped, module] of [['core/src/bundle', /TS2307 cannot find module '.*bundle\//], ['service', /TS2307 cannot find module '.*service\/src\//]] as const) {
       it(`fails when .dockerignore drops a source directory the build needs: ${dropped} (mutated copy)`, () => {
         const dir = mkdtempSync(join(tmpdir(), 'trustplane-context-'));
@@ -281,6 +306,7 @@ describe('deploy: the image (Dockerfile, .dockerignore)', function () {
           assert.ok(existsSync(join(r.dir, p)), `${p} missing after the build (${r.nodeVersion})`);
         }
         assert.ok(!existsSync(join(r.dir, 'dist/test')) && !existsSync(join(r.dir, 'dist/bench')), 'the image build compiled test/ or bench/');
+        assert.ok(!existsSync(join(r.dir, 'dist/dev')), 'the image build compiled dev/');
         assert.ok(statSync(join(r.dir, 'wasm-filter/build/trustplane_filter.wasm')).size > 1000);
       }
     });

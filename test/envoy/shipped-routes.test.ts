@@ -4,7 +4,7 @@
  *
  * - envoy/envoy.yaml with the bundle `trustplane lab-init` writes (the docker-compose lab);
  * - envoy/envoy.local.yaml with that bundle and with the development bundle (`trustplane server --dev`);
- * - the development gateway's routes (`trustplane up`, cli/src/stack.ts) with the development bundle;
+ * - the development gateway's routes (`trustplane up`, dev/stack.ts) with the development bundle;
  * - envoy/istio/*.yaml wherever they carry context_extensions (today none: under Istio the server
  *   picks the route by bundle matching).
  *
@@ -25,7 +25,7 @@ import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compil
 import type { BundleDocument } from '../../core/src/bundle/types.js';
 import { parsePathPattern, pathMatches } from '../../core/src/bundle/lib/rules.js';
 import { ensureDevState } from '../../cli/src/dev-state.js';
-import { GATEWAY_ROUTES } from '../../cli/src/stack.js';
+import { GATEWAY_ROUTES } from '../../dev/stack.js';
 import { cli, tempDir } from '../cli/cli-harness.js';
 import { findRepoRoot } from '../support/envoy-config-validator.js';
 
@@ -128,7 +128,7 @@ function envoyFileRoutes(file: string): CheckedRoute[] {
 
 function gatewayRoutes(): CheckedRoute[] {
   return GATEWAY_ROUTES.filter((r) => r.extAuthz && !r.directResponse).map((r) => {
-    const where = `cli/src/stack.ts gateway route ${JSON.stringify({ prefix: r.prefix, path: r.path, safeRegex: r.safeRegex, methods: r.methods })}`;
+    const where = `dev/stack.ts gateway route ${JSON.stringify({ prefix: r.prefix, path: r.path, safeRegex: r.safeRegex, methods: r.methods })}`;
     const routeId = r.contextExtensions?.['trustplane_route'] ?? '';
     const paths: EnvoyPaths | string =
       r.path !== undefined ? { kind: 'exact', path: r.path } : r.safeRegex !== undefined ? readRegex(r.safeRegex) : { kind: 'prefix', prefix: r.prefix ?? '/' };

@@ -6,9 +6,9 @@ import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import fc from 'fast-check';
 import { issuePassport } from '../../core/src/passport.js';
 import { signRequest } from '../../core/src/signer.js';
-import { startGateway, type RunningGateway } from '../../gateway/src/gateway.js';
+import { startGateway, type RunningGateway } from '../../dev/gateway/gateway.js';
 import { DEV } from '../../cli/src/dev-state.js';
-import { BUFFER_LIMIT_BYTES, MAX_BODY_BYTES, WASM_CONFIGURATION, WASM_PATH, startLocalStack, type LocalStack } from '../../cli/src/stack.js';
+import { BUFFER_LIMIT_BYTES, MAX_BODY_BYTES, WASM_CONFIGURATION, WASM_PATH, startLocalStack, type LocalStack } from '../../dev/stack.js';
 import { runTour } from '../../cli/src/tour.js';
 
 interface Answer {

@@ -14,7 +14,9 @@ import { REASONS, type ReasonCode } from '../../core/src/reasons.js';
 import { issuePassport } from '../../core/src/passport.js';
 import { signRequest } from '../../core/src/signer.js';
 import { fastifyTrustplane, trustplane, Verifier, type TrustPlaneRequestState } from '../../middleware/src/index.js';
-import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN, afterStart, defaultRoutes, makeTrust, nextSecond, waitFor, type TrustSetup } from '../support/check-client.js';
+import { afterStart, nextSecond, waitFor } from '../support/clock.js';
+import { defaultRoutes, makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';
 import { RedisServer, redisBinaryOrSkip } from '../support/redis-server.js';
 import { route } from '../support/world.js';
 

@@ -14,7 +14,9 @@ import { issuePassport } from '../../core/src/passport.js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { duBytes, packAndInstall, type InstalledPackage } from '../support/packed.js';
 import { signRequest } from '../../core/src/signer.js';
-import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN, afterStart, makeTrust, nextSecond, type TrustSetup } from '../support/check-client.js';
+import { afterStart, nextSecond } from '../support/clock.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';
 
 const PKG_DIR = join(PACKAGE_ROOT, 'packages', 'middleware');
 

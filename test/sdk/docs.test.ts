@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startLocalStack, type LocalStack } from '../../cli/src/stack.js';
+import { startLocalStack, type LocalStack } from '../../dev/stack.js';
 import { REPO_ROOT } from '../support/envoy-api.js';
 import { cli, tempDir } from '../cli/cli-harness.js';
 

@@ -12,7 +12,12 @@ import { exportPrivateJwk } from '../../core/src/keys.js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { duBytes, packAndInstall, type InstalledPackage } from '../support/packed.js';
 import { envoyCheckRequest } from '../support/envoy-api.js';
-import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN, assertAllow, makeCheckClient, makeTrust, nextSecond, startInProcess } from '../support/check-client.js';
+import { assertAllow } from '../support/check-assertions.js';
+import { nextSecond } from '../support/clock.js';
+import { makeCheckClient } from '../support/server-clients.js';
+import { startInProcess } from '../support/server-harness.js';
+import { makeTrust } from '../support/trust-setup.js';
+import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';
 
 const SDK_DIR = join(PACKAGE_ROOT, 'packages', 'sdk');
 const SERVER_DEPENDENCIES = Object.keys((JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);

@@ -1,7 +1,7 @@
 /**
  * The reference for the server's request reading (authz-server/src/envoy/): the translation rules of
  * docs/envoy-integration.md applied, independently of the server's code, to a CheckRequest as
- * @grpc/proto-loader decodes it from protos/ (gateway/src/authz-client.ts). Input is treated as
+ * @grpc/proto-loader decodes it from protos/ (dev/gateway/authz-client.ts). Input is treated as
  * unknown data, every level re-checked. test/authz-server/check-request.test.ts holds the server's
  * single-walk reader to this on fixtures, random requests and random bytes.
  *

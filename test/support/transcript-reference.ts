@@ -4,7 +4,8 @@
  * spec lists them, the whole input encoded to UTF-8 bytes, a list of lines joined at the end),
  * with no fast path. core/src/transcript.ts takes shortcuts for inputs that are already canonical;
  * the property tests in test/core/transcript.test.ts check that every shortcut agrees with this,
- * detail messages included.
+ * detail messages included. Nothing here is copied from core/src/transcript.ts: a rule copied from
+ * the code under test would agree with it when both are wrong.
  */
 import type { ReasonCode } from '../../core/src/reasons.js';
 import type { TranscriptField, TranscriptInput } from '../../core/src/transcript.js';
@@ -92,35 +93,68 @@ export function referenceQuery(raw: string): Canon {
   return { ok: true, value: params.map((x) => x.p).join('&') };
 }
 
+// ---- authority (docs/transcript-v1.md §6.3), written from the spec and RFC 3986 §3.2, not from
+// core/src/transcript.ts: a scan over the scalar values, where the production code uses regular
+// expressions and string searches, so that a mistake there is not repeated here.
+//
+// RFC 3986 §3.2: authority = [ userinfo "@" ] host [ ":" port ]; §3.2.2: host = IP-literal /
+// IPv4address / reg-name, IP-literal = "[" ... "]", reg-name = *( unreserved / pct-encoded /
+// sub-delims ); §3.2.3: port = *DIGIT. §6.3 narrows these: no userinfo, no percent-escape, an
+// IP-literal of hex digits, ":" and "." only, a port of 1–5 digits valued 1–65535.
+
+/** What each refusal step of §6.3 reports (the repository's wording; the differential test compares it too). */
+const AUTHORITY_REFUSED = {
+  length: 'authority is empty or too long', // step 2
+  userinfo: 'userinfo in authority', // step 2
+  unterminated: 'unterminated IPv6 literal', // step 3
+  ipLiteral: 'invalid IPv6 literal', // step 3
+  afterLiteral: 'junk after IPv6 literal', // step 3
+  host: 'invalid host', // step 4
+  port: 'invalid port', // step 5
+} as const;
+
+/** RFC 3986 §2.3 unreserved (after ASCII lower-casing no upper-case letter is left) and §2.2 sub-delims. */
+const REG_NAME_CHARS = new Set([...'abcdefghijklmnopqrstuvwxyz0123456789-._~', ..."!$&'()*+,;="]);
+/** §6.3 step 3: the text between the brackets. */
+const IP_LITERAL_CHARS = new Set([...'0123456789abcdef:.']);
+const DIGITS = new Set([...'0123456789']);
+
 export function referenceAuthority(raw: string): Canon {
-  const bad = (detail: string): Canon => ({ ok: false, reason: 'authority_invalid', detail });
-  const a = raw.replace(/[A-Z]/g, (u) => u.toLowerCase());
-  if (a.length === 0 || a.length > 255) return bad('authority is empty or too long');
-  if (a.includes('@')) return bad('userinfo in authority');
-  let host: string;
-  let port: string | undefined;
-  if (a.startsWith('[')) {
-    const end = a.indexOf(']');
-    if (end < 0) return bad('unterminated IPv6 literal');
-    host = a.slice(0, end + 1);
-    if (!/^\[[0-9a-f:.]+\]$/.test(host)) return bad('invalid IPv6 literal');
-    const rest = a.slice(end + 1);
-    if (rest !== '') {
-      if (!rest.startsWith(':')) return bad('junk after IPv6 literal');
+  const refuse = (step: keyof typeof AUTHORITY_REFUSED): Canon => ({ ok: false, reason: 'authority_invalid', detail: AUTHORITY_REFUSED[step] });
+  // Step 1, §2: ASCII lower-casing maps exactly A–Z to a–z; §2: a string is a sequence of scalar values.
+  const chars = [...raw].map((c) => (c.length === 1 && c >= 'A' && c <= 'Z' ? String.fromCharCode(c.charCodeAt(0) + 0x20) : c));
+  // Step 2.
+  if (chars.length === 0 || chars.length > 255) return refuse('length');
+  if (chars.includes('@')) return refuse('userinfo');
+  let host: string[];
+  let port: string[] | undefined;
+  if (chars[0] === '[') {
+    // Step 3: the host runs to the first "]"; then nothing, or ":" and a port.
+    const close = chars.indexOf(']');
+    if (close === -1) return refuse('unterminated');
+    const literal = chars.slice(1, close);
+    if (literal.length === 0 || !literal.every((c) => IP_LITERAL_CHARS.has(c))) return refuse('ipLiteral');
+    host = chars.slice(0, close + 1);
+    const rest = chars.slice(close + 1);
+    if (rest.length > 0) {
+      if (rest[0] !== ':') return refuse('afterLiteral');
       port = rest.slice(1);
     }
   } else {
-    const colon = a.lastIndexOf(':');
-    host = colon < 0 ? a : a.slice(0, colon);
-    port = colon < 0 ? undefined : a.slice(colon + 1);
-    if (!/^[a-z0-9._~!$&'()*+,;=-]+$/.test(host)) return bad('invalid host');
+    // Step 4: the port follows the last ":".
+    let colon = -1;
+    for (let i = chars.length - 1; i >= 0 && colon === -1; i--) if (chars[i] === ':') colon = i;
+    host = colon === -1 ? chars : chars.slice(0, colon);
+    if (host.length === 0 || !host.every((c) => REG_NAME_CHARS.has(c))) return refuse('host');
+    if (colon !== -1) port = chars.slice(colon + 1);
   }
-  if (port !== undefined) {
-    if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return bad('invalid port');
-    port = String(Number(port));
-    if (port === '80' || port === '443') port = undefined;
-  }
-  return { ok: true, value: port === undefined ? host : `${host}:${port}` };
+  if (port === undefined) return { ok: true, value: host.join('') };
+  // Step 5: 1–5 decimal digits, valued 1–65535, written without leading zeros; 80 and 443 dropped.
+  if (port.length < 1 || port.length > 5 || !port.every((c) => DIGITS.has(c))) return refuse('port');
+  const value = port.reduce((n, d) => n * 10 + (d.charCodeAt(0) - 0x30), 0);
+  if (value < 1 || value > 65535) return refuse('port');
+  // Step 6.
+  return { ok: true, value: value === 80 || value === 443 ? host.join('') : `${host.join('')}:${value}` };
 }
 
 export function referenceEscapeText(s: string): string {

@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
-import { ProxyWasmHost } from '../../gateway/src/proxy-wasm-host.js';
-import type { HeaderPairs, ProxyWasmHostOptions, ProxyWasmStream, WasmModule } from '../../gateway/src/proxy-wasm-host.js';
+import { ProxyWasmHost } from '../../dev/gateway/proxy-wasm-host.js';
+import type { HeaderPairs, ProxyWasmHostOptions, ProxyWasmStream, WasmModule } from '../../dev/gateway/proxy-wasm-host.js';
 
 /** The repository root (this file runs from dist/test/support/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));

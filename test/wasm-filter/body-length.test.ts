@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import type { ProxyWasmHost } from '../../gateway/src/proxy-wasm-host.js';
+import type { ProxyWasmHost } from '../../dev/gateway/proxy-wasm-host.js';
 import { HASH_HEADER, expectedDigest, loadFilter, runRequest, splitAt } from '../support/wasm-filter.js';
 
 const LENGTH_HEADER = 'x-trustplane-body-length';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import type { ProxyWasmHost } from '../../gateway/src/proxy-wasm-host.js';
+import type { ProxyWasmHost } from '../../dev/gateway/proxy-wasm-host.js';
 import {
   DEBUG_WASM,
   expectedDigest,

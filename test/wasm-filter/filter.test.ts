@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { ENVOY_PROVIDED_IMPORTS, PluginConfigurationRejected } from '../../gateway/src/proxy-wasm-host.js';
-import type { LocalReply, ProxyWasmHost, WasmModule } from '../../gateway/src/proxy-wasm-host.js';
+import { ENVOY_PROVIDED_IMPORTS, PluginConfigurationRejected } from '../../dev/gateway/proxy-wasm-host.js';
+import type { LocalReply, ProxyWasmHost, WasmModule } from '../../dev/gateway/proxy-wasm-host.js';
 import {
   DEBUG_WASM,
   expectedDigest,

@@ -10,8 +10,8 @@ import {
   ProxyWasmHost,
   ProxyWasmLoadError,
   serializeHeaderMap,
-} from '../../gateway/src/proxy-wasm-host.js';
-import type { ProxyWasmHostOptions, ProxyWasmStream, WasmModule } from '../../gateway/src/proxy-wasm-host.js';
+} from '../../dev/gateway/proxy-wasm-host.js';
+import type { ProxyWasmHostOptions, ProxyWasmStream, WasmModule } from '../../dev/gateway/proxy-wasm-host.js';
 import { probeModule } from '../support/wasm-filter.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);

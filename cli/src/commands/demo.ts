@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
 import { readPrivateKey } from '../files.js';
-import { startLocalStack } from '../stack.js';
+import { startLocalStack } from '../local-stack.js';
 import { runTour, type TourResult } from '../tour.js';
 
 export const demoCommand: Command = {

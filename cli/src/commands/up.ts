@@ -4,7 +4,7 @@ import { UsageError, bool, parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
 import { DEV, defaultStateDir } from '../dev-state.js';
 import { listenAddress, untilSignal } from '../lifecycle.js';
-import { startLocalStack } from '../stack.js';
+import { startLocalStack } from '../local-stack.js';
 
 export const upCommand: Command = {
   name: 'up',

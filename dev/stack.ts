@@ -1,20 +1,22 @@
 /**
  * The one-machine stack: the authz server (real gRPC on loopback), the broker (Unix socket), an
  * echo upstream, and the development gateway running the real `.wasm` in front of them. Used by
- * `trustplane demo`, `trustplane up` and the end-to-end tests.
+ * `trustplane demo`, `trustplane up` (through cli/src/local-stack.ts) and the end-to-end tests.
+ * Development tooling: dev/ is not in the image (.dockerignore, tsconfig.build.json).
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBroker, parseBrokerConfig, type RunningBroker } from '../../broker/src/index.js';
-import { loadConfig } from '../../authz-server/src/config.js';
-import { createLogger, type Logger } from '../../service/src/log.js';
-import { PACKAGE_ROOT } from '../../core/src/package-root.js';
-import { startServer, type RunningServer } from '../../authz-server/src/server.js';
-import { MemoryReplayStore } from '../../core/src/replay/memory.js';
-import { startEcho } from '../../gateway/src/echo.js';
-import { startGateway, type GatewayRoute, type RunningGateway } from '../../gateway/src/gateway.js';
-import { DEV, ensureDevState, type DevState } from './dev-state.js';
+import { startBroker, parseBrokerConfig, type RunningBroker } from '../broker/src/index.js';
+import { loadConfig } from '../authz-server/src/config.js';
+import { createLogger } from '../service/src/log.js';
+import { PACKAGE_ROOT } from '../core/src/package-root.js';
+import { startServer } from '../authz-server/src/server.js';
+import { MemoryReplayStore } from '../core/src/replay/memory.js';
+import { startEcho } from '../gateway/src/echo.js';
+import { startGateway, type GatewayRoute, type RunningGateway } from './gateway/gateway.js';
+import { DEV, ensureDevState } from '../cli/src/dev-state.js';
+import type { LocalStackHandle, StackOptions } from '../cli/src/local-stack.js';
 
 export const WASM_PATH = join(PACKAGE_ROOT, 'wasm-filter', 'build', 'trustplane_filter.wasm');
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -62,21 +64,9 @@ const ROUTES: GatewayRoute[] = [
 ];
 export const GATEWAY_ROUTES: readonly GatewayRoute[] = Object.freeze(ROUTES);
 
-export interface LocalStack {
-  readonly state: DevState;
-  readonly server: RunningServer;
+export interface LocalStack extends LocalStackHandle {
   readonly broker: RunningBroker;
   readonly gateway: RunningGateway;
-  readonly upstreamUrl: string;
-  readonly brokerSocket: string;
-  close(): Promise<void>;
-}
-
-export interface StackOptions {
-  readonly stateDir?: string;
-  readonly logger?: Logger;
-  readonly gatewayListen?: string;
-  readonly auditFile?: string;
 }
 
 export async function startLocalStack(o: StackOptions = {}): Promise<LocalStack> {

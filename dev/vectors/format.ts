@@ -1,6 +1,6 @@
 /**
  * The shape of test/vectors/transcript-v1.json (docs/transcript-v1.md, "Test vectors", describes it
- * for other implementations). Shared by the generator (scripts/gen-vectors.ts) and the test that
+ * for other implementations). Shared by the generator (dev/vectors/gen-vectors.ts) and the test that
  * checks the frozen file (test/core/vectors.test.ts).
  */
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
