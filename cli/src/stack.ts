@@ -11,7 +11,7 @@ import { loadConfig } from '../../authz-server/src/config.js';
 import { createLogger, type Logger } from '../../service/src/log.js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { startServer, type RunningServer } from '../../authz-server/src/server.js';
-import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import { MemoryReplayStore } from '../../core/src/server-api.js';
 import { startEcho } from '../../gateway/src/echo.js';
 import { startGateway, type GatewayRoute, type RunningGateway } from '../../gateway/src/gateway.js';
 import { DEV, ensureDevState, type DevState } from './dev-state.js';
