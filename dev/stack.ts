@@ -12,7 +12,7 @@ import { loadConfig } from '../authz-server/src/config.js';
 import { createLogger } from '../service/src/log.js';
 import { PACKAGE_ROOT } from '../core/src/package-root.js';
 import { startServer } from '../authz-server/src/server.js';
-import { MemoryReplayStore } from '../core/src/replay/memory.js';
+import { MemoryReplayStore } from '../core/src/server-api.js';
 import { startEcho } from '../gateway/src/echo.js';
 import { startGateway, type GatewayRoute, type RunningGateway } from './gateway/gateway.js';
 import { DEV, ensureDevState } from '../cli/src/dev-state.js';

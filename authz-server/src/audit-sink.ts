@@ -31,9 +31,7 @@
  */
 import { close as closeFd, open as openFd, write as writeFd } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { printable } from '../../core/src/printable.js';
-import { isSensitiveKey, redactForLog, redactString } from '../../core/src/redact.js';
-import type { AuditEvent } from '../../core/src/types.js';
+import { printable, isSensitiveKey, redactForLog, redactString, type AuditEvent } from '../../core/src/server-api.js';
 
 export interface AuditSinkOptions {
   /** Queued bytes above which events are dropped (counted). Default 8 MiB. */

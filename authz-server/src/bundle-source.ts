@@ -17,12 +17,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { compileBundle, type CompiledBundle } from '../../core/src/bundle/compile.js';
-import { BundleError, type BundleSourceErrorCode } from '../../core/src/bundle/errors.js';
-import { verifyBundle } from '../../core/src/bundle/verify.js';
-import { parseJsonObject, sha256hex } from '../../core/src/encoding.js';
-import { importPublicJwk } from '../../core/src/keys.js';
-import type { PublicJwk } from '../../core/src/types.js';
+import { compileBundle, BundleError, verifyBundle, parseJsonObject, sha256hex, importPublicJwk, type CompiledBundle, type BundleSourceErrorCode, type PublicJwk } from '../../core/src/server-api.js';
 
 export interface BundleSourceOptions {
   readonly path: string;

@@ -14,7 +14,7 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { dirname } from 'node:path';
-import { BundleError } from '../../core/src/bundle/errors.js';
+import { BundleError } from '../../core/src/server-api.js';
 import { BundleSource } from './bundle-source.js';
 import { ConfigError, fsReason, readConfigFile } from '../../service/src/config.js';
 import { loadConfig, type Overrides, type ServerConfig } from './config.js';

@@ -10,11 +10,7 @@
  * Load shedding happens before any of that, in overload.ts.
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { CompiledBundle } from '../../core/src/bundle/compile.js';
-import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
-import type { EngineOptions } from '../../core/src/engine/options.js';
-import type { ReplayStore } from '../../core/src/replay/types.js';
-import type { Decision } from '../../core/src/types.js';
+import { edgeDecision, verifyRequest, type CompiledBundle, type EngineOptions, type ReplayStore, type Decision } from '../../core/src/server-api.js';
 import { readCheckRequest } from './envoy/check-request.js';
 import type { RequestViewSettings } from './envoy/request-view.js';
 import { writeCheckResponse } from './envoy/check-response.js';

@@ -16,9 +16,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import cluster, { type Worker } from 'node:cluster';
-import { MemoryReplayStore } from '../../core/src/replay/memory.js';
-import { boundedWait } from '../../core/src/replay/wait.js';
-import type { ConsumeResult, ReplayStore } from '../../core/src/replay/types.js';
+import { MemoryReplayStore, boundedWait, type ConsumeResult, type ReplayStore } from '../../core/src/server-api.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, errorFields } from '../../service/src/log.js';
 import { createOpsServer, listen } from '../../service/src/ops-http.js';

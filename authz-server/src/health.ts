@@ -4,7 +4,7 @@
  * pinged in the background (never on the request path) and the result cached.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { ReplayStore } from '../../core/src/replay/types.js';
+import type { ReplayStore } from '../../core/src/server-api.js';
 import { HealthService, ServingStatus, type HealthCheckRequest, type HealthCheckResponse } from './envoy/services.js';
 
 export const SERVICE_NAMES: readonly string[] = Object.freeze(['', 'envoy.service.auth.v3.Authorization']);

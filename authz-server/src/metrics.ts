@@ -30,9 +30,7 @@
  * Prometheus records as a failed scrape instead of silently reporting half the traffic.
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BundleSourceErrorCode } from '../../core/src/bundle/errors.js';
-import { REASON_CODES } from '../../core/src/reasons.js';
-import type { ReasonCode } from '../../core/src/reasons.js';
+import { REASON_CODES, type BundleSourceErrorCode, type ReasonCode } from '../../core/src/server-api.js';
 
 /** What a decision tells the metrics; `Decision` from the core fits this shape. */
 export interface DecisionObservation {

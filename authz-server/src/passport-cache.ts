@@ -18,8 +18,7 @@
  * Per process: each cluster worker has its own (authz-server/src/cluster.ts), so a passport is
  * verified at most once per worker and bundle.
  */
-import type { CompiledBundle } from '../../core/src/bundle/compile.js';
-import type { PassportCache, VerifiedPassport } from '../../core/src/engine/passport-cache.js';
+import type { CompiledBundle, PassportCache, VerifiedPassport } from '../../core/src/server-api.js';
 
 export const PASSPORT_CACHE_DEFAULT_MAX_ENTRIES = 10_000;
 

@@ -4,8 +4,7 @@
  * here, before the socket exists, so a broker that is listening is a broker that can issue.
  */
 import type { Server } from 'node:http';
-import type { TrustKey } from '../../core/src/bundle/types.js';
-import type { PublicJwk } from '../../core/src/types.js';
+import type { TrustKey, PublicJwk } from '../../core/src/index.js';
 import { createLogger, type Logger } from '../../service/src/log.js';
 import { closeServer, createBoundedServer, createOpsServer, listen } from '../../service/src/ops-http.js';
 import type { BrokerConfig } from './config.js';

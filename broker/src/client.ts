@@ -5,10 +5,7 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { request } from 'node:http';
-import type { TrustKey } from '../../core/src/bundle/types.js';
-import { b64url, sha256 } from '../../core/src/encoding.js';
-import { jwkThumbprint } from '../../core/src/keys.js';
-import type { KeyBinding, PublicJwk } from '../../core/src/types.js';
+import { b64url, sha256, jwkThumbprint, type TrustKey, type KeyBinding, type PublicJwk } from '../../core/src/index.js';
 import { pemCertificateDer, popSigningInput, signPop } from './pop.js';
 
 export interface PassportResponse {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigReader, isMapping, mergeSettings, parseHostPort, readConfigFile } from '../../service/src/config.js';
 import { gidOfGroup, MAX_GID } from './lib/group.js';
-import { identityProblem, isIdentityUri } from '../../core/src/identity.js';
+import { identityProblem, isIdentityUri } from '../../core/src/server-api.js';
 
 export interface SoftwarePathConfig {
   readonly enabled: boolean;

@@ -5,7 +5,7 @@
  * `{ "error": <code>, "message": <one line> }` with the status from the registry.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseJsonObject } from '../../core/src/encoding.js';
+import { parseJsonObject } from '../../core/src/index.js';
 import type { Logger } from '../../service/src/log.js';
 import { sendJson as send, serveOps } from '../../service/src/ops-http.js';
 import { BROKER_ERRORS, refuse, type Refusal } from './errors.js';

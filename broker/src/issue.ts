@@ -6,9 +6,7 @@
  *   spiffe:   `sub` is the verified SPIFFE ID; class `attested_workload`; `cnf` is the holder key the
  *             SVID key signed for in the proof of possession.
  */
-import { issuePassport, newJti } from '../../core/src/passport.js';
-import type { SigningKey } from '../../core/src/keys.js';
-import type { KeyBinding } from '../../core/src/types.js';
+import { issuePassport, newJti, type SigningKey, type KeyBinding } from '../../core/src/index.js';
 import type { BrokerConfig } from './config.js';
 import { refuse, type Refusal } from './errors.js';
 import type { PassportRequest } from './request.js';

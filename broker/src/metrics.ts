@@ -5,7 +5,7 @@
  */
 import { Counter, Registry } from 'prom-client';
 import { BROKER_ERROR_CODES, type BrokerErrorCode } from './errors.js';
-import type { KeyBinding } from '../../core/src/types.js';
+import type { KeyBinding } from '../../core/src/index.js';
 
 /** `contentType` and `render` make it the metrics of an operations port (service/src/ops-http.ts). */
 export interface BrokerMetrics {

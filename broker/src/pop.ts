@@ -13,7 +13,7 @@
  * SHA-256 (RSASSA-PSS with SHA-256 for RSA-PSS keys). Shared by the broker and the client helper.
  */
 import { constants, sign, verify, type KeyObject } from 'node:crypto';
-import { canonicalJson } from '../../core/src/encoding.js';
+import { canonicalJson } from '../../core/src/index.js';
 
 export const POP_TYP = 'trustplane-broker-pop-v1';
 

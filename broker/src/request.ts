@@ -3,10 +3,7 @@
  * request, or a `request_invalid` refusal naming every problem at once. Unknown members are refused,
  * so a misspelt `lifetime_s` is an error rather than a silently ignored wish.
  */
-import { ROUTE_ID } from '../../core/src/bundle/lib/rules.js';
-import { identityProblem, isIdentityUri } from '../../core/src/identity.js';
-import { checkPublicJwk } from '../../core/src/keys.js';
-import type { PublicJwk } from '../../core/src/types.js';
+import { ROUTE_ID, identityProblem, isIdentityUri, checkPublicJwk, type PublicJwk } from '../../core/src/server-api.js';
 import type { BrokerConfig } from './config.js';
 import { refuse, type Refusal } from './errors.js';
 import type { PopInput } from './spiffe.js';

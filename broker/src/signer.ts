@@ -4,9 +4,7 @@
  * RFC 7638 thumbprint, whatever `kid` the file carries, so one key can never be published under two ids.
  */
 import { closeSync, lstatSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { exportPrivateJwk, generateSigningKey, importPrivateJwk, jwkThumbprint, type SigningKey } from '../../core/src/keys.js';
-import type { TrustKey } from '../../core/src/bundle/types.js';
-import type { KeyBinding, PublicJwk } from '../../core/src/types.js';
+import { exportPrivateJwk, generateSigningKey, importPrivateJwk, jwkThumbprint, type SigningKey, type TrustKey, type KeyBinding, type PublicJwk } from '../../core/src/index.js';
 import type { BrokerConfig } from './config.js';
 
 export class BrokerKeyError extends Error {

@@ -18,7 +18,7 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { b64url, fromB64url, sha256 } from '../../core/src/encoding.js';
+import { b64url, fromB64url, sha256 } from '../../core/src/index.js';
 import type { SpiffePathConfig } from './config.js';
 import { TRUST_DOMAIN } from './config.js';
 import { refuse, type Refusal } from './errors.js';

@@ -5,7 +5,7 @@
  * Development only: the private keys sit in plain files (mode 0600).
  */
 import { resolve } from 'node:path';
-import type { Route } from '../../core/src/bundle/types.js';
+import type { Route } from '../../core/src/server-api.js';
 import { writeLocalTrust, type LocalTrust, type TrustFiles } from './local-trust.js';
 
 export const DEV = Object.freeze({

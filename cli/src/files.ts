@@ -6,9 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, lstatSync, openSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { importPrivateJwk, parseKeySet, toPublicJwk, type SigningKey } from '../../core/src/keys.js';
+import { importPrivateJwk, parseKeySet, toPublicJwk, type SigningKey, type PublicJwk } from '../../core/src/index.js';
 import { fsReason } from '../../service/src/config.js';
-import type { PublicJwk } from '../../core/src/types.js';
 import { UsageError } from './args.js';
 import type { Io } from './command.js';
 

@@ -6,7 +6,7 @@
  * with (the development values, so one tour runs against the local stack and the lab alike).
  */
 import { DEV } from './dev-state.js';
-import type { Route } from '../../core/src/bundle/types.js';
+import type { Route } from '../../core/src/server-api.js';
 
 export const LAB = Object.freeze({
   files: Object.freeze({

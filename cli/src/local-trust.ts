@@ -7,10 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildBundle } from '../../core/src/bundle/edit.js';
-import { signBundle } from '../../core/src/bundle/sign.js';
-import type { BundleDocument, Route, TrustKey } from '../../core/src/bundle/types.js';
-import { exportPrivateJwk, generateSigningKey, type SigningKey } from '../../core/src/keys.js';
+import { buildBundle, signBundle, exportPrivateJwk, generateSigningKey, type BundleDocument, type Route, type TrustKey, type SigningKey } from '../../core/src/server-api.js';
 import { readPrivateKey, writeOutputs } from './files.js';
 
 export interface TrustFiles {

@@ -5,10 +5,7 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { BrokerRequestError, fetchTrustEntry, requestPassport, spiffePop } from '../../broker/src/client.js';
-import type { SigningKey } from '../../core/src/keys.js';
-import { issuePassport, DEFAULT_PASSPORT_LIFETIME_S } from '../../core/src/passport.js';
-import { signRequest } from '../../core/src/signer.js';
-import { isKeyBinding, type KeyBinding } from '../../core/src/types.js';
+import { issuePassport, DEFAULT_PASSPORT_LIFETIME_S, signRequest, isKeyBinding, type SigningKey, type KeyBinding } from '../../core/src/index.js';
 import { UsageError, list, str, type FlagSpec, type Parsed } from './args.js';
 import { parseIntFlag, readBytes, readPrivateKey, readText, type InputFile } from './files.js';
 

@@ -3,9 +3,7 @@
  * compose lab), each printed with its HTTP status and reason. Every step states what it expects, so
  * the tour is also an end-to-end check: `runTour` reports the steps whose outcome differed.
  */
-import { issuePassport } from '../../core/src/passport.js';
-import { signRequest } from '../../core/src/signer.js';
-import type { SigningKey } from '../../core/src/keys.js';
+import { issuePassport, signRequest, type SigningKey } from '../../core/src/index.js';
 import { requestPassport } from '../../broker/src/client.js';
 import { DEV } from './dev-state.js';
 

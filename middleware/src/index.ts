@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { Decision, Identity } from '../../core/src/types.js';
+import type { Decision, Identity } from '../../core/src/index.js';
 import { Verifier, type DenyResponse, type VerifierOptions } from './verifier.js';
 
 export { Verifier, denyResponse, type DenyResponse, type Verdict, type VerifierOptions } from './verifier.js';

@@ -17,13 +17,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
-import type { CompiledBundle } from '../../core/src/bundle/compile.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/options.js';
-import { edgeDecision, verifyRequest } from '../../core/src/engine/verify.js';
-import { parseKeySet } from '../../core/src/keys.js';
-import { createReplayStore, type ReplayStoreConfig } from '../../core/src/replay/index.js';
-import type { ReplayStore } from '../../core/src/replay/types.js';
-import type { Decision, PublicJwk, RequestView } from '../../core/src/types.js';
+import { DEFAULT_ENGINE_OPTIONS, edgeDecision, verifyRequest, parseKeySet, createReplayStore, type CompiledBundle, type EngineOptions, type ReplayStoreConfig, type ReplayStore, type Decision, type PublicJwk, type RequestView } from '../../core/src/server-api.js';
 import { AuditSink } from '../../authz-server/src/audit-sink.js';
 import { BundleSource } from '../../authz-server/src/bundle-source.js';
 import { ServerMetrics } from '../../authz-server/src/metrics.js';

@@ -8,10 +8,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { requestPassport } from '../../broker/src/client.js';
 import { spiffePop } from '../../broker/src/client.js';
-import { importPrivateJwk, type PrivateJwk, type SigningKey } from '../../core/src/keys.js';
-import { issuePassport } from '../../core/src/passport.js';
-import { readPassportClaims, signRequest, type HeaderInput } from '../../core/src/signer.js';
-import type { KeyBinding } from '../../core/src/types.js';
+import { importPrivateJwk, issuePassport, readPassportClaims, signRequest, type PrivateJwk, type SigningKey, type HeaderInput, type KeyBinding } from '../../core/src/index.js';
 
 export type PassportSource =
   /** Mint locally with an issuer key the verifier's bundle trusts (development, tests, own issuers). */

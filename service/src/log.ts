@@ -8,7 +8,7 @@
  *   (`redis://user:secret@host` becomes `redis://[REDACTED]@host`; a Redis client's error may quote
  *   its URL) and PEM private key blocks (a file read by mistake, quoted in an error).
  */
-import { REDACTED, redactForLog } from '../../core/src/redact.js';
+import { REDACTED, redactForLog } from '../../core/src/server-api.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };

@@ -18,7 +18,7 @@
  * a deny in a successful RPC, never an INTERNAL error for failure_mode_allow (docs/envoy-integration.md F2.1).
  */
 import { isUtf8 } from 'node:buffer';
-import type { RequestView } from '../../../core/src/types.js';
+import type { RequestView } from '../../../core/src/index.js';
 import { LEN, Reader, VARINT, WireError, declared } from './wire.js';
 import { CONTEXT_EXTENSION, toRequestView, utf8Lossy, type MalformedRequest, type RequestViewSettings } from './request-view.js';
 

@@ -30,11 +30,7 @@
  *   OkHttpResponse: headers 2, headers_to_remove 5
  *   HeaderValueOption: header 1 (HeaderValue: key 1, value 2), append_action 3
  */
-import type { Decision } from '../../../core/src/types.js';
-import { CREDENTIAL_HEADERS, HEADER, IDENTITY_HEADERS } from '../../../core/src/types.js';
-import type { ReasonCode } from '../../../core/src/reasons.js';
-import { REASONS, isReasonCode } from '../../../core/src/reasons.js';
-import { CONTROL_CHARACTER } from '../../../core/src/printable.js';
+import { CREDENTIAL_HEADERS, HEADER, IDENTITY_HEADERS, REASONS, isReasonCode, CONTROL_CHARACTER, type Decision, type ReasonCode } from '../../../core/src/server-api.js';
 import { begin, constantField, delimit, finish, raw, stringField, uintField, written } from './wire.js';
 
 /** HeaderValue.value limit in Envoy's API validation (docs/envoy-integration.md F3). */

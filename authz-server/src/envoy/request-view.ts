@@ -34,8 +34,7 @@
  *   (d) otherwise → `unavailable`.
  */
 import { isUtf8 } from 'node:buffer';
-import type { BodyObservation, RequestView } from '../../../core/src/types.js';
-import { HANDLED_NAMESPACE_HEADERS, HEADER, HEADER_NAMESPACE } from '../../../core/src/types.js';
+import { HANDLED_NAMESPACE_HEADERS, HEADER, HEADER_NAMESPACE, type BodyObservation, type RequestView } from '../../../core/src/index.js';
 import type { CheckAttributes } from './check-request.js';
 
 export interface RequestViewSettings {

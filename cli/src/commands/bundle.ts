@@ -7,15 +7,7 @@
  * the verifier refuses is refused here, naming every problem; edits leave the result unsigned, to
  * be reviewed and then signed with `bundle sign`.
  */
-import { buildBundle, importKeySet, mergeSource, removeSource } from '../../../core/src/bundle/edit.js';
-import { BundleError } from '../../../core/src/bundle/errors.js';
-import { signBundle } from '../../../core/src/bundle/sign.js';
-import type { BundleDocument, Route, TrustKey } from '../../../core/src/bundle/types.js';
-import { validateBundle } from '../../../core/src/bundle/validate.js';
-import { verifyBundle, BUNDLE_CLOCK_SKEW_S } from '../../../core/src/bundle/verify.js';
-import { canonicalBundleBytes } from '../../../core/src/bundle/canonical.js';
-import { sha256hex } from '../../../core/src/encoding.js';
-import { isKeyBinding, type KeyBinding, type PublicJwk } from '../../../core/src/types.js';
+import { buildBundle, importKeySet, mergeSource, removeSource, BundleError, signBundle, validateBundle, verifyBundle, BUNDLE_CLOCK_SKEW_S, canonicalBundleBytes, sha256hex, isKeyBinding, type BundleDocument, type Route, type TrustKey, type KeyBinding, type PublicJwk } from '../../../core/src/server-api.js';
 import { UsageError, bool, list, need, parseArgs, str, type FlagSpec, type Parsed } from '../args.js';
 import type { Command, Io } from '../command.js';
 import {

@@ -1,6 +1,5 @@
 /** `trustplane issue`: a passport signed with a local issuer key, for a holder key. */
-import { issuePassport } from '../../../core/src/passport.js';
-import { readPassportClaims } from '../../../core/src/signer.js';
+import { issuePassport, readPassportClaims } from '../../../core/src/index.js';
 import { UsageError, bool, need, parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
 import { parseIntFlag, readPrivateKey, readPublicKey } from '../files.js';

@@ -1,5 +1,5 @@
 /** `trustplane keygen`: a new Ed25519 or P-256 signing key as a private JWK file (mode 0600). */
-import { exportPrivateJwk, generateSigningKey, jwkThumbprint } from '../../../core/src/keys.js';
+import { exportPrivateJwk, generateSigningKey, jwkThumbprint } from '../../../core/src/index.js';
 import { UsageError, bool, parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
 import { checkOutputs, writeOutputs, type Output } from '../files.js';

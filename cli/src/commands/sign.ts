@@ -1,5 +1,5 @@
 /** `trustplane sign`: the passport and proof headers for a request, without sending it. */
-import { HEADER } from '../../../core/src/types.js';
+import { HEADER } from '../../../core/src/index.js';
 import { bool, need, parseArgs, str } from '../args.js';
 import type { Command } from '../command.js';
 import { checkOutputs, readPrivateKey, writeOutputs } from '../files.js';

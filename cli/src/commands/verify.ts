@@ -4,11 +4,7 @@
  * a fresh memory replay store, so the answer is the one a server with that bundle would give to the
  * request's first presentation.
  */
-import { compileBundle } from '../../../core/src/bundle/compile.js';
-import { verifyBundle } from '../../../core/src/bundle/verify.js';
-import { verifyRequest } from '../../../core/src/engine/verify.js';
-import { MemoryReplayStore } from '../../../core/src/replay/memory.js';
-import { HEADER, type Identity } from '../../../core/src/types.js';
+import { compileBundle, verifyBundle, verifyRequest, MemoryReplayStore, HEADER, type Identity } from '../../../core/src/server-api.js';
 import { emptyAttributes, type CheckAttributes } from '../../../authz-server/src/envoy/check-request.js';
 import { toRequestView, utf8Lossy } from '../../../authz-server/src/envoy/request-view.js';
 import { UsageError, bool, need, parseArgs, str } from '../args.js';
