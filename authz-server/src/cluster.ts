@@ -5,10 +5,11 @@
  *
  * Replay state must be shared by every process that decides: with Redis each worker has its own
  * client to the same Redis; with the memory store the single store lives in the primary and the
- * workers consume through IPC (`IpcReplayStore`), so a jti consumed by one worker is a replay for
- * all of them. SIGTERM/SIGINT: the primary reports not-ready, tells each worker to shut down
- * gracefully — drain (NOT_SERVING on grpc.health.v1 while still answering, `shutdown_drain_ms`),
- * then stop accepting, finish in-flight checks, flush audit — and exits when all have.
+ * workers consume through IPC (`IpcReplayStore`, authz-server/src/cluster/ipc.ts), so a jti
+ * consumed by one worker is a replay for all of them. SIGTERM/SIGINT: the primary reports
+ * not-ready, tells each worker to shut down gracefully — drain (NOT_SERVING on grpc.health.v1
+ * while still answering, `shutdown_drain_ms`), then stop accepting, finish in-flight checks,
+ * flush audit — and exits when all have.
  *
  * A worker that cannot start (no bundle, port in use, ...) tells the primary why and exits; the
  * primary then ends the whole server at once, non-zero, with that cause on one line, rather than
@@ -16,86 +17,18 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import cluster, { type Worker } from 'node:cluster';
-import { MemoryReplayStore, boundedWait, type ConsumeResult, type ReplayStore } from '../../core/src/server-api.js';
+import { MemoryReplayStore, type ConsumeResult } from '../../core/src/server-api.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, errorFields } from '../../service/src/log.js';
 import { createOpsServer, listen } from '../../service/src/ops-http.js';
 import { ClusterMetrics } from './metrics.js';
-import type { Readiness } from './health.js';
 import { ServingStatus } from './envoy/services.js';
 import { logGeneration, startServer } from './server.js';
+import { IpcReplayStore, type StoreDetail, type ToPrimary, type ToWorker } from './cluster/ipc.js';
+
+export { IpcReplayStore } from './cluster/ipc.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
-
-type ToPrimary =
-  | { tp: 'consume'; id: number; key: string; ttlMs: number; nowMs: number; acceptedFromMs: number }
-  | { tp: 'ping'; id: number }
-  | { tp: 'ready'; ready: boolean; serial: number | null; store?: StoreDetail }
-  | { tp: 'start-failed'; cause: string };
-type StoreDetail = ReturnType<Readiness['storeDetail']>;
-type ToWorker = { tp: 'result'; id: number; result: ConsumeResult | boolean } | { tp: 'shutdown' };
-
-/**
- * A worker's view of the primary's memory store. Fails closed if the primary does not answer within
- * `waitMs` (or what is left of the check's deadline), with the same bounded wait as the Redis store
- * (core/src/replay/wait.ts): a primary that answered while this worker's event loop was busy still
- * counts. A request the worker stopped waiting for is forgotten after `timeoutMs`.
- */
-export class IpcReplayStore implements ReplayStore {
-  readonly kind = 'memory' as const;
-  #next = 1;
-  #pending = new Map<number, (r: ConsumeResult | boolean) => void>();
-
-  // The primary is a local process: only a starved CPU delays it, and Envoy's deadline, when sent,
-  // bounds the wait well below this.
-  constructor(
-    private readonly waitMs = 1000,
-    private readonly timeoutMs = 2000,
-  ) {
-    process.on('message', (m: ToWorker) => {
-      if (m?.tp === 'result') {
-        this.#pending.get(m.id)?.(m.result);
-        this.#pending.delete(m.id);
-      }
-    });
-  }
-
-  #ask(msg: { tp: 'consume'; key: string; ttlMs: number; nowMs: number; acceptedFromMs: number } | { tp: 'ping' }, fallback: ConsumeResult | boolean): Promise<ConsumeResult | boolean> {
-    const id = this.#next++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        resolve(fallback);
-      }, this.timeoutMs);
-      this.#pending.set(id, (r) => {
-        clearTimeout(timer);
-        resolve(r);
-      });
-      if (!process.send?.({ ...msg, id } as ToPrimary)) {
-        clearTimeout(timer);
-        this.#pending.delete(id);
-        resolve(fallback);
-      }
-    });
-  }
-
-  async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number, waitMs?: number): Promise<ConsumeResult> {
-    // The worker's engine clock travels with the request: the primary's store keeps time by it.
-    const answer = this.#ask({ tp: 'consume', key, ttlMs, nowMs, acceptedFromMs }, 'unavailable') as Promise<ConsumeResult>;
-    const r = await boundedWait(answer, waitMs === undefined ? this.waitMs : Math.min(waitMs, this.waitMs));
-    // After a wait that ran out the primary may still consume the key: the jti may be consumed.
-    return r === 'timeout' ? 'unavailable' : r;
-  }
-
-  async ping(): Promise<boolean> {
-    return (await this.#ask({ tp: 'ping' }, false)) === true;
-  }
-
-  async close(): Promise<void> {
-    for (const resolve of this.#pending.values()) resolve('unavailable');
-    this.#pending.clear();
-  }
-}
 
 /** True in a worker forked by runServer: it takes its config from the primary, not from argv. */
 export function isServerWorker(): boolean {
