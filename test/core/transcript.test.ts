@@ -309,7 +309,7 @@ describe('transcript-v1 agrees with a direct transcription of the spec', () => {
         const target = {
           authority: (canonicalAuthority(t.authority) as { value: string }).value,
           path: (canonicalPath(q < 0 ? t.pathAndQuery : t.pathAndQuery.slice(0, q)) as { value: string }).value,
-          rawQuery: q < 0 ? '' : t.pathAndQuery.slice(q + 1),
+          query: (canonicalQuery(q < 0 ? '' : t.pathAndQuery.slice(q + 1)) as { value: string }).value,
         };
         const again = buildTranscriptForTarget(t, target);
         assert.ok(again.ok);

@@ -104,8 +104,8 @@ export interface CanonicalTarget {
   readonly authority: string;
   /** canonicalPath of the observed `:path` up to its first "?". */
   readonly path: string;
-  /** What follows that "?", as observed (canonicalised here); empty without one. */
-  readonly rawQuery: string;
+  /** canonicalQuery of what follows that "?"; empty without one. */
+  readonly query: string;
 }
 
 /** The transcript input without the raw authority and path, which a CanonicalTarget replaces. */
@@ -119,25 +119,25 @@ export function buildTranscript(t: TranscriptInput): Canon<Transcript> {
   if (!isValidMethod(t.method)) return { ok: false, reason: 'request_malformed', detail: 'method is not an HTTP token' };
   const authority = canonicalAuthority(t.authority);
   if (!authority.ok) return authority;
-  const q = t.pathAndQuery.indexOf('?');
-  const path = canonicalPath(q < 0 ? t.pathAndQuery : t.pathAndQuery.slice(0, q));
+  const [rawPath, rawQuery] = splitPathAndQuery(t.pathAndQuery);
+  const path = canonicalPath(rawPath);
   if (!path.ok) return path;
-  return layOut(t, authority.value, path.value, q < 0 ? '' : t.pathAndQuery.slice(q + 1));
+  const query = canonicalQuery(rawQuery);
+  if (!query.ok) return query;
+  return layOut(t, authority.value, path.value, query.value);
 }
 
 /**
- * buildTranscript for a verifier whose route phase has already canonicalised the authority and
- * the path (route matching uses the same canonical forms, docs/transcript-v1.md §9.1): the same
- * checks in the same order, without doing those two canonicalisations a second time.
+ * buildTranscript for a verifier whose route phase has already canonicalised the request target
+ * (route matching uses the same canonical forms, docs/transcript-v1.md §9.1): the same checks in
+ * the same order, without splitting or canonicalising the target a second time.
  */
 export function buildTranscriptForTarget(t: TranscriptFields, target: CanonicalTarget): Canon<Transcript> {
   if (!isValidMethod(t.method)) return { ok: false, reason: 'request_malformed', detail: 'method is not an HTTP token' };
-  return layOut(t, target.authority, target.path, target.rawQuery);
+  return layOut(t, target.authority, target.path, target.query);
 }
 
-function layOut(t: TranscriptFields, authority: string, path: string, rawQuery: string): Canon<Transcript> {
-  const query = canonicalQuery(rawQuery);
-  if (!query.ok) return query;
+function layOut(t: TranscriptFields, authority: string, path: string, query: string): Canon<Transcript> {
   if (!isValidNonce(t.nonce)) return { ok: false, reason: 'proof_malformed', detail: 'nonce must be 16-64 base64url characters' };
   if (!Number.isSafeInteger(t.ts) || t.ts < 0) return { ok: false, reason: 'proof_malformed', detail: 'ts must be a non-negative integer' };
   const names: string[] = [];
@@ -153,7 +153,7 @@ function layOut(t: TranscriptFields, authority: string, path: string, rawQuery: 
     `method:${t.method}`,
     `authority:${authority}`,
     `path:${path}`,
-    `query:${query.value}`,
+    `query:${query}`,
     `headers:${names.join(';')}`,
     ...headerLines,
     `body-sha256:${t.bodySha256}`,

@@ -12,7 +12,7 @@
  * (`override_header_not_bound`).
  */
 import type { ReasonCode } from '../../reasons.js';
-import { canonicalAuthority, canonicalPath, canonicalQuery } from '../../transcript.js';
+import { canonicalAuthority, canonicalPath, canonicalQuery, splitPathAndQuery } from '../../transcript.js';
 import { keyBindingRank } from '../../types.js';
 import type { AllowedSource, Route } from '../../bundle/types.js';
 import { quoted } from '../detail.js';
@@ -28,18 +28,15 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
   const c = s.claims!;
   const authority = canonicalAuthority(s.view.authority);
   if (!authority.ok) return deny(s, authority.reason, authority.detail);
-  const q = s.view.path.indexOf('?');
-  const path = canonicalPath(q < 0 ? s.view.path : s.view.path.slice(0, q));
+  // The one place a verifier splits `:path` and canonicalises the target: the query is refused
+  // here with the path, so that path_not_canonical has one phase whichever part it is about.
+  const [rawPath, rawQuery] = splitPathAndQuery(s.view.path);
+  const path = canonicalPath(rawPath);
   if (!path.ok) return deny(s, path.reason, path.detail);
-  const rawQuery = q < 0 ? '' : s.view.path.slice(q + 1);
-  // The query is canonicalised again when the transcript is laid out; refused here, with the path,
-  // so that path_not_canonical has one phase whichever part of the target it is about.
-  if (rawQuery !== '') {
-    const query = canonicalQuery(rawQuery);
-    if (!query.ok) return deny(s, query.reason, query.detail);
-  }
+  const query = canonicalQuery(rawQuery);
+  if (!query.ok) return deny(s, query.reason, query.detail);
   // Kept for the transcript phase, which binds exactly these forms.
-  s.target = { authority: authority.value, path: path.value, rawQuery };
+  s.target = { authority: authority.value, path: path.value, query: query.value };
   let route;
   if (s.view.routeId !== undefined) {
     route = s.bundle.route(s.view.routeId);
