@@ -13,6 +13,11 @@ import type { ReasonCode } from '../../core/src/reasons.js';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
 import { VerifiedPassportCache } from '../../authz-server/src/passport-cache.js';
 import { NOW_MS, makeWorld, passport, route, signed, view, type World } from '../support/world.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../core/src/package-root.js';
+import { validateBundle } from '../../core/src/bundle/validate.js';
+import { vectorRequestView, vectorSurroundings, type EnvoyRequest, type VectorEnvironment, type VectorFile } from '../vectors/format.js';
 
 describe('verified-passport cache under the decision engine', () => {
   let w: World;
@@ -82,5 +87,36 @@ describe('verified-passport cache under the decision engine', () => {
 
   it('refuses a bound that is not a positive integer', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => new VerifiedPassportCache(bad), /positive integer/);
+  });
+});
+
+describe('verified-passport cache: every transcript-v1 vector decides the same with the cache warm', () => {
+  const file = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'test', 'vectors', 'transcript-v1.json'), 'utf8')) as VectorFile;
+  const checked = validateBundle(file.bundle);
+  if (!checked.ok) throw new Error('vector bundle invalid');
+  const bundle = compileBundle(checked.bundle);
+  const nowMs = file.now * 1000;
+  // One cache for all vectors, positives first: a reusable passport cached by reusable-get is then a
+  // hit in every later vector that presents it (reusable-post, reusable-route-not-allowed, ...).
+  const cache = new VerifiedPassportCache(1000);
+  const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, passportCache: cache };
+
+  /** Presents `r` (after `before` allowed presentations) to a fresh store, with the shared cache. */
+  async function decideWith(r: EnvoyRequest, before: number, env: VectorEnvironment | undefined): Promise<ReasonCode> {
+    const { bundle: inUse, store } = vectorSurroundings(env, bundle, nowMs);
+    try {
+      for (let i = 0; i < before; i++) assert.equal((await verifyRequest({ view: vectorRequestView(r), bundle: inUse, store, nowMs, options })).reason, 'ok');
+      return (await verifyRequest({ view: vectorRequestView(r), bundle: inUse, store, nowMs, options })).reason;
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('gives each vector its expected reason twice (filling, then from the cache), and the cache was used', async () => {
+    for (const v of file.positive) for (let round = 0; round < 2; round++) assert.equal(await decideWith(v.request, 0, undefined), 'ok', `${v.id} round ${round}`);
+    for (const v of file.negative) {
+      for (let round = 0; round < 2; round++) assert.equal(await decideWith(v.request, v.presentations_before ?? 0, v.environment), v.reason, `${v.id} round ${round}`);
+    }
+    assert.ok(cache.fills >= 1 && cache.hits >= 4, `fills ${cache.fills}, hits ${cache.hits}`);
   });
 });
