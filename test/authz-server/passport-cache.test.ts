@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { validateBundle } from '../../core/src/bundle/validate.js';
-import { vectorRequestView, vectorSurroundings, type EnvoyRequest, type VectorEnvironment, type VectorFile } from '../vectors/format.js';
+import { vectorRequestView, vectorSurroundings, type EnvoyRequest, type VectorEnvironment, type VectorFile } from '../../dev/vectors/format.js';
 
 describe('verified-passport cache under the decision engine', () => {
   let w: World;
