@@ -18,7 +18,7 @@ import { generateSigningKey } from '../core/src/keys.js';
 import { issuePassport } from '../core/src/passport.js';
 import { parseProof } from '../core/src/proof.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
-import { collectHeaders, signRequest } from '../core/src/signer.js';
+import { collectHeaders, signRequest } from '../core/src/sign-request.js';
 import { HEADER, type RequestView } from '../core/src/types.js';
 
 const BATCH = 200;

@@ -22,7 +22,7 @@ import { MemoryReplayStore } from '../core/src/replay/memory.js';
 import type { Decision, PublicJwk, SigningAlg } from '../core/src/types.js';
 import { generateSigningKey, importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
 import { issuePassport } from '../core/src/passport.js';
-import { collectHeaders, signRequest } from '../core/src/signer.js';
+import { collectHeaders, signRequest } from '../core/src/sign-request.js';
 import { makeCheckClient } from '../test/support/server-clients.js';
 import { decodeOfficialCheckResponse, envoyCheckRequest } from '../test/support/envoy-api.js';
 import { H2CheckClient, frameGrpcMessage } from './h2-check-client.js';

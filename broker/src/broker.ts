@@ -10,7 +10,7 @@ import { closeServer, createBoundedServer, createOpsServer, listen } from '../..
 import type { BrokerConfig } from './config.js';
 import { createPassportHandler } from './http.js';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.js';
-import { jwks, loadSigningKey, trustEntry } from './signer.js';
+import { jwks, loadSigningKey, trustEntry } from './signing-key.js';
 import { listenUnix } from './socket.js';
 import { SvidVerifier } from './spiffe.js';
 

@@ -20,4 +20,4 @@ export { generateSigningKey, importPrivateJwk, exportPrivateJwk, importPublicJwk
 export { issuePassport, newJti, PASSPORT_TYP, DEFAULT_PASSPORT_LIFETIME_S, type IssuePassportOptions } from './passport.js';
 export { buildTranscript, canonicalPath, canonicalQuery, canonicalAuthority, type Transcript, type TranscriptInput } from './transcript.js';
 export { createProof, parseProof, newNonce, type ParsedProof } from './proof.js';
-export { signRequest, collectHeaders, readPassportClaims, type HeaderInput, type RequestToSign, type SignOptions, type SignedRequest } from './signer.js';
+export { signRequest, collectHeaders, readPassportClaims, type HeaderInput, type RequestToSign, type SignOptions, type SignedRequest } from './sign-request.js';

@@ -27,7 +27,7 @@ import { signCompact } from '../../core/src/jws.js';
 import { checkPublicJwk, importPrivateJwk, jwkThumbprint, JwkError, signBytes, verifyBytes, type PrivateJwk, type SigningKey } from '../../core/src/keys.js';
 import { issuePassport, PASSPORT_TYP } from '../../core/src/passport.js';
 import { encodeProof, parseProof } from '../../core/src/proof.js';
-import { readPassportClaims, signRequest } from '../../core/src/signer.js';
+import { readPassportClaims, signRequest } from '../../core/src/sign-request.js';
 import { buildTranscript, fieldDigests, type TranscriptInput } from '../../core/src/transcript.js';
 import { HEADER, type KeyBinding } from '../../core/src/types.js';
 import { CASES_DIR, readCases, resolver, type Json } from './cases.js';

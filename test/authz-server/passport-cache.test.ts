@@ -8,7 +8,7 @@ import { compileBundle } from '../../core/src/bundle/compile.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../core/src/engine/options.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
-import { readPassportClaims } from '../../core/src/signer.js';
+import { readPassportClaims } from '../../core/src/sign-request.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
 import { VerifiedPassportCache } from '../../authz-server/src/passport-cache.js';

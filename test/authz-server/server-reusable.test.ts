@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { Route } from '../../core/src/bundle/types.js';
-import { readPassportClaims } from '../../core/src/signer.js';
+import { readPassportClaims } from '../../core/src/sign-request.js';
 import { VerifiedPassportCache } from '../../authz-server/src/passport-cache.js';
 import { assertAllow, assertDeny } from '../support/check-assertions.js';
 import { sleep, waitFor } from '../support/clock.js';

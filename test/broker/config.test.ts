@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DEFAULTS, loadBrokerConfig, parseBrokerConfig } from '../../broker/src/config.js';
 import { ConfigError } from '../../service/src/config.js';
 import { gidOfGroup } from '../../broker/src/lib/group.js';
-import { BrokerKeyError, loadSigningKey } from '../../broker/src/signer.js';
+import { BrokerKeyError, loadSigningKey } from '../../broker/src/signing-key.js';
 import { exportPrivateJwk, generateSigningKey, jwkThumbprint } from '../../core/src/keys.js';
 import { otherRealGroup } from './harness.js';
 

@@ -11,7 +11,7 @@ import type { TrustKey } from '../../core/src/bundle/types.js';
 import { verifyRequest } from '../../core/src/engine/verify.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
-import { collectHeaders, signRequest } from '../../core/src/signer.js';
+import { collectHeaders, signRequest } from '../../core/src/sign-request.js';
 import { route, view } from '../support/world.js';
 import { AUDIENCE, TRUST_DOMAIN, call, startTestBroker, type TestBroker } from './harness.js';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readPassportClaims } from '../../core/src/signer.js';
+import { readPassportClaims } from '../../core/src/sign-request.js';
 import { jwkThumbprint } from '../../core/src/keys.js';
 import { COMMANDS } from '../../cli/src/commands/index.js';
 import { cli, tempDir } from './cli-harness.js';

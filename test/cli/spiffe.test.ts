@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { readPassportClaims } from '../../core/src/signer.js';
+import { readPassportClaims } from '../../core/src/sign-request.js';
 import { jwkThumbprint } from '../../core/src/keys.js';
 import { AUDIENCE, startTestBroker, type TestBroker } from '../broker/harness.js';
 import { createTestCa, type TestSvid } from '../support/spiffe-ca.js';

@@ -25,7 +25,7 @@ import { exportPrivateJwk, generateSigningKey, type SigningKey } from '../../cor
 import { issuePassport } from '../../core/src/passport.js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
-import { signRequest } from '../../core/src/signer.js';
+import { signRequest } from '../../core/src/sign-request.js';
 import { envoyCheckRequest, type EnvoyCheckInput } from '../support/envoy-api.js';
 import { assertAllow, assertDeny } from '../support/check-assertions.js';
 import { nextSecond } from '../support/clock.js';
@@ -63,7 +63,7 @@ function runDriver(cmd: string, args: string[], batch: Batch, cwd: string): Resu
   return (JSON.parse(out) as { results: Result[] }).results;
 }
 
-/** The TypeScript signer: the SDK's core (core/src/signer.ts), in process. */
+/** The TypeScript signer: the SDK's core (core/src/sign-request.ts), in process. */
 function tsSigner(keys: Record<string, SigningKey>): Signer {
   return (batch) =>
     batch.cases.map((c) => {

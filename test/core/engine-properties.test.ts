@@ -14,7 +14,7 @@ import { generateSigningKey, jwkThumbprint, signBytes, type SigningKey } from '.
 import { encodeProof, newNonce } from '../../core/src/proof.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
-import { readPassportClaims, signRequest } from '../../core/src/signer.js';
+import { readPassportClaims, signRequest } from '../../core/src/sign-request.js';
 import { buildTranscript, canonicalAuthority, canonicalPath, canonicalQuery, fieldDigests, splitPathAndQuery, type TranscriptInput } from '../../core/src/transcript.js';
 import { HEADER, type BodyObservation, type KeyBinding, type RequestView } from '../../core/src/types.js';
 import { ISSUER, NOW_MS, NOW_S, TRUST_DOMAIN, makeWorld, passport, route, type World } from '../support/world.js';

@@ -15,7 +15,7 @@ import type { ProofKind } from '../../core/src/engine/proof-kind.js';
 import { signCompact } from '../../core/src/jws.js';
 import { generateSigningKey, jwkThumbprint, signBytes, type SigningKey } from '../../core/src/keys.js';
 import { encodeProof } from '../../core/src/proof.js';
-import { signRequest } from '../../core/src/signer.js';
+import { signRequest } from '../../core/src/sign-request.js';
 import { fieldDigests } from '../../core/src/transcript.js';
 import { PASSPORT_TYP } from '../../core/src/passport.js';
 import { REASONS, REASON_CODES, type ReasonCode } from '../../core/src/reasons.js';

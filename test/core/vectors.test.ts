@@ -16,7 +16,7 @@ import { verifyRequest } from '../../core/src/engine/verify.js';
 import { checkPublicJwk, importPrivateJwk, importPublicJwk, JwkError, jwkThumbprint, signBytes, verifyBytes } from '../../core/src/keys.js';
 import { parseProof } from '../../core/src/proof.js';
 import { REASON_CODES } from '../../core/src/reasons.js';
-import { readPassportClaims } from '../../core/src/signer.js';
+import { readPassportClaims } from '../../core/src/sign-request.js';
 import { buildTranscript, type TranscriptInput } from '../../core/src/transcript.js';
 import { HEADER } from '../../core/src/types.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import fc from 'fast-check';
 import { issuePassport } from '../../core/src/passport.js';
-import { signRequest } from '../../core/src/signer.js';
+import { signRequest } from '../../core/src/sign-request.js';
 import { startGateway, type RunningGateway } from '../../dev/gateway/gateway.js';
 import { DEV } from '../../cli/src/dev-state.js';
 import { BUFFER_LIMIT_BYTES, MAX_BODY_BYTES, WASM_CONFIGURATION, WASM_PATH, startLocalStack, type LocalStack } from '../../dev/stack.js';

@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { REASONS, type ReasonCode } from '../../core/src/reasons.js';
 import { issuePassport } from '../../core/src/passport.js';
-import { signRequest } from '../../core/src/signer.js';
+import { signRequest } from '../../core/src/sign-request.js';
 import { fastifyTrustplane, trustplane, Verifier, type TrustPlaneRequestState } from '../../middleware/src/index.js';
 import { afterStart, nextSecond, waitFor } from '../support/clock.js';
 import { defaultRoutes, makeTrust, type TrustSetup } from '../support/trust-setup.js';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { issuePassport } from '../../core/src/passport.js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { duBytes, packAndInstall, type InstalledPackage } from '../support/packed.js';
-import { signRequest } from '../../core/src/signer.js';
+import { signRequest } from '../../core/src/sign-request.js';
 import { afterStart, nextSecond } from '../support/clock.js';
 import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { verifyRequest } from '../../core/src/engine/verify.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
-import { readPassportClaims } from '../../core/src/signer.js';
-import { collectHeaders } from '../../core/src/signer.js';
+import { readPassportClaims } from '../../core/src/sign-request.js';
+import { collectHeaders } from '../../core/src/sign-request.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
 import { createSigner, type SignerOptions } from '../../sdk/src/index.js';
 import { AUDIENCE, ISSUER, NOW_MS, SUBJECT, TRUST_DOMAIN, makeWorld, route, type World } from '../support/world.js';

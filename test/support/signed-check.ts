@@ -3,7 +3,7 @@
  * an EnvoyCheckInput, or CheckRequest bytes built with Envoy's official definitions.
  */
 import { issuePassport, type IssuePassportOptions } from '../../core/src/passport.js';
-import { collectHeaders, signRequest, type SignOptions } from '../../core/src/signer.js';
+import { collectHeaders, signRequest, type SignOptions } from '../../core/src/sign-request.js';
 import type { KeyBinding } from '../../core/src/types.js';
 import { envoyCheckRequest, type EnvoyCheckInput } from './envoy-api.js';
 import type { TrustSetup } from './trust-setup.js';

@@ -8,7 +8,7 @@ import { buildBundle } from '../../core/src/bundle/edit.js';
 import type { BundleDocument, Route, TrustKey } from '../../core/src/bundle/types.js';
 import { generateSigningKey, type SigningKey } from '../../core/src/keys.js';
 import { issuePassport, type IssuePassportOptions } from '../../core/src/passport.js';
-import { collectHeaders, signRequest, type RequestToSign, type SignOptions } from '../../core/src/signer.js';
+import { collectHeaders, signRequest, type RequestToSign, type SignOptions } from '../../core/src/sign-request.js';
 import type { BodyObservation, KeyBinding, RequestView } from '../../core/src/types.js';
 
 export const NOW_MS = Date.UTC(2026, 10, 24, 12, 0, 0);
