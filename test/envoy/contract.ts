@@ -54,7 +54,10 @@ export const AUTHZ = Object.freeze({
   cli: ['node', 'dist/cli/src/main.js'],
 });
 
-/** Keys of server.yaml, as fixed by the lead (tentative until the server's config parser lands). */
+/**
+ * Top-level keys of the shipped server.yaml, in order. Each is a setting of authz-server/src/config.ts
+ * (docs/configuration.md); test/envoy/istio.test.ts also loads the file through that reader.
+ */
 export const SERVER_CONFIG_KEYS: readonly string[] = Object.freeze([
   'listen', 'bundle', 'replay', 'body', 'audit', 'mode', 'workers',
 ]);

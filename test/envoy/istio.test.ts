@@ -214,7 +214,7 @@ describe('Istio manifests (envoy/istio)', () => {
       assert.equal(config.body.filter_header.trusted, true);
     });
 
-    it('uses exactly the server.yaml keys fixed by the lead, with the contract ports', () => {
+    it('uses exactly the contract top-level server.yaml keys, with the contract ports', () => {
       const config = serverYaml();
       assert.deepEqual(Object.keys(config), SERVER_CONFIG_KEYS);
       assert.equal(hostPort(String(at(config, 'listen', 'grpc'))).port, AUTHZ.grpcPort);

@@ -58,7 +58,7 @@ const TO_OBJECT: protobuf.IConversionOptions = { enums: String, longs: String, d
 export function encodeOfficialCheckRequest(object: Record<string, unknown>): Buffer {
   const message = OfficialCheckRequest.fromObject(object);
   // fromObject copies maps into plain objects, where a `__proto__` key is silently lost. String maps
-  // need no conversion, so the originals go back in and reach the encoder intact (Addendum).
+  // need no conversion, so the originals go back in and reach the encoder intact (docs/envoy-integration.md FA).
   restoreMap(object, message, ['attributes', 'request', 'http', 'headers']);
   restoreMap(object, message, ['attributes', 'context_extensions']);
   return Buffer.from(OfficialCheckRequest.encode(message).finish());
@@ -172,7 +172,7 @@ export interface EnvoyCheckInput {
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-/** Headers Envoy joins with "," as they are added, so even `header_map` shows them once (Addendum). */
+/** Headers Envoy joins with "," as they are added, so even `header_map` shows them once (docs/envoy-integration.md FA). */
 const ENVOY_MERGED = new Set(['x-forwarded-for', 'user-agent', 'content-type', 'te', 'authorization']);
 const PARTIAL_BODY = 'x-envoy-auth-partial-body';
 
