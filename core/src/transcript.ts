@@ -8,15 +8,13 @@
  *   - transcript/diagnose.ts: the field-digest table and mismatch diagnosis (§8).
  * This file is the entry point every importer uses; it re-exports the public parts.
  */
-export { type Canon, canonicalAuthority, canonicalHeaderValue, canonicalPath, canonicalQuery, escapeText } from './transcript/canonical.js';
+export { type Canon, canonicalAuthority, canonicalPath, canonicalQuery, escapeText } from './transcript/canonical.js';
 export {
   type CanonicalTarget,
   type Transcript,
   type TranscriptField,
-  type TranscriptFields,
   type TranscriptInput,
   MAX_BOUND_HEADERS,
-  TRANSCRIPT_VERSION_LINE,
   UNBINDABLE_HEADERS,
   buildTranscript,
   buildTranscriptForTarget,
@@ -25,4 +23,4 @@ export {
   isValidNonce,
   splitPathAndQuery,
 } from './transcript/layout.js';
-export { FIELD_DIGEST_BYTES, diagnoseMismatch, fieldDigests } from './transcript/diagnose.js';
+export { diagnoseMismatch, fieldDigests } from './transcript/diagnose.js';

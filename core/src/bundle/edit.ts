@@ -77,10 +77,8 @@ export function mergeSource(bundle: BundleDocument, input: MergeSourceInput): Bu
   );
   if (!preflight.ok) return { ok: false, code: 'bundle_invalid', problems: preflight.problems };
 
-  const unknown = input.routes.filter((id) => !doc.routes.some((r) => r.id === id));
-  if (unknown.length > 0) {
-    return { ok: false, code: 'bundle_route_unknown', problems: unknown.map((id) => `route "${id}" is not in the bundle`) };
-  }
+  const unknown = unknownRoutes(doc, input.routes);
+  if (unknown) return unknown;
 
   const revoked = revokedProblem(doc, input.key);
   if (revoked) return { ok: false, code: 'bundle_key_revoked', problems: [revoked] };
@@ -106,14 +104,7 @@ export function mergeSource(bundle: BundleDocument, input: MergeSourceInput): Bu
     keys = [...doc.keys, input.key];
   }
 
-  let added = 0;
-  const wanted = new Set(input.routes);
-  const ruleText = canonicalJson(input.source);
-  const routes = doc.routes.map((r) => {
-    if (!wanted.has(r.id) || r.allowed_sources.some((s) => canonicalJson(s) === ruleText)) return r;
-    added++;
-    return { ...r, allowed_sources: [...r.allowed_sources, input.source] };
-  });
+  const { routes, added } = withSourceRule(doc.routes, input.routes, input.source);
 
   if (keys === doc.keys && added === 0) return { ok: true, bundle: doc, changed: false };
   return checked(next(doc, { keys, routes }), true);
@@ -206,16 +197,11 @@ export function importKeySet(bundle: BundleDocument, input: ImportKeySetInput): 
   }
   let routes = doc.routes;
   if (input.routes && input.source) {
-    const unknown = input.routes.filter((id) => !doc.routes.some((r) => r.id === id));
-    if (unknown.length > 0) return { ok: false, code: 'bundle_route_unknown', problems: unknown.map((id) => `route "${id}" is not in the bundle`) };
-    const ruleText = canonicalJson(input.source);
-    let added = 0;
-    routes = doc.routes.map((r) => {
-      if (!input.routes!.includes(r.id) || r.allowed_sources.some((s) => canonicalJson(s) === ruleText)) return r;
-      added++;
-      return { ...r, allowed_sources: [...r.allowed_sources, input.source!] };
-    });
-    (report as { rules_added: number }).rules_added = added;
+    const unknown = unknownRoutes(doc, input.routes);
+    if (unknown) return unknown;
+    const withRule = withSourceRule(doc.routes, input.routes, input.source);
+    routes = withRule.routes;
+    (report as { rules_added: number }).rules_added = withRule.added;
   }
   if (report.added.length + report.updated.length + report.removed.length + report.rules_added === 0) return { ok: true, bundle: doc, changed: false, report };
   const r = checked(next(doc, { keys, routes }), true);
@@ -260,6 +246,26 @@ export function removeSource(bundle: BundleDocument, input: RemoveSourceInput): 
   const revocations =
     input.revoke && !doc.revocations.kids.includes(input.kid) ? { ...doc.revocations, kids: [...doc.revocations.kids, input.kid] } : doc.revocations;
   return checked(next(doc, { keys, routes, revocations }), true);
+}
+
+/** The edit's refusal when `ids` names a route the bundle does not have; undefined when all exist. */
+function unknownRoutes(doc: BundleDocument, ids: readonly string[]): BundleEditResult | undefined {
+  const unknown = ids.filter((id) => !doc.routes.some((r) => r.id === id));
+  if (unknown.length === 0) return undefined;
+  return { ok: false, code: 'bundle_route_unknown', problems: unknown.map((id) => `route "${id}" is not in the bundle`) };
+}
+
+/** `source` added to each route in `ids` that has no identical rule yet (merge-source, import-jwks), and how many got it. */
+function withSourceRule(routes: readonly Route[], ids: readonly string[], source: AllowedSource): { routes: readonly Route[]; added: number } {
+  const wanted = new Set(ids);
+  const ruleText = canonicalJson(source);
+  let added = 0;
+  const out = routes.map((r) => {
+    if (!wanted.has(r.id) || r.allowed_sources.some((s) => canonicalJson(s) === ruleText)) return r;
+    added++;
+    return { ...r, allowed_sources: [...r.allowed_sources, source] };
+  });
+  return { routes: out, added };
 }
 
 function next(doc: BundleDocument, changes: Partial<Pick<BundleDocument, 'keys' | 'routes' | 'revocations'>>): unknown {

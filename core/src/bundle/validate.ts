@@ -157,22 +157,9 @@ function checkRoutes(v: Checker, value: unknown): void {
     if (r.bound_headers !== undefined) {
       const names = v.array(r.bound_headers, `${at}/bound_headers`);
       if (names && names.length > MAX_BOUND_HEADERS) v.problem(`${at}/bound_headers`, `must name at most ${MAX_BOUND_HEADERS} headers (the transcript limit)`);
-      const seen = new Set<string>();
-      names?.forEach((n, j) => {
-        const p = `${at}/bound_headers/${j}`;
-        if (typeof n !== 'string') return v.problem(p, 'must be a string');
-        const problem = headerNameProblem(n);
-        if (problem) return v.problem(p, problem);
-        if (seen.has(n)) return v.problem(p, 'duplicate header name');
-        seen.add(n);
-      });
+      if (names) v.unique(names, `${at}/bound_headers`, (n) => (typeof n !== 'string' ? 'must be a string' : headerNameProblem(n)), 'duplicate header name');
     }
-    if (r.max_passport_lifetime_s !== undefined) {
-      const s = r.max_passport_lifetime_s;
-      if (!(Number.isSafeInteger(s) && (s as number) >= 1 && (s as number) <= MAX_LIFETIME_S)) {
-        v.problem(`${at}/max_passport_lifetime_s`, `must be an integer from 1 to ${MAX_LIFETIME_S}`);
-      }
-    }
+    v.lifetime(r.max_passport_lifetime_s, `${at}/max_passport_lifetime_s`);
     if (r.require_peer_principal !== undefined && typeof r.require_peer_principal !== 'boolean') {
       v.problem(`${at}/require_peer_principal`, 'must be a boolean');
     }
@@ -185,10 +172,7 @@ function checkRoutes(v: Checker, value: unknown): void {
       const rp = v.object(r.reusable_passport, `${at}/reusable_passport`);
       if (rp) {
         v.members(rp, `${at}/reusable_passport`, REUSABLE, ['max_lifetime_s']);
-        const s = rp.max_lifetime_s;
-        if (s !== undefined && !(Number.isSafeInteger(s) && (s as number) >= 1 && (s as number) <= MAX_LIFETIME_S)) {
-          v.problem(`${at}/reusable_passport/max_lifetime_s`, `must be an integer from 1 to ${MAX_LIFETIME_S}`);
-        }
+        v.lifetime(rp.max_lifetime_s, `${at}/reusable_passport/max_lifetime_s`);
       }
     }
   });
@@ -207,14 +191,8 @@ function checkMatch(v: Checker, value: unknown, at: string): string | undefined 
   let methods: string[] = [];
   if (m.methods !== undefined) {
     const list = v.array(m.methods, `${at}/methods`, true);
-    const seen = new Set<string>();
-    list?.forEach((x, j) => {
-      const p = `${at}/methods/${j}`;
-      if (typeof x !== 'string' || !METHOD.test(x)) return v.problem(p, 'must be an upper-case HTTP method token');
-      if (seen.has(x)) return v.problem(p, 'duplicate method');
-      seen.add(x);
-    });
-    methods = [...seen].sort();
+    const valid = (x: unknown): string | undefined => (typeof x === 'string' && METHOD.test(x) ? undefined : 'must be an upper-case HTTP method token');
+    if (list) methods = [...v.unique(list, `${at}/methods`, valid, 'duplicate method')].sort();
   }
   if (m.authority !== undefined && v.str(m.authority, `${at}/authority`, undefined, 255)) {
     const problem = authorityProblem(m.authority as string);
@@ -227,14 +205,7 @@ function checkMatch(v: Checker, value: unknown, at: string): string | undefined 
 /** `proof_kinds`, `min_binding` (docs/bundle.md §1.2.5): unique names from a fixed list. */
 function checkNameList(v: Checker, value: unknown, at: string, known: readonly string[], nonEmpty: boolean): void {
   const names = v.array(value, at, nonEmpty);
-  if (!names) return;
-  const seen = new Set<string>();
-  names.forEach((n, j) => {
-    const p = `${at}/${j}`;
-    if (typeof n !== 'string' || !known.includes(n)) return v.problem(p, `must be one of ${known.join(', ')}`);
-    if (seen.has(n)) return v.problem(p, 'duplicate name');
-    seen.add(n);
-  });
+  if (names) v.unique(names, at, (n) => (typeof n === 'string' && known.includes(n) ? undefined : `must be one of ${known.join(', ')}`), 'duplicate name');
 }
 
 /** `override_headers`: an array (may be empty) of unique, bindable, lower-case header names. */
@@ -242,15 +213,7 @@ function checkOverrideHeaders(v: Checker, value: unknown, at: string): void {
   const names = v.array(value, at);
   if (!names) return;
   if (names.length > MAX_OVERRIDE_HEADERS) v.problem(at, `must name at most ${MAX_OVERRIDE_HEADERS} headers`);
-  const seen = new Set<string>();
-  names.forEach((n, j) => {
-    const p = `${at}/${j}`;
-    if (typeof n !== 'string') return v.problem(p, 'must be a string');
-    const problem = overrideHeaderProblem(n);
-    if (problem) return v.problem(p, problem);
-    if (seen.has(n)) return v.problem(p, 'duplicate header name');
-    seen.add(n);
-  });
+  v.unique(names, at, (n) => (typeof n !== 'string' ? 'must be a string' : overrideHeaderProblem(n)), 'duplicate header name');
 }
 
 function checkSource(v: Checker, value: unknown, at: string): void {
@@ -379,6 +342,28 @@ class Checker {
 
   kid(value: unknown, at: string): boolean {
     return this.rule(value, at, (k) => (isKid(k) ? undefined : `must be 1-${MAX_KID_LENGTH} visible ASCII characters without spaces`));
+  }
+
+  /**
+   * Each item of an array must pass `problemOf` and appear once (methods, header-name lists, proof
+   * kinds, binding parts); problems name the item's index. Returns the distinct valid items.
+   */
+  unique(items: readonly unknown[], at: string, problemOf: (item: unknown) => string | undefined, duplicate: string): Set<string> {
+    const seen = new Set<string>();
+    items.forEach((item, j) => {
+      const problem = problemOf(item);
+      if (problem) return this.problem(`${at}/${j}`, problem);
+      if (seen.has(item as string)) return this.problem(`${at}/${j}`, duplicate);
+      seen.add(item as string);
+    });
+    return seen;
+  }
+
+  /** A present lifetime in whole seconds, 1 to MAX_LIFETIME_S (a route's and a reusable passport's). */
+  lifetime(value: unknown, at: string): void {
+    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= MAX_LIFETIME_S)) {
+      this.problem(at, `must be an integer from 1 to ${MAX_LIFETIME_S}`);
+    }
   }
 
   time(value: unknown, at: string): number | undefined {

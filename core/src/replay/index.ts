@@ -39,7 +39,7 @@ export type ReplayStoreConfig =
   | { readonly store: 'memory'; readonly max_entries?: number }
   | { readonly store: 'redis'; readonly redis: RedisConfig };
 
-export const REPLAY_DEFAULTS = Object.freeze({
+const REPLAY_DEFAULTS = Object.freeze({
   /** Peak consumes per second × longest passport lifetime should fit; 100k keys ≈ 10 MB. */
   max_entries: 100_000,
   connect_timeout_ms: 1000,

@@ -8,7 +8,7 @@ import type { ReasonCode } from '../reasons.js';
 import type { Transcript, TranscriptField } from './layout.js';
 
 /** Bytes of digest kept per line in a proof's field-digest table. */
-export const FIELD_DIGEST_BYTES = 4;
+const FIELD_DIGEST_BYTES = 4;
 
 /**
  * The field-digest table: the first 4 bytes of SHA-256 of each transcript line (after the version

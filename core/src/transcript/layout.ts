@@ -6,7 +6,7 @@
  */
 import { type Canon, canonicalAuthority, canonicalHeaderValue, canonicalPath, canonicalQuery, escapeText } from './canonical.js';
 
-export const TRANSCRIPT_VERSION_LINE = 'trustplane-transcript-v1';
+const TRANSCRIPT_VERSION_LINE = 'trustplane-transcript-v1';
 
 /** Headers that may never be named in a proof: bound elsewhere, rewritten by proxies, or secret. */
 export const UNBINDABLE_HEADERS: ReadonlySet<string> = new Set([

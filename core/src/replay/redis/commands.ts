@@ -53,13 +53,13 @@ export function currentGeneration(client: Redis | Cluster, generationKey: string
   return (client as unknown as ScriptClient).tpGeneration(generationKey, candidate);
 }
 
-  /**
-   * The consume script (CONSUME_LUA), sent as a command of our own so that its ioredis timer can be
-   * set first, with a longer backstop (ioredis keeps the first one set): it then only ever reaps a
-   * command whose bounded wait already ended. Plain EVAL, one round trip whatever Redis has cached:
-   * an EVALSHA that meets NOSCRIPT (after a restart or SCRIPT FLUSH) would need a second one, and a
-   * wait bounded by Envoy's deadline has no room for it.
-   */
+/**
+ * The consume script (CONSUME_LUA), sent as a command of our own so that its ioredis timer can be
+ * set first, with a longer backstop (ioredis keeps the first one set): it then only ever reaps a
+ * command whose bounded wait (../wait.ts) already ended. Plain EVAL, one round trip whatever Redis
+ * has cached: an EVALSHA that meets NOSCRIPT (after a restart or SCRIPT FLUSH) would need a second
+ * one, and a wait bounded by Envoy's deadline has no room for it.
+ */
 export function sendConsume(
   client: Redis | Cluster,
   commandTimeoutMs: number,
