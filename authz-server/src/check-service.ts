@@ -17,8 +17,6 @@ import { writeCheckResponse } from './envoy/check-response.js';
 import { AuthorizationService } from './envoy/services.js';
 import { OverloadGate, type OverloadSettings } from './overload.js';
 
-export { OVERLOAD_DEFAULTS, type OverloadSettings } from './overload.js';
-
 export interface CheckDeps {
   readonly bundle: () => CompiledBundle | undefined;
   readonly store: ReplayStore;
@@ -27,7 +25,7 @@ export interface CheckDeps {
   /** Every decision, allow or deny, with its handling time: metrics and audit hang here. */
   readonly onDecision: (decision: Decision, seconds: number) => void;
   readonly onInternalError: (error: unknown) => void;
-  /** Load shedding; OVERLOAD_DEFAULTS when absent. */
+  /** Load shedding; overload.ts's OVERLOAD_DEFAULTS when absent. */
   readonly overload?: OverloadSettings;
 }
 
