@@ -17,8 +17,6 @@ import { writeCheckResponse } from './envoy/check-response.js';
 import { AuthorizationService } from './envoy/services.js';
 import { OverloadGate, type OverloadSettings } from './overload.js';
 
-export { OVERLOAD_DEFAULTS, type OverloadSettings } from './overload.js';
-
 export interface CheckDeps {
   readonly bundle: () => CompiledBundle | undefined;
   readonly store: ReplayStore;
@@ -27,7 +25,7 @@ export interface CheckDeps {
   /** Every decision, allow or deny, with its handling time: metrics and audit hang here. */
   readonly onDecision: (decision: Decision, seconds: number) => void;
   readonly onInternalError: (error: unknown) => void;
-  /** Load shedding; OVERLOAD_DEFAULTS when absent. */
+  /** Load shedding; overload.ts's OVERLOAD_DEFAULTS when absent. */
   readonly overload?: OverloadSettings;
 }
 
@@ -86,23 +84,24 @@ export class CheckService {
       this.deps.onInternalError(error);
       decision = edgeDecision('internal_error', {}, this.deps.engine, 'unexpected error outside the engine');
     }
+    this.#report(decision, started);
+    return writeCheckResponse(decision, namespaceHeaders);
+  }
+
+  /** Hands a decision to onDecision; a throw there is counted as an internal error, the answer stands. */
+  #report(decision: Decision, started: number): void {
     try {
       this.deps.onDecision(decision, (performance.now() - started) / 1000);
     } catch (error) {
       this.deps.onInternalError(error);
     }
-    return writeCheckResponse(decision, namespaceHeaders);
   }
 
   /** A shed check: decided without reading it, counted and audited like every other decision. */
   #shed(): Buffer {
     const started = performance.now();
     const decision = edgeDecision('overloaded', {}, this.deps.engine, 'shed on arrival by the overload gate; not read');
-    try {
-      this.deps.onDecision(decision, (performance.now() - started) / 1000);
-    } catch (error) {
-      this.deps.onInternalError(error);
-    }
+    this.#report(decision, started);
     return writeCheckResponse(decision);
   }
 

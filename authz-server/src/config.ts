@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ConfigError, ConfigReader, isMapping, mergeSettings, type Settings } from '../../service/src/config.js';
+import { PASSPORT_CACHE_DEFAULT_MAX_ENTRIES } from './passport-cache.js';
 
 export interface RedisSettings {
   readonly url?: string;
@@ -43,7 +44,7 @@ export const DEFAULTS = {
   audit: { sink: 'stdout', flush_interval_ms: 10 },
   mode: 'enforce',
   workers: Math.min(2, availableParallelism()),
-  engine: { clock_tolerance_s: 30, max_passport_lifetime_s: 3600, default_route_lifetime_s: 300, passport_cache_max_entries: 10_000 },
+  engine: { clock_tolerance_s: 30, max_passport_lifetime_s: 3600, default_route_lifetime_s: 300, passport_cache_max_entries: PASSPORT_CACHE_DEFAULT_MAX_ENTRIES },
   log_level: 'info',
   overload: { max_in_flight: 256, answer_margin_ms: 5 },
   shutdown_drain_ms: 5000,

@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { writeAllow, writeCheckResponse, writeDeny } from '../../authz-server/src/envoy/check-response.js';
+import { constantField } from '../../authz-server/src/envoy/wire.js';
 import { edgeDecision } from '../../core/src/engine/verify.js';
 import { REASON_CODES, type ReasonCode } from '../../core/src/reasons.js';
 import type { Decision } from '../../core/src/types.js';
@@ -80,5 +81,12 @@ describe('CheckResponse bytes', () => {
       assert.equal(structToPlain(decoded.dynamic_metadata)['route_id'], `route-${i}`);
       assert.equal(decoded.ok_response?.headers_to_remove?.at(-1), `x-trustplane-gone-${i}`);
     });
+  });
+
+  it('writes a constant field\'s tag as a varint, for any field number', () => {
+    assert.equal(constantField(1, 'ab').toString('hex'), '0a026162');
+    // Field 16: tag (16 << 3) | 2 = 130, two varint bytes.
+    assert.equal(constantField(16, 'ab').toString('hex'), '8201026162');
+    assert.equal(constantField(1, 'x'.repeat(200)).subarray(0, 3).toString('hex'), '0ac801');
   });
 });

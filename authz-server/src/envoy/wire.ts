@@ -226,9 +226,14 @@ export function raw(bytes: Uint8Array): void {
 /** Tag, length and UTF-8 of a string field whose value never changes, for `raw`. */
 export function constantField(field: number, v: string): Buffer {
   const body = Buffer.from(v, 'utf8');
-  const head: number[] = [(field << 3) | LEN];
-  let n = body.length;
-  for (; n >= 0x80; n >>>= 7) head.push((n & 0x7f) | 0x80);
-  head.push(n);
+  const head: number[] = [];
+  pushVarint(head, (field << 3) | LEN);
+  pushVarint(head, body.length);
   return Buffer.concat([Buffer.from(head), body]);
+}
+
+/** An unsigned 32-bit varint appended to `out` (the tag too: a field number of 16 or more takes two bytes). */
+function pushVarint(out: number[], v: number): void {
+  for (v >>>= 0; v >= 0x80; v >>>= 7) out.push((v & 0x7f) | 0x80);
+  out.push(v);
 }
