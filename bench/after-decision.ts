@@ -24,7 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import type { Decision } from '../core/src/types.js';
-import { BENCH_ROUTE, benchCheckService, benchTrust, presign } from './load-server.js';
+import { BENCH_ROUTE, benchCheckService, benchTrust, presign, untilPresignedValid } from './load-server.js';
 
 /** The modules under test, from this build or another checkout's `dist/`. */
 interface Variant {
@@ -60,9 +60,7 @@ async function decisions(count: number): Promise<[Decision, number][]> {
   const decided: [Decision, number][] = [];
   const check = benchCheckService(bundle, (decision, seconds) => void decided.push([decision, seconds]));
   const items = presign(issuerKey, holder, count);
-  // presign() dates passports one second past the clock tolerance ahead (bench/load-server.ts): a
-  // request is valid from one second after it was signed, so wait that second out for the last one.
-  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await untilPresignedValid();
   for (const item of items) await check.decide(item.bytes);
   const replays: [Decision, number][] = [];
   for (let i = 0; i < count / 10; i++) await check.decide(items[i]!.bytes);

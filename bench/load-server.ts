@@ -88,6 +88,19 @@ export function benchCheckService(bundle: CompiledBundle, onDecision: (decision:
   });
 }
 
+/**
+ * How long after its signing a request from `presign` is valid, with some room: passports are dated
+ * one second past the clock tolerance ahead (see `presign`), so a request sent within that second is
+ * denied.
+ */
+export const PRESIGN_VALID_AFTER_MS = 1200;
+
+/** Waits out the rest of PRESIGN_VALID_AFTER_MS for requests whose signing finished `elapsedMs` ago (0: just now). */
+export async function untilPresignedValid(elapsedMs = 0): Promise<void> {
+  const waitMs = PRESIGN_VALID_AFTER_MS - elapsedMs;
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+}
+
 export interface PresignedRequest {
   /** CheckRequest bytes as Envoy sends them (official definitions; raw_body, pack_as_bytes). */
   readonly bytes: Buffer;

@@ -28,7 +28,7 @@ import { pathToFileURL } from 'node:url';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { spawnServerProcess, type ServerProcess } from '../test/support/server-harness.js';
 import { RedisServer, findRedisServer } from '../test/support/redis-server.js';
-import { ANSWER_KINDS, benchTrust, loadProcess, type FromLoad } from './load-server.js';
+import { ANSWER_KINDS, benchTrust, loadProcess, untilPresignedValid, type FromLoad } from './load-server.js';
 import { cpuMsOf } from './server.js';
 
 /** Envoy's default ext_authz timeout (`GrpcService.timeout`), sent as grpc-timeout. */
@@ -47,8 +47,6 @@ const OVERLOAD_S = 5;
 const TARGET_GOODPUT = 0.9;
 /** A grpc-timeout within the server's answer margin (overload.answer_margin_ms, 5 ms): every check is shed. */
 const SHED_ALL_TIMEOUT_MS = 5;
-/** How long after its signing a pre-signed request is valid (settled()), with some room. */
-const PRESIGN_VALID_AFTER_MS = 1200;
 const SHED_COST_CHECKS = 5000;
 /**
  * "Shed answers within a few milliseconds" (issue 12), from the send: the median within
@@ -102,13 +100,12 @@ export async function bench(): Promise<void> {
  * presign() dates passports 31 s ahead, one second past the clock tolerance (bench/load-server.ts),
  * so a request is valid only from one second after it was signed: on a fast, quiet machine a few
  * hundred requests are signed in less than that, and sent at once they were all denied (the store
- * stall's warm-up, 300 of 300). Waits out the rest of that second after the load process is ready.
+ * stall's warm-up, 300 of 300). Waits out the rest of that second after the load process is ready (untilPresignedValid).
  */
 async function settled(ready: Promise<FromLoad>): Promise<void> {
   const r = await ready;
   if (r.op !== 'ready') throw new Error(`load process init: ${JSON.stringify(r)}`);
-  const waitMs = PRESIGN_VALID_AFTER_MS - r.presignMs;
-  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  await untilPresignedValid(r.presignMs);
 }
 
 /** Server CPU (utime + stime, all threads) in ms, and the wall clock, to take differences of. */
