@@ -20,7 +20,7 @@
  *    (`replay_store_unavailable`), not left for Envoy to time out.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import { pathToFileURL } from 'node:url';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { spawnServerProcess, type ServerProcess } from '../test/support/server-harness.js';
 import { RedisServer, findRedisServer } from '../test/support/redis-server.js';
-import { ANSWER_KINDS, benchTrust, loadProcess, untilPresignedValid, type FromLoad } from './load-server.js';
+import { ANSWER_KINDS, loadProcess, untilPresignedValid, writeBenchTrust, type benchTrust, type FromLoad } from './load-server.js';
 import { cpuMsOf } from './server.js';
 
 /** Envoy's default ext_authz timeout (`GrpcService.timeout`), sent as grpc-timeout. */
@@ -74,11 +74,7 @@ function quantile(xs: readonly number[], q: number): number {
 
 
 async function startBenchServer(dir: string, replay: Record<string, unknown>): Promise<{ server: ServerProcess; trust: ReturnType<typeof benchTrust> }> {
-  const trust = benchTrust();
-  const bundlePath = join(dir, 'bundle.json');
-  const jwksPath = join(dir, 'signing.jwks.json');
-  writeFileSync(bundlePath, JSON.stringify(trust.doc));
-  writeFileSync(jwksPath, JSON.stringify({ keys: [trust.bundleSigner.publicJwk] }));
+  const { bundlePath, jwksPath, ...trust } = writeBenchTrust(dir);
   const server = await spawnServerProcess(dir, {
     bundle: { path: bundlePath, signing_keys: jwksPath },
     replay,

@@ -18,7 +18,7 @@
  *
  * Targets (issue 16): reusable ≤ 0.6× the CPU per check of per-request, and ≥ 1.6× its checks/s.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportPrivateJwk, generateSigningKey } from '../core/src/keys.js';
@@ -36,8 +36,8 @@ import {
   BENCH_ROUTE,
   BENCH_SUBJECT,
   BENCH_TRUST_DOMAIN,
-  benchTrust,
   loadProcess,
+  writeBenchTrust,
 } from './load-server.js';
 
 const WARMUP_CHECKS = 6000;
@@ -79,11 +79,7 @@ function denyReasons(file: string): string {
 
 async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reusable: Round[]; denied: number; denyReasons: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-reusable-'));
-  const { bundleSigner, issuerKey, holder, doc } = benchTrust(alg, true);
-  const bundlePath = join(dir, 'bundle.json');
-  const jwksPath = join(dir, 'signing.jwks.json');
-  writeFileSync(bundlePath, JSON.stringify(doc));
-  writeFileSync(jwksPath, JSON.stringify({ keys: [bundleSigner.publicJwk] }));
+  const { issuerKey, holder, bundlePath, jwksPath } = writeBenchTrust(dir, alg, true);
   const server = await spawnServerProcess(
     dir,
     {
