@@ -24,7 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { ANSWER_KINDS, benchCheckService, benchTrust, loadProcess } from './load-server.js';
-import { cpuMsOf } from './server.js';
+import { cpuMsOf, quantile } from './server.js';
 
 const DEADLINE_MS = 200;
 
@@ -35,12 +35,6 @@ interface Report {
   answer: number[];
   shed: number[];
   turns: number[];
-}
-
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
 
 const f1 = (x: number): string => x.toFixed(1);

@@ -29,7 +29,7 @@ import { exportPrivateJwk } from '../core/src/keys.js';
 import { spawnServerProcess, type ServerProcess } from '../test/support/server-harness.js';
 import { RedisServer, findRedisServer } from '../test/support/redis-server.js';
 import { ANSWER_KINDS, loadProcess, untilPresignedValid, writeBenchTrust, type benchTrust, type FromLoad } from './load-server.js';
-import { cpuMsOf } from './server.js';
+import { cpuMsOf, quantile } from './server.js';
 
 /** Envoy's default ext_authz timeout (`GrpcService.timeout`), sent as grpc-timeout. */
 const DEADLINE_MS = 200;
@@ -65,13 +65,6 @@ const STALL_RATE_PER_S = 200;
 const STALL_CHECKS = 400;
 
 const verdict = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
-
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
-
 
 async function startBenchServer(dir: string, replay: Record<string, unknown>): Promise<{ server: ServerProcess; trust: ReturnType<typeof benchTrust> }> {
   const { bundlePath, jwksPath, ...trust } = writeBenchTrust(dir);

@@ -25,7 +25,7 @@ import { exportPrivateJwk, generateSigningKey } from '../core/src/keys.js';
 import type { SigningAlg } from '../core/src/types.js';
 import { createSigner } from '../sdk/src/signer.js';
 import { spawnServerProcess } from '../test/support/server-harness.js';
-import { cpuMsOf } from './server.js';
+import { cpuMsOf, median } from './server.js';
 import {
   BENCH_AUDIENCE,
   BENCH_AUTHORITY,
@@ -50,11 +50,6 @@ const SDK_BATCH = 300;
 
 const TARGET_CPU_RATIO = 0.6;
 const TARGET_RATE_RATIO = 1.6;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
-}
 
 const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
 const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;

@@ -96,11 +96,13 @@ const TARGET_SPEEDUP = 2;
 
 const CLK_TCK = 100;
 
-function median(xs: readonly number[]): number {
+/** The lower median (NaN for none); the benches' figure over rounds. */
+export function median(xs: readonly number[]): number {
   return quantile(xs, 0.5);
 }
 
-function quantile(xs: readonly number[], q: number): number {
+/** The nearest-rank `q` quantile (NaN for none). */
+export function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   if (s.length === 0) return Number.NaN;
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
