@@ -31,7 +31,10 @@ interface Variant {
   readonly name: string;
   readonly AuditSink: typeof import('../authz-server/src/audit-sink.js').AuditSink;
   readonly ServerMetrics: typeof import('../authz-server/src/metrics.js').ServerMetrics;
-  /** Decision → CheckResponse bytes (a build before authz-server/src/envoy/: build, then encode). */
+  /**
+   * Decision → CheckResponse bytes (a build before authz-server/src/envoy/, commit 7fbb08e: build,
+   * then encode; kept for --compare against such a base, e.g. 2cb6f08, as bench/allocations.ts).
+   */
   readonly respond: (decision: Decision) => Buffer;
 }
 
