@@ -24,14 +24,17 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import type { Decision } from '../core/src/types.js';
-import { BENCH_ROUTE, benchCheckService, benchTrust, presign } from './load-server.js';
+import { BENCH_ROUTE, benchCheckService, benchTrust, presign, untilPresignedValid } from './load-server.js';
 
 /** The modules under test, from this build or another checkout's `dist/`. */
 interface Variant {
   readonly name: string;
   readonly AuditSink: typeof import('../authz-server/src/audit-sink.js').AuditSink;
   readonly ServerMetrics: typeof import('../authz-server/src/metrics.js').ServerMetrics;
-  /** Decision → CheckResponse bytes (a build before authz-server/src/envoy/: build, then encode). */
+  /**
+   * Decision → CheckResponse bytes (a build before authz-server/src/envoy/, commit 7fbb08e: build,
+   * then encode; kept for --compare against such a base, e.g. 2cb6f08, as bench/allocations.ts).
+   */
   readonly respond: (decision: Decision) => Buffer;
 }
 
@@ -60,9 +63,7 @@ async function decisions(count: number): Promise<[Decision, number][]> {
   const decided: [Decision, number][] = [];
   const check = benchCheckService(bundle, (decision, seconds) => void decided.push([decision, seconds]));
   const items = presign(issuerKey, holder, count);
-  // presign() dates passports one second past the clock tolerance ahead (bench/load-server.ts): a
-  // request is valid from one second after it was signed, so wait that second out for the last one.
-  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await untilPresignedValid();
   for (const item of items) await check.decide(item.bytes);
   const replays: [Decision, number][] = [];
   for (let i = 0; i < count / 10; i++) await check.decide(items[i]!.bytes);

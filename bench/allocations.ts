@@ -48,6 +48,9 @@ async function checkOf(distRoot: string, doc: BundleDocument, allowed: () => voi
     },
   });
   if (existsSync(join(distRoot, 'authz-server', 'src', 'envoy', 'check-request.js'))) return (bytes) => service.decide(bytes);
+  // A base from before authz-server/src/envoy/ (commit 7fbb08e) and core/src/engine/options.ts
+  // (276edf7), such as 2cb6f08 where both arrived: the A/B of that change against its base needs
+  // this path and the state.ts fallback above. Delete both once no base that old is compared.
   const { decodeCheckRequest } = await load('authz-server/src/proto.js');
   const { encodeCheckResponseFast } = await load('authz-server/src/response-codec.js');
   const decode = decodeCheckRequest as (b: Buffer) => unknown;

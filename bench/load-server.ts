@@ -12,6 +12,8 @@
  * `presign` is also used in-process by bench/server.ts so both sides use identical requests.
  */
 import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CheckService } from '../authz-server/src/check-service.js';
@@ -73,6 +75,19 @@ export function benchTrust(holderAlg: SigningAlg = 'EdDSA', reusable = false): {
   return { bundleSigner, issuerKey, holder, doc: signBundle(built.bundle, bundleSigner) };
 }
 
+/**
+ * `benchTrust` written into `dir` for a server process to load: the signed bundle as bundle.json and
+ * the bundle signer's public key as signing.jwks.json.
+ */
+export function writeBenchTrust(dir: string, holderAlg: SigningAlg = 'EdDSA', reusable = false): ReturnType<typeof benchTrust> & { bundlePath: string; jwksPath: string } {
+  const trust = benchTrust(holderAlg, reusable);
+  const bundlePath = join(dir, 'bundle.json');
+  const jwksPath = join(dir, 'signing.jwks.json');
+  writeFileSync(bundlePath, JSON.stringify(trust.doc));
+  writeFileSync(jwksPath, JSON.stringify({ keys: [trust.bundleSigner.publicJwk] }));
+  return { ...trust, bundlePath, jwksPath };
+}
+
 /** An in-process CheckService on `bundle` as the server runs it by default (memory store, no trusted filter header). */
 export function benchCheckService(bundle: CompiledBundle, onDecision: (decision: Decision, seconds: number) => void = () => {}): CheckService {
   return new CheckService({
@@ -86,6 +101,19 @@ export function benchCheckService(bundle: CompiledBundle, onDecision: (decision:
       throw error;
     },
   });
+}
+
+/**
+ * How long after its signing a request from `presign` is valid, with some room: passports are dated
+ * one second past the clock tolerance ahead (see `presign`), so a request sent within that second is
+ * denied.
+ */
+export const PRESIGN_VALID_AFTER_MS = 1200;
+
+/** Waits out the rest of PRESIGN_VALID_AFTER_MS for requests whose signing finished `elapsedMs` ago (0: just now). */
+export async function untilPresignedValid(elapsedMs = 0): Promise<void> {
+  const waitMs = PRESIGN_VALID_AFTER_MS - elapsedMs;
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
 }
 
 export interface PresignedRequest {

@@ -11,14 +11,14 @@
  * and the CheckRequest codecs, but pays for HTTP/1.1 parsing of the request itself.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Verifier, trustplane } from '../middleware/src/index.js';
-import { BENCH_AUTHORITY, BENCH_BODY, BENCH_PATH, benchTrust, presign } from './load-server.js';
+import { BENCH_AUTHORITY, BENCH_BODY, BENCH_PATH, presign, writeBenchTrust } from './load-server.js';
 import { cpuMsOf, lastServerCpuPerCheckMs } from './server.js';
 
 const WARMUP = 6000;
@@ -47,9 +47,7 @@ async function serve(dir: string): Promise<void> {
 export async function bench(): Promise<void> {
   console.log('middleware: the verifier inside a node:http service (own process, memory replay store, audit to a file)');
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-mw-'));
-  const { bundleSigner, issuerKey, holder, doc } = benchTrust();
-  writeFileSync(join(dir, 'bundle.json'), JSON.stringify(doc));
-  writeFileSync(join(dir, 'signing.jwks.json'), JSON.stringify({ keys: [bundleSigner.publicJwk] }));
+  const { issuerKey, holder } = writeBenchTrust(dir);
   const child = fork(fileURLToPath(import.meta.url), ['--middleware-server', dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   try {

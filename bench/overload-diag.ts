@@ -13,14 +13,18 @@
  * callbacks). The load process is bench/load-server.ts's, as the overload section uses it.
  *
  * TRUSTPLANE_BENCH_PIN=1 pins the server to CPU 0 and the load process to CPU 1 (taskset), and
- * TRUSTPLANE_BENCH_PIN=shared pins both to CPU 0.
+ * TRUSTPLANE_BENCH_PIN=shared pins both to CPU 0. TRUSTPLANE_DIAG_WINDOW=<bytes> sets each HTTP/2
+ * session's connection window (session.setLocalWindowSize; docs/performance.md, "The overload
+ * section"): grpc-js has no server option for it (its `grpc-node.flow_control_window` is read by the
+ * client transport only), so this reads the server's private `http2Servers` map, and stops with an
+ * error if a grpc-js version no longer has it.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { ANSWER_KINDS, benchCheckService, benchTrust, loadProcess } from './load-server.js';
-import { cpuMsOf } from './server.js';
+import { cpuMsOf, quantile } from './server.js';
 
 const DEADLINE_MS = 200;
 
@@ -31,12 +35,6 @@ interface Report {
   answer: number[];
   shed: number[];
   turns: number[];
-}
-
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
 
 const f1 = (x: number): string => x.toFixed(1);
@@ -149,7 +147,12 @@ async function diagServer(): Promise<void> {
   server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
     if (error) throw error;
     const win = Number(process.env['TRUSTPLANE_DIAG_WINDOW'] ?? 0);
-    if (win > 0) for (const h of (server as unknown as { http2Servers: Map<import('node:http2').Http2Server, unknown> }).http2Servers.keys()) h.on('session', (s) => s.setLocalWindowSize(win));
+    if (win > 0) {
+      // Private to grpc-js (see the header): no public way to reach its node:http2 servers.
+      const servers = (server as unknown as { http2Servers?: Map<import('node:http2').Http2Server, unknown> }).http2Servers;
+      if (!(servers instanceof Map)) throw new Error('TRUSTPLANE_DIAG_WINDOW: this grpc-js has no Server.http2Servers map');
+      for (const h of servers.keys()) h.on('session', (s) => s.setLocalWindowSize(win));
+    }
     process.send!({ port });
   });
   process.on('message', (m: { op: string }) => {

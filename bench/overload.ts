@@ -20,7 +20,7 @@
  *    (`replay_store_unavailable`), not left for Envoy to time out.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -28,8 +28,8 @@ import { pathToFileURL } from 'node:url';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { spawnServerProcess, type ServerProcess } from '../test/support/server-harness.js';
 import { RedisServer, findRedisServer } from '../test/support/redis-server.js';
-import { ANSWER_KINDS, benchTrust, loadProcess, type FromLoad } from './load-server.js';
-import { cpuMsOf } from './server.js';
+import { ANSWER_KINDS, loadProcess, untilPresignedValid, writeBenchTrust, type benchTrust, type FromLoad } from './load-server.js';
+import { cpuMsOf, quantile } from './server.js';
 
 /** Envoy's default ext_authz timeout (`GrpcService.timeout`), sent as grpc-timeout. */
 const DEADLINE_MS = 200;
@@ -47,8 +47,6 @@ const OVERLOAD_S = 5;
 const TARGET_GOODPUT = 0.9;
 /** A grpc-timeout within the server's answer margin (overload.answer_margin_ms, 5 ms): every check is shed. */
 const SHED_ALL_TIMEOUT_MS = 5;
-/** How long after its signing a pre-signed request is valid (settled()), with some room. */
-const PRESIGN_VALID_AFTER_MS = 1200;
 const SHED_COST_CHECKS = 5000;
 /**
  * "Shed answers within a few milliseconds" (issue 12), from the send: the median within
@@ -68,19 +66,8 @@ const STALL_CHECKS = 400;
 
 const verdict = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
 
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
-
-
 async function startBenchServer(dir: string, replay: Record<string, unknown>): Promise<{ server: ServerProcess; trust: ReturnType<typeof benchTrust> }> {
-  const trust = benchTrust();
-  const bundlePath = join(dir, 'bundle.json');
-  const jwksPath = join(dir, 'signing.jwks.json');
-  writeFileSync(bundlePath, JSON.stringify(trust.doc));
-  writeFileSync(jwksPath, JSON.stringify({ keys: [trust.bundleSigner.publicJwk] }));
+  const { bundlePath, jwksPath, ...trust } = writeBenchTrust(dir);
   const server = await spawnServerProcess(dir, {
     bundle: { path: bundlePath, signing_keys: jwksPath },
     replay,
@@ -102,13 +89,12 @@ export async function bench(): Promise<void> {
  * presign() dates passports 31 s ahead, one second past the clock tolerance (bench/load-server.ts),
  * so a request is valid only from one second after it was signed: on a fast, quiet machine a few
  * hundred requests are signed in less than that, and sent at once they were all denied (the store
- * stall's warm-up, 300 of 300). Waits out the rest of that second after the load process is ready.
+ * stall's warm-up, 300 of 300). Waits out the rest of that second after the load process is ready (untilPresignedValid).
  */
 async function settled(ready: Promise<FromLoad>): Promise<void> {
   const r = await ready;
   if (r.op !== 'ready') throw new Error(`load process init: ${JSON.stringify(r)}`);
-  const waitMs = PRESIGN_VALID_AFTER_MS - r.presignMs;
-  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  await untilPresignedValid(r.presignMs);
 }
 
 /** Server CPU (utime + stime, all threads) in ms, and the wall clock, to take differences of. */

@@ -18,14 +18,14 @@
  *
  * Targets (issue 16): reusable ≤ 0.6× the CPU per check of per-request, and ≥ 1.6× its checks/s.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportPrivateJwk, generateSigningKey } from '../core/src/keys.js';
 import type { SigningAlg } from '../core/src/types.js';
 import { createSigner } from '../sdk/src/signer.js';
 import { spawnServerProcess } from '../test/support/server-harness.js';
-import { cpuMsOf } from './server.js';
+import { cpuMsOf, median } from './server.js';
 import {
   BENCH_AUDIENCE,
   BENCH_AUTHORITY,
@@ -36,8 +36,8 @@ import {
   BENCH_ROUTE,
   BENCH_SUBJECT,
   BENCH_TRUST_DOMAIN,
-  benchTrust,
   loadProcess,
+  writeBenchTrust,
 } from './load-server.js';
 
 const WARMUP_CHECKS = 6000;
@@ -50,11 +50,6 @@ const SDK_BATCH = 300;
 
 const TARGET_CPU_RATIO = 0.6;
 const TARGET_RATE_RATIO = 1.6;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
-}
 
 const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
 const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
@@ -79,11 +74,7 @@ function denyReasons(file: string): string {
 
 async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reusable: Round[]; denied: number; denyReasons: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-reusable-'));
-  const { bundleSigner, issuerKey, holder, doc } = benchTrust(alg, true);
-  const bundlePath = join(dir, 'bundle.json');
-  const jwksPath = join(dir, 'signing.jwks.json');
-  writeFileSync(bundlePath, JSON.stringify(doc));
-  writeFileSync(jwksPath, JSON.stringify({ keys: [bundleSigner.publicJwk] }));
+  const { issuerKey, holder, bundlePath, jwksPath } = writeBenchTrust(dir, alg, true);
   const server = await spawnServerProcess(
     dir,
     {

@@ -36,7 +36,7 @@
  * Targets (issue 3): CPU per check / floor ≤ 1.6; p99 ≤ 2 ms at 500/s; speed-up ≥ 2×.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -56,9 +56,9 @@ import {
   BENCH_ISSUER,
   BENCH_PATH,
   benchCheckService,
-  benchTrust,
   loadProcess,
   presign,
+  writeBenchTrust,
   type FromLoad,
   type ToLoad,
 } from './load-server.js';
@@ -96,11 +96,13 @@ const TARGET_SPEEDUP = 2;
 
 const CLK_TCK = 100;
 
-function median(xs: readonly number[]): number {
+/** The lower median (NaN for none); the benches' figure over rounds. */
+export function median(xs: readonly number[]): number {
   return quantile(xs, 0.5);
 }
 
-function quantile(xs: readonly number[], q: number): number {
+/** The nearest-rank `q` quantile (NaN for none). */
+export function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   if (s.length === 0) return Number.NaN;
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
@@ -148,11 +150,7 @@ export let lastServerCpuPerCheckMs: number | undefined;
 export async function bench(): Promise<void> {
   console.log('server: ext_authz over gRPC (real server process, workers: 1, memory replay store, audit to a file)');
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-server-'));
-  const { bundleSigner, issuerKey, holder, doc } = benchTrust();
-  const bundlePath = join(dir, 'bundle.json');
-  const jwksPath = join(dir, 'signing.jwks.json');
-  writeFileSync(bundlePath, JSON.stringify(doc));
-  writeFileSync(jwksPath, JSON.stringify({ keys: [bundleSigner.publicJwk] }));
+  const { issuerKey, holder, doc, bundlePath, jwksPath } = writeBenchTrust(dir);
 
   const server = await spawnServerProcess(
     dir,

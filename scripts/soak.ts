@@ -26,14 +26,12 @@
  * live at each report (sent in the record lifetime before it): the store holds no more than those.
  * Exit code 1 when any process grew 5% or more, or any check failed.
  */
-import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { spawnServerProcess } from '../test/support/server-harness.js';
-import { ANSWER_KINDS, benchTrust, type FromLoad, type ToLoad } from '../bench/load-server.js';
+import { ANSWER_KINDS, loadProcess, writeBenchTrust } from '../bench/load-server.js';
 
 const env = (name: string, dflt: number): number => {
   const v = Number(process.env[name] ?? dflt);
@@ -118,11 +116,7 @@ const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tp-soak-'));
-  const trust = benchTrust();
-  const bundlePath = join(dir, 'bundle.json');
-  const jwksPath = join(dir, 'signing.jwks.json');
-  writeFileSync(bundlePath, JSON.stringify(trust.doc));
-  writeFileSync(jwksPath, JSON.stringify({ keys: [trust.bundleSigner.publicJwk] }));
+  const { bundlePath, jwksPath, ...trust } = writeBenchTrust(dir);
   process.env['TRUSTPLANE_MEMORY_REPORT_MS'] = String(REPORT_MS);
   const server = await spawnServerProcess(dir, {
     bundle: { path: bundlePath, signing_keys: jwksPath },
@@ -132,13 +126,7 @@ async function main(): Promise<void> {
     workers: 2,
     shutdown_drain_ms: 0,
   }, { nodeArgs: ['--expose-gc'], ...(OTHER_BUILD !== undefined ? { cliMain: OTHER_BUILD } : {}) });
-  const loadScript = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', 'load-server.js');
-  const load = fork(loadScript, ['--load-child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const ask = (m: ToLoad): Promise<FromLoad> =>
-    new Promise((resolve, reject) => {
-      load.once('message', (r: FromLoad) => (r.op === 'error' ? reject(new Error(r.message)) : resolve(r)));
-      load.send(m);
-    });
+  const { ask, stop } = loadProcess();
   let failed = false;
   const t0 = Date.now();
   try {
@@ -230,7 +218,7 @@ async function main(): Promise<void> {
     console.log(`  RSS growth after warm-up < ${TARGET_GROWTH * 100}% for every process: ${failed ? 'FAIL' : 'PASS'}  (the target)`);
     if (bad > 0) failed = true;
   } finally {
-    if (load.connected) load.send({ op: 'exit' } satisfies ToLoad);
+    await stop();
     await server.stop(10_000);
     rmSync(dir, { recursive: true, force: true });
   }

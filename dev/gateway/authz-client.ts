@@ -10,7 +10,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import type * as grpc from '@grpc/grpc-js';
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 
-export const PROTO_DIR: string = join(PACKAGE_ROOT, 'protos');
+const PROTO_DIR: string = join(PACKAGE_ROOT, 'protos');
 
 const definition = protoLoader.loadSync(['envoy/service/auth/v3/external_auth.proto'], {
   keepCase: true,
