@@ -64,17 +64,8 @@ export function parsePhase(s: PhaseState): ReasonCode | undefined {
     s.passportSha256 = digest;
     const hit = cache.get(s.bundle, digest);
     if (hit !== undefined) {
-      const parsed = parseProof(proof);
-      if (!parsed.ok) {
-        s.detail = parsed.detail;
-        return parsed.reason;
-      }
-      s.passport = passport;
       s.cachedPassport = hit;
-      s.kid = hit.kid;
-      s.alg = hit.alg;
-      s.proof = parsed.proof;
-      return undefined;
+      return takeProof(s, passport, proof, hit.kid, hit.alg);
     }
   }
   const jws = parseCompact(passport);
@@ -92,15 +83,20 @@ export function parsePhase(s: PhaseState): ReasonCode | undefined {
     s.detail = 'empty signature part';
     return 'passport_malformed';
   }
+  s.passportJws = jws;
+  return takeProof(s, passport, proof, header.kid, header.alg);
+}
+
+/** The last parse step on both paths (cached passport or not): the proof, then what parse found. */
+function takeProof(s: PhaseState, passport: string, proof: string, kid: string, alg: 'EdDSA' | 'ES256'): ReasonCode | undefined {
   const parsed = parseProof(proof);
   if (!parsed.ok) {
     s.detail = parsed.detail;
     return parsed.reason;
   }
   s.passport = passport;
-  s.passportJws = jws;
-  s.kid = header.kid;
-  s.alg = header.alg;
+  s.kid = kid;
+  s.alg = alg;
   s.proof = parsed.proof;
   return undefined;
 }
