@@ -39,12 +39,21 @@ function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
+/**
+ * Every proof kind's first rule: the request names a method, a path and an authority. The deny,
+ * or undefined when all three are there.
+ */
+export function requestLineMissing(s: PhaseState): ReasonCode | undefined {
+  const { view } = s;
+  if (view.method && view.path && view.authority) return undefined;
+  s.detail = !view.method ? 'no method' : !view.path ? 'no path' : 'no authority';
+  return 'request_malformed';
+}
+
 export function parsePhase(s: PhaseState): ReasonCode | undefined {
   const { view } = s;
-  if (!view.method || !view.path || !view.authority) {
-    s.detail = !view.method ? 'no method' : !view.path ? 'no path' : 'no authority';
-    return 'request_malformed';
-  }
+  const missingLine = requestLineMissing(s);
+  if (missingLine !== undefined) return missingLine;
   // transcript-v1 §6.2: the method line is the method as observed, so it must be a token.
   if (!isValidMethod(view.method)) {
     s.detail = `method ${quoted(view.method)} is not an HTTP token of 1-32 characters`;
