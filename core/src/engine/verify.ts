@@ -182,8 +182,8 @@ function decide(
     bundle_serial: s?.bundle.serial ?? null,
     latency_us: Math.round((performance.now() - started) * 1000),
     credential_kind: s?.kind?.name ?? null,
-    // A DPoP access token is not a passport: its mode is not a passport's (docs/dpop.md).
-    credential_mode: c && s!.dpop === undefined ? (s!.reusable === true ? 'reusable' : 'per_request') : null,
+    // The kind says, when its credential is a passport; a DPoP access token is not (docs/dpop.md).
+    credential_mode: c && s!.kind?.credentialMode ? s!.kind.credentialMode(s!) : null,
     bound: c && s!.kind ? boundText(s!) : null,
     dpop_jti: s?.dpop?.proof.claims.jti ?? null,
   };

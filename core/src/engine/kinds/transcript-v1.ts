@@ -29,6 +29,9 @@ export const TRANSCRIPT_V1: ProofKind = Object.freeze({
   namedRoute(s: PhaseState): string | undefined {
     return s.proof!.route;
   },
+  credentialMode(s: PhaseState): 'per_request' | 'reusable' {
+    return s.reusable === true ? 'reusable' : 'per_request';
+  },
   proofTime(s: PhaseState): number {
     return s.proof!.ts;
   },
