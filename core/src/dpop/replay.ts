@@ -8,7 +8,7 @@
  * path may be decided under another route (Envoy names the route per listener), and the record must
  * outlive every moment any route could still accept the proof.
  */
-import { proofAcceptedFromMs, proofAcceptedUntilMs } from '../engine/acceptance.js';
+import { longestProofMaxAgeS, proofAcceptedFromMs, proofAcceptedUntilMs } from '../engine/acceptance.js';
 import type { FreshnessClass } from '../types.js';
 
 /** First engine instant (ms) at which the proof is accepted. */
@@ -18,9 +18,7 @@ export function dpopProofAcceptedFromMs(iatS: number, toleranceS: number): numbe
 
 /** First engine instant (ms) at which no route accepts the proof any more. */
 export function dpopProofAcceptedUntilMs(iatS: number, freshness: Readonly<Record<FreshnessClass, { readonly proofMaxAgeS: number }>>): number {
-  let maxAge = 0;
-  for (const k in freshness) maxAge = Math.max(maxAge, freshness[k as FreshnessClass].proofMaxAgeS);
-  return proofAcceptedUntilMs(iatS, maxAge);
+  return proofAcceptedUntilMs(iatS, longestProofMaxAgeS(freshness));
 }
 
 /**

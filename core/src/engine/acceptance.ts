@@ -42,3 +42,17 @@ export function proofAcceptedFromMs(ts: number, toleranceS: number): number {
 export function proofAcceptedUntilMs(ts: number, maxAgeS: number): number {
   return (ts + maxAgeS + 1) * 1000;
 }
+
+/**
+ * The longest proof window of any freshness class. A replay record is sized by it, not by the
+ * matched route's class: another route (or a reloaded bundle) may accept the same proof for longer,
+ * and the record must outlive every moment any of them could (docs/transcript-v1.md §15.2, docs/dpop.md).
+ */
+export function longestProofMaxAgeS(freshness: Readonly<Record<string, { readonly proofMaxAgeS: number }>>): number {
+  let max = 0;
+  for (const k in freshness) {
+    const w = freshness[k]!.proofMaxAgeS;
+    if (w > max) max = w;
+  }
+  return max;
+}

@@ -63,6 +63,12 @@ export interface ProofKind {
   binds(s: PhaseState): BindingReport;
   /** The route id the proof itself names, when the kind carries one (transcript-v1 does): must equal the matched route. */
   namedRoute?(s: PhaseState): string | undefined;
+  /**
+   * The audit's `credential_mode` (docs/audit-event.md): whether the credential is a per-request or
+   * a reusable passport; valid once the claims phase passed. Absent for a kind whose credential is
+   * not a passport (the audit then says null).
+   */
+  credentialMode?(s: PhaseState): 'per_request' | 'reusable';
   /** The proof's creation time, unix seconds; valid once the credential phases passed. */
   proofTime(s: PhaseState): number;
   /** The replay key and its lifetime; valid once every other phase passed. */

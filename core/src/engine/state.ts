@@ -14,7 +14,7 @@ import type { CanonicalTarget, Transcript } from '../transcript.js';
 import type { PassportClaims, RequestView, SigningAlg } from '../types.js';
 import type { DpopCredential } from '../dpop/verify.js';
 import type { EngineOptions } from './options.js';
-import type { ProofKind } from './proof-kind.js';
+import type { BindingReport, ProofKind } from './proof-kind.js';
 import type { VerifiedPassport } from './passport-cache.js';
 
 export interface PhaseState {
@@ -44,6 +44,8 @@ export interface PhaseState {
   detail?: string;
   /** The proof kind the engine runs this request through (./proof-kind.ts). */
   kind?: ProofKind;
+  /** What the kind's proof binds (kind.binds), asked once by the route phase; the audit's `bound` reads it too. */
+  binding?: BindingReport;
   /** The verified-passport cache's entry for this passport, when it had one (./passport-cache.ts): parse, signature and claim shape are then not repeated. */
   cachedPassport?: VerifiedPassport;
   /** The passport says it is reusable (docs/transcript-v1.md §15). */

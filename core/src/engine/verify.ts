@@ -108,14 +108,15 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * The audit `bound` text of what the request's kind binds, made once per parts set (a kind reports
- * the same set for every request). A kind that cannot say (a bug in it) leaves it null rather than
- * turn a decision already made into an exception.
+ * the same set for every request). The route phase's report when it ran (every allow), so the
+ * kind is not asked twice. A kind that cannot say (a bug in it) leaves it null rather than turn a
+ * decision already made into an exception.
  */
 const boundTexts = new WeakMap<ReadonlySet<BindingPart>, string>();
 function boundText(s: PhaseState): string | null {
   let parts: ReadonlySet<BindingPart>;
   try {
-    parts = s.kind!.binds(s).parts;
+    parts = (s.binding ?? s.kind!.binds(s)).parts;
   } catch {
     return null;
   }
@@ -181,8 +182,8 @@ function decide(
     bundle_serial: s?.bundle.serial ?? null,
     latency_us: Math.round((performance.now() - started) * 1000),
     credential_kind: s?.kind?.name ?? null,
-    // A DPoP access token is not a passport: its mode is not a passport's (docs/dpop.md).
-    credential_mode: c && s!.dpop === undefined ? (s!.reusable === true ? 'reusable' : 'per_request') : null,
+    // The kind says, when its credential is a passport; a DPoP access token is not (docs/dpop.md).
+    credential_mode: c && s!.kind?.credentialMode ? s!.kind.credentialMode(s!) : null,
     bound: c && s!.kind ? boundText(s!) : null,
     dpop_jti: s?.dpop?.proof.claims.jti ?? null,
   };

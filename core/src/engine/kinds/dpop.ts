@@ -23,6 +23,7 @@ import { dpopProofAcceptedFromMs, dpopProofAcceptedUntilMs, dpopReplayKey } from
 import type { ReasonCode } from '../../reasons.js';
 import { REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
 import { rememberHolderKey } from '../holder-keys.js';
+import { requestLineMissing } from '../phases/parse.js';
 import type { BindingPart, BindingReport, ProofKind, ReplayClaim } from '../proof-kind.js';
 import type { PhaseState } from '../state.js';
 
@@ -64,12 +65,9 @@ function deny(s: PhaseState, reason: ReasonCode): ReasonCode {
 }
 
 function dpopParsePhase(s: PhaseState): ReasonCode | undefined {
-  const view = s.view;
-  if (!view.method || !view.path || !view.authority) {
-    s.detail = !view.method ? 'no method' : !view.path ? 'no path' : 'no authority';
-    return 'request_malformed';
-  }
-  const parsed = parseDpop(view);
+  const missingLine = requestLineMissing(s);
+  if (missingLine !== undefined) return missingLine;
+  const parsed = parseDpop(s.view);
   if (!parsed.ok) return deny(s, parsed.reason);
   s.dpop = parsed.value;
   s.kid = parsed.value.kid;

@@ -5,7 +5,7 @@
  * the engine what they found: what the proof binds, its time, the route it names and its replay key.
  */
 import { HEADER, type RequestView } from '../../types.js';
-import { acceptedFromMs, acceptedUntilMs, proofAcceptedFromMs, proofAcceptedUntilMs, REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
+import { acceptedFromMs, acceptedUntilMs, longestProofMaxAgeS, proofAcceptedFromMs, proofAcceptedUntilMs, REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
 import { claimsPhase } from '../phases/claims.js';
 import { parsePhase } from '../phases/parse.js';
 import { signaturePhase } from '../phases/signature.js';
@@ -28,6 +28,9 @@ export const TRANSCRIPT_V1: ProofKind = Object.freeze({
   },
   namedRoute(s: PhaseState): string | undefined {
     return s.proof!.route;
+  },
+  credentialMode(s: PhaseState): 'per_request' | 'reusable' {
+    return s.reusable === true ? 'reusable' : 'per_request';
   },
   proofTime(s: PhaseState): number {
     return s.proof!.ts;
@@ -52,7 +55,7 @@ function proofReplayClaim(s: PhaseState): ReplayClaim {
   const p = s.proof!;
   const tol = s.options.clockToleranceS;
   const passportUntil = acceptedUntilMs(c.exp, tol);
-  const proofUntil = proofAcceptedUntilMs(p.ts, longestProofWindowS(s));
+  const proofUntil = proofAcceptedUntilMs(p.ts, longestProofMaxAgeS(s.options.freshness));
   const passportFrom = acceptedFromMs(c.iat, c.nbf, tol);
   const proofFrom = proofAcceptedFromMs(p.ts, tol);
   // Both windows hold now (claims and freshness phases), so the TTL exceeds the margin.
@@ -62,16 +65,6 @@ function proofReplayClaim(s: PhaseState): ReplayClaim {
     acceptedFromMs: proofFrom > passportFrom ? proofFrom : passportFrom,
     replayed: 'proof_replay',
   };
-}
-
-function longestProofWindowS(s: PhaseState): number {
-  const f = s.options.freshness;
-  let max = 0;
-  for (const k in f) {
-    const w = f[k as keyof typeof f].proofMaxAgeS;
-    if (w > max) max = w;
-  }
-  return max;
 }
 
 /**

@@ -39,12 +39,21 @@ function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
+/**
+ * Every proof kind's first rule: the request names a method, a path and an authority. The deny,
+ * or undefined when all three are there.
+ */
+export function requestLineMissing(s: PhaseState): ReasonCode | undefined {
+  const { view } = s;
+  if (view.method && view.path && view.authority) return undefined;
+  s.detail = !view.method ? 'no method' : !view.path ? 'no path' : 'no authority';
+  return 'request_malformed';
+}
+
 export function parsePhase(s: PhaseState): ReasonCode | undefined {
   const { view } = s;
-  if (!view.method || !view.path || !view.authority) {
-    s.detail = !view.method ? 'no method' : !view.path ? 'no path' : 'no authority';
-    return 'request_malformed';
-  }
+  const missingLine = requestLineMissing(s);
+  if (missingLine !== undefined) return missingLine;
   // transcript-v1 §6.2: the method line is the method as observed, so it must be a token.
   if (!isValidMethod(view.method)) {
     s.detail = `method ${quoted(view.method)} is not an HTTP token of 1-32 characters`;
@@ -64,17 +73,8 @@ export function parsePhase(s: PhaseState): ReasonCode | undefined {
     s.passportSha256 = digest;
     const hit = cache.get(s.bundle, digest);
     if (hit !== undefined) {
-      const parsed = parseProof(proof);
-      if (!parsed.ok) {
-        s.detail = parsed.detail;
-        return parsed.reason;
-      }
-      s.passport = passport;
       s.cachedPassport = hit;
-      s.kid = hit.kid;
-      s.alg = hit.alg;
-      s.proof = parsed.proof;
-      return undefined;
+      return takeProof(s, passport, proof, hit.kid, hit.alg);
     }
   }
   const jws = parseCompact(passport);
@@ -92,15 +92,20 @@ export function parsePhase(s: PhaseState): ReasonCode | undefined {
     s.detail = 'empty signature part';
     return 'passport_malformed';
   }
+  s.passportJws = jws;
+  return takeProof(s, passport, proof, header.kid, header.alg);
+}
+
+/** The last parse step on both paths (cached passport or not): the proof, then what parse found. */
+function takeProof(s: PhaseState, passport: string, proof: string, kid: string, alg: 'EdDSA' | 'ES256'): ReasonCode | undefined {
   const parsed = parseProof(proof);
   if (!parsed.ok) {
     s.detail = parsed.detail;
     return parsed.reason;
   }
   s.passport = passport;
-  s.passportJws = jws;
-  s.kid = header.kid;
-  s.alg = header.alg;
+  s.kid = kid;
+  s.alg = alg;
   s.proof = parsed.proof;
   return undefined;
 }

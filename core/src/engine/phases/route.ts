@@ -60,6 +60,7 @@ export function routePhase(s: PhaseState): ReasonCode | undefined {
     return deny(s, 'proof_kind_not_allowed', `route ${quoted(route.id)} does not accept ${quoted(kind.name)} proofs`);
   }
   const binds = kind.binds(s);
+  s.binding = binds;
   const minimum = route.min_binding ?? DEFAULT_MIN_BINDING;
   for (let i = 0; i < minimum.length; i++) {
     if (!binds.parts.has(minimum[i]!)) return deny(s, 'proof_binding_insufficient', `route ${quoted(route.id)} requires the proof to bind ${quoted(minimum[i]!)}`);
