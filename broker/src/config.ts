@@ -155,7 +155,10 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
     const subjects = r.strList('reusable.subjects', []);
     if (subjects.length === 0) r.problem('reusable.subjects', 'required, at least one subject pattern (who may get reusable passports)');
     for (const p of subjects) if (!URI.test(p) || p.length > 1024) r.problem('reusable.subjects', `${JSON.stringify(p)} is not a URI pattern`);
-    reusable = Object.freeze({ subjects: Object.freeze(subjects), maxLifetimeS: r.int('reusable.max_lifetime_s', maxLifetimeS, 1, 3600) });
+    const reusableMaxS = r.int('reusable.max_lifetime_s', maxLifetimeS, 1, 3600);
+    // A reusable request without lifetime_s gets default_lifetime_s: it must fit the reusable bound too.
+    if (reusableMaxS < defaultLifetimeS) r.problem('reusable.max_lifetime_s', 'must not be below default_lifetime_s (the lifetime of a reusable passport asked for without lifetime_s)');
+    reusable = Object.freeze({ subjects: Object.freeze(subjects), maxLifetimeS: reusableMaxS });
   }
 
   // One key, one trust domain: verifiers require a passport's trust_domain to equal its key's.
