@@ -104,18 +104,19 @@ export function createSigner(o: SignerOptions): Signer {
     const h = held.get(route);
     if (h instanceof Promise) return h;
     if (h !== undefined && clock() < h.refreshAtMs) return h.passport;
-    const pending = obtain(route, true).then(
-      (passport) => {
+    // One catch after the whole chain: a passport the source returned but that cannot be held (not
+    // a JWS) is dropped like a failed fetch, not kept as a rejection for every request.
+    const pending = obtain(route, true)
+      .then((passport) => {
         const c = readPassportClaims(passport);
         const before = refreshBeforeS ?? Math.min(30, Math.floor((c.exp - c.iat) / 2));
         held.set(route, { passport, refreshAtMs: (c.exp - before) * 1000 });
         return passport;
-      },
-      (error: unknown) => {
+      })
+      .catch((error: unknown) => {
         held.delete(route);
         throw error;
-      },
-    );
+      });
     held.set(route, pending);
     return pending;
   }
