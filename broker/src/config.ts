@@ -93,6 +93,11 @@ export const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 /** A URI with a scheme and no whitespace, as passports require for `iss` and `sub`. */
 const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/;
 
+/** Subject patterns (`software.allowed_subjects`, `reusable.subjects`): each a URI, at most 1024 characters. */
+function subjectPatternProblems(r: ConfigReader, key: string, patterns: readonly string[]): void {
+  for (const p of patterns) if (!URI.test(p) || p.length > 1024) r.problem(key, `${JSON.stringify(p)} is not a URI pattern`);
+}
+
 export interface ParseOptions {
   /** Relative file paths in the config are resolved against this (the config file's folder). */
   readonly baseDir?: string;
@@ -129,9 +134,7 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
     allowedSubjects: r.strList('software.allowed_subjects', DEFAULTS.software.allowed_subjects),
   };
   if (!isIdentityUri(software.subject)) r.problem('software.subject', `${identityProblem(software.subject)}`);
-  for (const p of software.allowedSubjects) {
-    if (!URI.test(p) || p.length > 1024) r.problem('software.allowed_subjects', `${JSON.stringify(p)} is not a URI pattern`);
-  }
+  subjectPatternProblems(r, 'software.allowed_subjects', software.allowedSubjects);
 
   let spiffe: SpiffePathConfig | undefined;
   if (r.get('spiffe') !== undefined) {
@@ -154,8 +157,11 @@ export function parseBrokerConfig(raw: unknown, options: ParseOptions = {}): Bro
     r.section('reusable', REUSABLE_KEYS);
     const subjects = r.strList('reusable.subjects', []);
     if (subjects.length === 0) r.problem('reusable.subjects', 'required, at least one subject pattern (who may get reusable passports)');
-    for (const p of subjects) if (!URI.test(p) || p.length > 1024) r.problem('reusable.subjects', `${JSON.stringify(p)} is not a URI pattern`);
-    reusable = Object.freeze({ subjects: Object.freeze(subjects), maxLifetimeS: r.int('reusable.max_lifetime_s', maxLifetimeS, 1, 3600) });
+    subjectPatternProblems(r, 'reusable.subjects', subjects);
+    const reusableMaxS = r.int('reusable.max_lifetime_s', maxLifetimeS, 1, 3600);
+    // A reusable request without lifetime_s gets default_lifetime_s: it must fit the reusable bound too.
+    if (reusableMaxS < defaultLifetimeS) r.problem('reusable.max_lifetime_s', 'must not be below default_lifetime_s (the lifetime of a reusable passport asked for without lifetime_s)');
+    reusable = Object.freeze({ subjects: Object.freeze(subjects), maxLifetimeS: reusableMaxS });
   }
 
   // One key, one trust domain: verifiers require a passport's trust_domain to equal its key's.

@@ -5,13 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, lstatSync, openSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { importPrivateJwk, parseKeySet, toPublicJwk, type SigningKey, type PublicJwk } from '../../core/src/index.js';
-import { fsReason } from '../../service/src/config.js';
+import { firstLine, fsReason, parseYamlOrJson } from '../../service/src/config.js';
 import { UsageError } from './args.js';
 import type { Io } from './command.js';
-
-const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 
 /** The file's text; `-` reads standard input. */
 export function readText(path: string, what: string): string {
@@ -39,7 +36,7 @@ export function readJson(path: string, what: string): unknown {
 export function readYamlOrJson(path: string, what: string): unknown {
   const text = readText(path, what);
   try {
-    return parseYaml(text, { uniqueKeys: true }) ?? {};
+    return parseYamlOrJson(text) ?? {};
   } catch (e) {
     throw new Error(`${what} ${path === '-' ? '(stdin)' : path}: not valid YAML/JSON (${firstLine(e)})`);
   }

@@ -116,26 +116,27 @@ export class Verifier {
     try {
       const read = await readBody(req, this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
       if (read === 'too_large') {
-        decision = edgeDecision('body_too_large', { method: req.method ?? '', path: target }, this.engine);
+        decision = edgeDecision('body_too_large', { method: req.method ?? '', path: target }, this.engine, `body longer than maxBodyBytes ${this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES}; the rest not read`);
       } else {
         body = read;
         const view = this.view(req, target, body);
         decision =
-          view === undefined
-            ? edgeDecision('request_malformed', { method: req.method ?? '', path: target }, this.engine)
+          typeof view === 'string'
+            ? edgeDecision('request_malformed', { method: req.method ?? '', path: target }, this.engine, view)
             : await verifyRequest({ view, bundle: this.bundles.current(), store: this.store, options: this.engine });
       }
     } catch (error) {
       this.metrics.internalError();
       this.options.onInternalError?.(error);
-      decision = edgeDecision('internal_error', {}, this.engine);
+      decision = edgeDecision('internal_error', {}, this.engine, 'unexpected error in the middleware verifier (passed to onInternalError)');
     }
     this.metrics.observeDecision(decision, (performance.now() - started) / 1000);
     this.audit.write(decision.audit);
     return decision.allow ? { decision, body } : { decision, body, deny: denyResponse(decision) };
   }
 
-  private view(req: IncomingMessage, target: string, body: Buffer): RequestView | undefined {
+  /** The request as the engine reads it, or (a string) what it lacks, the `request_malformed` detail. */
+  private view(req: IncomingMessage, target: string, body: Buffer): RequestView | string {
     const headers = new Map<string, string>();
     const repeated = new Set<string>();
     const raw = req.rawHeaders;
@@ -154,7 +155,9 @@ export class Verifier {
     // unbound URL-changing header (docs/bundle.md §1.2.4).
     if (forwarded) headers.delete('x-forwarded-host');
     const authority = forwarded || headers.get(':authority') || headers.get('host');
-    if (!req.method || !authority || !target) return undefined;
+    if (!req.method) return 'no request method';
+    if (!authority) return 'no Host header (nor a trusted X-Forwarded-Host)';
+    if (!target) return 'no request target';
     // The credential headers are read like Envoy presents them; a repeated one is refused by the
     // parse phase (credential_duplicated) because it is in `repeatedHeaders`.
     return {

@@ -104,18 +104,22 @@ export function createSigner(o: SignerOptions): Signer {
     const h = held.get(route);
     if (h instanceof Promise) return h;
     if (h !== undefined && clock() < h.refreshAtMs) return h.passport;
-    const pending = obtain(route, true).then(
-      (passport) => {
+    // One catch after the whole chain: a passport the source returned but that cannot be held (not
+    // a JWS, not reusable) is dropped like a failed fetch, not kept as a rejection for every request.
+    const pending = obtain(route, true)
+      .then((passport) => {
         const c = readPassportClaims(passport);
+        // Held and presented many times, a per-request passport would be allowed once and then
+        // jti_replay: refuse it here, naming the source, rather than send requests bound to fail.
+        if (c.reusable !== true) throw new TypeError(`createSigner reusable: the ${source.kind} passport source returned a per-request passport (no "reusable": true claim)`);
         const before = refreshBeforeS ?? Math.min(30, Math.floor((c.exp - c.iat) / 2));
         held.set(route, { passport, refreshAtMs: (c.exp - before) * 1000 });
         return passport;
-      },
-      (error: unknown) => {
+      })
+      .catch((error: unknown) => {
         held.delete(route);
         throw error;
-      },
-    );
+      });
     held.set(route, pending);
     return pending;
   }

@@ -22,13 +22,23 @@ export type Settings = Record<string, unknown>;
 
 export const isMapping = (v: unknown): v is Settings => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** The first line of an error's message: every problem here and in the CLI is one line. */
+export function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+}
+
+/** YAML (a superset of JSON) with duplicate keys refused: how every configuration or input document is read. */
+export function parseYamlOrJson(text: string): unknown {
+  return parseYaml(text, { uniqueKeys: true });
+}
+
 /** Why a file could not be read, in the words an operator expects. */
 export function fsReason(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'EISDIR') return 'is a directory';
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+  return firstLine(e);
 }
 
 /**
@@ -45,9 +55,9 @@ export function readConfigFile(path: string, label?: string): unknown {
     throw new ConfigError([`${named}: ${fsReason(e)}`]);
   }
   try {
-    return parseYaml(text, { uniqueKeys: true });
+    return parseYamlOrJson(text);
   } catch (e) {
-    throw new ConfigError([`${named}: not valid YAML/JSON (${(e as Error).message.split('\n')[0]})`]);
+    throw new ConfigError([`${named}: not valid YAML/JSON (${firstLine(e)})`]);
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { firstLine } from './config.js';
 
 export interface OpsSource {
   readonly metrics: { readonly contentType: string; render(): Promise<string> };
@@ -42,7 +43,7 @@ export function serveOps(source: OpsSource, req: IncomingMessage, res: ServerRes
         res.writeHead(200, { 'content-type': source.metrics.contentType, 'cache-control': 'no-store' });
         res.end(text);
       },
-      (error: unknown) => sendJson(res, 500, { error: 'metrics_unavailable', message: (error instanceof Error ? error.message : String(error)).split('\n')[0] }),
+      (error: unknown) => sendJson(res, 500, { error: 'metrics_unavailable', message: firstLine(error) }),
     );
   }
   return true;

@@ -50,6 +50,11 @@ describe('broker config', () => {
       'reusable.subjects: required, at least one subject pattern (who may get reusable passports)',
       'reusable.max_lifetime_s: must be an integer from 1 to 3600',
     ]);
+    // A reusable request without lifetime_s gets default_lifetime_s, so the reusable bound cannot be below it.
+    assert.deepEqual(problemsOf({ default_lifetime_s: 60, reusable: { subjects: ['urn:example:*'], max_lifetime_s: 30 } }), [
+      'reusable.max_lifetime_s: must not be below default_lifetime_s (the lifetime of a reusable passport asked for without lifetime_s)',
+    ]);
+    assert.equal(parseBrokerConfig({ default_lifetime_s: 30, reusable: { subjects: ['urn:example:*'], max_lifetime_s: 30 } }).reusable?.maxLifetimeS, 30);
   });
 
   it('reports every problem at once, unknown keys included', () => {

@@ -283,3 +283,48 @@ describe('middleware: two instances sharing one redis-server', function () {
     for (const reason of seen) assert.ok(reason === 'replay_store_unavailable' || reason === 'replay_state_lost', reason);
   });
 });
+
+describe('middleware: the verifier\'s own denies say why (detail, for the audit line)', function () {
+  this.timeout(30_000);
+  let t: TrustSetup;
+
+  before(() => {
+    t = makeTrust('tp-mw-detail-');
+    t.writeBundle(t.bundle());
+  });
+  after(() => t?.dispose());
+
+  it('body_too_large over maxBodyBytes and an internal error carry a detail; the client sees only the code', async () => {
+    const thrown = new Error('boom');
+    const verifier = await Verifier.open({ bundle: { path: t.bundlePath, signingKeys: t.jwksPath }, maxBodyBytes: 16 });
+    const seen: { reason: string; detail: string | undefined }[] = [];
+    const server = createServer((req, res) => {
+      const broken = req.url === '/broken';
+      if (broken) Object.defineProperty(req, 'rawHeaders', { get: () => { throw thrown; } });
+      void verifier.verify(req).then((v) => {
+        seen.push({ reason: v.decision.reason, detail: v.decision.detail });
+        res.statusCode = v.deny?.status ?? 200;
+        for (const [k, val] of Object.entries(v.deny?.headers ?? {})) res.setHeader(k, val);
+        res.end(v.deny?.body ?? '');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const s = sign(t, 'api.example.test', { body: `{"amount":${'1'.repeat(40)}}` });
+      const big = await send(base, s, { headers: { ...s.headers, host: 'api.example.test' } });
+      assertDenied(big, 'body_too_large');
+      assert.doesNotMatch(big.text, /maxBodyBytes/);
+      const small = sign(t, 'api.example.test', { body: '{}', path: '/broken' });
+      assertDenied(await send(base, small, { headers: { ...small.headers, host: 'api.example.test' } }), 'internal_error');
+      assert.deepEqual(seen, [
+        { reason: 'body_too_large', detail: 'body longer than maxBodyBytes 16; the rest not read' },
+        { reason: 'internal_error', detail: 'unexpected error in the middleware verifier (passed to onInternalError)' },
+      ]);
+    } finally {
+      server.close();
+      await verifier.close();
+    }
+  });
+});

@@ -117,6 +117,42 @@ describe('SDK reusable passports', () => {
     assert.equal(await sendAndDecide(a), 'jti_replay');
   });
 
+  it('drops a passport it cannot read like a failed fetch: the next request obtains another', async () => {
+    let calls = 0;
+    const s = signer({
+      passport: {
+        kind: 'custom',
+        get: async ({ holder }) => {
+          calls++;
+          if (calls === 1) return 'not-a-passport';
+          const { issuePassport } = await import('../../core/src/passport.js');
+          return issuePassport({ key: w.issuerKey, issuer: ISSUER, subject: SUBJECT, audience: AUDIENCE, trustDomain: TRUST_DOMAIN, holder: holder.publicJwk, keyBinding: 'software', lifetimeS: 600, nowMs: now, reusable: true });
+        },
+      },
+    });
+    await assert.rejects(sign(s), { name: 'TypeError', message: 'passport is not a compact JWS' });
+    const h = await sign(s);
+    assert.equal(calls, 2, 'the unreadable passport was not kept');
+    assert.equal(await sendAndDecide(h), 'ok');
+  });
+
+  it('refuses a per-request passport from the source instead of reusing it into jti_replay, and does not keep it', async () => {
+    let calls = 0;
+    const s = signer({
+      passport: {
+        kind: 'custom',
+        get: async ({ holder }) => {
+          calls++;
+          const { issuePassport } = await import('../../core/src/passport.js');
+          return issuePassport({ key: w.issuerKey, issuer: ISSUER, subject: SUBJECT, audience: AUDIENCE, trustDomain: TRUST_DOMAIN, holder: holder.publicJwk, keyBinding: 'software', lifetimeS: 600, nowMs: now });
+        },
+      },
+    });
+    await assert.rejects(sign(s), { name: 'TypeError', message: 'createSigner reusable: the custom passport source returned a per-request passport (no "reusable": true claim)' });
+    await assert.rejects(sign(s), /per-request passport/);
+    assert.equal(calls, 2, 'a refused passport is not kept');
+  });
+
   it('refuses a refreshBeforeS that is not a non-negative integer, naming the option', () => {
     assert.throws(() => signer({ reusable: { refreshBeforeS: -1 } }), /reusable.refreshBeforeS/);
   });
