@@ -1,8 +1,9 @@
 /**
  * The one redaction list. Everything that leaves the process as a log line or an audit event goes
- * through `redactForLog` first (STYLE habit 11: log `jti` and `sub`, never a token or a proof).
+ * through `redactForLog` first: log `jti` and `sub`, never a token, a proof, a key or a password
+ * (docs/audit-event.md, "What is never in an event").
  *
- * Two rules, applied at any depth:
+ * Three rules, applied at any depth:
  * 1. By key name. A key is compared after lower-casing and dropping everything but letters and
  *    digits (`X-TrustPlane-Passport`, `private_key` and `privateKey` all normalise alike). Its value
  *    is replaced by `REDACTED` when the name is `d` (the private member of an EC/OKP JWK) or
@@ -13,6 +14,10 @@
  *    object (`{"`) — is replaced by `REDACTED_JWS`, wherever in the string it sits (an error message,
  *    an `Authorization: Bearer …` value). Requiring the JSON-object header keeps long host names,
  *    which are also dot-separated and base64url-safe, out of the net.
+ * 3. By text. Inside any string, the user and password of a URL (RFC 3986 §3.2.1: `redis://u:pw@h`
+ *    becomes `redis://[REDACTED]@h`; a Redis client's error quotes its URL, a deny detail may quote
+ *    a header) and a PEM private key block (RFC 7468, to its END line or to the end of the string:
+ *    a key file read by mistake, quoted in an error) are replaced by `[REDACTED]`.
  *
  * The input is never modified; the result is a plain JSON-able copy (Maps become objects, bytes
  * become `[N bytes]`, cycles `[Circular]`, depth past 32 `[Truncated]`).
@@ -51,6 +56,14 @@ const JWS_MIN_LENGTH = 41;
  */
 const DOTTED_RUN = /[A-Za-z0-9_.-]+/g;
 
+/**
+ * URL userinfo: from `://` to `@` with no whitespace, `/`, `?`, `#` or `@` between. Anchored on the
+ * literal `://` and one character class, so the scan stays linear.
+ */
+const URL_USERINFO = /:\/\/[^\s/?#@]*@/g;
+/** A PEM private key (RFC 7468 §10, §11 and the SEC 1 / PKCS #1 labels), to its END line or to the end of the string. */
+const PEM_PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:(?!-----END)[\s\S])*(?:-----END [A-Z0-9 ]*PRIVATE KEY-----)?/g;
+
 export function isSensitiveKey(name: string): boolean {
   const n = name.toLowerCase().replace(/[^a-z0-9]/g, '');
   if (SENSITIVE_KEYS.has(n)) return true;
@@ -65,8 +78,10 @@ export function looksLikeJws(value: string): boolean {
   return parts.some(beginsJsonObject);
 }
 
-/** The string with every embedded JWS-looking run replaced. */
+/** The string with every URL password, PEM private key and embedded JWS-looking run replaced (rules 3 and 2). */
 export function redactString(value: string): string {
+  if (value.includes('://')) value = value.replace(URL_USERINFO, `://${REDACTED}@`);
+  if (value.includes('PRIVATE KEY-----')) value = value.replace(PEM_PRIVATE_KEY, REDACTED);
   if (value.length < JWS_MIN_LENGTH) return value;
   // A JWS-looking run has at least three parts, so two dots; a string with fewer has none to
   // replace. This spares the scan for the long dotless values every audit event carries (hex

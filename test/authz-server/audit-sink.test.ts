@@ -120,6 +120,21 @@ describe('AuditSink', () => {
     assert.equal(parsed.jti, 'jti-123');
   });
 
+  it('masks a URL password and a PEM private key in any field, on the fast line and on the generic one', () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+    const secret = 'pw-that-must-not-leak';
+    const planted = event({ decision: 'deny', reason_code: 'route_request_mismatch', detail: `header "x-upstream" is "https://ops:${secret}@up.internal/a" ${pem}`, path: `/a?u=redis://u:${secret}@r:6379` });
+    // The fast path (a flat event) and the generic walk (a nested member forces it) must agree.
+    for (const e of [planted, { ...planted, extra: { note: pem } } as unknown as AuditEvent]) {
+      const line = AuditSink.line(e);
+      assert.equal(line.includes(secret), false, line);
+      for (const body of pem.split('\n').filter((l) => l !== '' && !l.startsWith('-----'))) assert.equal(line.includes(body), false);
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(parsed.detail, `header "x-upstream" is "https://${REDACTED}@up.internal/a" ${REDACTED}%0A`);
+      assert.equal(parsed.path, `/a?u=redis://${REDACTED}@r:6379`);
+    }
+  });
+
   it('drops (and counts) events written after close, and close is idempotent', async () => {
     const file = path.join(dir, 'audit.jsonl');
     const sink = await AuditSink.open({ sink: 'file', file });
