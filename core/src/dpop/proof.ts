@@ -22,6 +22,7 @@
 import { sha256b64url } from '../encoding.js';
 import { parseCompact, type ParsedJws } from '../jws.js';
 import { checkPublicJwk, JwkError, verifyBytes, type ImportedPublicKey } from '../keys.js';
+import { PRIVATE_MEMBERS } from '../keys/jwk-import.js';
 import { cachedHolderKey } from '../engine/holder-keys.js';
 import type { ReasonCode } from '../reasons.js';
 import type { PublicJwk } from '../types.js';
@@ -55,12 +56,6 @@ export interface ParsedDpopProof {
 
 export type DpopProofParse = { ok: true; proof: ParsedDpopProof } | { ok: false; reason: ReasonCode };
 
-/**
- * Members of a private key of any JWK type (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2). Looked for
- * before the key type, so a private key of a type this verifier does not support is still named as
- * a private key (check 7), not as an unsupported one.
- */
-const PRIVATE_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'r', 't', 'k'];
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 const METHOD = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -80,6 +75,9 @@ export function parseDpopProof(text: string): DpopProofParse {
   if (h.crit !== undefined) return fail('dpop_proof_malformed');
   const jwk = h.jwk;
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return fail('dpop_jwk_invalid');
+  // The private members checkPublicJwk refuses (one list, ../keys/jwk-import.ts), looked for here
+  // before the key type, so a private key of a type this verifier does not support is still named
+  // as a private key (check 7), not as an unsupported one.
   for (const m of PRIVATE_MEMBERS) if ((jwk as Record<string, unknown>)[m] !== undefined) return fail('dpop_jwk_private');
   // A JWK may name its algorithm; `Ed25519` (RFC 9864 §2.2) is the same algorithm as the `EdDSA`
   // the key rules know, so it is read as that.
