@@ -28,6 +28,8 @@ import type { ReasonCode } from '../reasons.js';
 import type { PublicJwk } from '../types.js';
 import { isDpopAlg, algFitsKey } from './algs.js';
 import { normaliseHtu, MAX_HTU_LENGTH, type HtuTarget } from './htu.js';
+// `htm` in the method syntax the parse phase holds the request's method to (an RFC 9110 §9.1 token).
+import { isValidMethod } from '../transcript.js';
 
 export const DPOP_TYP = 'dpop+jwt';
 /** The proof `jti` is part of the replay key: 1–128 visible ASCII characters (a UUID, or 96+ random bits, RFC 9449 §4.2). */
@@ -57,7 +59,6 @@ export interface ParsedDpopProof {
 export type DpopProofParse = { ok: true; proof: ParsedDpopProof } | { ok: false; reason: ReasonCode };
 
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
-const METHOD = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 const fail = (reason: ReasonCode): DpopProofParse => ({ ok: false, reason });
@@ -101,7 +102,7 @@ export function parseDpopProof(text: string): DpopProofParse {
   }
   const p = jws.payload;
   if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > MAX_DPOP_JTI_LENGTH || !VISIBLE_ASCII.test(p.jti)) return fail('dpop_proof_malformed');
-  if (typeof p.htm !== 'string' || !METHOD.test(p.htm)) return fail('dpop_proof_malformed');
+  if (typeof p.htm !== 'string' || !isValidMethod(p.htm)) return fail('dpop_proof_malformed');
   if (typeof p.htu !== 'string' || p.htu.length === 0 || p.htu.length > MAX_HTU_LENGTH) return fail('dpop_proof_malformed');
   if (!isTime(p.iat)) return fail('dpop_proof_malformed');
   if (p.ath !== undefined && typeof p.ath !== 'string') return fail('dpop_proof_malformed');
