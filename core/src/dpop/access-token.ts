@@ -6,9 +6,9 @@
  * Keys come only from the bundle: a key or key reference in the token header is refused.
  */
 import { fromB64url } from '../encoding.js';
-import { isAudience, isIdentityUri, isKid, isTrustDomain } from '../identity.js';
+import { isAudience, isIdentityUri, isJti, isKid, isTrustDomain } from '../identity.js';
 import type { ParsedJws } from '../jws.js';
-import { KEY_HEADER_MEMBERS, MAX_JTI_LENGTH } from '../passport.js';
+import { KEY_HEADER_MEMBERS } from '../passport.js';
 import type { ReasonCode } from '../reasons.js';
 import { isDpopAlg } from './algs.js';
 
@@ -52,7 +52,6 @@ export interface AccessTokenClaims {
 
 export type AccessTokenClaimsCheck = { ok: true; claims: AccessTokenClaims } | { ok: false; reason: ReasonCode; detail: string };
 
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
@@ -72,7 +71,7 @@ export function checkAccessTokenClaims(p: ParsedJws['payload']): AccessTokenClai
   if (!isTime(p.exp)) return bad('exp');
   if (p.exp <= p.iat) return bad('exp must be after iat');
   if (p.nbf !== undefined && !isTime(p.nbf)) return bad('nbf');
-  if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > MAX_JTI_LENGTH || !VISIBLE_ASCII.test(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
+  if (!isJti(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
   if (p.trust_domain !== undefined && (typeof p.trust_domain !== 'string' || !isTrustDomain(p.trust_domain))) return bad('trust_domain must be a SPIFFE trust domain name');
   const cnf = p.cnf as Record<string, unknown> | undefined;
   if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf)) return bad('cnf must be an object with jkt (RFC 9449 §6.1)');

@@ -24,6 +24,7 @@ import { parseCompact, type ParsedJws } from '../jws.js';
 import { checkPublicJwk, JwkError, verifyBytes, type ImportedPublicKey } from '../keys.js';
 import { PRIVATE_MEMBERS } from '../keys/jwk-import.js';
 import { cachedHolderKey } from '../engine/holder-keys.js';
+import { isJti } from '../identity.js';
 import type { ReasonCode } from '../reasons.js';
 import type { PublicJwk } from '../types.js';
 import { isDpopAlg, algFitsKey } from './algs.js';
@@ -32,8 +33,6 @@ import { normaliseHtu, MAX_HTU_LENGTH, type HtuTarget } from './htu.js';
 import { isValidMethod } from '../transcript.js';
 
 export const DPOP_TYP = 'dpop+jwt';
-/** The proof `jti` is part of the replay key: 1–128 visible ASCII characters (a UUID, or 96+ random bits, RFC 9449 §4.2). */
-export const MAX_DPOP_JTI_LENGTH = 128;
 
 export interface DpopProofClaims {
   readonly jti: string;
@@ -58,7 +57,6 @@ export interface ParsedDpopProof {
 
 export type DpopProofParse = { ok: true; proof: ParsedDpopProof } | { ok: false; reason: ReasonCode };
 
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 const fail = (reason: ReasonCode): DpopProofParse => ({ ok: false, reason });
@@ -101,7 +99,8 @@ export function parseDpopProof(text: string): DpopProofParse {
     }
   }
   const p = jws.payload;
-  if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > MAX_DPOP_JTI_LENGTH || !VISIBLE_ASCII.test(p.jti)) return fail('dpop_proof_malformed');
+  // The proof `jti` is part of the replay key: the jti syntax of passports (a UUID, or 96+ random bits, RFC 9449 §4.2, fits).
+  if (!isJti(p.jti)) return fail('dpop_proof_malformed');
   if (typeof p.htm !== 'string' || !isValidMethod(p.htm)) return fail('dpop_proof_malformed');
   if (typeof p.htu !== 'string' || p.htu.length === 0 || p.htu.length > MAX_HTU_LENGTH) return fail('dpop_proof_malformed');
   if (!isTime(p.iat)) return fail('dpop_proof_malformed');
