@@ -4,7 +4,7 @@
  * into the decision engine's phases (parse → signature → claims → trust), built on the checks here.
  */
 import { randomBytes } from 'node:crypto';
-import { signCompact, type ParsedJws } from './jws.js';
+import { isNumericDate, signCompact, type ParsedJws } from './jws.js';
 import { algForJwk, type SigningKey } from './keys.js';
 import type { ReasonCode } from './reasons.js';
 import { isKeyBinding, type KeyBinding, type PassportClaims, type PublicJwk } from './types.js';
@@ -95,7 +95,6 @@ export function checkPassportHeader(h: Record<string, unknown>): HeaderCheck {
 
 export type ClaimsCheck = { ok: true; claims: PassportClaims } | { ok: false; reason: ReasonCode; detail: string };
 
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
  * Shape of the claims only; time and trust rules are separate phases. The syntax of each identity is
@@ -107,9 +106,9 @@ export function checkPassportClaimsShape(p: ParsedJws['payload']): ClaimsCheck {
   if (typeof p.iss !== 'string' || !isIdentityUri(p.iss)) return bad('iss must be an identity URI');
   if (typeof p.sub !== 'string' || !isIdentityUri(p.sub)) return bad('sub must be an identity URI');
   if (typeof p.aud !== 'string' || !isAudience(p.aud)) return bad('aud must be one string of 1-1024 visible ASCII characters');
-  if (!isTime(p.iat)) return bad('iat must be a non-negative integer');
-  if (!isTime(p.exp)) return bad('exp must be a non-negative integer');
-  if (p.nbf !== undefined && !isTime(p.nbf)) return bad('nbf must be a non-negative integer');
+  if (!isNumericDate(p.iat)) return bad('iat must be a non-negative integer');
+  if (!isNumericDate(p.exp)) return bad('exp must be a non-negative integer');
+  if (p.nbf !== undefined && !isNumericDate(p.nbf)) return bad('nbf must be a non-negative integer');
   if (!isJti(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
   if (typeof p.trust_domain !== 'string' || !isTrustDomain(p.trust_domain)) return bad('trust_domain must be a SPIFFE trust domain name');
   if (!isKeyBinding(p.key_binding)) return bad('key_binding must be software, remote_kms, hardware_local or attested_workload');

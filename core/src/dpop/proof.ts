@@ -20,7 +20,7 @@
  * The `jwk` goes through the one import path for public keys, core/src/keys.ts checkPublicJwk.
  */
 import { sha256b64url } from '../encoding.js';
-import { parseCompact, type ParsedJws } from '../jws.js';
+import { isNumericDate, parseCompact, type ParsedJws } from '../jws.js';
 import { checkPublicJwk, JwkError, verifyBytes, type ImportedPublicKey } from '../keys.js';
 import { PRIVATE_MEMBERS } from '../keys/jwk-import.js';
 import { cachedHolderKey } from '../engine/holder-keys.js';
@@ -57,7 +57,6 @@ export interface ParsedDpopProof {
 
 export type DpopProofParse = { ok: true; proof: ParsedDpopProof } | { ok: false; reason: ReasonCode };
 
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 const fail = (reason: ReasonCode): DpopProofParse => ({ ok: false, reason });
 
@@ -103,7 +102,7 @@ export function parseDpopProof(text: string): DpopProofParse {
   if (!isJti(p.jti)) return fail('dpop_proof_malformed');
   if (typeof p.htm !== 'string' || !isValidMethod(p.htm)) return fail('dpop_proof_malformed');
   if (typeof p.htu !== 'string' || p.htu.length === 0 || p.htu.length > MAX_HTU_LENGTH) return fail('dpop_proof_malformed');
-  if (!isTime(p.iat)) return fail('dpop_proof_malformed');
+  if (!isNumericDate(p.iat)) return fail('dpop_proof_malformed');
   if (p.ath !== undefined && typeof p.ath !== 'string') return fail('dpop_proof_malformed');
   const claims: DpopProofClaims = { jti: p.jti, htm: p.htm, htu: p.htu, iat: p.iat, ...(p.ath !== undefined ? { ath: p.ath as string } : {}) };
   return { ok: true, proof: { jws, alg: h.alg, key, keyCached: cached !== undefined, jwkMembers: candidate, claims } };
