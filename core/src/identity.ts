@@ -29,6 +29,8 @@ export const MAX_TRUST_DOMAIN_LENGTH = 255;
 export const MAX_AUDIENCE_LENGTH = 1024;
 /** `kid`, in characters of 0x21–0x7E, so also in bytes and in UTF-16 code units. */
 export const MAX_KID_LENGTH = 256;
+/** `jti` (docs/transcript-v1.md §4): of a passport, a DPoP access token and a DPoP proof alike. */
+export const MAX_JTI_LENGTH = 128;
 
 /** SPIFFE-ID.md §2.1, §2.2: one regex, segments that are `.` or `..` refused by the lookahead. */
 const SPIFFE_ID = /^spiffe:\/\/[a-z0-9._-]{1,255}(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]+)*$/;
@@ -81,6 +83,11 @@ export function isAudience(value: string): boolean {
 
 export function isKid(value: string): boolean {
   return value.length <= MAX_KID_LENGTH && VISIBLE.test(value);
+}
+
+/** A `jti`: 1–128 visible ASCII characters (it is part of a replay key and written into the transcript and logs). */
+export function isJti(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_JTI_LENGTH && VISIBLE.test(value);
 }
 
 /**

@@ -16,6 +16,14 @@ export interface ParsedJws {
   readonly signature: Buffer;
 }
 
+/**
+ * A JWT time claim (`iat`, `exp`, `nbf`: RFC 7519 §2 NumericDate) as this profile takes it: a
+ * non-negative integer number of seconds, no fraction (docs/transcript-v1.md §4).
+ */
+export function isNumericDate(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
 /** The longest token we parse at all; bounded so hostile input costs little. */
 export const MAX_JWS_LENGTH = 8192;
 

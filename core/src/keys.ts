@@ -99,12 +99,6 @@ export function algForJwk(jwk: Pick<PublicJwk, 'kty' | 'crv'>): SigningAlg {
   throw new TypeError('only Ed25519 and P-256 keys are supported');
 }
 
-export function algForKey(key: KeyObject): SigningAlg {
-  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
-  throw new TypeError('only Ed25519 and P-256 keys are supported');
-}
-
 /** JWS signature bytes: raw Ed25519, or ES256 as r||s (IEEE P1363), as RFC 7518 §3.4 requires. */
 export function signBytes(alg: SigningAlg, privateKey: KeyObject, data: Uint8Array): Buffer {
   return alg === 'EdDSA' ? sign(null, data, privateKey) : sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });

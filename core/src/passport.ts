@@ -4,18 +4,18 @@
  * into the decision engine's phases (parse → signature → claims → trust), built on the checks here.
  */
 import { randomBytes } from 'node:crypto';
-import { signCompact, type ParsedJws } from './jws.js';
+import { isNumericDate, signCompact, type ParsedJws } from './jws.js';
 import { algForJwk, type SigningKey } from './keys.js';
 import type { ReasonCode } from './reasons.js';
 import { isKeyBinding, type KeyBinding, type PassportClaims, type PublicJwk } from './types.js';
 import { b64url } from './encoding.js';
-import { identityProblem, isAudience, isIdentityUri, isKid, isTrustDomain, trustDomainProblem } from './identity.js';
+import { identityProblem, isAudience, isIdentityUri, isJti, isKid, isTrustDomain, trustDomainProblem } from './identity.js';
 
 export const PASSPORT_TYP = 'tp-passport+jwt';
 export const ALLOWED_ALGS: readonly string[] = Object.freeze(['EdDSA', 'ES256']);
 /** Header members that carry or point at a key. Keys come only from the bundle, by `kid`. */
 export const KEY_HEADER_MEMBERS: readonly string[] = Object.freeze(['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256']);
-export const MAX_JTI_LENGTH = 128;
+export { MAX_JTI_LENGTH } from './identity.js';
 export const DEFAULT_PASSPORT_LIFETIME_S = 60;
 
 export interface IssuePassportOptions {
@@ -95,9 +95,6 @@ export function checkPassportHeader(h: Record<string, unknown>): HeaderCheck {
 
 export type ClaimsCheck = { ok: true; claims: PassportClaims } | { ok: false; reason: ReasonCode; detail: string };
 
-const isStr = (v: unknown, max = 1024): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
  * Shape of the claims only; time and trust rules are separate phases. The syntax of each identity is
@@ -109,10 +106,10 @@ export function checkPassportClaimsShape(p: ParsedJws['payload']): ClaimsCheck {
   if (typeof p.iss !== 'string' || !isIdentityUri(p.iss)) return bad('iss must be an identity URI');
   if (typeof p.sub !== 'string' || !isIdentityUri(p.sub)) return bad('sub must be an identity URI');
   if (typeof p.aud !== 'string' || !isAudience(p.aud)) return bad('aud must be one string of 1-1024 visible ASCII characters');
-  if (!isTime(p.iat)) return bad('iat must be a non-negative integer');
-  if (!isTime(p.exp)) return bad('exp must be a non-negative integer');
-  if (p.nbf !== undefined && !isTime(p.nbf)) return bad('nbf must be a non-negative integer');
-  if (!isStr(p.jti, MAX_JTI_LENGTH) || !VISIBLE_ASCII.test(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
+  if (!isNumericDate(p.iat)) return bad('iat must be a non-negative integer');
+  if (!isNumericDate(p.exp)) return bad('exp must be a non-negative integer');
+  if (p.nbf !== undefined && !isNumericDate(p.nbf)) return bad('nbf must be a non-negative integer');
+  if (!isJti(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
   if (typeof p.trust_domain !== 'string' || !isTrustDomain(p.trust_domain)) return bad('trust_domain must be a SPIFFE trust domain name');
   if (!isKeyBinding(p.key_binding)) return bad('key_binding must be software, remote_kms, hardware_local or attested_workload');
   // docs/transcript-v1.md §15: present only as `true`; a passport without it is a per-request passport.

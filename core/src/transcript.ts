@@ -8,7 +8,7 @@
  *   - transcript/diagnose.ts: the field-digest table and mismatch diagnosis (§8).
  * This file is the entry point every importer uses; it re-exports the public parts.
  */
-export { type Canon, canonicalAuthority, canonicalPath, canonicalQuery, escapeText } from './transcript/canonical.js';
+export { type Canon, canonicalAuthority, canonicalPath, canonicalQuery, escapeText, trimOws } from './transcript/canonical.js';
 export {
   type CanonicalTarget,
   type Transcript,

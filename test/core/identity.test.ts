@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import { identityProblem, isAudience, isIdentityUri, isKid, isSpiffeId, isTrustDomain } from '../../core/src/identity.js';
+import { identityProblem, isAudience, isIdentityUri, isJti, isKid, isSpiffeId, isTrustDomain } from '../../core/src/identity.js';
 import { printable } from '../../core/src/printable.js';
 import { parseStrictJsonObject } from '../../core/src/strict-json.js';
 import { compileSubjectPattern, subjectPatternProblem } from '../../core/src/bundle/lib/rules.js';
@@ -365,5 +365,16 @@ describe('identity syntax against an independent reading of the spec', () => {
       ([s, hier, h, segs, lead]) => (hier ? `${s}://${h}${segs.map((x) => `/${x}`).join('')}` : `${s}:${lead ? '/' : ''}${segs.join('/')}`),
     );
     fc.assert(fc.property(uri, (u) => assert.equal(isIdentityUri(u), referenceIsIdentity(u), u)), { numRuns: 20000 });
+  });
+});
+
+describe('isJti (passport, DPoP access token and DPoP proof jti)', () => {
+  it('accepts 1-128 visible ASCII characters and nothing else', () => {
+    assert.equal(isJti('a'), true);
+    assert.equal(isJti('~'.repeat(128)), true);
+    assert.equal(isJti('a'.repeat(129)), false);
+    assert.equal(isJti(''), false);
+    for (const bad of ['a b', 'a\n', 'é', '\x7f']) assert.equal(isJti(bad), false, JSON.stringify(bad));
+    for (const bad of [1, null, undefined, ['a'], { a: 1 }]) assert.equal(isJti(bad), false, String(bad));
   });
 });

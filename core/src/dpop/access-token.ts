@@ -6,9 +6,9 @@
  * Keys come only from the bundle: a key or key reference in the token header is refused.
  */
 import { fromB64url } from '../encoding.js';
-import { isAudience, isIdentityUri, isKid, isTrustDomain } from '../identity.js';
-import type { ParsedJws } from '../jws.js';
-import { KEY_HEADER_MEMBERS, MAX_JTI_LENGTH } from '../passport.js';
+import { isAudience, isIdentityUri, isJti, isKid, isTrustDomain } from '../identity.js';
+import { isNumericDate, type ParsedJws } from '../jws.js';
+import { KEY_HEADER_MEMBERS } from '../passport.js';
 import type { ReasonCode } from '../reasons.js';
 import { isDpopAlg } from './algs.js';
 
@@ -52,8 +52,6 @@ export interface AccessTokenClaims {
 
 export type AccessTokenClaimsCheck = { ok: true; claims: AccessTokenClaims } | { ok: false; reason: ReasonCode; detail: string };
 
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
  * The claims a DPoP access token must carry (RFC 9068 §2.2, RFC 9449 §6.1), each in the syntax the
@@ -68,11 +66,11 @@ export function checkAccessTokenClaims(p: ParsedJws['payload']): AccessTokenClai
   if (typeof p.sub !== 'string' || !isIdentityUri(p.sub)) return bad('sub must be an identity URI');
   const aud = Array.isArray(p.aud) && p.aud.length === 1 ? (p.aud[0] as unknown) : p.aud;
   if (typeof aud !== 'string' || !isAudience(aud)) return bad('aud must be one audience of 1-1024 visible ASCII characters');
-  if (!isTime(p.iat)) return bad('iat');
-  if (!isTime(p.exp)) return bad('exp');
+  if (!isNumericDate(p.iat)) return bad('iat');
+  if (!isNumericDate(p.exp)) return bad('exp');
   if (p.exp <= p.iat) return bad('exp must be after iat');
-  if (p.nbf !== undefined && !isTime(p.nbf)) return bad('nbf');
-  if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > MAX_JTI_LENGTH || !VISIBLE_ASCII.test(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
+  if (p.nbf !== undefined && !isNumericDate(p.nbf)) return bad('nbf');
+  if (!isJti(p.jti)) return bad('jti must be 1-128 visible ASCII characters');
   if (p.trust_domain !== undefined && (typeof p.trust_domain !== 'string' || !isTrustDomain(p.trust_domain))) return bad('trust_domain must be a SPIFFE trust domain name');
   const cnf = p.cnf as Record<string, unknown> | undefined;
   if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf)) return bad('cnf must be an object with jkt (RFC 9449 §6.1)');

@@ -5,6 +5,8 @@
  * nor a JWT access token contains one, so a comma means two copies (docs/envoy-integration.md F1.2).
  */
 import type { ReasonCode } from '../reasons.js';
+// Spaces and horizontal tabs only (RFC 9110 §5.6.3 OWS), as for the transcript-v1 headers (docs/transcript-v1.md §3).
+import { trimOws } from '../transcript.js';
 import type { RequestView } from '../types.js';
 
 export const DPOP_HEADER = 'dpop';
@@ -44,13 +46,4 @@ export function readDpopCredentials(view: RequestView): DpopCredentials {
   const p = proof === undefined ? '' : trimOws(proof);
   if (p === '') return { ok: false, reason: 'dpop_proof_missing' };
   return { ok: true, token, proof: p };
-}
-
-/** Spaces and horizontal tabs only (RFC 9110 §5.6.3 OWS), as for the transcript-v1 headers (docs/transcript-v1.md §3). */
-function trimOws(v: string): string {
-  let start = 0;
-  let end = v.length;
-  while (start < end && (v.charCodeAt(start) === 0x20 || v.charCodeAt(start) === 0x09)) start++;
-  while (end > start && (v.charCodeAt(end - 1) === 0x20 || v.charCodeAt(end - 1) === 0x09)) end--;
-  return v.slice(start, end);
 }

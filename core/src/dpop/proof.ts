@@ -20,17 +20,19 @@
  * The `jwk` goes through the one import path for public keys, core/src/keys.ts checkPublicJwk.
  */
 import { sha256b64url } from '../encoding.js';
-import { parseCompact, type ParsedJws } from '../jws.js';
+import { isNumericDate, parseCompact, type ParsedJws } from '../jws.js';
 import { checkPublicJwk, JwkError, verifyBytes, type ImportedPublicKey } from '../keys.js';
+import { PRIVATE_MEMBERS } from '../keys/jwk-import.js';
 import { cachedHolderKey } from '../engine/holder-keys.js';
+import { isJti } from '../identity.js';
 import type { ReasonCode } from '../reasons.js';
 import type { PublicJwk } from '../types.js';
 import { isDpopAlg, algFitsKey } from './algs.js';
 import { normaliseHtu, MAX_HTU_LENGTH, type HtuTarget } from './htu.js';
+// `htm` in the method syntax the parse phase holds the request's method to (an RFC 9110 §9.1 token).
+import { isValidMethod } from '../transcript.js';
 
 export const DPOP_TYP = 'dpop+jwt';
-/** The proof `jti` is part of the replay key: 1–128 visible ASCII characters (a UUID, or 96+ random bits, RFC 9449 §4.2). */
-export const MAX_DPOP_JTI_LENGTH = 128;
 
 export interface DpopProofClaims {
   readonly jti: string;
@@ -55,15 +57,6 @@ export interface ParsedDpopProof {
 
 export type DpopProofParse = { ok: true; proof: ParsedDpopProof } | { ok: false; reason: ReasonCode };
 
-/**
- * Members of a private key of any JWK type (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2). Looked for
- * before the key type, so a private key of a type this verifier does not support is still named as
- * a private key (check 7), not as an unsupported one.
- */
-const PRIVATE_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'r', 't', 'k'];
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
-const METHOD = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/;
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 const fail = (reason: ReasonCode): DpopProofParse => ({ ok: false, reason });
 
@@ -80,6 +73,9 @@ export function parseDpopProof(text: string): DpopProofParse {
   if (h.crit !== undefined) return fail('dpop_proof_malformed');
   const jwk = h.jwk;
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return fail('dpop_jwk_invalid');
+  // The private members checkPublicJwk refuses (one list, ../keys/jwk-import.ts), looked for here
+  // before the key type, so a private key of a type this verifier does not support is still named
+  // as a private key (check 7), not as an unsupported one.
   for (const m of PRIVATE_MEMBERS) if ((jwk as Record<string, unknown>)[m] !== undefined) return fail('dpop_jwk_private');
   // A JWK may name its algorithm; `Ed25519` (RFC 9864 §2.2) is the same algorithm as the `EdDSA`
   // the key rules know, so it is read as that.
@@ -102,10 +98,11 @@ export function parseDpopProof(text: string): DpopProofParse {
     }
   }
   const p = jws.payload;
-  if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > MAX_DPOP_JTI_LENGTH || !VISIBLE_ASCII.test(p.jti)) return fail('dpop_proof_malformed');
-  if (typeof p.htm !== 'string' || !METHOD.test(p.htm)) return fail('dpop_proof_malformed');
+  // The proof `jti` is part of the replay key: the jti syntax of passports (a UUID, or 96+ random bits, RFC 9449 §4.2, fits).
+  if (!isJti(p.jti)) return fail('dpop_proof_malformed');
+  if (typeof p.htm !== 'string' || !isValidMethod(p.htm)) return fail('dpop_proof_malformed');
   if (typeof p.htu !== 'string' || p.htu.length === 0 || p.htu.length > MAX_HTU_LENGTH) return fail('dpop_proof_malformed');
-  if (!isTime(p.iat)) return fail('dpop_proof_malformed');
+  if (!isNumericDate(p.iat)) return fail('dpop_proof_malformed');
   if (p.ath !== undefined && typeof p.ath !== 'string') return fail('dpop_proof_malformed');
   const claims: DpopProofClaims = { jti: p.jti, htm: p.htm, htu: p.htu, iat: p.iat, ...(p.ath !== undefined ? { ath: p.ath as string } : {}) };
   return { ok: true, proof: { jws, alg: h.alg, key, keyCached: cached !== undefined, jwkMembers: candidate, claims } };

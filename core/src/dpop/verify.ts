@@ -5,6 +5,7 @@
  * phase on the proof's `iat`, and last the replay consume of the proof's `jti`.
  */
 import type { CompiledBundle, CompiledKey } from '../bundle/compile.js';
+import { acceptedFromMs, acceptedUntilMs } from '../engine/acceptance.js';
 import { parseCompact, type ParsedJws } from '../jws.js';
 import { verifyBytes } from '../keys.js';
 import type { ReasonCode } from '../reasons.js';
@@ -70,10 +71,9 @@ export function checkDpopClaims(c: DpopCredential, o: DpopClaimsOptions): Step<A
   const shape = checkAccessTokenClaims(c.tokenJws.payload);
   if (!shape.ok) return no(shape.reason);
   const t = shape.claims;
-  const tol = o.clockToleranceS;
-  if (o.nowMs >= (t.exp + tol) * 1000) return no('access_token_expired');
-  const from = t.nbf !== undefined && t.nbf > t.iat ? t.nbf : t.iat;
-  if (o.nowMs < (from - tol) * 1000) return no('access_token_not_yet_valid');
+  // The passport's window, by the same functions (../engine/acceptance.ts), so the two cannot drift.
+  if (o.nowMs >= acceptedUntilMs(t.exp, o.clockToleranceS)) return no('access_token_expired');
+  if (o.nowMs < acceptedFromMs(t.iat, t.nbf, o.clockToleranceS)) return no('access_token_not_yet_valid');
   if (c.proof.key.jkt !== t.jkt) return no('dpop_key_mismatch');
   return { ok: true, value: t };
 }

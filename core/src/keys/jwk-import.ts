@@ -76,7 +76,7 @@ export class JwkError extends TypeError {
  * Members of a private key of any JWK type (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2). Refused
  * wherever a public key belongs, so a private key is never shipped by mistake to where public keys go.
  */
-const PRIVATE_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'r', 't', 'k'];
+export const PRIVATE_MEMBERS: readonly string[] = Object.freeze(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'r', 't', 'k']);
 const OPTIONAL_MEMBERS: readonly string[] = ['kid', 'alg', 'use', 'key_ops'];
 const VISIBLE_ASCII = /^[\x21-\x7e]{1,256}$/;
 

@@ -238,11 +238,19 @@ export function escapeText(s: string): string {
 
 /** Header values are compared after trimming optional whitespace at both ends, as Envoy stores them. */
 export function canonicalHeaderValue(v: string): string {
+  return escapeText(trimOws(v));
+}
+
+/**
+ * Spaces and horizontal tabs at both ends removed (RFC 9110 §5.6.3 OWS, docs/transcript-v1.md §3);
+ * no other character, Unicode spaces included (String#trim would drop those too).
+ */
+export function trimOws(v: string): string {
   let start = 0;
   let end = v.length;
   while (start < end && isOws(v.charCodeAt(start))) start++;
   while (end > start && isOws(v.charCodeAt(end - 1))) end--;
-  return escapeText(v.slice(start, end));
+  return start === 0 && end === v.length ? v : v.slice(start, end);
 }
 
 function isOws(c: number): boolean {
