@@ -6,11 +6,10 @@
  * (--expose-gc), the primary's with the replay store's entries.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { assertAllow, assertDeny } from '../support/check-assertions.js';
 import { afterStart, nextSecond, waitFor } from '../support/clock.js';
 import { makeCheckClient } from '../support/server-clients.js';
-import { CLI_MAIN, baseConfig, spawnServerProcess, type ServerProcess } from '../support/server-harness.js';
+import { baseConfig, requireBuiltCli, spawnServerProcess, type ServerProcess } from '../support/server-harness.js';
 import { checkBytes, signCheck } from '../support/signed-check.js';
 import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 
@@ -34,7 +33,7 @@ describe('authz server memory reports (TRUSTPLANE_MEMORY_REPORT_MS, real process
   const saved = process.env['TRUSTPLANE_MEMORY_REPORT_MS'];
 
   before(function () {
-    if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} is missing: build first (npx tsc -p .)`);
+    requireBuiltCli();
   });
 
   beforeEach(() => {

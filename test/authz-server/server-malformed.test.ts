@@ -341,6 +341,7 @@ describe('authz server over gRPC: malformed input', function () {
           const response = await client.check(bytes);
           assert.equal(response.http_response, 'denied_response');
           assert.notEqual(response.status?.code ?? 0, 0);
+          assertDeny(response, 'request_malformed');
         }),
         { numRuns: 300 },
       );

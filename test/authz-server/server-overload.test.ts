@@ -53,6 +53,18 @@ describe('authz server under overload (real gRPC, real redis-server)', function 
     clients.push(client);
     return { srv, client };
   };
+
+  /** A real redis-server, and a server whose replay store is a BusyAfterSend on it, SERVING. */
+  const startBusy = async (ctx: Mocha.Context): Promise<{ client: CheckClient; store: BusyAfterSend; redis: RedisServer }> => {
+    redis = await RedisServer.create(redisBinaryOrSkip(ctx));
+    await seedGeneration(redis); // a Redis that has forgotten nothing: these tests are about overload, not amnesia
+    await seedGeneration(redis, 0, 'tp:busy:');
+    const busy = (store = new BusyAfterSend({ topology: { url: redis.url }, connectTimeoutMs: 500, commandTimeoutMs: 100, keyPrefix: 'tp:busy:' }));
+    const { srv, client } = await start({}, busy);
+    await waitFor('SERVING with Redis', async () => (await healthCheck(srv.grpcAddress)) === 'SERVING', 5000);
+    return { client, store: busy, redis };
+  };
+
   const redisConfig = (commandTimeoutMs: number): Record<string, unknown> => ({
     replay: { store: 'redis', redis: { url: redis!.url, command_timeout_ms: commandTimeoutMs, connect_timeout_ms: 500 } },
   });
@@ -124,12 +136,7 @@ describe('authz server under overload (real gRPC, real redis-server)', function 
   });
 
   it('counts a Redis reply that arrived while the event loop was busy past the store timeout: the check is allowed, not replay_store_unavailable', async function () {
-    redis = await RedisServer.create(redisBinaryOrSkip(this));
-    await seedGeneration(redis); // a Redis that has forgotten nothing: these tests are about overload, not amnesia
-    await seedGeneration(redis, 0, 'tp:busy:');
-    store = new BusyAfterSend({ topology: { url: redis.url }, connectTimeoutMs: 500, commandTimeoutMs: 100, keyPrefix: 'tp:busy:' });
-    const { srv, client } = await start({}, store);
-    await waitFor('SERVING with Redis', async () => (await healthCheck(srv.grpcAddress)) === 'SERVING', 5000);
+    const { client, store } = await startBusy(this);
     store.busyMs = 350;
     const bytes = checkBytes(signCheck(trust));
     assertAllow(await client.check(bytes, 5000), 'payments-create');
@@ -137,12 +144,7 @@ describe('authz server under overload (real gRPC, real redis-server)', function 
   });
 
   it('answers `overloaded` when the busy event loop, not the store, used up the wait, and replay_store_unavailable when a paused Redis did', async function () {
-    redis = await RedisServer.create(redisBinaryOrSkip(this));
-    await seedGeneration(redis); // a Redis that has forgotten nothing: these tests are about overload, not amnesia
-    await seedGeneration(redis, 0, 'tp:busy:');
-    store = new BusyAfterSend({ topology: { url: redis.url }, connectTimeoutMs: 500, commandTimeoutMs: 100, keyPrefix: 'tp:busy:' });
-    const { srv, client } = await start({}, store);
-    await waitFor('SERVING with Redis', async () => (await healthCheck(srv.grpcAddress)) === 'SERVING', 5000);
+    const { client, store, redis } = await startBusy(this);
     redis.pause();
     store.busyMs = 350;
     assertDeny(await client.check(checkBytes(signCheck(trust)), 5000), 'overloaded');

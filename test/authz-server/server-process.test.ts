@@ -4,30 +4,17 @@
  * store shared by two workers. Every process and redis-server started here is stopped in `after`.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReasonCode } from '../../core/src/reasons.js';
-import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { assertAllow, assertDeny, tally } from '../support/check-assertions.js';
 import { afterStart, nextSecond, sleep } from '../support/clock.js';
 import { httpGet, makeCheckClient, type CheckClient } from '../support/server-clients.js';
-import { CLI_MAIN, baseConfig, spawnServerProcess, type ServerProcess } from '../support/server-harness.js';
+import { baseConfig, requireBuiltCli, spawnServerProcess, type ServerProcess } from '../support/server-harness.js';
 import { checkBytes, signCheck } from '../support/signed-check.js';
 import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
-import { structToPlain, type OfficialCheckResponse } from '../support/envoy-api.js';
+import type { OfficialCheckResponse } from '../support/envoy-api.js';
 import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
-
-function reasonOf(r: OfficialCheckResponse): string {
-  return String(structToPlain(r.dynamic_metadata)['reason']);
-}
-
-function tally(responses: readonly OfficialCheckResponse[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of responses) {
-    const key = r.http_response === 'ok_response' ? `allow:${reasonOf(r)}` : reasonOf(r);
-    out[key] = (out[key] ?? 0) + 1;
-  }
-  return out;
-}
 
 describe('authz server as real processes', function () {
   this.timeout(90_000);
@@ -43,7 +30,7 @@ describe('authz server as real processes', function () {
   };
 
   before(function () {
-    if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} is missing: build first (npx tsc -p .)`);
+    requireBuiltCli();
   });
 
   beforeEach(() => {

@@ -4,17 +4,16 @@
  * real redis-server. Every request is signed with real keys on the real clock.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import type { Route } from '../../core/src/bundle/types.js';
 import { readPassportClaims } from '../../core/src/sign-request.js';
 import { VerifiedPassportCache } from '../../authz-server/src/passport-cache.js';
-import { assertAllow, assertDeny } from '../support/check-assertions.js';
+import { assertAllow, assertDeny, tally } from '../support/check-assertions.js';
 import { sleep, waitFor } from '../support/clock.js';
 import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
-import { CLI_MAIN, baseConfig, spawnServerProcess, startInProcess, type InProcessServer, type ServerProcess } from '../support/server-harness.js';
+import { baseConfig, requireBuiltCli, spawnServerProcess, startInProcess, type InProcessServer, type ServerProcess } from '../support/server-harness.js';
 import { checkBytes, signCheck, type SignedCheck, type SignedCheckOptions } from '../support/signed-check.js';
 import { defaultRoutes, makeTrust, type TrustSetup } from '../support/trust-setup.js';
-import { structToPlain, type OfficialCheckResponse } from '../support/envoy-api.js';
+import type { OfficialCheckResponse } from '../support/envoy-api.js';
 import { RedisServer, redisBinaryOrSkip, seedGeneration } from '../support/redis-server.js';
 import { route } from '../support/world.js';
 
@@ -41,19 +40,6 @@ function session(trust: TrustSetup, token?: string, over: SignedCheckOptions = {
     ...(token !== undefined ? { passportToken: token } : { passport: { reusable: true, lifetimeS: 600 } }),
     ...over,
   });
-}
-
-function reasonOf(r: OfficialCheckResponse): string {
-  return String(structToPlain(r.dynamic_metadata)['reason']);
-}
-
-function tally(responses: readonly OfficialCheckResponse[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of responses) {
-    const key = r.http_response === 'ok_response' ? `allow:${reasonOf(r)}` : reasonOf(r);
-    out[key] = (out[key] ?? 0) + 1;
-  }
-  return out;
 }
 
 describe('authz server over gRPC: reusable passports', function () {
@@ -174,7 +160,7 @@ describe('reusable passports: two server processes on one redis-server', functio
   const clients: CheckClient[] = [];
 
   before(function () {
-    if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} is missing: build first (npx tsc -p .)`);
+    requireBuiltCli();
   });
 
   after(async () => {

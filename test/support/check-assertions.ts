@@ -53,3 +53,18 @@ export function assertAllow(r: OfficialCheckResponse, route: string): void {
   const headers = headerMap(r.ok_response?.headers);
   assert.equal(headers['x-trustplane-route'], route);
 }
+
+/** The reason code a CheckResponse carries in its dynamic metadata (allow or deny). */
+export function reasonOf(r: OfficialCheckResponse): string {
+  return String(structToPlain(r.dynamic_metadata)['reason']);
+}
+
+/** How many responses ended how: `allow:<reason>` for an allow, the reason code for a deny. */
+export function tally(responses: readonly OfficialCheckResponse[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of responses) {
+    const key = r.http_response === 'ok_response' ? `allow:${reasonOf(r)}` : reasonOf(r);
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return out;
+}

@@ -3,7 +3,7 @@
  * as a child process with a config file, ready once `/readyz` answers. Nothing is mocked.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../authz-server/src/config.js';
 import { createLogger } from '../../service/src/log.js';
@@ -16,6 +16,11 @@ import { httpGet } from './server-clients.js';
 import type { TrustSetup } from './trust-setup.js';
 
 export const CLI_MAIN = join(REPO_ROOT, 'dist', 'cli', 'src', 'main.js');
+
+/** Fails (in a `before` hook) when the built CLI that spawnServerProcess runs is missing. */
+export function requireBuiltCli(): void {
+  if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} is missing: build first (npx tsc -p .)`);
+}
 
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
