@@ -16,7 +16,7 @@ import { createSecureContext } from 'node:tls';
 import { dirname } from 'node:path';
 import { BundleError } from '../../core/src/server-api.js';
 import { BundleSource } from './bundle-source.js';
-import { ConfigError, fsReason, readConfigFile } from '../../service/src/config.js';
+import { ConfigError, firstLine, fsReason, readConfigFile } from '../../service/src/config.js';
 import { loadConfig, type Overrides, type ServerConfig } from './config.js';
 import { readSigningKeys } from './server.js';
 
@@ -34,7 +34,6 @@ export interface ConfigCheck {
   readonly bundle?: { readonly serial: number; readonly sha256: string };
 }
 
-const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 
 export async function checkConfig(input: ConfigCheckInput): Promise<ConfigCheck> {
   let file: unknown;

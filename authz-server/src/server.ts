@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { DEFAULT_ENGINE_OPTIONS, createReplayStore, parseKeySet, type CompiledBundle, type EngineOptions, type ReplayStoreConfig, type ReplayStore, type PublicJwk, type PassportCache } from '../../core/src/server-api.js';
-import { fsReason } from '../../service/src/config.js';
+import { firstLine, fsReason } from '../../service/src/config.js';
 import { AuditSink } from './audit-sink.js';
 import { BundleSource } from './bundle-source.js';
 import { CheckService } from './check-service.js';
@@ -90,7 +90,7 @@ export function readSigningKeys(path: string | undefined): PublicJwk[] {
   try {
     return parseKeySet(JSON.parse(text));
   } catch (e) {
-    throw new Error(`bundle.signing_keys ${path}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
+    throw new Error(`bundle.signing_keys ${path}: ${firstLine(e)}`);
   }
 }
 

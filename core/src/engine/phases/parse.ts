@@ -8,7 +8,8 @@ import { sha256b64url } from '../../encoding.js';
 import { parseCompact } from '../../jws.js';
 import { KEY_HEADER_MEMBERS, PASSPORT_TYP, checkPassportHeader } from '../../passport.js';
 import { parseProof } from '../../proof.js';
-import { isValidMethod } from '../../transcript.js';
+// transcript-v1 §3: only spaces and tabs around a credential are ignored (RFC 9110 §5.6.3 OWS).
+import { isValidMethod, trimOws } from '../../transcript.js';
 import { HEADER } from '../../types.js';
 import { quoted } from '../detail.js';
 import type { PhaseState } from '../state.js';
@@ -19,24 +20,6 @@ function single(s: PhaseState, name: string): string | undefined | 'dup' {
   if (v === undefined) return undefined;
   if (s.view.repeatedHeaders?.has(name) || v.includes(',')) return 'dup';
   return trimOws(v);
-}
-
-/**
- * transcript-v1 §3: only spaces and horizontal tabs around a credential are ignored (RFC 9110
- * §5.6.3 OWS, which Envoy strips anyway). String#trim would also drop U+00A0, U+FEFF, U+2028 and
- * the other Unicode spaces, which a second verifier might not; such a character is part of the
- * value and makes it malformed.
- */
-function trimOws(v: string): string {
-  let start = 0;
-  let end = v.length;
-  while (start < end && isOws(v.charCodeAt(start))) start++;
-  while (end > start && isOws(v.charCodeAt(end - 1))) end--;
-  return start === 0 && end === v.length ? v : v.slice(start, end);
-}
-
-function isOws(c: number): boolean {
-  return c === 0x20 || c === 0x09;
 }
 
 /**
