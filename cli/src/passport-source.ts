@@ -27,6 +27,8 @@ export interface PassportSupplier {
  */
 export function passportOutput(p: Parsed): Pick<Output, 'flag' | 'path' | 'replace'>[] {
   const path = str(p, 'passport-out');
+  // Standard output carries the command's own result (headers, the response): a passport there would be mixed into it.
+  if (path === '-') throw new UsageError('--passport-out needs a file path, not - (sign --json prints the passport)');
   return path === undefined ? [] : [{ flag: '--passport-out', path, replace: bool(p, 'force') }];
 }
 
