@@ -1,5 +1,5 @@
 /**
- * Where the passport of `sign` and `request` comes from (docs/cli.md, "Passport source"): exactly one
+ * Where the passport of `sign` and `request` comes from (docs/cli.md, `trustplane sign`): exactly one
  * of --passport (as given), --issuer-key (minted here) or --broker (asked of the broker, software or
  * SPIFFE path); per-request, or with --reusable one reusable passport for the whole run
  * (docs/transcript-v1.md §15), saved with --passport-out.
