@@ -4,8 +4,8 @@
  * is reported at once. Defaults live only in DEFAULTS below; `docs/configuration.md` lists them.
  */
 import { availableParallelism } from 'node:os';
+import { PASSPORT_CACHE_DEFAULT_MAX_ENTRIES } from '../../core/src/server-api.js';
 import { ConfigError, ConfigReader, isMapping, mergeSettings, type Settings } from '../../service/src/config.js';
-import { PASSPORT_CACHE_DEFAULT_MAX_ENTRIES } from './passport-cache.js';
 
 export interface RedisSettings {
   readonly url?: string;

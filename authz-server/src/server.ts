@@ -6,12 +6,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
-import { DEFAULT_ENGINE_OPTIONS, createReplayStore, parseKeySet, type CompiledBundle, type EngineOptions, type ReplayStoreConfig, type ReplayStore, type PublicJwk, type PassportCache } from '../../core/src/server-api.js';
+import { DEFAULT_ENGINE_OPTIONS, VerifiedPassportCache, createReplayStore, parseKeySet, type CompiledBundle, type EngineOptions, type ReplayStoreConfig, type ReplayStore, type PublicJwk, type PassportCache } from '../../core/src/server-api.js';
 import { firstLine, fsReason } from '../../service/src/config.js';
 import { AuditSink } from './audit-sink.js';
 import { BundleSource } from './bundle-source.js';
 import { CheckService } from './check-service.js';
-import { VerifiedPassportCache } from './passport-cache.js';
 import type { ServerConfig } from './config.js';
 import { Readiness } from './health.js';
 import { createLogger, errorFields, type Logger } from '../../service/src/log.js';

@@ -1,13 +1,15 @@
 /**
- * What `sign` and `request` share: the curl-like request flags, where the passport comes from
- * (given, minted with a local issuer key, or asked of the broker), and the captured-request file
- * that `trustplane verify` reads (docs/cli.md, "Captured request").
+ * What `sign` and `request` share: the curl-like request flags, the passport source (in
+ * ./passport-source.ts: given, minted with a local issuer key, or asked of the broker; per-request
+ * or reusable), and the captured-request file that `trustplane verify` reads (docs/cli.md,
+ * "Captured request").
  */
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { BrokerRequestError, fetchTrustEntry, requestPassport, spiffePop } from '../../broker/src/client.js';
-import { issuePassport, DEFAULT_PASSPORT_LIFETIME_S, signRequest, isKeyBinding, type SigningKey, type KeyBinding } from '../../core/src/index.js';
+import { signRequest, type SigningKey } from '../../core/src/index.js';
 import { UsageError, list, str, type FlagSpec, type Parsed } from './args.js';
-import { parseIntFlag, readBytes, readPrivateKey, readText, type InputFile } from './files.js';
+import { readBytes, type InputFile } from './files.js';
+import type { PassportSupplier } from './passport-source.js';
+
+export { mintOptions, passportOutput, passportSupplier, type PassportSupplier } from './passport-source.js';
 
 export const REQUEST_FLAGS: FlagSpec = {
   passport: { type: 'string' },
@@ -29,6 +31,9 @@ export const REQUEST_FLAGS: FlagSpec = {
   'svid-chain': { type: 'string' },
   'svid-key': { type: 'string' },
   'broker-issuer': { type: 'string' },
+  reusable: { type: 'boolean' },
+  'passport-out': { type: 'string' },
+  force: { type: 'boolean' },
   json: { type: 'boolean' },
 };
 
@@ -61,6 +66,11 @@ export const REQUEST_USAGE = `  request:
                           --subject URI, --trust-domain TD, --audience AUD
                           [--key-binding CLASS (default software)] [--lifetime S (default 60)]
   --broker SOCKET         ask the broker on its Unix socket; with --audience AUD [--lifetime S]
+  --reusable              with --issuer-key or --broker: one reusable passport ("reusable": true,
+                          docs/transcript-v1.md §15) instead of a per-request one; the route must
+                          have reusable_passport, and --lifetime stay within its max_lifetime_s
+  --passport-out FILE     with --reusable: save that passport (mode 0600) for later
+                          --passport @FILE; an existing FILE is refused unless --force
     and, for the SPIFFE path (attested_workload passports, docs/broker.md):
     --svid-chain FILE     the X.509-SVID, PEM: the leaf certificate first, then intermediates
     --svid-key FILE       the SVID's private key, PEM (PKCS#8, SEC1 or PKCS#1)
@@ -106,106 +116,6 @@ export function requestSpec(p: Parsed): RequestSpec {
   if (given !== undefined && !TOKEN.test(given)) throw new UsageError(`--request ${given} is not an HTTP method`);
   const method = (given ?? (data !== undefined || dataFile !== undefined ? 'POST' : 'GET')).toUpperCase();
   return { method, url, headers, body, route, bindHeaders: list(p, 'bind-header') };
-}
-
-/** Where each request's passport comes from: exactly one of --passport, --issuer-key, --broker. */
-export type PassportSupplier = (holder: SigningKey, route: string) => Promise<string>;
-
-export function passportSupplier(p: Parsed): PassportSupplier {
-  const given = str(p, 'passport');
-  const issuerKeyFile = str(p, 'issuer-key');
-  const broker = str(p, 'broker');
-  const chosen = [given !== undefined && '--passport', issuerKeyFile !== undefined && '--issuer-key', broker !== undefined && '--broker'].filter(Boolean);
-  if (chosen.length !== 1) {
-    throw new UsageError(chosen.length === 0 ? 'a passport source is required: --passport, --issuer-key or --broker' : `give one passport source, not ${chosen.join(' and ')}`);
-  }
-  const lifetimeS = parseIntFlag(str(p, 'lifetime'), '--lifetime', 1, 3600);
-  const svid = svidOptions(p, broker !== undefined);
-  if (given !== undefined) {
-    const token = (given.startsWith('@') ? readText(given.slice(1), '--passport') : given).trim();
-    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) throw new Error('--passport is not a compact JWS (header.payload.signature)');
-    return async () => token;
-  }
-  const audience = str(p, 'audience');
-  if (audience === undefined) throw new UsageError(`option --audience is required with ${issuerKeyFile !== undefined ? '--issuer-key' : '--broker'}`);
-  if (broker !== undefined) {
-    let brokerIssuer = str(p, 'broker-issuer');
-    return async (holder, route) => {
-      try {
-        const body: Record<string, unknown> = { audience, route, holder_jwk: holder.publicJwk, ...(lifetimeS !== undefined ? { lifetime_s: lifetimeS } : {}) };
-        if (svid) {
-          // The same request the SDK builds for `svid` (sdk/src/signer.ts): chain plus proof of possession.
-          brokerIssuer ??= (await fetchTrustEntry(broker)).issuer;
-          body.svid_chain = svid.chainPem;
-          body.pop = spiffePop({
-            svidKey: svid.key,
-            leafPem: svid.chainPem[0]!,
-            brokerIssuer,
-            audience,
-            holderJwk: holder.publicJwk,
-            route,
-            ...(lifetimeS !== undefined ? { lifetimeS } : {}),
-          });
-        }
-        return (await requestPassport(broker, body)).passport;
-      } catch (e) {
-        if (e instanceof BrokerRequestError) throw new Error(`broker refused: ${e.code}: ${e.message.split('\n')[0]}${e.problems ? ` (${e.problems.join('; ')})` : ''}`);
-        throw e;
-      }
-    };
-  }
-  const minted = mintOptions(p);
-  const issuerKey = readPrivateKey(issuerKeyFile!, '--issuer-key');
-  return async (holder) =>
-    issuePassport({ key: issuerKey, ...minted, audience, holder: holder.publicJwk, ...(lifetimeS !== undefined ? { lifetimeS } : { lifetimeS: DEFAULT_PASSPORT_LIFETIME_S }) });
-}
-
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/**
- * `--svid-chain` and `--svid-key`: both or neither, with --broker only. The key must be the leaf's:
- * checked here so a mismatch is named locally instead of coming back as svid_pop_invalid.
- */
-function svidOptions(p: Parsed, withBroker: boolean): { chainPem: string[]; key: KeyObject } | undefined {
-  const chainFile = str(p, 'svid-chain');
-  const keyFile = str(p, 'svid-key');
-  if (chainFile === undefined && keyFile === undefined) {
-    if (str(p, 'broker-issuer') !== undefined) throw new UsageError('--broker-issuer goes with --svid-chain and --svid-key');
-    return undefined;
-  }
-  if (!withBroker) throw new UsageError('--svid-chain and --svid-key need --broker SOCKET (the SPIFFE path is the broker\'s)');
-  if (chainFile === undefined || keyFile === undefined) throw new UsageError('give --svid-chain FILE and --svid-key FILE together');
-  const chainPem = readText(chainFile, '--svid-chain').match(PEM_CERTIFICATE) ?? [];
-  if (chainPem.length === 0) throw new Error(`--svid-chain ${chainFile}: no PEM CERTIFICATE block`);
-  let leaf: X509Certificate;
-  try {
-    leaf = new X509Certificate(chainPem[0]!);
-  } catch {
-    throw new Error(`--svid-chain ${chainFile}: the first certificate does not parse`);
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(readText(keyFile, '--svid-key'));
-  } catch (e) {
-    if ((e as Error).message.startsWith('--svid-key')) throw e;
-    throw new Error(`--svid-key ${keyFile}: not a PEM private key`);
-  }
-  if (!leaf.checkPrivateKey(key)) throw new Error(`--svid-key ${keyFile}: not the key of the leaf certificate in --svid-chain ${chainFile}`);
-  return { chainPem: chainPem.map((c) => `${c}\n`), key };
-}
-
-export function mintOptions(p: Parsed, context = ' with --issuer-key'): { issuer: string; subject: string; trustDomain: string; keyBinding: KeyBinding } {
-  const need = (n: string): string => {
-    const v = str(p, n);
-    if (v === undefined) throw new UsageError(`option --${n} is required${context}`);
-    return v;
-  };
-  const keyBinding = str(p, 'key-binding') ?? 'software';
-  if (!isKeyBinding(keyBinding)) throw new UsageError('--key-binding must be software, remote_kms, hardware_local or attested_workload');
-  const issuer = need('issuer');
-  const subject = need('subject');
-  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(subject)) throw new UsageError('--subject must be a URI (e.g. spiffe://example.org/ns/a/sa/b)');
-  return { issuer, subject, trustDomain: need('trust-domain'), keyBinding };
 }
 
 export interface SignedSpec {

@@ -17,7 +17,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_ENGINE_OPTIONS, edgeDecision, verifyRequest, parseKeySet, createReplayStore, type CompiledBundle, type EngineOptions, type ReplayStoreConfig, type ReplayStore, type Decision, type PublicJwk, type RequestView } from '../../core/src/server-api.js';
+import { DEFAULT_ENGINE_OPTIONS, PASSPORT_CACHE_DEFAULT_MAX_ENTRIES, VerifiedPassportCache, edgeDecision, verifyRequest, parseKeySet, createReplayStore, type CompiledBundle, type EngineOptions, type ReplayStoreConfig, type ReplayStore, type Decision, type PublicJwk, type RequestView } from '../../core/src/server-api.js';
 import { AuditSink } from '../../authz-server/src/audit-sink.js';
 import { BundleSource } from '../../authz-server/src/bundle-source.js';
 import { ServerMetrics } from '../../authz-server/src/metrics.js';
@@ -38,7 +38,14 @@ export interface VerifierOptions {
   /** A store to use instead of `replay` (several middleware instances in one process may share one). */
   readonly store?: ReplayStore;
   readonly audit?: { readonly sink: 'none' | 'stdout' | 'file'; readonly file?: string };
-  readonly engine?: Partial<EngineOptions>;
+  /** Clock tolerance, lifetime caps, mode, freshness windows. The passport cache is `passportCacheMaxEntries`'s, not given here. */
+  readonly engine?: Partial<Omit<EngineOptions, 'passportCache'>>;
+  /**
+   * Bound of the verified-passport cache (docs/transcript-v1.md §15.4): a reusable passport's issuer
+   * signature is verified once per bundle, not on every request. Default 10000, the server's
+   * `engine.passport_cache_max_entries`; 0 turns it off. An integer from 0 to 1000000.
+   */
+  readonly passportCacheMaxEntries?: number;
   /** Take the authority from the last `X-Forwarded-Host` value. Off by default: see the header comment. */
   readonly trustForwardedHost?: boolean;
   /** The largest body read before a decision; larger bodies are denied `body_too_large`. Default 1 MiB. */
@@ -72,10 +79,17 @@ export class Verifier {
     private readonly audit: AuditSink,
     readonly metrics: ServerMetrics,
     private readonly engine: EngineOptions,
+    /** This verifier's verified-passport cache (absent when `passportCacheMaxEntries` is 0): its `size`, `hits` and `fills` show what it saved. */
+    readonly passportCache: VerifiedPassportCache | undefined,
     private readonly options: VerifierOptions,
   ) {}
 
   static async open(options: VerifierOptions): Promise<Verifier> {
+    // Checked before anything opens: a bad bound is the caller's mistake, named, with nothing to close.
+    const cacheMax = options.passportCacheMaxEntries ?? PASSPORT_CACHE_DEFAULT_MAX_ENTRIES;
+    if (!Number.isSafeInteger(cacheMax) || cacheMax < 0 || cacheMax > 1_000_000) {
+      throw new TypeError(`Verifier.open passportCacheMaxEntries: must be an integer from 0 to 1000000, got ${String(options.passportCacheMaxEntries)}`);
+    }
     const metrics = new ServerMetrics({ processMetrics: false });
     const keys =
       typeof options.bundle.signingKeys === 'string'
@@ -100,7 +114,11 @@ export class Verifier {
       options.audit?.sink === 'file' ? { sink: 'file', file: options.audit.file! } : { sink: options.audit?.sink ?? 'none' },
       { onError: (e) => options.onInternalError?.(e) },
     );
-    return new Verifier(source, store, options.store === undefined, audit, metrics, { ...DEFAULT_ENGINE_OPTIONS, ...options.engine }, options);
+    // One cache per verifier, never shared: it keeps one bundle generation at a time, so verifiers on
+    // different bundles would empty it for each other. Set after `engine`, so nothing there replaces it.
+    const { passportCache: _ignored, ...engine } = (options.engine ?? {}) as Partial<EngineOptions>;
+    const passportCache = cacheMax > 0 ? new VerifiedPassportCache(cacheMax) : undefined;
+    return new Verifier(source, store, options.store === undefined, audit, metrics, { ...DEFAULT_ENGINE_OPTIONS, ...engine, ...(passportCache ? { passportCache } : {}) }, passportCache, options);
   }
 
   /** The bundle in force (after hot reloads), if any. */

@@ -1,5 +1,5 @@
 /**
- * The verified-passport cache (authz-server/src/passport-cache.ts, docs/transcript-v1.md §15.4)
+ * The verified-passport cache (core/src/engine/passport-cache.ts, docs/transcript-v1.md §15.4)
  * under the real decision engine, with real keys and bundles on a frozen clock: a cache hit decides
  * exactly what a full verification would, a new bundle is a new generation, and the bound holds.
  */
@@ -11,7 +11,7 @@ import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import { readPassportClaims } from '../../core/src/sign-request.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
 import type { CompiledBundle } from '../../core/src/bundle/compile.js';
-import { VerifiedPassportCache } from '../../authz-server/src/passport-cache.js';
+import { VerifiedPassportCache } from '../../core/src/engine/passport-cache.js';
 import { NOW_MS, makeWorld, passport, route, signed, view, type World } from '../support/world.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

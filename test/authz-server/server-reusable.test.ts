@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { Route } from '../../core/src/bundle/types.js';
 import { readPassportClaims } from '../../core/src/sign-request.js';
-import { VerifiedPassportCache } from '../../authz-server/src/passport-cache.js';
+import { VerifiedPassportCache } from '../../core/src/engine/passport-cache.js';
 import { assertAllow, assertDeny, tally } from '../support/check-assertions.js';
 import { sleep, waitFor } from '../support/clock.js';
 import { makeCheckClient, type CheckClient } from '../support/server-clients.js';
