@@ -28,6 +28,7 @@ import { collectHeaders, signRequest } from '../core/src/sign-request.js';
 import { makeCheckClient } from '../test/support/server-clients.js';
 import { decodeOfficialCheckResponse, envoyCheckRequest } from '../test/support/envoy-api.js';
 import { H2CheckClient, frameGrpcMessage } from './h2-check-client.js';
+import { presignDpop } from './dpop-presign.js';
 
 export const BENCH_ISSUER = 'https://issuer.bench.test';
 export const BENCH_TRUST_DOMAIN = 'bench.test';
@@ -39,12 +40,23 @@ export const BENCH_PATH = '/v1/payments';
 export const BENCH_BODY = '{"amount":100,"currency":"EUR"}';
 /** The lifetime of the one reusable passport a reusable load run presents (the route's limit). */
 export const BENCH_REUSABLE_LIFETIME_S = 900;
+/**
+ * The DPoP requests' route (bench/reusable.ts): the same method, authority, headers and body as
+ * BENCH_ROUTE on a path of its own. It cannot be BENCH_ROUTE itself: that route requires
+ * `content-type` bound and every part of the request bound, which a DPoP proof cannot do
+ * (docs/dpop.md §5), and two routes may not share a match (docs/bundle.md §1).
+ */
+export const BENCH_DPOP_ROUTE = 'payments-create-dpop';
+export const BENCH_DPOP_PATH = '/v1/dpop/payments';
+/** The DPoP access token's lifetime: the route default (docs/bundle.md `max_passport_lifetime_s`). */
+export const BENCH_DPOP_TOKEN_LIFETIME_S = 300;
 
 /**
  * The benches' trust: fresh keys and a signed bundle holding the one bench route, on the real clock.
- * With `reusable` the route also accepts reusable passports (docs/bundle.md §1.2.6), for
- * bench/reusable.ts; without it the bundle is what a build without reusable passports also loads
- * (an A/B base server, TRUSTPLANE_BENCH_BASE).
+ * With `reusable` the route also accepts reusable passports (docs/bundle.md §1.2.6), and a second
+ * route (BENCH_DPOP_ROUTE) accepts DPoP (docs/bundle.md §1.2.5), for bench/reusable.ts; without it
+ * the bundle is what a build without reusable passports or proof kinds also loads (an A/B base
+ * server, TRUSTPLANE_BENCH_BASE).
  */
 export function benchTrust(holderAlg: SigningAlg = 'EdDSA', reusable = false): { bundleSigner: SigningKey; issuerKey: SigningKey; holder: SigningKey; doc: BundleDocument } {
   const bundleSigner = generateSigningKey('EdDSA');
@@ -69,6 +81,21 @@ export function benchTrust(holderAlg: SigningAlg = 'EdDSA', reusable = false): {
         bound_headers: ['content-type'],
         ...(reusable ? { reusable_passport: { max_lifetime_s: BENCH_REUSABLE_LIFETIME_S } } : {}),
       },
+      ...(reusable
+        ? [
+            {
+              id: BENCH_DPOP_ROUTE,
+              match: { methods: ['POST'], path: BENCH_DPOP_PATH },
+              audience: BENCH_AUDIENCE,
+              allowed_sources: [{ issuer: BENCH_ISSUER, trust_domain: BENCH_TRUST_DOMAIN, subject: 'spiffe://bench.test/**' }],
+              required_key_binding: 'software' as const,
+              freshness_class: 'offline-ok' as const,
+              bound_headers: [],
+              proof_kinds: ['dpop'],
+              min_binding: ['method' as const, 'authority' as const, 'path' as const],
+            },
+          ]
+        : []),
     ],
   });
   if (!built.ok) throw new Error(`bench bundle invalid: ${built.problems.join('; ')}`);
@@ -187,6 +214,13 @@ export type ToLoad =
       readonly lifetimeS?: number;
       /** One reusable passport for every request, each with its own proof (bench/reusable.ts). */
       readonly reusable?: boolean;
+      /**
+       * DPoP instead of passports (bench/reusable.ts, ./dpop-presign.ts): one access token from the
+       * issuer key, a fresh proof per request with a key of the holder key's algorithm, on
+       * BENCH_DPOP_ROUTE. Signed only from `notBeforeMs` (engine clock): by then the server's replay
+       * generation is older than the clock tolerance, as a proof dated now needs (docs/dpop.md §6).
+       */
+      readonly dpop?: { readonly notBeforeMs: number };
       /** grpc-timeout the h2 client sends, milliseconds (default 500, as envoy/envoy.yaml). */
       readonly timeoutMs?: number;
       /** Stamp each request with its send time (x-bench-sent-ms; bench/overload-diag.ts). */
@@ -363,8 +397,28 @@ async function child(): Promise<void> {
     void (async () => {
       try {
         if (m.op === 'init') {
+          // The wait is not signing time: `presignMs` starts after it.
+          const waitMs = m.dpop === undefined ? 0 : m.dpop.notBeforeMs - Date.now();
+          if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
           const t0 = performance.now();
-          requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count, m.lifetimeS, m.reusable).map((r) => frameGrpcMessage(r.bytes));
+          if (m.dpop !== undefined) {
+            const signed = await presignDpop({
+              issuerKey: importPrivateJwk(m.issuerJwk),
+              issuer: BENCH_ISSUER,
+              subject: BENCH_SUBJECT,
+              audience: BENCH_AUDIENCE,
+              proofAlg: importPrivateJwk(m.holderJwk).alg,
+              authority: BENCH_AUTHORITY,
+              path: BENCH_DPOP_PATH,
+              headers: { 'content-type': 'application/json' },
+              body: BENCH_BODY,
+              count: m.count,
+              lifetimeS: BENCH_DPOP_TOKEN_LIFETIME_S,
+            });
+            requests = signed.map((bytes) => frameGrpcMessage(bytes));
+          } else {
+            requests = presign(importPrivateJwk(m.issuerJwk), importPrivateJwk(m.holderJwk), m.count, m.lifetimeS, m.reusable).map((r) => frameGrpcMessage(r.bytes));
+          }
           next = 0;
           kind = m.client ?? 'h2';
           timeoutMs = m.timeoutMs ?? 500;

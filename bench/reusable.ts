@@ -7,9 +7,14 @@
  *    `trustplane server` process (workers: 1, memory replay store, audit to a file, the verified
  *    passport cache at its default), and two forked load processes with pre-signed requests — one
  *    with a fresh passport per request, one with a single reusable passport and a fresh proof per
- *    request. Closed-loop rounds alternate between the two modes (per-request, reusable, …) so both
- *    see the same machine within seconds of each other; each pair gives a ratio, and the figure is
- *    the median of the pairs' ratios (the range is printed: the machine is shared and noisy).
+ *    request — and a third with DPoP (docs/dpop.md): one DPoP-bound access token from the issuer key
+ *    and a fresh proof per request from the third-party `dpop` client, with a proof key of the same
+ *    algorithm as the holder key (./dpop-presign.ts). DPoP's requests are the others' method,
+ *    authority, headers and body on a route of their own (BENCH_DPOP_ROUTE: DPoP cannot bind what
+ *    the passport route requires). Closed-loop rounds alternate between the modes (per-request,
+ *    reusable, DPoP, …) so all see the same machine within seconds of each other; each round set
+ *    gives a ratio to its per-request round, and the figure is the median of those ratios (the range
+ *    is printed: the machine is shared and noisy).
  *    - CPU per allowed check: the server's utime+stime across the round / allowed checks.
  *    - Maximum sustained checks/s: the same closed-loop rounds (32 in flight).
  * 2. The caller, in this process: CPU per signed request through the SDK (createSigner with an
@@ -21,6 +26,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/options.js';
 import { exportPrivateJwk, generateSigningKey } from '../core/src/keys.js';
 import type { SigningAlg } from '../core/src/types.js';
 import { createSigner } from '../sdk/src/signer.js';
@@ -72,7 +78,7 @@ function denyReasons(file: string): string {
   return counts.size === 0 ? 'none' : [...counts].map(([r, n]) => `${r} ${n}`).join(', ');
 }
 
-async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reusable: Round[]; denied: number; denyReasons: string }> {
+async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reusable: Round[]; dpop: Round[]; denied: number; denyReasons: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-reusable-'));
   const { issuerKey, holder, bundlePath, jwksPath } = writeBenchTrust(dir, alg, true);
   const server = await spawnServerProcess(
@@ -86,14 +92,18 @@ async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reus
     },
     { name: `bench-reusable-${alg}` },
   );
+  // The server's replay generation began before it answered ready. DPoP proofs are dated when the
+  // `dpop` client makes them, so they are made once that generation is older than the clock tolerance.
+  const dpopNotBeforeMs = Date.now() + (DEFAULT_ENGINE_OPTIONS.clockToleranceS + 1) * 1000;
   const a = loadProcess();
   const b = loadProcess();
+  const c = loadProcess();
   try {
     const count = WARMUP_CHECKS + ROUND_PAIRS * CHECKS_PER_ROUND;
     const init = { op: 'init', address: server.grpcAddress, issuerJwk: exportPrivateJwk(issuerKey), holderJwk: exportPrivateJwk(holder), count } as const;
-    const [ra, rb] = await Promise.all([a.ask(init), b.ask({ ...init, reusable: true, lifetimeS: BENCH_REUSABLE_LIFETIME_S })]);
-    if (ra.op !== 'ready' || rb.op !== 'ready') throw new Error('load processes did not get ready');
-    for (const load of [a, b]) {
+    const [ra, rb, rc] = await Promise.all([a.ask(init), b.ask({ ...init, reusable: true, lifetimeS: BENCH_REUSABLE_LIFETIME_S }), c.ask({ ...init, dpop: { notBeforeMs: dpopNotBeforeMs } })]);
+    if (ra.op !== 'ready' || rb.op !== 'ready' || rc.op !== 'ready') throw new Error('load processes did not get ready');
+    for (const load of [a, b, c]) {
       const w = await load.ask({ op: 'closed', count: WARMUP_CHECKS, concurrency: 16 });
       if (w.op !== 'closed' || w.allowed < WARMUP_CHECKS * 0.95) throw new Error(`warm-up: ${JSON.stringify(w)}`);
     }
@@ -108,14 +118,17 @@ async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reus
     let denied = 0;
     const perRequest: Round[] = [];
     const reusable: Round[] = [];
+    const dpop: Round[] = [];
     for (let pair = 0; pair < ROUND_PAIRS; pair++) {
       perRequest.push(await round(a));
       reusable.push(await round(b));
+      dpop.push(await round(c));
     }
-    return { perRequest, reusable, denied, denyReasons: denyReasons(join(dir, 'audit.jsonl')) };
+    return { perRequest, reusable, dpop, denied, denyReasons: denyReasons(join(dir, 'audit.jsonl')) };
   } finally {
     await a.stop();
     await b.stop();
+    await c.stop();
     await server.stop(10_000);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -156,7 +169,7 @@ export async function bench(): Promise<void> {
   console.log('reusable: per-request vs reusable passports (real server process, workers: 1, memory store, audit to a file; alternating closed-loop rounds)');
   const load0 = loadavg()[0]!;
   for (const alg of ['EdDSA', 'ES256'] as const) {
-    const { perRequest, reusable, denied, denyReasons } = await serverModes(alg);
+    const { perRequest, reusable, dpop, denied, denyReasons } = await serverModes(alg);
     const cpuRatios = reusable.map((r, i) => r.cpuMs / perRequest[i]!.cpuMs);
     const rateRatios = reusable.map((r, i) => r.perS / perRequest[i]!.perS);
     const cpuRatio = median(cpuRatios);
@@ -169,7 +182,12 @@ export async function bench(): Promise<void> {
     console.log(`    maximum sustained checks/s, per-request   ${Math.round(median(perRequest.map((r) => r.perS)))}  (closed loop, ${CONCURRENCY} in flight, rounds of ${CHECKS_PER_ROUND})`);
     console.log(`    maximum sustained checks/s, reusable      ${Math.round(median(reusable.map((r) => r.perS)))}`);
     console.log(`    ratio reusable / per-request checks/s     ${rateRatio.toFixed(2)}  (target ≥ ${TARGET_RATE_RATIO}: ${verdict(rateRatio >= TARGET_RATE_RATIO)}; ${range(rateRatios, (x) => x.toFixed(2))})`);
-    if (denied > 0) console.log(`    denied in the timed rounds                ${denied} of ${2 * ROUND_PAIRS * CHECKS_PER_ROUND} (whole run, by reason: ${denyReasons}); CPU is per allowed check`);
+    const dpopCpuRatios = dpop.map((r, i) => r.cpuMs / perRequest[i]!.cpuMs);
+    const dpopRateRatios = dpop.map((r, i) => r.perS / perRequest[i]!.perS);
+    console.log(`    DPoP (one access token, a fresh dpop-client proof per request, ${name} proof key)`);
+    console.log(`      server CPU per allowed check, DPoP      ${us(median(dpop.map((r) => r.cpuMs)))}  (rounds ${range(dpop.map((r) => r.cpuMs), us)}); ratio to per-request ${median(dpopCpuRatios).toFixed(2)} (${range(dpopCpuRatios, (x) => x.toFixed(2))})`);
+    console.log(`      maximum sustained checks/s, DPoP        ${Math.round(median(dpop.map((r) => r.perS)))}; ratio to per-request ${median(dpopRateRatios).toFixed(2)} (${range(dpopRateRatios, (x) => x.toFixed(2))})`);
+    if (denied > 0) console.log(`    denied in the timed rounds                ${denied} of ${3 * ROUND_PAIRS * CHECKS_PER_ROUND} (whole run, by reason: ${denyReasons}); CPU is per allowed check`);
     const sdk = await sdkModes(alg);
     console.log(`    caller CPU per signed request (SDK)       per-request ${us(sdk.perRequestMs)} (mints a passport each time), reusable ${us(sdk.reusableMs)} (proof only): ${(sdk.reusableMs / sdk.perRequestMs).toFixed(2)}×`);
   }

@@ -174,6 +174,13 @@ export interface Decision {
   readonly routeId?: string;
   readonly identity?: Identity;
   readonly transcriptSha256?: string;
+  /**
+   * The credential headers of the proof kind the engine ran the request through
+   * (ProofKind.credentialHeaders, e.g. `authorization` and `dpop` for DPoP): an allow removes them
+   * from the request passed on, besides CREDENTIAL_HEADERS, which every allow removes. Absent when no
+   * kind ran (no bundle, a request the edge could not read).
+   */
+  readonly credentialHeaders?: readonly string[];
   readonly audit: AuditEvent;
 }
 

@@ -6,9 +6,11 @@
  * On allow the handler runs with `req.trustplane` = { decision, body, identity }: the body bytes
  * were read to bind them, so they are handed on — for Express as `req.body` (a Buffer; parse it
  * from there, since the stream is consumed), for Fastify as a fresh payload stream, so its
- * content-type parsers work unchanged. The credential headers are removed from `req.headers`, and
+ * content-type parsers work unchanged. The credential headers are removed from `req.headers` — those
+ * of the proof kind that decided (`decision.credentialHeaders`: for DPoP `authorization` and `dpop`),
+ * as the ext_authz server's allow removes them (authz-server/src/envoy/check-response.ts) — and
  * every client-sent `x-trustplane-*` header with them, so a handler can only see identity from
- * `req.trustplane`.
+ * `req.trustplane` and never holds a credential to pass on.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
@@ -33,6 +35,8 @@ function sendDeny(res: ServerResponse, deny: DenyResponse): void {
 
 function attach(req: WithState, decision: Decision, body: Buffer): void {
   for (const name of Object.keys(req.headers)) if (name.startsWith('x-trustplane-')) delete req.headers[name];
+  const credentials = decision.credentialHeaders;
+  if (credentials !== undefined) for (const name of credentials) delete req.headers[name];
   req.trustplane = { decision, body, ...(decision.reason === 'ok' && decision.identity ? { identity: decision.identity } : {}) };
 }
 

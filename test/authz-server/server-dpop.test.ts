@@ -16,11 +16,14 @@ import { AUDIENCE, ISSUER, SUBJECT, TRUST_DOMAIN } from '../support/world.js';
 import { envoyCheckRequest, type EnvoyCheckInput } from '../support/envoy-api.js';
 import { accessToken, claimsOf, dpopClient, proof, type DpopClient } from '../support/dpop-client.js';
 import { route } from '../support/world.js';
-import type { OfficialCheckResponse as Response } from '../support/envoy-api.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { structToPlain, type OfficialCheckResponse as Response } from '../support/envoy-api.js';
 
 const HOST = 'api.example.test';
 const PATH = '/v1/orders/42';
 const URI = `https://${HOST}${PATH}`;
+/** What every allow removes (core/src/types.ts CREDENTIAL_HEADERS), spelled out so a change to it shows here. */
+const TRANSCRIPT_CREDENTIALS = ['x-trustplane-passport', 'x-trustplane-proof', 'x-trustplane-body-sha256'];
 
 describe('authz server over gRPC: DPoP (RFC 9449) with proofs from the dpop client', function () {
   this.timeout(20_000);
@@ -38,6 +41,8 @@ describe('authz server over gRPC: DPoP (RFC 9449) with proofs from the dpop clie
       route('orders-dpop', { match: { methods: ['GET'], path: '/v1/orders/*' }, proof_kinds: ['dpop'], min_binding: ['method', 'authority', 'path'], max_passport_lifetime_s: 600 }),
       // Lists dpop, but keeps the default minimum binding (every part): DPoP is never enough here.
       route('orders-strict', { match: { methods: ['GET'], path: '/v1/strict' }, proof_kinds: ['transcript-v1', 'dpop'] }),
+      // Dry run: a would-be deny is allowed, and what reaches the upstream is decided as for any allow.
+      route('orders-shadow', { match: { methods: ['GET'], path: '/v1/shadow-orders/*' }, proof_kinds: ['dpop'], min_binding: ['method', 'authority', 'path'], mode: 'dry_run' }),
     ];
     trust.writeBundle(trust.bundle({ serial: 1, routes }));
     auditPath = join(trust.dir, 'audit.jsonl');
@@ -84,6 +89,39 @@ describe('authz server over gRPC: DPoP (RFC 9449) with proofs from the dpop clie
     assert.equal(h['x-trustplane-issuer'], ISSUER);
     assert.equal(h['x-trustplane-trust-domain'], TRUST_DOMAIN);
     assert.equal(h['x-trustplane-key-binding'], 'software');
+    // The access token and the proof are the verifier's: the upstream gets neither (docs/dpop.md §5).
+    assert.deepEqual(r.ok_response?.headers_to_remove, [...TRANSCRIPT_CREDENTIALS, 'authorization', 'dpop']);
+    assert.equal(h['authorization'], undefined);
+  });
+
+  it('removes the DPoP credentials before the client-sent x-trustplane-* names, and still every one of those', async () => {
+    const t = await token();
+    const p = await proof(es, 'GET', URI, t);
+    const headers: [string, string][] = [
+      ['authorization', `DPoP ${t}`],
+      ['x-trustplane-whatever', 'client'],
+      ['dpop', p],
+    ];
+    const r = await send(t, p, { headers });
+    assertAllow(r, 'orders-dpop');
+    assert.deepEqual(r.ok_response?.headers_to_remove, [...TRANSCRIPT_CREDENTIALS, 'authorization', 'dpop', 'x-trustplane-whatever']);
+  });
+
+  it('removes the DPoP credentials on a dry-run allow of a would-be deny too', async () => {
+    const t = await token();
+    // Made for another path: dpop_htu_mismatch, allowed only because the route is in dry run.
+    const p = await proof(es, 'GET', `https://${HOST}/v1/shadow-orders/other`, t);
+    const r = await send(t, p, { path: '/v1/shadow-orders/1' });
+    assert.equal(r.status?.code ?? 0, 0);
+    assert.equal(structToPlain(r.dynamic_metadata)['would_deny_reason'], 'dpop_htu_mismatch');
+    assert.deepEqual(r.ok_response?.headers_to_remove, [...TRANSCRIPT_CREDENTIALS, 'authorization', 'dpop', 'x-trustplane-subject', 'x-trustplane-issuer', 'x-trustplane-trust-domain', 'x-trustplane-key-binding']);
+  });
+
+  it('leaves a transcript-v1 allow as it was: its own credentials removed, an Authorization header for the upstream kept', async () => {
+    const s = signCheck(trust, { headers: { 'content-type': 'application/json', authorization: 'Bearer for-the-upstream' } });
+    const r = await client.check(checkBytes(s));
+    assertAllow(r, 'payments-create');
+    assert.deepEqual(r.ok_response?.headers_to_remove, ['x-trustplane-passport', 'x-trustplane-proof', 'x-trustplane-body-sha256']);
   });
 
   it('denies the same proof a second time as dpop_jti_replay', async () => {

@@ -8,7 +8,8 @@
  *   explicit `denied_response.status`: Envoy does not map gRPC codes to HTTP and uses 403 when the
  *   status is absent (docs/envoy-integration.md F2.1, F2.4).
  * - An allow has `status.code` 0 and an `ok_response` that sets identity headers and removes the
- *   credential headers (F2.2).
+ *   credential headers (F2.2): the transcript-v1 ones always, and those of the proof kind that
+ *   decided (`decision.credentialHeaders`, e.g. DPoP's `authorization` and `dpop`, docs/dpop.md §5).
  * - Every header we send has `append_action: OVERWRITE_IF_EXISTS_OR_ADD` and no `append`: the only
  *   combination that means "set" on old and new Envoy alike (F2.2, F3 note).
  * - Identity (headers and metadata) is published only when the verdict is `ok`. A dry-run allow of a
@@ -53,9 +54,11 @@ export function writeAllow(decision: Decision, namespaceHeaders?: readonly strin
   begin();
   metadata(decision);
   const ok = written();
-  // headers_to_remove 5: credentials, identity names without a value, other namespace names.
+  // headers_to_remove 5: credentials, the deciding kind's other credentials, identity names without
+  // a value, other namespace names.
   if (namespaceHeaders !== undefined) for (let i = namespaceHeaders.length - 1; i >= 0; i--) stringField(5, namespaceHeaders[i]!);
   for (let i = IDENTITY_HEADERS.length - 1; i >= 0; i--) if (!sendable(values[i])) raw(NAMES.remove[i]!);
+  if (decision.credentialHeaders !== undefined) raw(kindCredentials(decision.credentialHeaders));
   raw(NAMES.credentials);
   // headers 2
   for (let i = IDENTITY_HEADERS.length - 1; i >= 0; i--) {
@@ -176,6 +179,19 @@ const NAMES = {
   remove: IDENTITY_HEADERS.map((n) => constantField(5, n)),
   credentials: Buffer.concat(CREDENTIAL_HEADERS.map((n) => constantField(5, n))),
 };
+/**
+ * headers_to_remove entries of a kind's credential headers beyond CREDENTIAL_HEADERS, encoded once
+ * per kind (a kind's list is one frozen array, proof-kind.ts credentialHeaderNames).
+ */
+const KIND_CREDENTIALS = new WeakMap<readonly string[], Buffer>();
+function kindCredentials(names: readonly string[]): Buffer {
+  let bytes = KIND_CREDENTIALS.get(names);
+  if (bytes === undefined) {
+    bytes = Buffer.concat(names.filter((n) => !CREDENTIAL_HEADERS.includes(n)).map((n) => constantField(5, n)));
+    KIND_CREDENTIALS.set(names, bytes);
+  }
+  return bytes;
+}
 const DENY_HEADER_NAMES = new Map([HEADER.reason, HEADER.decisionId, 'content-type', 'www-authenticate'].map((n) => [n, constantField(1, n)]));
 const METADATA_KEYS = new Map<string, Buffer>();
 

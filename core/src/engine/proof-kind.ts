@@ -23,7 +23,7 @@
  */
 import type { ReasonCode } from '../reasons.js';
 import type { PhaseState, SyncPhase } from './state.js';
-import type { RequestView } from '../types.js';
+import { CREDENTIAL_HEADERS, HEADER_NAMESPACE, type RequestView } from '../types.js';
 import { BINDING_PART_NAMES, type BindingPartName } from '../bundle/types.js';
 
 /** Parts of a request a proof can bind (docs/bundle.md §1.2.5, `min_binding`). */
@@ -53,6 +53,14 @@ export interface ReplayClaim {
 export interface ProofKind {
   /** The name a route lists in `proof_kinds` (docs/bundle.md §1.2.5). */
   readonly name: string;
+  /**
+   * The request headers that carry this kind's credential and proof, lower-case (made with
+   * `credentialHeaderNames`). An allow this kind decided removes them from the request passed on —
+   * the ext_authz server's `headers_to_remove` (docs/envoy-integration.md), the middleware's
+   * `req.headers` (docs/middleware.md): they are for the verifier, and an upstream that logged or
+   * forwarded them would hand a credential on. Required, so a new kind cannot forget it.
+   */
+  readonly credentialHeaders: readonly string[];
   /** True when the request carries this kind's headers; the engine takes the first kind that does. */
   recognises(view: RequestView): boolean;
   /** Parse, credential signature and claims, in order; each may stop with a deny. */
@@ -73,6 +81,26 @@ export interface ProofKind {
   proofTime(s: PhaseState): number;
   /** The replay key and its lifetime; valid once every other phase passed. */
   replay(s: PhaseState): ReplayClaim;
+}
+
+/** RFC 9110 §5.1 field name, lower-case: the form Envoy presents header names in. */
+const FIELD_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/**
+ * A kind's `credentialHeaders`, checked where they enter: lower-case field names, never `host` (Envoy
+ * skips `host` and pseudo-headers in `headers_to_remove`, docs/envoy-integration.md F2.2, so such a
+ * credential would silently reach the upstream), and never an `x-trustplane-*` name other than the
+ * transcript-v1 credentials (an identity header would be removed right after the allow set it; any
+ * other client-sent name in the namespace is removed on every allow anyway). A wrong list throws when
+ * the kind's module loads, not on a request.
+ */
+export function credentialHeaderNames(...names: string[]): readonly string[] {
+  for (const n of names) {
+    if (!FIELD_NAME.test(n) || n === 'host' || (n.startsWith(HEADER_NAMESPACE) && !CREDENTIAL_HEADERS.includes(n)) || names.indexOf(n) !== names.lastIndexOf(n)) {
+      throw new Error(`credential header name ${JSON.stringify(n)}: not a lower-case field name a proxy can remove, or repeated`);
+    }
+  }
+  return Object.freeze(names);
 }
 
 /** The proof kinds a route accepts when its `proof_kinds` is absent. */

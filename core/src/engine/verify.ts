@@ -193,5 +193,6 @@ function decide(
   if (identity) decision.identity = identity;
   if (detail !== undefined) decision.detail = detail;
   if (transcriptSha256) decision.transcriptSha256 = transcriptSha256;
+  if (s?.kind) decision.credentialHeaders = s.kind.credentialHeaders;
   return decision;
 }

@@ -18,13 +18,13 @@
  * DPoP says nothing of where the proof key is kept, so it never claims more.
  */
 import { checkDpopClaims, checkDpopRequest, parseDpop, verifyDpopSignatures } from '../../dpop/index.js';
-import { carriesDpop } from '../../dpop/headers.js';
+import { AUTHORIZATION_HEADER, DPOP_HEADER, carriesDpop } from '../../dpop/headers.js';
 import { dpopProofAcceptedFromMs, dpopProofAcceptedUntilMs, dpopReplayKey } from '../../dpop/replay.js';
 import type { ReasonCode } from '../../reasons.js';
 import { REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
 import { rememberHolderKey } from '../holder-keys.js';
 import { requestLineMissing } from '../phases/parse.js';
-import type { BindingPart, BindingReport, ProofKind, ReplayClaim } from '../proof-kind.js';
+import { credentialHeaderNames, type BindingPart, type BindingReport, type ProofKind, type ReplayClaim } from '../proof-kind.js';
 import type { PhaseState } from '../state.js';
 
 /** What a DPoP proof binds: `htm` the method, `htu` the authority and path. Not the query, no header, no body. */
@@ -119,6 +119,8 @@ function dpopRequestPhase(s: PhaseState): ReasonCode | undefined {
 
 export const DPOP: ProofKind = Object.freeze({
   name: 'dpop',
+  // The access token and the proof (docs/dpop.md §5): neither goes past the verifier.
+  credentialHeaders: credentialHeaderNames(AUTHORIZATION_HEADER, DPOP_HEADER),
   recognises: carriesDpop,
   credential: Object.freeze([dpopParsePhase, dpopSignaturePhase, dpopClaimsPhase]),
   proof: Object.freeze([dpopRequestPhase]),

@@ -4,13 +4,13 @@
  * the phases of ../phases (parse, signature, claims; transcript), unchanged; this file only tells
  * the engine what they found: what the proof binds, its time, the route it names and its replay key.
  */
-import { HEADER, type RequestView } from '../../types.js';
+import { CREDENTIAL_HEADERS, HEADER, type RequestView } from '../../types.js';
 import { acceptedFromMs, acceptedUntilMs, longestProofMaxAgeS, proofAcceptedFromMs, proofAcceptedUntilMs, REPLAY_RECORD_MARGIN_MS } from '../acceptance.js';
 import { claimsPhase } from '../phases/claims.js';
 import { parsePhase } from '../phases/parse.js';
 import { signaturePhase } from '../phases/signature.js';
 import { transcriptPhase } from '../phases/transcript.js';
-import type { BindingPart, BindingReport, ProofKind, ReplayClaim } from '../proof-kind.js';
+import { credentialHeaderNames, type BindingPart, type BindingReport, type ProofKind, type ReplayClaim } from '../proof-kind.js';
 import type { PhaseState } from '../state.js';
 
 /** transcript-v1 binds every part (§6): method, authority, path, query, the headers named in `h`, and the body hash. */
@@ -18,6 +18,8 @@ const PARTS: ReadonlySet<BindingPart> = new Set<BindingPart>(['method', 'authori
 
 export const TRANSCRIPT_V1: ProofKind = Object.freeze({
   name: 'transcript-v1',
+  // The passport, the proof and the filter's body hash: the names every allow removes (core/src/types.ts).
+  credentialHeaders: credentialHeaderNames(...CREDENTIAL_HEADERS),
   recognises(view: RequestView): boolean {
     return view.headers.has(HEADER.passport) || view.headers.has(HEADER.proof);
   },
