@@ -20,7 +20,7 @@
  * and header block limit lifted as grpc-js lifted them. grpc-js set no keepalive pings, idle or
  * connection-age limits and no max concurrent streams by default, and neither does this.
  */
-import { createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
+import { constants, createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
 import { GrpcStatus, StreamCall, failStream, ignore, type Handler } from './grpc-call.js';
 
 export { GrpcStatus, type GrpcCall, type Handler } from './grpc-call.js';
@@ -63,6 +63,12 @@ export function isGrpcContentType(value: string | undefined): boolean {
   if (!v.startsWith('application/grpc')) return false;
   const rest = v.slice(16);
   return rest === '' || rest.startsWith(';') || rest === '+proto' || rest.startsWith('+proto;');
+}
+
+/** A plain HTTP refusal; a client still sending is asked to stop without error, as after a gRPC error (grpc-call.ts). */
+function refuse(stream: ServerHttp2Stream, headers: Record<string, string | number>): void {
+  stream.respond(headers, { endStream: true });
+  if (!stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
 }
 
 interface Method {
@@ -116,14 +122,8 @@ export class GrpcServer {
 
   #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', ignore);
-    if (headers[':method'] !== 'POST') {
-      stream.respond({ ':status': 405, allow: 'POST' }, { endStream: true });
-      return;
-    }
-    if (!isGrpcContentType(headers['content-type'])) {
-      stream.respond({ ':status': 415 }, { endStream: true });
-      return;
-    }
+    if (headers[':method'] !== 'POST') return refuse(stream, { ':status': 405, allow: 'POST' });
+    if (!isGrpcContentType(headers['content-type'])) return refuse(stream, { ':status': 415 });
     const method = this.#methods.get(headers[':path'] ?? '');
     if (method === undefined) return failStream(stream, GrpcStatus.UNIMPLEMENTED, `method not found: ${headers[':path']}`);
     let deadline = Infinity;
