@@ -37,7 +37,7 @@ export interface GrpcCall {
   readonly headers: IncomingHttpHeaders;
   /** The client reset the stream, or the answer is already sent. */
   readonly done: boolean;
-  /** Unary: the one response message, then `grpc-status: 0`. After the deadline: DEADLINE_EXCEEDED instead. */
+  /** Unary: the one response message, then `grpc-status: 0`. Dropped after the deadline, which has ended the call DEADLINE_EXCEEDED. */
   reply(message: Buffer): void;
   /** Server streaming: one more response message. */
   write(message: Buffer): void;
@@ -106,10 +106,12 @@ export type Handler = (call: GrpcCall) => void;
 
 /**
  * The call: reads the request messages as the DATA arrives, runs the handler at half-close, and
- * sends what the handler answers. The deadline is checked when the answer is sent, not with a
- * timer per unary call: the overload gate and the store wait already bound how long a check takes
- * (overload.ts), and a late answer is replaced by DEADLINE_EXCEEDED as grpc-js's timer would have
- * sent it. A server-streaming call (Watch) may last for ever, so it gets a timer when it has a deadline.
+ * sends what the handler answers. The deadline is a timer per call, armed when the HEADERS are
+ * read, as grpc-js's was: when it fires before the answer, the call ends DEADLINE_EXCEEDED and a
+ * later answer is dropped. A timer fires only in the event loop's timer phase, so an answer made in
+ * the same turn as the deadline passes still goes out (a shed check answered at once, with a
+ * grpc-timeout inside the answer margin, is answered, not timed out); a check at answer time
+ * against the clock would turn those into errors. Its cost is in docs/performance.md.
  */
 export class StreamCall implements GrpcCall {
   request: Buffer = EMPTY;
@@ -125,13 +127,19 @@ export class StreamCall implements GrpcCall {
   constructor(
     private readonly stream: ServerHttp2Stream,
     readonly headers: IncomingHttpHeaders,
-    readonly deadline: number,
+    /** From grpc-timeout, milliseconds; undefined without one. */
+    timeoutMs: number | undefined,
     private readonly handler: Handler,
     private readonly streaming: boolean,
   ) {
+    this.deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    // Past 2^31 − 1 ms (24.8 days) node would fire the timer at once; such a deadline never comes.
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
     stream.on('data', (chunk: Buffer) => this.#data(chunk));
     stream.once('end', () => this.#halfClose());
   }
+
+  readonly deadline: number;
 
   get done(): boolean {
     return this.#ended || this.stream.destroyed || this.stream.closed;
@@ -190,13 +198,7 @@ export class StreamCall implements GrpcCall {
     if (this.#have > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
     if (this.#messages === 0) return this.fail(GrpcStatus.UNIMPLEMENTED, `received no request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
     this.#chunks = [];
-    if (this.streaming) {
-      this.stream.once('close', () => this.#closed());
-      if (this.deadline !== Infinity) {
-        this.#timer = setTimeout(() => this.fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'), Math.max(0, this.deadline - Date.now()));
-        this.#timer.unref();
-      }
-    }
+    if (this.streaming) this.stream.once('close', () => this.#closed());
     try {
       this.handler(this);
     } catch (error) {
@@ -207,8 +209,7 @@ export class StreamCall implements GrpcCall {
 
   reply(message: Buffer): void {
     if (this.done) return;
-    this.#ended = true;
-    if (this.deadline !== Infinity && Date.now() > this.deadline) return failStream(this.stream, GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+    this.#finish();
     if (message.length > MAX_SEND_MESSAGE_BYTES) return failStream(this.stream, GrpcStatus.RESOURCE_EXHAUSTED, `sent message larger than max (${message.length} vs. ${MAX_SEND_MESSAGE_BYTES})`);
     const stream = this.stream;
     stream.respond(responseHeaders(), { waitForTrailers: true });
@@ -255,3 +256,9 @@ export class StreamCall implements GrpcCall {
 }
 
 const EMPTY = Buffer.alloc(0);
+const MAX_TIMER_MS = 0x7fffffff;
+
+/** The deadline timer's callback; the call comes as its argument, so no closure per call. */
+function deadlineExceeded(call: StreamCall): void {
+  call.fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+}

@@ -126,14 +126,13 @@ export class GrpcServer {
     if (!isGrpcContentType(headers['content-type'])) return refuse(stream, { ':status': 415 });
     const method = this.#methods.get(headers[':path'] ?? '');
     if (method === undefined) return failStream(stream, GrpcStatus.UNIMPLEMENTED, `method not found: ${headers[':path']}`);
-    let deadline = Infinity;
     const timeout = headers['grpc-timeout'];
+    let timeoutMs: number | undefined;
     if (timeout !== undefined) {
-      const ms = parseGrpcTimeout(String(timeout));
-      if (ms === undefined) return failStream(stream, GrpcStatus.INTERNAL, `invalid grpc-timeout value "${timeout}"`);
-      deadline = Date.now() + ms;
+      timeoutMs = parseGrpcTimeout(String(timeout));
+      if (timeoutMs === undefined) return failStream(stream, GrpcStatus.INTERNAL, `invalid grpc-timeout value "${timeout}"`);
     }
-    new StreamCall(stream, headers, deadline, method.handler, method.streaming);
+    new StreamCall(stream, headers, timeoutMs, method.handler, method.streaming);
   }
 
   /** Binds `host:port` (port 0: any free one), `[v6]:port` or `unix:/path`; resolves with the port (0 for a socket). */
