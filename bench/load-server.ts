@@ -514,8 +514,8 @@ async function child(): Promise<void> {
 }
 
 /**
- * The transport floor: a grpc-js server with the same service definition and edge as the real one
- * (authz-server/src/envoy/), whose Check reads the request and writes a fixed allow without
+ * The transport floor: the real server's gRPC transport (authz-server/src/envoy/grpc-transport.ts)
+ * and edge (authz-server/src/envoy/), whose Check reads the request and writes a fixed allow without
  * deciding. Its CPU per call is what gRPC, HTTP/2 and protobuf cost before any TrustPlane work.
  */
 const NOOP_DECISION = {
@@ -567,34 +567,29 @@ async function verifyOnlyServer(): Promise<void> {
 }
 
 /**
- * Serves Authorization/Check on a free loopback port with the real server's service definition,
- * edge and options (envoy/services.ts, GRPC_SERVER_OPTIONS): each request is read into its view,
+ * Serves Authorization/Check on a free loopback port with the real server's transport and edge
+ * (envoy/grpc-transport.ts, envoy/check-request.ts, envoy/check-response.ts): each request is read into its view,
  * `allow` says from its headers whether to answer the fixed allow or the denial. Tells the parent
  * the port, and stops when the parent goes.
  */
 async function serveCheck(allow: (headers: ReadonlyMap<string, string>) => boolean): Promise<void> {
-  const grpc = await import('@grpc/grpc-js');
-  const { AuthorizationService } = await import('../authz-server/src/envoy/services.js');
+  const { GrpcServer } = await import('../authz-server/src/envoy/grpc-transport.js');
+  const { CHECK_METHOD_PATH } = await import('../authz-server/src/envoy/services.js');
   const { readCheckRequest } = await import('../authz-server/src/envoy/check-request.js');
   const { writeCheckResponse } = await import('../authz-server/src/envoy/check-response.js');
-  const { GRPC_SERVER_OPTIONS } = await import('../authz-server/src/server.js');
   const settings = { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false };
-  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
-  server.addService(AuthorizationService, {
-    Check: (call: { request: Buffer }, callback: (e: null, r: Buffer) => void) => {
-      const view = readCheckRequest(call.request, settings);
-      callback(null, writeCheckResponse(!('reason' in view) && allow(view.headers) ? NOOP_DECISION : LOWER_BOUND_DENIAL));
-    },
-  } as never);
-  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
-    if (error) throw error;
-    process.send!({ port });
+  const server = new GrpcServer();
+  server.unary(CHECK_METHOD_PATH, (call) => {
+    const view = readCheckRequest(call.request, settings);
+    call.reply(writeCheckResponse(!('reason' in view) && allow(view.headers) ? NOOP_DECISION : LOWER_BOUND_DENIAL));
   });
+  void server.listen('127.0.0.1:0').then((port) => process.send!({ port }));
   process.on('disconnect', () => server.forceShutdown());
 }
 
 /**
- * The same no-op on node:http2 alone, without grpc-js: the HTTP/2 stack's own share of the floor.
+ * The same no-op on node:http2 alone, with no gRPC layer at all (no header checks, deadline or
+ * message reassembly): the HTTP/2 stack's own share of the floor.
  * A unary gRPC exchange by hand (length-prefixed message in, headers, message, grpc-status
  * trailers out), with the same request reader and response bytes.
  */

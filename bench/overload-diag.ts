@@ -2,22 +2,20 @@
  * Where an overloaded check's time goes (docs/performance.md, "The overload section"): a
  * diagnostic, not part of `npm run bench`. `node dist/bench/overload-diag.js [factor] [seconds]`.
  *
- * The server is a grpc-js server with the real server's options and service definition
- * (GRPC_SERVER_OPTIONS, AuthorizationService) and the real CheckService with its overload gate (memory store, no audit), in its
+ * The server is the real server's transport (authz-server/src/envoy/grpc-transport.ts) and the
+ * real CheckService with its overload gate (memory store, no audit), in its
  * own process; its handler wraps CheckService.check to stamp, per check, the wall-clock times
  * (performance.timeOrigin + now(), shared by both processes on one machine) of
  * - the client's send (the `x-bench-sent-ms` header the load process adds),
- * - grpc-js reading the call's headers (its deadline less the grpc-timeout; 1 ms resolution),
- * - the handler being called (the gate's admit) and the answer being handed to grpc-js,
+ * - the transport reading the call's headers (its deadline less the grpc-timeout; 1 ms resolution),
+ * - the handler being called (the gate's admit) and the answer being handed to the transport,
  * and counts the checks handled per event-loop turn (handler calls between two setImmediate
  * callbacks). The load process is bench/load-server.ts's, as the overload section uses it.
  *
  * TRUSTPLANE_BENCH_PIN=1 pins the server to CPU 0 and the load process to CPU 1 (taskset), and
  * TRUSTPLANE_BENCH_PIN=shared pins both to CPU 0. TRUSTPLANE_DIAG_WINDOW=<bytes> sets each HTTP/2
  * session's connection window (session.setLocalWindowSize; docs/performance.md, "The overload
- * section"): grpc-js has no server option for it (its `grpc-node.flow_control_window` is read by the
- * client transport only), so this reads the server's private `http2Servers` map, and stops with an
- * error if a grpc-js version no longer has it.
+ * section"), on the transport's node:http2 server.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -100,10 +98,10 @@ async function main(): Promise<void> {
       const idx = rep.shed.flatMap((s, i) => (s === want ? [i] : []));
       if (idx.length === 0) continue;
       console.log(` ${name} (${idx.length}):`);
-      console.log(`  send → grpc-js reads headers (ms)         ${dist(idx.map((i) => rep.headers[i]! - rep.sent[i]!))}`);
-      console.log(`  grpc-js headers → handler (ms)            ${dist(idx.map((i) => rep.admit[i]! - rep.headers[i]!))}`);
+      console.log(`  send → transport reads headers (ms)      ${dist(idx.map((i) => rep.headers[i]! - rep.sent[i]!))}`);
+      console.log(`  transport headers → handler (ms)         ${dist(idx.map((i) => rep.admit[i]! - rep.headers[i]!))}`);
       console.log(`  send → handler (ms)                       ${dist(idx.map((i) => rep.admit[i]! - rep.sent[i]!))}`);
-      console.log(`  handler → answer handed to grpc-js (ms)   ${dist(idx.map((i) => rep.answer[i]! - rep.admit[i]!))}`);
+      console.log(`  handler → answer handed to transport (ms) ${dist(idx.map((i) => rep.answer[i]! - rep.admit[i]!))}`);
     }
     console.log(`  checks per event-loop turn                 ${dist(rep.turns)}  (${rep.turns.length} turns)`);
   } finally {
@@ -113,9 +111,8 @@ async function main(): Promise<void> {
 }
 
 async function diagServer(): Promise<void> {
-  const grpc = await import('@grpc/grpc-js');
-  const { AuthorizationService } = await import('../authz-server/src/envoy/services.js');
-  const { GRPC_SERVER_OPTIONS } = await import('../authz-server/src/server.js');
+  const { GrpcServer } = await import('../authz-server/src/envoy/grpc-transport.js');
+  const { CHECK_METHOD_PATH } = await import('../authz-server/src/envoy/services.js');
   const bundle = compileBundle(JSON.parse(process.env['TRUSTPLANE_BENCH_DOC']!));
   const timeoutMs = Number(process.env['TRUSTPLANE_BENCH_TIMEOUT_MS']);
   const service = benchCheckService(bundle);
@@ -126,35 +123,37 @@ async function diagServer(): Promise<void> {
     inTurn = 0;
   };
   const now = (): number => performance.timeOrigin + performance.now();
-  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
-  server.addService(AuthorizationService, {
-    Check: (call: Parameters<typeof service.check>[0], callback: Parameters<typeof service.check>[1]) => {
-      const admit = now();
-      if (inTurn++ === 0) setImmediate(endTurn);
-      const i = rep.admit.length;
-      rep.admit.push(admit);
-      rep.sent.push(Number(call.metadata.get('x-bench-sent-ms')[0]));
-      rep.headers.push(Number(call.getDeadline()) - timeoutMs);
-      let sync = true;
-      service.check(call, (error, response) => {
+  const server = new GrpcServer();
+  server.unary(CHECK_METHOD_PATH, (call) => {
+    const admit = now();
+    if (inTurn++ === 0) setImmediate(endTurn);
+    const i = rep.admit.length;
+    rep.admit.push(admit);
+    rep.sent.push(Number(call.headers['x-bench-sent-ms']));
+    rep.headers.push(call.deadline - timeoutMs);
+    let sync = true;
+    service.check({
+      request: call.request,
+      deadline: call.deadline,
+      headers: call.headers,
+      get done() {
+        return call.done;
+      },
+      reply: (response) => {
         rep.answer[i] = now();
         rep.shed[i] = sync ? 1 : 0;
-        callback(error, response);
-      });
-      sync = false;
-    },
-  } as never);
-  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
-    if (error) throw error;
-    const win = Number(process.env['TRUSTPLANE_DIAG_WINDOW'] ?? 0);
-    if (win > 0) {
-      // Private to grpc-js (see the header): no public way to reach its node:http2 servers.
-      const servers = (server as unknown as { http2Servers?: Map<import('node:http2').Http2Server, unknown> }).http2Servers;
-      if (!(servers instanceof Map)) throw new Error('TRUSTPLANE_DIAG_WINDOW: this grpc-js has no Server.http2Servers map');
-      for (const h of servers.keys()) h.on('session', (s) => s.setLocalWindowSize(win));
-    }
-    process.send!({ port });
+        call.reply(response);
+      },
+      write: (m) => call.write(m),
+      end: () => call.end(),
+      fail: (code, message) => call.fail(code, message),
+      onCancel: (l) => call.onCancel(l),
+    });
+    sync = false;
   });
+  const win = Number(process.env['TRUSTPLANE_DIAG_WINDOW'] ?? 0);
+  if (win > 0) server.http2.on('session', (s) => s.setLocalWindowSize(win));
+  void server.listen('127.0.0.1:0').then((port) => process.send!({ port }));
   process.on('message', (m: { op: string }) => {
     if (m.op === 'reset') rep = { sent: [], headers: [], admit: [], answer: [], shed: [], turns: [] };
     process.send!(rep);

@@ -12,9 +12,10 @@
  *    - Maximum sustained checks/s: those same rounds (a fixed number of checks in flight).
  *    - p50/p99 latency at a fixed 500 checks/s: open loop, every check due at its own time, after an
  *      unmeasured open-loop round; the median over rounds.
- *    - The gRPC transport floor: the same load against a grpc-js server with the same service
- *      definition and codecs that answers a fixed allow without deciding (what gRPC, HTTP/2 and
- *      protobuf cost), in CPU per call and in latency at the same rate.
+ *    - The gRPC transport floor: the same load against a server on the real server's transport
+ *      (authz-server/src/envoy/grpc-transport.ts) and codecs that answers a fixed allow without
+ *      deciding (what gRPC, HTTP/2 and protobuf cost), in CPU per call and in latency at the same
+ *      rate; and the same no-op on bare node:http2, with no gRPC layer at all.
  *    - The lower bound: the same no-op plus the two signature verifications a check needs and
  *      nothing else (load-server.ts, verifyOnlyServer). No server that verifies both signatures on
  *      this stack can do better, in CPU per check or in latency, so it shows what the targets leave
@@ -264,9 +265,9 @@ export async function bench(): Promise<void> {
     const rounds = `median of ${CLOSED_ROUNDS} closed-loop rounds of ${CLOSED_CHECKS_PER_ROUND} allowed checks`;
     console.log(`  server CPU per allowed check              ${us(cpuPerCheckMs)}  (utime+stime of the server process, ${rounds}; rounds ${range(closed.map((c) => c.cpuMs), us)}; user ${us(median(closed.map((c) => c.userMs)))} + system ${us(median(closed.map((c) => c.systemMs)))})`);
     console.log(`    of which the JavaScript thread          ${us(median(closed.map((c) => c.mainMs)))}  (the rest is V8's GC and compiler threads and libuv's pool)`);
-    console.log(`  gRPC transport floor per call             ${us(transport.cpuPerCallMs)}  (no-op grpc-js Check server, same service, options and edge, same client: ${transport.ratio.toFixed(2)}× the crypto floor)`);
-    console.log(`    of which node:http2 alone               ${us(transport.http2PerCallMs)}  (the same no-op as a unary gRPC exchange on node:http2 without grpc-js: ${transport.http2Ratio.toFixed(2)}× the crypto floor)`);
-    console.log(`  lower bound per check                     ${us(lowerBound.cpuPerCallMs)}  (a grpc-js server that reads the request, runs the two verifications and answers a fixed allow, nothing else: ${lowerBound.ratio.toFixed(2)}× the crypto floor)`);
+    console.log(`  gRPC transport floor per call             ${us(transport.cpuPerCallMs)}  (no-op Check server on the server's own gRPC transport and edge, same client: ${transport.ratio.toFixed(2)}× the crypto floor)`);
+    console.log(`    of which node:http2 alone               ${us(transport.http2PerCallMs)}  (the same no-op as a bare unary exchange on node:http2, no gRPC checks: ${transport.http2Ratio.toFixed(2)}× the crypto floor)`);
+    console.log(`  lower bound per check                     ${us(lowerBound.cpuPerCallMs)}  (a server on the same transport that reads the request, runs the two verifications and answers a fixed allow, nothing else: ${lowerBound.ratio.toFixed(2)}× the crypto floor)`);
     console.log(`  crypto floor per check                    ${us(roundFloor)}  (native Ed25519 verify of passport + proof, CPU mean of ${FLOOR_SAMPLE_PAIRS} pairs around each server round, median; ${us(floor.cpuPerPairMs)} over ${IN_PROCESS_DECISIONS} pairs after the rounds, median wall ${us(floor.medianMs)})`);
     console.log(`  ratio CPU per check / floor               ${ratio.toFixed(2)}  (target ≤ ${TARGET_RATIO}: ${verdict(ratio <= TARGET_RATIO)}; median of the rounds' own ratios, ${range(ratios, (x) => x.toFixed(2))}; the transport alone is ${transport.ratio.toFixed(2)} of it, the lower bound ${lowerBound.ratio.toFixed(2)})`);
     console.log(`  latency at ${OPEN_RATE_PER_S} checks/s, p50 (median)       ${ms(median(open.map((o) => o.p50)))} ms  (open loop, from send to CheckResponse; median of ${OPEN_ROUNDS} rounds of ${OPEN_CHECKS_PER_ROUND}, rounds ${range(open.map((o) => o.p50), ms)})`);
@@ -331,9 +332,9 @@ async function abRounds(
 }
 
 /**
- * CPU per call of a grpc-js server that only decodes the CheckRequest and answers a fixed allow
- * (median of rounds), and its latency at the open-loop rate: what the transport alone costs. Also
- * the CPU per call of the same no-op on node:http2 without grpc-js.
+ * CPU per call of a server on the real gRPC transport that only decodes the CheckRequest and answers
+ * a fixed allow (median of rounds), and its latency at the open-loop rate: what the transport alone
+ * costs. Also the CPU per call of the same no-op on bare node:http2.
  */
 async function transportFloor(
   loadScript: string,

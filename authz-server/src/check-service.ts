@@ -2,19 +2,18 @@
  * The ext_authz Check handler: read → decide → write. envoy/check-request.ts reads the CheckRequest
  * bytes into a RequestView, the decision engine decides, envoy/check-response.ts writes the answer.
  *
- * grpc-js has no global handler for exceptions thrown in handlers, so this is the one catch on the
- * request path: anything unexpected becomes a logged, counted `internal_error` deny — never a gRPC
- * error (Envoy would route that through failure_mode_allow, docs/envoy-integration.md F2.1) and never
- * an allow.
+ * This is the one catch on the request path: anything unexpected becomes a logged, counted
+ * `internal_error` deny — never a gRPC error (the transport would answer a throw with UNKNOWN, and
+ * Envoy routes that through failure_mode_allow, docs/envoy-integration.md F2.1) and never an allow.
  *
  * Load shedding happens before any of that, in overload.ts.
  */
-import type * as grpc from '@grpc/grpc-js';
 import { edgeDecision, verifyRequest, type CompiledBundle, type EngineOptions, type ReplayStore, type Decision } from '../../core/src/server-api.js';
 import { readCheckRequest } from './envoy/check-request.js';
 import type { RequestViewSettings } from './envoy/request-view.js';
 import { writeCheckResponse } from './envoy/check-response.js';
-import { AuthorizationService } from './envoy/services.js';
+import { CHECK_METHOD_PATH } from './envoy/services.js';
+import type { GrpcCall, GrpcServer } from './envoy/grpc-transport.js';
 import { OverloadGate, type OverloadSettings } from './overload.js';
 
 export interface CheckDeps {
@@ -50,16 +49,21 @@ export class CheckService {
     return this.#gate.drained();
   }
 
-  readonly check = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void => {
-    const answerBy = this.#gate.admit(call.getDeadline());
+  /**
+   * The Check method (grpc-transport.ts). A client that resets the stream mid-call does not cut
+   * this short: the check is decided, its reply is dropped (call.reply on a closed stream does
+   * nothing), and the gate is released once, when the decision is made.
+   */
+  readonly check = (call: GrpcCall): void => {
+    const answerBy = this.#gate.admit(call.deadline);
     if (answerBy === undefined) {
-      callback(null, this.#shed());
+      call.reply(this.#shed());
       return;
     }
     this.decide(call.request, answerBy === Infinity ? undefined : answerBy).then(
-      (response) => this.#finish(() => callback(null, response)),
+      (response) => this.#finish(() => call.reply(response)),
       // decide() never rejects; if it somehow does, answer a deny rather than leave Envoy waiting.
-      (error: unknown) => this.#finish(() => callback(null, this.#internal(error))),
+      (error: unknown) => this.#finish(() => call.reply(this.#internal(error))),
     );
   };
 
@@ -118,7 +122,7 @@ export class CheckService {
     }
   }
 
-  addToServer(server: grpc.Server): void {
-    server.addService(AuthorizationService, { Check: this.check });
+  addToServer(server: GrpcServer): void {
+    server.unary(CHECK_METHOD_PATH, this.check);
   }
 }

@@ -15,7 +15,6 @@
  * primary then ends the whole server at once, non-zero, with that cause on one line, rather than
  * forking replacements that fail the same way while /healthz says all is well.
  */
-import * as grpc from '@grpc/grpc-js';
 import cluster, { type Worker } from 'node:cluster';
 import { MemoryReplayStore, type ConsumeResult } from '../../core/src/server-api.js';
 import type { ServerConfig } from './config.js';
@@ -44,7 +43,6 @@ export function runForkedWorker(): Promise<void> {
 export async function runServer(config: ServerConfig): Promise<void> {
   if (cluster.isWorker && process.env[CONFIG_ENV]) return runWorker(JSON.parse(process.env[CONFIG_ENV]) as ServerConfig);
   const log = createLogger(config.log_level);
-  routeGrpcLog(log);
   if (config.workers <= 1) {
     const server = await startServer(config, { logger: log, serveHttp: true }).catch(cannotStart);
     onSignals(async () => {
@@ -55,14 +53,6 @@ export async function runServer(config: ServerConfig): Promise<void> {
     return;
   }
   await runPrimary(config, log);
-}
-
-/**
- * grpc-js writes its own errors to the console (a failed bind, for one); in a server they belong in
- * the operational log, one JSON line each, and a start failure is reported once, by cannotStart.
- */
-function routeGrpcLog(log: ReturnType<typeof createLogger>): void {
-  grpc.setLogger({ error: (...args: unknown[]) => log.warn('grpc-js', { detail: args.map(String).join(' ') }) });
 }
 
 /** The cause of a start failure, on one line. */
@@ -213,7 +203,6 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
 
 async function runWorker(config: ServerConfig): Promise<void> {
   const log = createLogger(config.log_level);
-  routeGrpcLog(log);
   // The primary owns signals; a worker only reacts to its shutdown message (or to losing it).
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => {});

@@ -3,9 +3,9 @@
  * "can decide correctly": a verified bundle is loaded and the replay store answers. The store is
  * pinged in the background (never on the request path) and the result cached.
  */
-import * as grpc from '@grpc/grpc-js';
 import type { ReplayStore } from '../../core/src/server-api.js';
-import { HealthService, ServingStatus, type HealthCheckRequest, type HealthCheckResponse } from './envoy/services.js';
+import { GrpcStatus, type GrpcCall, type GrpcServer } from './envoy/grpc-transport.js';
+import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, ServingStatus, readHealthRequest, writeHealthResponse, type HealthCheckRequest } from './envoy/services.js';
 
 export const SERVICE_NAMES: readonly string[] = Object.freeze(['', 'envoy.service.auth.v3.Authorization']);
 
@@ -79,27 +79,22 @@ export class Readiness {
     for (const w of this.#watchers.keys()) w(s);
   }
 
-  addToServer(server: grpc.Server): void {
-    server.addService(HealthService, {
-      Check: (call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, cb: grpc.sendUnaryData<HealthCheckResponse>) => {
-        if (!SERVICE_NAMES.includes(call.request.service ?? '')) {
-          cb({ code: grpc.status.NOT_FOUND, details: `unknown service "${call.request.service}"` });
-          return;
-        }
-        cb(null, { status: this.status() });
-      },
-      Watch: (call: grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {
-        if (!SERVICE_NAMES.includes(call.request.service ?? '')) {
-          call.write({ status: ServingStatus.SERVICE_UNKNOWN });
-          return;
-        }
-        const send = (status: ServingStatus): void => void call.write({ status });
-        send(this.status());
-        this.#watchers.set(send, () => call.end());
-        const stop = (): void => void this.#watchers.delete(send);
-        call.on('cancelled', stop);
-        call.on('close', stop);
-      },
+  addToServer(server: GrpcServer): void {
+    server.unary(HEALTH_CHECK_PATH, (call) => {
+      const request = healthRequest(call);
+      if (request === undefined) return;
+      if (!SERVICE_NAMES.includes(request.service)) return call.fail(GrpcStatus.NOT_FOUND, `unknown service "${request.service}"`);
+      call.reply(writeHealthResponse({ status: this.status() }));
+    });
+    server.serverStream(HEALTH_WATCH_PATH, (call) => {
+      const request = healthRequest(call);
+      if (request === undefined) return;
+      // grpc.health.v1: an unknown service is SERVICE_UNKNOWN on a stream that stays open (until shutdown).
+      const known = SERVICE_NAMES.includes(request.service);
+      const send = known ? (status: ServingStatus): void => call.write(writeHealthResponse({ status })) : (): void => {};
+      call.write(writeHealthResponse({ status: known ? this.status() : ServingStatus.SERVICE_UNKNOWN }));
+      this.#watchers.set(send, () => call.end());
+      call.onCancel(() => void this.#watchers.delete(send));
     });
   }
 
@@ -111,5 +106,15 @@ export class Readiness {
     const ends = [...this.#watchers.values()];
     this.#watchers.clear();
     for (const end of ends) end();
+  }
+}
+
+/** The request, or undefined after answering INTERNAL for bytes that are not one (as grpc-js did). */
+function healthRequest(call: GrpcCall): HealthCheckRequest | undefined {
+  try {
+    return readHealthRequest(call.request);
+  } catch {
+    call.fail(GrpcStatus.INTERNAL, 'error deserializing request');
+    return undefined;
   }
 }

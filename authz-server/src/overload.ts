@@ -1,10 +1,10 @@
 /**
  * Load shedding for the Check handler (docs/reason-codes.md, "Overload"). The Check handler calls
- * admit() when grpc-js hands it a check, and release() once an admitted check is answered.
+ * admit() when the transport (envoy/grpc-transport.ts) hands it a check, and release() once an admitted check is answered.
  *
  * Three rules, each answered `overloaded` at once, without a signature checked or the store touched:
  *
- * 1. The deadline. Envoy sends its ext_authz timeout as `grpc-timeout`; grpc-js turns it into the
+ * 1. The deadline. Envoy sends its ext_authz timeout as `grpc-timeout`; the transport turns it into the
  *    call's deadline when it reads the call's headers. A check with less than `answerMarginMs` of it
  *    left, after this process's event-loop lag (the time it may have waited unseen in socket buffers
  *    while the loop was busy), is shed; otherwise the deadline less the margin and the lag bounds the
@@ -13,13 +13,13 @@
  *    poll phase reaches the handler in that same turn, and the server reads nothing more until the
  *    turn ends. If the handler decides every check it is given, a turn under overload lasts as long
  *    as its checks take, and checks queue behind the server's HTTP/2 flow-control window (the client
- *    holds their DATA; grpc-js has read their headers, and their deadline runs) or in the kernel:
+ *    holds their DATA; the server has read their headers, and their deadline runs) or in the kernel:
  *    bench/overload-diag.ts measured checks reaching the handler 85 ms (p90) after grpc-js read their
  *    headers, at most ~22 per turn, and the shed ones answered at about the deadline. So the gate
  *    tells overload from mere full use: the loop saturated (busy at least SATURATED_UTILISATION of
  *    the last SATURATION_WINDOW_MS) while every check reaching the handler in that window had
  *    already waited 5% of the deadline or more (STANDING_WAIT_SHARE; a standing queue, not a burst:
- *    the time since grpc-js read its headers, from the longest time left seen recently, plus the
+ *    the time since the transport read its headers, from the longest time left seen recently, plus the
  *    loop's lag). Once overloaded, and until the loop has idle time again, a turn decides checks for
  *    `turnBudgetMs` and sheds the rest of what it read: the socket is read again within a few
  *    milliseconds, the queue outside drains, and a shed check is answered within about two turns.
@@ -28,7 +28,7 @@
  * 3. Work in flight: `maxInFlight` checks handled at once (those waiting on the replay store among
  *    them); one more is shed.
  *
- * A shed check still costs what HTTP/2, grpc-js, decoding it and answering it cost, about a fifth of
+ * A shed check still costs what HTTP/2, the gRPC framing, decoding it and answering it cost, about a fifth of
  * an allowed check; the overload section of `npm run bench` measures both, and the goodput ceiling
  * that ratio allows (docs/performance.md, "The overload section").
  */
@@ -82,7 +82,7 @@ export class OverloadGate {
   #overloaded = false;
   /**
    * The longest time left seen at arrival, this window and the last: close to the timeout Envoy
-   * sends (grpc-js does not expose the header), so `full - left` is how long ago grpc-js read the
+   * sends, so `full - left` is how long ago the transport read the
    * check's headers.
    */
   #fullMs = 0;
@@ -142,8 +142,8 @@ export class OverloadGate {
   }
 
   /**
-   * Admits a check or sheds it. `deadline` is grpc-js's call deadline: a Date or Unix milliseconds,
-   * Infinity when the client sent no grpc-timeout. Returns when the answer must be on its way
+   * Admits a check or sheds it. `deadline` is the call's deadline from its grpc-timeout: a Date or
+   * Unix milliseconds, Infinity when the client sent none. Returns when the answer must be on its way
    * (performance.now() clock; Infinity without a deadline), counting the check as in flight until
    * release(); or undefined: shed, answer `overloaded` at once.
    */

@@ -3,7 +3,6 @@
  * source with hot reload, the replay store, metrics, audit, and graceful shutdown. `cluster.ts`
  * runs several of these as worker processes; tests run one directly on a loopback port.
  */
-import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { DEFAULT_ENGINE_OPTIONS, VerifiedPassportCache, createReplayStore, parseKeySet, type CompiledBundle, type EngineOptions, type ReplayStoreConfig, type ReplayStore, type PublicJwk, type PassportCache } from '../../core/src/server-api.js';
@@ -17,6 +16,7 @@ import { createLogger, errorFields, type Logger } from '../../service/src/log.js
 import { closeServer, createOpsServer, listen } from '../../service/src/ops-http.js';
 import { ServerMetrics } from './metrics.js';
 import { ServingStatus } from './envoy/services.js';
+import { GrpcServer, type GrpcTls } from './envoy/grpc-transport.js';
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -46,15 +46,6 @@ export interface RunningServer {
   /** Stop accepting, finish in-flight checks, end Watch streams, flush audit, release everything. */
   close(): Promise<void>;
 }
-
-/** The gRPC server's options; the bench's transport and lower-bound servers use them too. */
-export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = Object.freeze({
-  // A CheckRequest carries headers and, on buffered routes, the body (Envoy's max_request_bytes).
-  'grpc.max_receive_message_length': 16 * 1024 * 1024,
-  'grpc.max_send_message_length': 1024 * 1024,
-  // channelz keeps per-call bookkeeping on the request path; nothing here reads it.
-  'grpc.enable_channelz': 0,
-});
 
 export function engineOptions(config: ServerConfig): EngineOptions {
   return {
@@ -93,18 +84,16 @@ export function readSigningKeys(path: string | undefined): PublicJwk[] {
   }
 }
 
-function credentials(config: ServerConfig): grpc.ServerCredentials {
+/** The listener's TLS (node:tls options in grpc-transport.ts); none for a plaintext listener. */
+function tlsFiles(config: ServerConfig): GrpcTls | undefined {
   const tls = config.tls;
-  if (!tls) return grpc.ServerCredentials.createInsecure();
-  return grpc.ServerCredentials.createSsl(
-    tls.client_ca_file ? readFileSync(tls.client_ca_file) : null,
-    [{ cert_chain: readFileSync(tls.cert_file), private_key: readFileSync(tls.key_file) }],
-    tls.require_client_cert,
-  );
-}
-
-function bindAsync(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))));
+  if (!tls) return undefined;
+  return {
+    cert: readFileSync(tls.cert_file),
+    key: readFileSync(tls.key_file),
+    ...(tls.client_ca_file ? { ca: readFileSync(tls.client_ca_file) } : {}),
+    requireClientCert: tls.require_client_cert,
+  };
 }
 
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
@@ -145,7 +134,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   // Whatever is open when a later step fails is released, so a start failure ends the process
   // instead of leaving a watcher, a Redis client or a half-bound port holding it open.
   const undo: (() => unknown)[] = [() => source.close()];
-  let server: grpc.Server | undefined;
+  let server: GrpcServer | undefined;
   try {
     const store =
       opts.store ??
@@ -185,11 +174,11 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     await ready.start();
     undo.push(() => ready.shutdown());
 
-    const grpcServer = new grpc.Server(GRPC_SERVER_OPTIONS);
+    const grpcServer = new GrpcServer(tlsFiles(config));
     server = grpcServer;
     check.addToServer(grpcServer);
     ready.addToServer(grpcServer);
-    const port = await bindAsync(grpcServer, config.listen.grpc, credentials(config)).catch((error: unknown) => {
+    const port = await grpcServer.listen(config.listen.grpc).catch((error: unknown) => {
       throw new Error(`listen.grpc ${config.listen.grpc}: ${error instanceof Error ? error.message : String(error)}`);
     });
     const grpcAddress = config.listen.grpc.startsWith('unix:') ? config.listen.grpc : `${config.listen.grpc.replace(/:[0-9]+$/, '')}:${port}`;
@@ -222,18 +211,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     const close = (): Promise<void> =>
       (closing ??= (async () => {
         ready.shutdown();
-        // An open Watch stream would hold tryShutdown for the whole grace period.
+        // An open Watch stream would hold the graceful stop for the whole grace period.
         ready.closeWatchers();
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            grpcServer.forceShutdown();
-            resolve();
-          }, config.shutdown_grace_ms);
-          grpcServer.tryShutdown(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+        // GOAWAY on every connection, in-flight calls finish; destroyed after the grace period.
+        await grpcServer.shutdown(config.shutdown_grace_ms);
         await check.drained();
         check.close();
         await audit.close();

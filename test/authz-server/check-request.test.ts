@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { CheckService } from '../../authz-server/src/check-service.js';
 import { readCheckRequest } from '../../authz-server/src/envoy/check-request.js';
+import { GrpcServer } from '../../authz-server/src/envoy/grpc-transport.js';
 import type { MalformedRequest, RequestViewSettings } from '../../authz-server/src/envoy/request-view.js';
 import type { RequestView } from '../../core/src/types.js';
 import { AuthorizationClientService } from '../../dev/gateway/authz-client.js';
@@ -536,16 +536,13 @@ describe('CheckRequest reader', () => {
       onDecision: () => {},
       onInternalError: (error) => internalErrors.push(error),
     });
-    let server: grpc.Server;
+    let server: GrpcServer;
     let address: string;
 
     before(async () => {
-      server = new grpc.Server();
+      server = new GrpcServer();
       service.addToServer(server);
-      const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      );
-      address = `127.0.0.1:${port}`;
+      address = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
     });
 
     after(() => {

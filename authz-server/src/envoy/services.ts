@@ -1,10 +1,11 @@
 /**
- * The gRPC services Envoy calls, as grpc-js service definitions with our own (de)serialisers; no
- * .proto is loaded at run time. protos/ holds the definitions these follow, and
+ * The gRPC services Envoy calls: their paths and our own (de)serialisers; no .proto is loaded at run
+ * time. The server serves them on grpc-transport.ts; the grpc-js service definitions here are for
+ * clients (tests, benches). protos/ holds the definitions these follow, and
  * test/authz-server/wire-compat.test.ts checks paths and bytes against them.
  *
  * - `envoy.service.auth.v3.Authorization/Check` carries bytes both ways: the handler reads the
- *   request itself (check-request.ts) inside its one catch, so no bytes can become grpc-js's INTERNAL
+ *   request itself (check-request.ts) inside its one catch, so no bytes can become a gRPC INTERNAL
  *   error (which Envoy's failure_mode_allow would decide, docs/envoy-integration.md F2.1), and it
  *   answers with the bytes check-response.ts wrote.
  * - `grpc.health.v1.Health` (Check, Watch): one string in, one enum out.
@@ -54,8 +55,11 @@ export interface HealthHandlers extends grpc.UntypedServiceImplementation {
 const HEALTH_CHECK_REQUEST = declared({ 1: LEN });
 const HEALTH_CHECK_RESPONSE = declared({ 1: VARINT });
 
-/** HealthCheckRequest { string service = 1 }. Bytes it cannot read throw: grpc-js answers INTERNAL. */
-function readHealthRequest(bytes: Buffer): HealthCheckRequest {
+export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
+export const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch';
+
+/** HealthCheckRequest { string service = 1 }. Bytes it cannot read throw: the server answers INTERNAL. */
+export function readHealthRequest(bytes: Buffer): HealthCheckRequest {
   const r = new Reader(bytes);
   const end = r.buf.length;
   let service = '';
@@ -68,7 +72,7 @@ function readHealthRequest(bytes: Buffer): HealthCheckRequest {
 }
 
 /** HealthCheckResponse { ServingStatus status = 1 }; proto3 leaves UNKNOWN (0) off the wire. */
-function writeHealthResponse(response: HealthCheckResponse): Buffer {
+export function writeHealthResponse(response: HealthCheckResponse): Buffer {
   if (!Number.isInteger(response.status) || response.status < 0 || response.status > 0x7f) throw new WireError(`status ${response.status}`);
   return response.status === 0 ? Buffer.alloc(0) : Buffer.from([0x08, response.status]);
 }
@@ -99,6 +103,6 @@ const healthMethod = {
 
 /** `grpc.health.v1.Health`. */
 export const HealthService: grpc.ServiceDefinition<HealthHandlers> = {
-  Check: { ...healthMethod, path: '/grpc.health.v1.Health/Check', responseStream: false, originalName: 'check' },
-  Watch: { ...healthMethod, path: '/grpc.health.v1.Health/Watch', responseStream: true, originalName: 'watch' },
+  Check: { ...healthMethod, path: HEALTH_CHECK_PATH, responseStream: false, originalName: 'check' },
+  Watch: { ...healthMethod, path: HEALTH_WATCH_PATH, responseStream: true, originalName: 'watch' },
 };

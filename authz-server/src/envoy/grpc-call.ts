@@ -1,0 +1,264 @@
+/**
+ * One gRPC call on one HTTP/2 stream, as the gRPC over HTTP/2 protocol lays it out
+ * (grpc/grpc doc/PROTOCOL-HTTP2.md): Length-Prefixed-Messages in (a 1-byte Compressed-Flag, a
+ * 4-byte big-endian length, the message), reassembled across DATA frames; out, response headers,
+ * framed messages and trailers with `grpc-status`, or a Trailers-Only response for an error.
+ *
+ * grpc-transport.ts reads the call's HEADERS and hands the stream here; this file knows nothing of
+ * which method it serves beyond "unary" or "server streaming". The handler gets the call once the
+ * client has half-closed after exactly one message, as a unary or server-streaming handler in
+ * grpc-js did, and with the same status codes for a call that breaks that (UNIMPLEMENTED).
+ */
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+
+/** gRPC status codes (grpc/grpc doc/statuscodes.md) this transport sends. */
+export const GrpcStatus = Object.freeze({
+  OK: 0,
+  UNKNOWN: 2,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+} as const);
+export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
+
+/** As GRPC_SERVER_OPTIONS had it for grpc-js: a CheckRequest may carry a buffered body (Envoy's max_request_bytes). */
+export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
+export const MAX_SEND_MESSAGE_BYTES = 1024 * 1024;
+
+/** What a method's handler sees of a call. */
+export interface GrpcCall {
+  /** The one request message. */
+  readonly request: Buffer;
+  /** From `grpc-timeout`: Unix milliseconds, Infinity when the client sent none. */
+  readonly deadline: number;
+  /** The call's HEADERS (custom metadata among them), as node:http2 read them. */
+  readonly headers: IncomingHttpHeaders;
+  /** The client reset the stream, or the answer is already sent. */
+  readonly done: boolean;
+  /** Unary: the one response message, then `grpc-status: 0`. Dropped after the deadline, which has ended the call DEADLINE_EXCEEDED. */
+  reply(message: Buffer): void;
+  /** Server streaming: one more response message. */
+  write(message: Buffer): void;
+  /** Server streaming: the end of the stream, `grpc-status: 0`. */
+  end(): void;
+  /** An error status (Trailers-Only when nothing was sent yet). */
+  fail(code: GrpcStatus, message: string): void;
+  /** Called once if the stream closes before the call ended (client reset, connection lost). */
+  onCancel(listener: () => void): void;
+}
+
+const { NGHTTP2_NO_ERROR } = constants;
+
+/** Response headers; `grpc-accept-encoding` says we take no compressed messages (doc/compression.md). */
+function responseHeaders(): Record<string, string | number> {
+  return { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity' };
+}
+
+/** 'wantTrailers' listener; node calls it with the stream as `this`, so one function serves every call. */
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers({ 'grpc-status': '0' });
+}
+
+/** A stream error after a reset is expected and answered by nobody; without a listener it would be thrown. */
+export function ignore(): void {}
+
+/**
+ * Percent-encoding of `grpc-message` (PROTOCOL-HTTP2.md, "Responses"): UTF-8, every byte outside
+ * 0x20–0x7E, and '%' itself, as %XX. grpc-js's client decodes it with decodeURIComponent.
+ */
+export function percentEncode(message: string): string {
+  const bytes = Buffer.from(message, 'utf8');
+  let out = '';
+  for (const b of bytes) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b < 16 ? '0' : ''}${b.toString(16).toUpperCase()}`;
+  return out;
+}
+
+/**
+ * A Trailers-Only error response: one HEADERS frame with END_STREAM. If the client is still
+ * sending, RST_STREAM(NO_ERROR) after it asks it to stop without error (RFC 9113 §8.1); node sends
+ * the reset once the response is written.
+ */
+export function failStream(stream: ServerHttp2Stream, code: GrpcStatus, message: string): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    // Headers went out with waitForTrailers (a server stream): the status follows its messages.
+    const trailers = { 'grpc-status': String(code), 'grpc-message': percentEncode(message) };
+    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.end();
+  } else {
+    stream.respond({ ...responseHeaders(), 'grpc-status': String(code), 'grpc-message': percentEncode(message) }, { endStream: true });
+  }
+  if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
+}
+
+/** A message with its 5-byte prefix. */
+function frame(message: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(message.length + 5);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  message.copy(out, 5);
+  return out;
+}
+
+export type Handler = (call: GrpcCall) => void;
+
+/**
+ * The call: reads the request messages as the DATA arrives, runs the handler at half-close, and
+ * sends what the handler answers. The deadline is a timer per call, armed when the HEADERS are
+ * read, as grpc-js's was: when it fires before the answer, the call ends DEADLINE_EXCEEDED and a
+ * later answer is dropped. A timer fires only in the event loop's timer phase, so an answer made in
+ * the same turn as the deadline passes still goes out (a shed check answered at once, with a
+ * grpc-timeout inside the answer margin, is answered, not timed out); a check at answer time
+ * against the clock would turn those into errors. Its cost is in docs/performance.md.
+ */
+export class StreamCall implements GrpcCall {
+  request: Buffer = EMPTY;
+  #messages = 0;
+  /** Bytes received and not yet read, their total, and the length of the message being read (-1: its prefix). */
+  #chunks: Buffer[] = [];
+  #have = 0;
+  #need = -1;
+  #ended = false;
+  #cancel: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    readonly headers: IncomingHttpHeaders,
+    /** From grpc-timeout, milliseconds; undefined without one. */
+    timeoutMs: number | undefined,
+    private readonly handler: Handler,
+    private readonly streaming: boolean,
+  ) {
+    this.deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    // Past 2^31 − 1 ms (24.8 days) node would fire the timer at once; such a deadline never comes.
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
+    stream.on('data', (chunk: Buffer) => this.#data(chunk));
+    stream.once('end', () => this.#halfClose());
+  }
+
+  readonly deadline: number;
+
+  get done(): boolean {
+    return this.#ended || this.stream.destroyed || this.stream.closed;
+  }
+
+  #data(chunk: Buffer): void {
+    if (this.#ended) return;
+    this.#chunks.push(chunk);
+    this.#have += chunk.length;
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#have < 5) return;
+        const prefix = this.#take(5);
+        const length = prefix.readUInt32BE(1);
+        if (prefix[0] === 1) return this.fail(GrpcStatus.UNIMPLEMENTED, 'compressed message received; this server accepts grpc-accept-encoding identity only');
+        if (prefix[0] !== 0) return this.fail(GrpcStatus.INTERNAL, `invalid Compressed-Flag ${prefix[0]}`);
+        // Refused from the prefix, before any of it is held.
+        if (length > MAX_RECEIVE_MESSAGE_BYTES) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `received message larger than max (${length} vs. ${MAX_RECEIVE_MESSAGE_BYTES})`);
+        this.#need = length;
+      }
+      if (this.#have < this.#need) return;
+      const message = this.#take(this.#need);
+      this.#need = -1;
+      if (++this.#messages > 1) return this.fail(GrpcStatus.UNIMPLEMENTED, `received a second request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
+      this.request = message;
+    }
+  }
+
+  /** The next n received bytes; without a copy when one chunk holds them (the usual case: one DATA frame). */
+  #take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const first = this.#chunks[0]!;
+    this.#have -= n;
+    if (first.length === n) {
+      this.#chunks.shift();
+      return first;
+    }
+    if (first.length > n) {
+      this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let off = 0; off < n; ) {
+      const c = this.#chunks[0]!;
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      if (k === c.length) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(k);
+      off += k;
+    }
+    return out;
+  }
+
+  #halfClose(): void {
+    if (this.#ended) return;
+    if (this.#have > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
+    if (this.#messages === 0) return this.fail(GrpcStatus.UNIMPLEMENTED, `received no request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
+    this.#chunks = [];
+    if (this.streaming) this.stream.once('close', () => this.#closed());
+    try {
+      this.handler(this);
+    } catch (error) {
+      // grpc-js's answer to a handler that throws.
+      this.fail(GrpcStatus.UNKNOWN, `server method handler threw error ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  reply(message: Buffer): void {
+    if (this.done) return;
+    this.#finish();
+    if (message.length > MAX_SEND_MESSAGE_BYTES) return failStream(this.stream, GrpcStatus.RESOURCE_EXHAUSTED, `sent message larger than max (${message.length} vs. ${MAX_SEND_MESSAGE_BYTES})`);
+    const stream = this.stream;
+    stream.respond(responseHeaders(), { waitForTrailers: true });
+    stream.once('wantTrailers', sendOkTrailers);
+    stream.end(frame(message));
+  }
+
+  write(message: Buffer): void {
+    if (this.done) return;
+    if (message.length > MAX_SEND_MESSAGE_BYTES) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `sent message larger than max (${message.length} vs. ${MAX_SEND_MESSAGE_BYTES})`);
+    if (!this.stream.headersSent) this.stream.respond(responseHeaders(), { waitForTrailers: true });
+    this.stream.write(frame(message));
+  }
+
+  end(): void {
+    if (this.done) return;
+    this.#finish();
+    if (!this.stream.headersSent) return failStream(this.stream, GrpcStatus.OK, '');
+    this.stream.once('wantTrailers', sendOkTrailers);
+    this.stream.end();
+  }
+
+  fail(code: GrpcStatus, message: string): void {
+    if (this.done) return;
+    this.#finish();
+    this.#chunks = [];
+    failStream(this.stream, code, message);
+  }
+
+  onCancel(listener: () => void): void {
+    this.#cancel = listener;
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+
+  #closed(): void {
+    if (this.#ended) return;
+    this.#finish();
+    this.#cancel?.();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const MAX_TIMER_MS = 0x7fffffff;
+
+/** The deadline timer's callback; the call comes as its argument, so no closure per call. */
+function deadlineExceeded(call: StreamCall): void {
+  call.fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+}

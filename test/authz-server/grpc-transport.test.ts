@@ -1,0 +1,303 @@
+/**
+ * The server's gRPC transport (authz-server/src/envoy/grpc-transport.ts, grpc-call.ts) at its edges,
+ * over real sockets: the real server for what Envoy's calls meet, a bare GrpcServer where a handler
+ * must be slow on purpose. grpc-js clients where grpc-js can send the case; a raw node:http2 client
+ * where it cannot (a wrong content-type, a compressed flag without compression, a malformed
+ * grpc-timeout, a length prefix with no message behind it). Every case asserts the exact status.
+ */
+import assert from 'node:assert/strict';
+import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import type { ConsumeResult } from '../../core/src/replay/types.js';
+import { GrpcServer, GrpcStatus, isGrpcContentType, parseGrpcTimeout } from '../../authz-server/src/envoy/grpc-transport.js';
+import { percentEncode } from '../../authz-server/src/envoy/grpc-call.js';
+import { assertAllow } from '../support/check-assertions.js';
+import { waitFor } from '../support/clock.js';
+import { CHECK_PATH } from '../support/envoy-api.js';
+import { makeCheckClient } from '../support/server-clients.js';
+import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { checkBytes, signCheck } from '../support/signed-check.js';
+import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
+
+/** A message with its gRPC prefix; `flag` 1 marks it compressed. */
+function framed(message: Buffer, flag = 0): Buffer {
+  const out = Buffer.alloc(5 + message.length);
+  out[0] = flag;
+  out.writeUInt32BE(message.length, 1);
+  message.copy(out, 5);
+  return out;
+}
+
+interface RawAnswer {
+  headers: IncomingHttpHeaders;
+  trailers: IncomingHttpHeaders;
+  data: Buffer;
+}
+
+/** One request on a raw HTTP/2 connection: the response headers, trailers and body, as sent. */
+function raw(session: ClientHttp2Session, path: string, body: Buffer, over: OutgoingHttpHeaders = {}, endStream = true): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...over });
+    const out: RawAnswer = { headers: {}, trailers: {}, data: Buffer.alloc(0) };
+    req.on('response', (h) => (out.headers = h));
+    req.on('trailers', (t) => (out.trailers = t));
+    req.on('data', (c: Buffer) => (out.data = Buffer.concat([out.data, c])));
+    req.on('close', () => resolve(out));
+    req.on('error', reject);
+    if (endStream) req.end(body);
+    else req.write(body);
+  });
+}
+
+/** grpc-status of a raw answer: in the trailers, or in the headers of a Trailers-Only response. */
+const rawStatus = (a: RawAnswer): number => Number(a.trailers['grpc-status'] ?? a.headers['grpc-status']);
+
+function unary(client: grpc.Client, path: string, message: Buffer, deadlineMs = 5000): Promise<{ code: number; response?: Buffer }> {
+  return new Promise((resolve) => {
+    client.makeUnaryRequest<Buffer, Buffer>(path, (m) => m, (r) => r, message, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, response) =>
+      resolve(err ? { code: err.code } : { code: grpc.status.OK, ...(response ? { response } : {}) }),
+    );
+  });
+}
+
+/** A unary call sending `messages` request messages (a client-streaming call on a unary path). */
+function sendMessages(client: grpc.Client, path: string, messages: Buffer[]): Promise<number> {
+  return new Promise((resolve) => {
+    const call = client.makeClientStreamRequest<Buffer, Buffer>(path, (m) => m, (r) => r, new grpc.Metadata(), {}, (err) => resolve(err ? err.code : grpc.status.OK));
+    for (const m of messages) call.write(m);
+    call.end();
+  });
+}
+
+/** A real memory store whose consume waits until release(): a check held in flight. */
+class HeldStore extends MemoryReplayStore {
+  #release: (() => void) | undefined;
+  #held = new Promise<void>((resolve) => (this.#release = resolve));
+  waiting = 0;
+  override async consume(key: string, ttlMs: number, nowMs: number, acceptedFromMs: number): Promise<ConsumeResult> {
+    this.waiting++;
+    await this.#held;
+    return super.consume(key, ttlMs, nowMs, acceptedFromMs);
+  }
+  release(): void {
+    this.#release!();
+  }
+}
+
+describe('gRPC transport (node:http2, no grpc-js server)', function () {
+  this.timeout(30_000);
+
+  describe('its parsers', () => {
+    it('reads grpc-timeout exactly as PROTOCOL-HTTP2.md writes it: 1–8 digits and one unit of H M S m u n', () => {
+      assert.equal(parseGrpcTimeout('1S'), 1000);
+      assert.equal(parseGrpcTimeout('200m'), 200);
+      assert.equal(parseGrpcTimeout('2H'), 7_200_000);
+      assert.equal(parseGrpcTimeout('3M'), 180_000);
+      assert.equal(parseGrpcTimeout('1500u'), 1.5);
+      assert.equal(parseGrpcTimeout('99999999n'), 99.999999);
+      assert.equal(parseGrpcTimeout('00000000S'), 0);
+      for (const bad of ['', 'S', '1', '123456789m', '1s', '1 S', ' 1S', '1S ', '-1S', '1.5S', '+1S', '1SS', '0x1S']) assert.equal(parseGrpcTimeout(bad), undefined, bad);
+    });
+
+    it('takes application/grpc, +proto and parameters as the content-type, nothing else', () => {
+      for (const ok of ['application/grpc', 'application/grpc+proto', 'application/grpc;charset=utf-8', 'Application/GRPC']) assert.ok(isGrpcContentType(ok), ok);
+      for (const bad of [undefined, '', 'application/json', 'application/grpc+json', 'application/grpc-web', 'application/grpcx', 'text/plain']) assert.ok(!isGrpcContentType(bad), String(bad));
+    });
+
+    it('percent-encodes grpc-message: bytes outside 0x20–0x7E and % itself', () => {
+      assert.equal(percentEncode('plain text: ok'), 'plain text: ok');
+      assert.equal(percentEncode('100% sure\n'), '100%25 sure%0A');
+      assert.equal(percentEncode('é'), '%C3%A9');
+      assert.equal(decodeURIComponent(percentEncode('a%b\tc→d')), 'a%b\tc→d');
+    });
+  });
+
+  describe('the real server', () => {
+    let trust: TrustSetup;
+    let srv: InProcessServer;
+    let client: grpc.Client;
+    let session: ClientHttp2Session;
+
+    before(async () => {
+      trust = makeTrust('tp-transport-');
+      trust.writeBundle(trust.bundle({ serial: 1 }));
+      srv = await startInProcess(trust);
+      client = new grpc.Client(srv.grpcAddress, grpc.credentials.createInsecure());
+      session = connect(`http://${srv.grpcAddress}`);
+      session.on('error', () => {});
+    });
+    after(async () => {
+      client?.close();
+      session?.close();
+      await srv?.server.close();
+      trust?.dispose();
+    });
+
+    it('answers a check: :status 200, application/grpc+proto, one framed message, grpc-status 0 in the trailers', async () => {
+      const a = await raw(session, CHECK_PATH, framed(checkBytes(signCheck(trust))), { 'grpc-timeout': '5S' });
+      assert.equal(a.headers[':status'], 200);
+      assert.equal(a.headers['content-type'], 'application/grpc+proto');
+      assert.equal(a.headers['grpc-accept-encoding'], 'identity');
+      assert.equal(a.data[0], 0);
+      assert.equal(a.data.readUInt32BE(1), a.data.length - 5);
+      assert.equal(a.trailers['grpc-status'], '0');
+    });
+
+    it('answers HTTP 415 to a content-type that is not application/grpc, and 405 to a method other than POST', async () => {
+      const wrongType = await raw(session, CHECK_PATH, framed(checkBytes(signCheck(trust))), { 'content-type': 'application/json' });
+      assert.equal(wrongType.headers[':status'], 415);
+      assert.equal(wrongType.headers['grpc-status'], undefined);
+      const noType = await raw(session, CHECK_PATH, framed(Buffer.alloc(0)), { 'content-type': undefined as unknown as string });
+      assert.equal(noType.headers[':status'], 415);
+      const get = await raw(session, CHECK_PATH, Buffer.alloc(0), { ':method': 'PUT' });
+      assert.equal(get.headers[':status'], 405);
+    });
+
+    it('answers UNIMPLEMENTED (12) to a method it does not serve, Trailers-Only', async () => {
+      assert.equal((await unary(client, '/envoy.service.auth.v3.Authorization/Nope', Buffer.alloc(0))).code, grpc.status.UNIMPLEMENTED);
+      assert.equal((await unary(client, '/envoy.service.auth.v2.Authorization/Check', Buffer.alloc(0))).code, grpc.status.UNIMPLEMENTED);
+      const a = await raw(session, '/no.Such/Method', framed(Buffer.alloc(0)));
+      assert.equal(a.headers[':status'], 200);
+      assert.equal(a.headers['grpc-status'], '12');
+      assert.deepEqual(a.trailers, {});
+    });
+
+    it('answers UNIMPLEMENTED (12) to a compressed message: it accepts identity only', async () => {
+      const a = await raw(session, CHECK_PATH, framed(checkBytes(signCheck(trust)), 1), { 'grpc-encoding': 'gzip' });
+      assert.equal(rawStatus(a), GrpcStatus.UNIMPLEMENTED);
+      assert.equal(a.data.length, 0, 'no message was answered');
+      // grpc-js compressing its first message, as a client configured for gzip does.
+      const gzip = new grpc.Client(srv.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2, 'grpc.use_local_subchannel_pool': 1 });
+      try {
+        assert.equal((await unary(gzip, CHECK_PATH, checkBytes(signCheck(trust)))).code, grpc.status.UNIMPLEMENTED);
+      } finally {
+        gzip.close();
+      }
+    });
+
+    it('answers RESOURCE_EXHAUSTED (8) to a message over 16 MiB from its prefix, without waiting for the message', async () => {
+      const prefix = Buffer.from([0, 0x7f, 0xff, 0xff, 0xff]);
+      // The stream stays open, the 2 GiB never come: the answer is from the prefix alone.
+      const a = await raw(session, CHECK_PATH, Buffer.concat([prefix, Buffer.alloc(100)]), {}, false);
+      assert.equal(rawStatus(a), GrpcStatus.RESOURCE_EXHAUSTED);
+      const big = await unary(client, CHECK_PATH, Buffer.alloc(16 * 1024 * 1024 + 1));
+      assert.equal(big.code, grpc.status.RESOURCE_EXHAUSTED);
+      // 16 MiB itself is read (and denied as a CheckRequest it is not), and the connection still serves.
+      const atMax = await unary(client, CHECK_PATH, Buffer.alloc(16 * 1024 * 1024));
+      assert.equal(atMax.code, grpc.status.OK);
+      assertAllow(await checkOn(srv, checkBytes(signCheck(trust))), 'payments-create');
+    });
+
+    it('answers UNIMPLEMENTED (12) to a unary call with two request messages or none, as grpc-js did', async () => {
+      const bytes = checkBytes(signCheck(trust));
+      assert.equal(await sendMessages(client, CHECK_PATH, [bytes, bytes]), grpc.status.UNIMPLEMENTED);
+      assert.equal(await sendMessages(client, CHECK_PATH, []), grpc.status.UNIMPLEMENTED);
+      const truncated = await raw(session, CHECK_PATH, framed(bytes).subarray(0, 20));
+      assert.equal(rawStatus(truncated), GrpcStatus.INTERNAL);
+    });
+
+    it('answers INTERNAL (13) to a grpc-timeout outside the spec grammar, as grpc-js did', async () => {
+      for (const bad of ['1s', '123456789m', '1.5S', 'soon']) {
+        const a = await raw(session, CHECK_PATH, framed(checkBytes(signCheck(trust))), { 'grpc-timeout': bad });
+        assert.equal(rawStatus(a), GrpcStatus.INTERNAL, bad);
+        assert.match(decodeURIComponent(String(a.headers['grpc-message'])), /grpc-timeout/);
+      }
+    });
+
+    it('answers INTERNAL (13) to health request bytes that are not a HealthCheckRequest, NOT_FOUND (5) to an unknown service', async () => {
+      assert.equal((await unary(client, '/grpc.health.v1.Health/Check', Buffer.from([0x0b]))).code, grpc.status.INTERNAL);
+      assert.equal((await unary(client, '/grpc.health.v1.Health/Check', Buffer.from([0x0a, 0x03, 0x66, 0x6f, 0x6f]))).code, grpc.status.NOT_FOUND);
+    });
+  });
+
+  it('a client resetting a check mid-call: no crash, the overload gate released exactly once, the next check allowed', async () => {
+    const trust = makeTrust('tp-transport-reset-');
+    trust.writeBundle(trust.bundle({ serial: 1 }));
+    const store = new HeldStore({ maxEntries: 100, generationStartMs: -Infinity });
+    const srv = await startInProcess(trust, {}, { store });
+    const client = new grpc.Client(srv.grpcAddress, grpc.credentials.createInsecure());
+    try {
+      const outcome = new Promise<number>((resolve) => {
+        const call = client.makeUnaryRequest<Buffer, Buffer>(CHECK_PATH, (m) => m, (r) => r, checkBytes(signCheck(trust)), new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err) => resolve(err ? err.code : 0));
+        void waitFor('the check held at the store', () => store.waiting === 1, 5000, 5).then(() => call.cancel());
+      });
+      assert.equal(await outcome, grpc.status.CANCELLED);
+      assert.equal(srv.server.check.inFlight, 1);
+      store.release();
+      await waitFor('the held check decided', () => srv.server.check.inFlight === 0, 5000, 5);
+      assertAllow(await checkOn(srv, checkBytes(signCheck(trust))), 'payments-create');
+      assert.equal(srv.server.check.inFlight, 0, 'released once: not below zero');
+    } finally {
+      client.close();
+      await srv.server.close();
+      trust.dispose();
+    }
+  });
+
+  describe('a bare transport with a slow handler', () => {
+    let server: GrpcServer;
+    let address: string;
+    const pending: (() => void)[] = [];
+    let calls = 0;
+    before(async () => {
+      server = new GrpcServer();
+      server.unary('/test.Slow/Unary', (call) => {
+        calls++;
+        const t = setTimeout(() => call.reply(Buffer.from('late')), 150);
+        pending.push(() => clearTimeout(t));
+      });
+      address = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
+    });
+    after(async () => {
+      for (const p of pending) p();
+      await server.shutdown(1000);
+    });
+
+    it('answers DEADLINE_EXCEEDED (4) when the answer is ready after the deadline, and the answer when it is in time', async () => {
+      const session = connect(`http://${address}`);
+      try {
+        const late = await raw(session, '/test.Slow/Unary', framed(Buffer.from('x')), { 'grpc-timeout': '50m' });
+        assert.equal(rawStatus(late), GrpcStatus.DEADLINE_EXCEEDED);
+        assert.equal(late.data.length, 0);
+        const inTime = await raw(session, '/test.Slow/Unary', framed(Buffer.from('x')), { 'grpc-timeout': '5S' });
+        assert.equal(rawStatus(inTime), GrpcStatus.OK);
+        assert.equal(inTime.data.subarray(5).toString(), 'late');
+      } finally {
+        session.close();
+      }
+      const client = new grpc.Client(address, grpc.credentials.createInsecure());
+      try {
+        assert.equal((await unary(client, '/test.Slow/Unary', Buffer.from('x'), 50)).code, grpc.status.DEADLINE_EXCEEDED);
+      } finally {
+        client.close();
+      }
+    });
+
+    it('a graceful shutdown lets the call in flight finish', async () => {
+      const client = new grpc.Client(address, grpc.credentials.createInsecure());
+      try {
+        const before = calls;
+        const answer = unary(client, '/test.Slow/Unary', Buffer.from('x'));
+        await waitFor('the call in the handler', () => calls > before, 5000, 5);
+        const stopped = server.shutdown(5000);
+        const r = await answer;
+        assert.equal(r.code, grpc.status.OK);
+        assert.equal(r.response?.toString(), 'late');
+        await stopped;
+      } finally {
+        client.close();
+      }
+    });
+  });
+});
+
+/** One check on a client of its own connection to the server. */
+async function checkOn(srv: InProcessServer, bytes: Buffer): Promise<Awaited<ReturnType<ReturnType<typeof makeCheckClient>['check']>>> {
+  const client = makeCheckClient(srv.grpcAddress, { ownConnection: true });
+  try {
+    return await client.check(bytes);
+  } finally {
+    client.close();
+  }
+}
