@@ -64,6 +64,9 @@ const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
 interface Round {
   readonly cpuMs: number;
   readonly perS: number;
+  /** Share of one core the server and the load process used over the round's wall time. */
+  readonly serverShare: number;
+  readonly loadShare: number;
 }
 
 /** Reasons of the denies in the server's audit file: a loaded machine sheds a few checks (`overloaded`); a round with more than 5% denied stops the bench. */
@@ -109,11 +112,15 @@ async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reus
     }
     const round = async (load: typeof a): Promise<Round> => {
       const before = cpuMsOf(server.pid);
+      const loadBefore = cpuMsOf(load.pid);
       const r = await load.ask({ op: 'closed', count: CHECKS_PER_ROUND, concurrency: CONCURRENCY });
       const after = cpuMsOf(server.pid);
+      const loadAfter = cpuMsOf(load.pid);
       if (r.op !== 'closed' || r.allowed < CHECKS_PER_ROUND * 0.95) throw new Error(`closed round: ${JSON.stringify(r)}`);
       denied += r.denied + r.errors;
-      return { cpuMs: (after.user + after.system - before.user - before.system) / r.allowed, perS: r.allowed / (r.wallMs / 1000) };
+      const serverMs = after.user + after.system - before.user - before.system;
+      const loadMs = loadAfter.user + loadAfter.system - loadBefore.user - loadBefore.system;
+      return { cpuMs: serverMs / r.allowed, perS: r.allowed / (r.wallMs / 1000), serverShare: serverMs / r.wallMs, loadShare: loadMs / r.wallMs };
     };
     let denied = 0;
     const perRequest: Round[] = [];
@@ -182,6 +189,10 @@ export async function bench(): Promise<void> {
     console.log(`    maximum sustained checks/s, per-request   ${Math.round(median(perRequest.map((r) => r.perS)))}  (closed loop, ${CONCURRENCY} in flight, rounds of ${CHECKS_PER_ROUND})`);
     console.log(`    maximum sustained checks/s, reusable      ${Math.round(median(reusable.map((r) => r.perS)))}`);
     console.log(`    ratio reusable / per-request checks/s     ${rateRatio.toFixed(2)}  (target ≥ ${TARGET_RATE_RATIO}: ${verdict(rateRatio >= TARGET_RATE_RATIO)}; ${range(rateRatios, (x) => x.toFixed(2))})`);
+    const pct = (x: number): string => `${Math.round(100 * x)}%`;
+    const shares = (rs: readonly Round[]): string => `server ${pct(median(rs.map((r) => r.serverShare)))}, load process ${pct(median(rs.map((r) => r.loadShare)))}`;
+    // On two cores the closed loop reaches the server's maximum only while the load process has CPU to spare.
+    console.log(`    share of a core over the rounds           per-request: ${shares(perRequest)}; reusable: ${shares(reusable)}  (a load process near 100% sets the pace, not the server)`);
     const dpopCpuRatios = dpop.map((r, i) => r.cpuMs / perRequest[i]!.cpuMs);
     const dpopRateRatios = dpop.map((r, i) => r.perS / perRequest[i]!.perS);
     console.log(`    DPoP (one access token, a fresh dpop-client proof per request, ${name} proof key)`);
