@@ -50,7 +50,7 @@ const WARMUP_CHECKS = 6000;
 /** TRUSTPLANE_BENCH_REUSABLE_PAIRS raises it where the machine is noisy. */
 const ROUND_PAIRS = Number(process.env.TRUSTPLANE_BENCH_REUSABLE_PAIRS ?? 5);
 const CHECKS_PER_ROUND = 3000;
-const CONCURRENCY = 32;
+const CONCURRENCY = Number(process.env.TRUSTPLANE_BENCH_REUSABLE_CONCURRENCY ?? 32);
 const SDK_BATCHES = 9;
 const SDK_BATCH = 300;
 
