@@ -14,7 +14,7 @@
  *    turn ends. If the handler decides every check it is given, a turn under overload lasts as long
  *    as its checks take, and checks queue behind the server's HTTP/2 flow-control window (the client
  *    holds their DATA; the server has read their headers, and their deadline runs) or in the kernel:
- *    bench/overload-diag.ts measured checks reaching the handler 85 ms (p90) after grpc-js read their
+ *    bench/overload-diag.ts measured checks reaching the handler 85 ms (p90) after grpc-js (then the server's transport) read their
  *    headers, at most ~22 per turn, and the shed ones answered at about the deadline. So the gate
  *    tells overload from mere full use: the loop saturated (busy at least SATURATED_UTILISATION of
  *    the last SATURATION_WINDOW_MS) while every check reaching the handler in that window had

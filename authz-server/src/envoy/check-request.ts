@@ -56,7 +56,7 @@ export function emptyAttributes(): CheckAttributes {
   };
 }
 
-/** Bytes as grpc-js hands them over → the view, or `request_malformed` with what was read. Throws only on a bug. */
+/** The request message as the transport (grpc-call.ts) hands it over → the view, or `request_malformed` with what was read. Throws only on a bug. */
 export function readCheckRequest(bytes: Uint8Array, settings: RequestViewSettings): RequestView | MalformedRequest {
   const a = emptyAttributes();
   try {
