@@ -21,6 +21,11 @@
  *    issuer-key passport source) in both modes — per-request mints and signs a passport for every
  *    request, reusable signs only the proof. Interleaved batches, median of batch means.
  *
+ * 3. The decision alone, in this process (reusable-in-process.ts): the same two modes through one
+ *    CheckService without transport, audit or metrics, and what the server spends around each
+ *    decision (server CPU per check less the decision alone), against the most the 0.6 target
+ *    leaves for it.
+ *
  * Targets (issue 16): reusable ≤ 0.6× the CPU per check of per-request, and ≥ 1.6× its checks/s.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,6 +37,7 @@ import type { SigningAlg } from '../core/src/types.js';
 import { createSigner } from '../sdk/src/signer.js';
 import { spawnServerProcess } from '../test/support/server-harness.js';
 import { cpuMsOf, median } from './server.js';
+import { inProcessModes } from './reusable-in-process.js';
 import {
   BENCH_AUDIENCE,
   BENCH_AUTHORITY,
@@ -193,6 +199,12 @@ export async function bench(): Promise<void> {
     const shares = (rs: readonly Round[]): string => `server ${pct(median(rs.map((r) => r.serverShare)))}, load process ${pct(median(rs.map((r) => r.loadShare)))}`;
     // On two cores the closed loop reaches the server's maximum only while the load process has CPU to spare.
     console.log(`    share of a core over the rounds           per-request: ${shares(perRequest)}; reusable: ${shares(reusable)}  (a load process near 100% sets the pace, not the server)`);
+    const alone = await inProcessModes(alg);
+    console.log(`    the decision alone, in process            per-request ${us(alone.perRequestMs)}, reusable ${us(alone.reusableMs)}: ${alone.ratio.toFixed(2)}  (${range(alone.ratios, (x) => x.toFixed(2))}; bytes in to bytes out, no transport, audit line or metrics)`);
+    const around = (rs: readonly Round[], decisionMs: number): string => us(median(rs.map((r) => r.cpuMs)) - decisionMs);
+    // (reusable + T) / (per-request + T) ≤ 0.6 ⇔ T ≤ (0.6 per-request − reusable) / 0.4.
+    const roomMs = (TARGET_CPU_RATIO * alone.perRequestMs - alone.reusableMs) / (1 - TARGET_CPU_RATIO);
+    console.log(`    around the decision over gRPC             per-request ${around(perRequest, alone.perRequestMs)}, reusable ${around(reusable, alone.reusableMs)}  (server CPU per check less the decision alone: transport, audit, metrics, GC); ≤ ${TARGET_CPU_RATIO} end to end needs it ≤ ${us(Math.max(0, roomMs))}`);
     const dpopCpuRatios = dpop.map((r, i) => r.cpuMs / perRequest[i]!.cpuMs);
     const dpopRateRatios = dpop.map((r, i) => r.perS / perRequest[i]!.perS);
     console.log(`    DPoP (one access token, a fresh dpop-client proof per request, ${name} proof key)`);
