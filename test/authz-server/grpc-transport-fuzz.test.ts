@@ -275,3 +275,39 @@ describe('gRPC transport: HTTP/2 framing garbage on a raw socket', function () {
     }
   });
 });
+
+describe('gRPC transport: what a call holds after it ends', function () {
+  this.timeout(60_000);
+  let trust: TrustSetup;
+  let srv: InProcessServer;
+  let session: ClientHttp2Session;
+  before(async () => {
+    trust = makeTrust('tp-transport-held-');
+    trust.writeBundle(trust.bundle({ serial: 1 }));
+    srv = await startInProcess(trust);
+    session = connect(`http://${srv.grpcAddress}`);
+    session.on('error', () => {});
+  });
+  after(async () => {
+    session?.close();
+    await srv?.server.close();
+    trust?.dispose();
+  });
+
+  it('a Watch ended by its grpc-timeout (status 4) or reset by the client leaves no watcher behind', async () => {
+    const watch = { ':method': 'POST', ':path': '/grpc.health.v1.Health/Watch', 'content-type': 'application/grpc', te: 'trailers' };
+    for (let i = 0; i < 20; i++) {
+      const a = await call(session, { ...watch, 'grpc-timeout': '100m' }, [framed(Buffer.alloc(0))]);
+      assert.equal(a.trailers['grpc-status'], String(4), 'DEADLINE_EXCEEDED after the first status');
+      assert.deepEqual(a.data, framed(Buffer.from([0x08, 0x01])), 'SERVING was sent first');
+    }
+    assert.equal(srv.server.readiness.watching, 0, 'no watcher left by a deadline');
+    const req = session.request(watch);
+    req.on('error', () => {});
+    req.end(framed(Buffer.alloc(0)));
+    await new Promise((resolve) => req.once('data', resolve));
+    assert.equal(srv.server.readiness.watching, 1);
+    req.close(constants.NGHTTP2_CANCEL);
+    await waitFor('the reset Watch dropped', () => srv.server.readiness.watching === 0, 5000, 5);
+  });
+});

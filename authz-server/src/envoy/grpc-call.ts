@@ -45,7 +45,11 @@ export interface GrpcCall {
   end(): void;
   /** An error status (Trailers-Only when nothing was sent yet). */
   fail(code: GrpcStatus, message: string): void;
-  /** Called once if the stream closes before the call ended (client reset, connection lost). */
+  /**
+   * Called once if the call ends other than by the handler's own end/reply/fail: the client reset,
+   * the connection was lost, or the deadline ended it. A handler that keeps state for the call
+   * (health.ts's Watch) drops it here.
+   */
   onCancel(listener: () => void): void;
 }
 
@@ -198,7 +202,6 @@ export class StreamCall implements GrpcCall {
     if (this.#have > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
     if (this.#messages === 0) return this.fail(GrpcStatus.UNIMPLEMENTED, `received no request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
     this.#chunks = [];
-    if (this.streaming) this.stream.once('close', () => this.#closed());
     try {
       this.handler(this);
     } catch (error) {
@@ -240,7 +243,19 @@ export class StreamCall implements GrpcCall {
   }
 
   onCancel(listener: () => void): void {
+    const first = this.#cancel === undefined;
     this.#cancel = listener;
+    if (!first) return;
+    // Reset before the handler got here (the RST_STREAM came in the same read as END_STREAM): at once.
+    if (this.stream.destroyed || this.stream.closed) return this.#closed();
+    if (!this.#ended) this.stream.once('close', () => this.#closed());
+  }
+
+  /** The deadline passed before the answer: DEADLINE_EXCEEDED, and the handler is told as on a reset. */
+  expire(): void {
+    if (this.done) return;
+    this.fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+    this.#cancelled();
   }
 
   #finish(): void {
@@ -251,7 +266,13 @@ export class StreamCall implements GrpcCall {
   #closed(): void {
     if (this.#ended) return;
     this.#finish();
-    this.#cancel?.();
+    this.#cancelled();
+  }
+
+  #cancelled(): void {
+    const listener = this.#cancel;
+    this.#cancel = ignore;
+    listener?.();
   }
 }
 
@@ -260,5 +281,5 @@ const MAX_TIMER_MS = 0x7fffffff;
 
 /** The deadline timer's callback; the call comes as its argument, so no closure per call. */
 function deadlineExceeded(call: StreamCall): void {
-  call.fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+  call.expire();
 }
