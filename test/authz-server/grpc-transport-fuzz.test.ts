@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import fc from 'fast-check';
-import { MAX_RECEIVE_MESSAGE_BYTES } from '../../authz-server/src/envoy/grpc-call.js';
+import { MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, heldRequestByteCount } from '../../authz-server/src/envoy/grpc-call.js';
 import { assertAllow, reasonOf } from '../support/check-assertions.js';
 import { waitFor } from '../support/clock.js';
 import { CHECK_PATH, decodeOfficialCheckResponse } from '../support/envoy-api.js';
@@ -76,8 +76,8 @@ function expectedBody(body: Buffer): { grpc: number } | { request: Buffer } {
     if (flag === 1) return { grpc: 12 };
     if (flag !== 0) return { grpc: 13 };
     if (length > MAX_RECEIVE_MESSAGE_BYTES) return { grpc: 8 };
-    if (body.length - off - 5 < length) return { grpc: 13 };
     if (request !== undefined) return { grpc: 12 };
+    if (body.length - off - 5 < length) return { grpc: 13 };
     request = body.subarray(off + 5, off + 5 + length);
     off += 5 + length;
   }
@@ -309,5 +309,42 @@ describe('gRPC transport: what a call holds after it ends', function () {
     assert.equal(srv.server.readiness.watching, 1);
     req.close(constants.NGHTTP2_CANCEL);
     await waitFor('the reset Watch dropped', () => srv.server.readiness.watching === 0, 5000, 5);
+  });
+
+  it('messages announced at 16 MiB and trickled on streams that never end are bounded all together: RESOURCE_EXHAUSTED (8) past the bound, released on reset', async () => {
+    const perStream = MAX_RECEIVE_MESSAGE_BYTES;
+    const streams = MAX_HELD_REQUEST_BYTES / perStream;
+    const open: ReturnType<ClientHttp2Session['request']>[] = [];
+    const statuses: Promise<string | undefined>[] = [];
+    const h = { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' };
+    const part = framed(Buffer.alloc(perStream / 2 + 1), 0, perStream);
+    for (let i = 0; i <= streams; i++) {
+      const req = session.request(h);
+      req.on('error', () => {});
+      let status: string | undefined;
+      req.on('response', (r) => (status = r['grpc-status'] as string | undefined));
+      req.resume();
+      statuses.push(new Promise((resolve) => req.on('close', () => resolve(status))));
+      open.push(req);
+      req.write(part);
+      if (i < streams) await waitFor(`stream ${i + 1} held`, () => heldRequestByteCount() === (i + 1) * perStream, 20_000, 5);
+    }
+    // The one past the bound is refused; the others are still held, never more than the bound.
+    assert.equal(await statuses[streams], String(8));
+    assert.equal(heldRequestByteCount(), MAX_HELD_REQUEST_BYTES);
+    for (const req of open) req.close(constants.NGHTTP2_CANCEL);
+    await waitFor('every held byte released by the resets', () => heldRequestByteCount() === 0, 10_000, 5);
+    const a = await call(session, { ...h, 'grpc-timeout': '10S' }, [framed(checkBytes(signCheck(trust)))]);
+    assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
+  });
+
+  it('a check sent one byte per DATA frame gets the exact allow and holds nothing after', async () => {
+    const body = framed(checkBytes(signCheck(trust)));
+    const pieces = [...body].map((b) => Buffer.from([b]));
+    const a = await call(session, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '30S' }, pieces);
+    assert.equal(a.trailers['grpc-status'], '0', JSON.stringify(a));
+    assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
+    assert.equal(heldRequestByteCount(), 0);
+    await waitFor('the overload gate at 0', () => srv.server.check.inFlight === 0, 10_000, 5);
   });
 });

@@ -27,6 +27,21 @@ export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
 export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_SEND_MESSAGE_BYTES = 1024 * 1024;
 
+/**
+ * The bytes of unfinished request messages all calls together may hold, process-wide (a message
+ * split across DATA frames is copied into a buffer of its own, so what is held is what is counted).
+ * Without it a client announcing 16 MiB and trickling it on many streams, never ending them, held
+ * 16 MiB a stream with no bound but the heap. Four maximal messages at once; a call that would pass
+ * it is RESOURCE_EXHAUSTED. A message whole in one DATA frame is not copied and not counted here.
+ */
+export const MAX_HELD_REQUEST_BYTES = 4 * MAX_RECEIVE_MESSAGE_BYTES;
+let heldRequestBytes = 0;
+
+/** What MAX_HELD_REQUEST_BYTES bounds, now (tests). */
+export function heldRequestByteCount(): number {
+  return heldRequestBytes;
+}
+
 /** What a method's handler sees of a call. */
 export interface GrpcCall {
   /** The one request message. */
@@ -120,10 +135,14 @@ export type Handler = (call: GrpcCall) => void;
 export class StreamCall implements GrpcCall {
   request: Buffer = EMPTY;
   #messages = 0;
-  /** Bytes received and not yet read, their total, and the length of the message being read (-1: its prefix). */
-  #chunks: Buffer[] = [];
-  #have = 0;
+  /** The length of the message being read (-1: its prefix); a prefix split across frames, its bytes so far. */
   #need = -1;
+  #prefix: Buffer | undefined;
+  #prefixLength = 0;
+  /** A message split across frames: its bytes so far, copied, and the bytes counted for this call. */
+  #buffer: Buffer | undefined;
+  #length = 0;
+  #held = 0;
   #ended = false;
   #cancel: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -151,57 +170,95 @@ export class StreamCall implements GrpcCall {
 
   #data(chunk: Buffer): void {
     if (this.#ended) return;
-    this.#chunks.push(chunk);
-    this.#have += chunk.length;
-    for (;;) {
+    const n = chunk.length;
+    let off = 0;
+    while (off < n) {
       if (this.#need < 0) {
-        if (this.#have < 5) return;
-        const prefix = this.#take(5);
-        const length = prefix.readUInt32BE(1);
-        if (prefix[0] === 1) return this.fail(GrpcStatus.UNIMPLEMENTED, 'compressed message received; this server accepts grpc-accept-encoding identity only');
-        if (prefix[0] !== 0) return this.fail(GrpcStatus.INTERNAL, `invalid Compressed-Flag ${prefix[0]}`);
+        let prefix: Buffer;
+        let at: number;
+        if (this.#prefixLength === 0 && n - off >= 5) {
+          prefix = chunk;
+          at = off;
+          off += 5;
+        } else {
+          // A prefix split across DATA frames: its bytes are copied, never a frame held for them.
+          const k = Math.min(5 - this.#prefixLength, n - off);
+          this.#prefix ??= Buffer.allocUnsafe(5);
+          chunk.copy(this.#prefix, this.#prefixLength, off, off + k);
+          this.#prefixLength += k;
+          off += k;
+          if (this.#prefixLength < 5) return;
+          this.#prefixLength = 0;
+          prefix = this.#prefix;
+          at = 0;
+        }
+        const flag = prefix[at]!;
+        const length = prefix.readUInt32BE(at + 1);
+        if (flag === 1) return this.fail(GrpcStatus.UNIMPLEMENTED, 'compressed message received; this server accepts grpc-accept-encoding identity only');
+        if (flag !== 0) return this.fail(GrpcStatus.INTERNAL, `invalid Compressed-Flag ${flag}`);
         // Refused from the prefix, before any of it is held.
         if (length > MAX_RECEIVE_MESSAGE_BYTES) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `received message larger than max (${length} vs. ${MAX_RECEIVE_MESSAGE_BYTES})`);
+        // A second message is refused from its prefix too: none of it is held only to be refused.
+        if (this.#messages > 0) return this.fail(GrpcStatus.UNIMPLEMENTED, `received a second request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
         this.#need = length;
       }
-      if (this.#have < this.#need) return;
-      const message = this.#take(this.#need);
-      this.#need = -1;
-      if (++this.#messages > 1) return this.fail(GrpcStatus.UNIMPLEMENTED, `received a second request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
-      this.request = message;
+      const need = this.#need;
+      if (need > 0 && off === n) return;
+      if (this.#length === 0 && n - off >= need) {
+        // The usual case: the whole message in one DATA frame, read without a copy.
+        this.#message(need === 0 ? EMPTY : chunk.subarray(off, off + need));
+        off += need;
+        continue;
+      }
+      const k = Math.min(need - this.#length, n - off);
+      if (!this.#room(this.#length + k)) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `server is holding ${MAX_HELD_REQUEST_BYTES} bytes of unfinished request messages`);
+      chunk.copy(this.#buffer!, this.#length, off, off + k);
+      this.#length += k;
+      off += k;
+      if (this.#length < need) return;
+      const message = this.#buffer!;
+      this.#buffer = undefined;
+      this.#length = 0;
+      this.#message(message);
     }
   }
 
-  /** The next n received bytes; without a copy when one chunk holds them (the usual case: one DATA frame). */
-  #take(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    const first = this.#chunks[0]!;
-    this.#have -= n;
-    if (first.length === n) {
-      this.#chunks.shift();
-      return first;
-    }
-    if (first.length > n) {
-      this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    for (let off = 0; off < n; ) {
-      const c = this.#chunks[0]!;
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
-      if (k === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(k);
-      off += k;
-    }
-    return out;
+  #message(message: Buffer): void {
+    this.#messages++;
+    this.#need = -1;
+    this.request = message;
+  }
+
+  /**
+   * Room in the call's own buffer for `size` bytes of the message being read, grown by doubling up
+   * to the announced length (a 5-byte prefix never buys 16 MiB at once), each growth counted
+   * against MAX_HELD_REQUEST_BYTES for all calls. False when that bound would be passed.
+   */
+  #room(size: number): boolean {
+    const have = this.#buffer?.length ?? 0;
+    if (size <= have) return true;
+    const next = Math.min(this.#need, Math.max(size, have * 2, 16 * 1024));
+    if (heldRequestBytes + next - this.#held > MAX_HELD_REQUEST_BYTES) return false;
+    if (this.#held === 0) this.stream.once('close', () => this.#release());
+    heldRequestBytes += next - this.#held;
+    this.#held = next;
+    const grown = Buffer.allocUnsafe(next);
+    this.#buffer?.copy(grown, 0, 0, this.#length);
+    this.#buffer = grown;
+    return true;
+  }
+
+  /** The call's buffer leaves the count: handed to the handler, or the call over. */
+  #release(): void {
+    heldRequestBytes -= this.#held;
+    this.#held = 0;
   }
 
   #halfClose(): void {
     if (this.#ended) return;
-    if (this.#have > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
+    if (this.#prefixLength > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
     if (this.#messages === 0) return this.fail(GrpcStatus.UNIMPLEMENTED, `received no request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
-    this.#chunks = [];
+    this.#release();
     try {
       this.handler(this);
     } catch (error) {
@@ -238,7 +295,8 @@ export class StreamCall implements GrpcCall {
   fail(code: GrpcStatus, message: string): void {
     if (this.done) return;
     this.#finish();
-    this.#chunks = [];
+    this.#buffer = undefined;
+    this.#release();
     failStream(this.stream, code, message);
   }
 
