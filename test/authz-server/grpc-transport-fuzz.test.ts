@@ -18,6 +18,7 @@ import { MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, heldRequestByteCount
 import { assertAllow, reasonOf } from '../support/check-assertions.js';
 import { waitFor } from '../support/clock.js';
 import { CHECK_PATH, decodeOfficialCheckResponse } from '../support/envoy-api.js';
+import { MAX_CONCURRENT_STREAMS } from '../../authz-server/src/envoy/grpc-transport.js';
 import { startInProcess, type InProcessServer } from '../support/server-harness.js';
 import { checkBytes, signCheck } from '../support/signed-check.js';
 import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
@@ -346,5 +347,27 @@ describe('gRPC transport: what a call holds after it ends', function () {
     assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
     assert.equal(heldRequestByteCount(), 0);
     await waitFor('the overload gate at 0', () => srv.server.check.inFlight === 0, 10_000, 5);
+  });
+
+  it(`a connection may hold at most ${MAX_CONCURRENT_STREAMS} streams open: the server says so in its SETTINGS, and streams past it wait for one to close`, async () => {
+    const own = connect(`http://${srv.grpcAddress}`);
+    own.on('error', () => {});
+    try {
+      await new Promise((resolve) => own.once('remoteSettings', resolve));
+      assert.equal(own.remoteSettings.maxConcurrentStreams, MAX_CONCURRENT_STREAMS);
+      // Streams that send no message hold the limit; one more is queued by the client, not refused.
+      const idle = Array.from({ length: MAX_CONCURRENT_STREAMS }, () => {
+        const r = own.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+        r.on('error', () => {});
+        return r;
+      });
+      const queued = call(own, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '30S' }, [framed(checkBytes(signCheck(trust)))]);
+      idle[0]!.close(constants.NGHTTP2_CANCEL);
+      const a = await queued;
+      assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
+      for (const r of idle) r.close(constants.NGHTTP2_CANCEL);
+    } finally {
+      own.close();
+    }
   });
 });
