@@ -18,7 +18,7 @@ import { MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, heldRequestByteCount
 import { assertAllow, reasonOf } from '../support/check-assertions.js';
 import { waitFor } from '../support/clock.js';
 import { CHECK_PATH, decodeOfficialCheckResponse } from '../support/envoy-api.js';
-import { MAX_CONCURRENT_STREAMS } from '../../authz-server/src/envoy/grpc-transport.js';
+import { GrpcServer, MAX_CONCURRENT_STREAMS } from '../../authz-server/src/envoy/grpc-transport.js';
 import { startInProcess, type InProcessServer } from '../support/server-harness.js';
 import { checkBytes, signCheck } from '../support/signed-check.js';
 import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
@@ -369,5 +369,57 @@ describe('gRPC transport: what a call holds after it ends', function () {
     } finally {
       own.close();
     }
+  });
+});
+
+describe('gRPC transport: a request that never ends', function () {
+  this.timeout(30_000);
+  let server: GrpcServer;
+  let session: ClientHttp2Session;
+  const timers: NodeJS.Timeout[] = [];
+  before(async () => {
+    // A bare transport with a receive limit of 100 ms (the server's is RECEIVE_LIMIT_MS) and a handler slower than it.
+    server = new GrpcServer(undefined, { receiveLimitMs: 100 });
+    server.unary('/test.Slow/Echo', (c) => void timers.push(setTimeout(() => c.reply(c.request), 250)));
+    session = connect(`http://127.0.0.1:${await server.listen('127.0.0.1:0')}`);
+    session.on('error', () => {});
+  });
+  after(async () => {
+    for (const t of timers) clearTimeout(t);
+    session?.close();
+    await server?.shutdown(1000);
+  });
+
+  /** A request whose client never half-closes and never resets: only the server can end it. */
+  function neverEnding(headers: OutgoingHttpHeaders, body: Buffer): Promise<Answer> {
+    return new Promise((resolve) => {
+      const out: Answer = { headers: {}, trailers: {}, data: Buffer.alloc(0) };
+      const req = session.request({ ':method': 'POST', ':path': '/test.Slow/Echo', 'content-type': 'application/grpc', te: 'trailers', ...headers });
+      req.on('response', (h) => (out.headers = h));
+      req.on('data', (c: Buffer) => (out.data = Buffer.concat([out.data, c])));
+      req.on('error', () => {});
+      req.on('close', () => resolve(out));
+      req.write(body);
+    });
+  }
+
+  it('without grpc-timeout, or with one longer than the receive limit, a call that never half-closes is ended DEADLINE_EXCEEDED (4) by the server', async () => {
+    for (const headers of [{}, { 'grpc-timeout': '99999999H' }]) {
+      for (const body of [Buffer.alloc(0), framed(Buffer.from('x')), framed(Buffer.from('x'), 0, 1000)]) {
+        const a = await neverEnding(headers, body);
+        assert.equal(a.headers['grpc-status'], '4', JSON.stringify({ headers, body: body.length }));
+        assert.match(decodeURIComponent(String(a.headers['grpc-message'])), /request not finished within 100 ms/);
+      }
+    }
+    assert.equal(heldRequestByteCount(), 0);
+  });
+
+  it('the limit is on the request only: a handler slower than it still answers, and a grpc-timeout past it still ends the call', async () => {
+    const h = { ':method': 'POST', ':path': '/test.Slow/Echo', 'content-type': 'application/grpc', te: 'trailers' };
+    const slow = await call(session, h, [framed(Buffer.from('late'))]);
+    assert.equal(slow.trailers['grpc-status'], '0');
+    assert.deepEqual(slow.data, framed(Buffer.from('late')));
+    const timed = await call(session, { ...h, 'grpc-timeout': '200m' }, [framed(Buffer.from('late'))]);
+    assert.equal(timed.headers['grpc-status'], '4', 'the deadline, re-armed after the receive limit');
   });
 });

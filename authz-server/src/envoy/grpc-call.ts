@@ -35,6 +35,15 @@ export const MAX_SEND_MESSAGE_BYTES = 1024 * 1024;
  * it is RESOURCE_EXHAUSTED. A message whole in one DATA frame is not copied and not counted here.
  */
 export const MAX_HELD_REQUEST_BYTES = 4 * MAX_RECEIVE_MESSAGE_BYTES;
+
+/**
+ * How long a call may take to send its request (HEADERS to END_STREAM) when its grpc-timeout is
+ * longer or absent. Without it a client that never half-closes held its stream, its call and its
+ * bytes for as long as it liked. Envoy sends a check whole at once and half-closes; a health Watch
+ * half-closes after its one message. Past it: DEADLINE_EXCEEDED, the server's own deadline for the
+ * request half. (A call whose grpc-timeout is shorter has only its deadline timer, as before.)
+ */
+export const RECEIVE_LIMIT_MS = 30_000;
 let heldRequestBytes = 0;
 
 /** What MAX_HELD_REQUEST_BYTES bounds, now (tests). */
@@ -135,6 +144,7 @@ export type Handler = (call: GrpcCall) => void;
 export class StreamCall implements GrpcCall {
   request: Buffer = EMPTY;
   #messages = 0;
+  #halfClosed = false;
   /** The length of the message being read (-1: its prefix); a prefix split across frames, its bytes so far. */
   #need = -1;
   #prefix: Buffer | undefined;
@@ -154,10 +164,11 @@ export class StreamCall implements GrpcCall {
     timeoutMs: number | undefined,
     private readonly handler: Handler,
     private readonly streaming: boolean,
+    receiveLimitMs: number = RECEIVE_LIMIT_MS,
   ) {
     this.deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-    // Past 2^31 − 1 ms (24.8 days) node would fire the timer at once; such a deadline never comes.
-    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
+    if (timeoutMs !== undefined && timeoutMs <= receiveLimitMs) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
+    else this.#timer = setTimeout(receiveLimit, receiveLimitMs, this, receiveLimitMs);
     stream.on('data', (chunk: Buffer) => this.#data(chunk));
     stream.once('end', () => this.#halfClose());
   }
@@ -256,6 +267,7 @@ export class StreamCall implements GrpcCall {
 
   #halfClose(): void {
     if (this.#ended) return;
+    this.#halfClosed = true;
     if (this.#prefixLength > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
     if (this.#messages === 0) return this.fail(GrpcStatus.UNIMPLEMENTED, `received no request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
     this.#release();
@@ -309,6 +321,15 @@ export class StreamCall implements GrpcCall {
     if (!this.#ended) this.stream.once('close', () => this.#closed());
   }
 
+  /** The receive limit passed: refused if the request is still coming, else the deadline timer (if any) for the rest. */
+  receiveLimit(limitMs: number): void {
+    if (this.done) return;
+    if (!this.#halfClosed) return this.fail(GrpcStatus.DEADLINE_EXCEEDED, `request not finished within ${limitMs} ms`);
+    const left = this.deadline - Date.now();
+    // Past 2^31 − 1 ms (24.8 days) node would fire the timer at once; such a deadline never comes.
+    if (left <= MAX_TIMER_MS) this.#timer = setTimeout(deadlineExceeded, Math.max(0, left), this);
+  }
+
   /** The deadline passed before the answer: DEADLINE_EXCEEDED, and the handler is told as on a reset. */
   expire(): void {
     if (this.done) return;
@@ -340,4 +361,8 @@ const MAX_TIMER_MS = 0x7fffffff;
 /** The deadline timer's callback; the call comes as its argument, so no closure per call. */
 function deadlineExceeded(call: StreamCall): void {
   call.expire();
+}
+
+function receiveLimit(call: StreamCall, limitMs: number): void {
+  call.receiveLimit(limitMs);
 }

@@ -10,7 +10,8 @@
  *   or `application/grpc;…`: HTTP 415 (the spec's SHOULD, so that no HTTP client takes the answer
  *   for a success). Neither is a gRPC answer: there is no gRPC call to answer.
  * - an unregistered `:path`: Trailers-Only UNIMPLEMENTED.
- * - `grpc-timeout` (1–8 digits and one of H M S m u n, nothing else): the call's deadline. A value
+ * - `grpc-timeout` (1–8 digits and one of H M S m u n, nothing else): the call's deadline; the request
+ *   itself must end within RECEIVE_LIMIT_MS (grpc-call.ts) whatever the deadline. A value
  *   that breaks that grammar is INTERNAL, as grpc-js answered it (grpc-js also took a value with
  *   junk around a match; this reads the spec's grammar exactly).
  * The messages and the answer: grpc-call.ts.
@@ -22,7 +23,7 @@
  * MAX_CONCURRENT_STREAMS streams open.
  */
 import { constants, createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
-import { GrpcStatus, StreamCall, failStream, ignore, type Handler } from './grpc-call.js';
+import { GrpcStatus, RECEIVE_LIMIT_MS, StreamCall, failStream, ignore, type Handler } from './grpc-call.js';
 
 export { GrpcStatus, type GrpcCall, type Handler } from './grpc-call.js';
 
@@ -101,7 +102,11 @@ export class GrpcServer {
   readonly #sessions = new Set<Http2Session>();
   readonly #server: Http2Server;
 
-  constructor(tls?: GrpcTls) {
+  readonly #receiveLimitMs: number;
+
+  /** `receiveLimitMs`: grpc-call.ts's RECEIVE_LIMIT_MS unless a test needs it shorter. */
+  constructor(tls?: GrpcTls, limits: { receiveLimitMs?: number } = {}) {
+    this.#receiveLimitMs = limits.receiveLimitMs ?? RECEIVE_LIMIT_MS;
     const options: SecureServerOptions = { ...SESSION_OPTIONS };
     this.#server = tls
       ? createSecureServer({
@@ -152,7 +157,7 @@ export class GrpcServer {
       timeoutMs = parseGrpcTimeout(String(timeout));
       if (timeoutMs === undefined) return failStream(stream, GrpcStatus.INTERNAL, `invalid grpc-timeout value "${timeout}"`);
     }
-    new StreamCall(stream, headers, timeoutMs, method.handler, method.streaming);
+    new StreamCall(stream, headers, timeoutMs, method.handler, method.streaming, this.#receiveLimitMs);
   }
 
   /** Binds `host:port` (port 0: any free one), `[v6]:port` or `unix:/path`; resolves with the port (0 for a socket). */
