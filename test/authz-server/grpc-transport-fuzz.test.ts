@@ -18,7 +18,7 @@ import { MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, heldRequestByteCount
 import { assertAllow, reasonOf } from '../support/check-assertions.js';
 import { waitFor } from '../support/clock.js';
 import { CHECK_PATH, decodeOfficialCheckResponse } from '../support/envoy-api.js';
-import { GrpcServer, MAX_CONCURRENT_STREAMS } from '../../authz-server/src/envoy/grpc-transport.js';
+import { GrpcServer, MAX_CONCURRENT_STREAMS, type GrpcCall } from '../../authz-server/src/envoy/grpc-transport.js';
 import { startInProcess, type InProcessServer } from '../support/server-harness.js';
 import { checkBytes, signCheck } from '../support/signed-check.js';
 import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
@@ -421,5 +421,73 @@ describe('gRPC transport: a request that never ends', function () {
     assert.deepEqual(slow.data, framed(Buffer.from('late')));
     const timed = await call(session, { ...h, 'grpc-timeout': '200m' }, [framed(Buffer.from('late'))]);
     assert.equal(timed.headers['grpc-status'], '4', 'the deadline, re-armed after the receive limit');
+  });
+});
+
+describe('gRPC transport: answers on streams that are gone', function () {
+  this.timeout(30_000);
+
+  it('reply, write, end and fail after a client reset, after a second answer, and after forceShutdown neither throw nor send', async () => {
+    const server = new GrpcServer();
+    const held: GrpcCall[] = [];
+    const thrown: unknown[] = [];
+    const attempt = (f: () => void): void => {
+      try {
+        f();
+      } catch (e) {
+        thrown.push(e);
+      }
+    };
+    server.unary('/t.T/Hold', (c) => void held.push(c));
+    server.serverStream('/t.T/Watch', (c) => {
+      c.write(Buffer.from('first'));
+      held.push(c);
+    });
+    server.unary('/t.T/Twice', (c) => {
+      c.reply(Buffer.from('one'));
+      attempt(() => c.reply(Buffer.from('two')));
+      attempt(() => c.fail(13, 'after the reply'));
+      attempt(() => c.write(Buffer.from('three')));
+      attempt(() => c.end());
+    });
+    const session = connect(`http://127.0.0.1:${await server.listen('127.0.0.1:0')}`);
+    session.on('error', () => {});
+    const h = (path: string): OutgoingHttpHeaders => ({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    try {
+      const twice = await call(session, h('/t.T/Twice'), [framed(Buffer.alloc(0))]);
+      assert.equal(twice.trailers['grpc-status'], '0');
+      assert.deepEqual(twice.data, framed(Buffer.from('one')), 'only the first answer went out');
+      // Reset by the client between half-close and the answer: unary, then a Watch after its first message.
+      for (const path of ['/t.T/Hold', '/t.T/Watch']) {
+        const req = session.request(h(path));
+        req.on('error', () => {});
+        req.end(framed(Buffer.alloc(0)));
+        await waitFor(`${path} in its handler`, () => held.length > 0, 5000, 5);
+        if (path === '/t.T/Watch') await new Promise((resolve) => req.once('data', resolve));
+        req.close(constants.NGHTTP2_CANCEL);
+        await new Promise((resolve) => req.once('close', resolve));
+        const c = held.pop()!;
+        await waitFor(`${path} seen as done`, () => c.done, 5000, 5);
+        attempt(() => c.write(Buffer.from('after reset')));
+        attempt(() => c.reply(Buffer.from('after reset')));
+        attempt(() => c.end());
+        attempt(() => c.fail(13, 'after reset'));
+      }
+      // Held in the handler when the server is stopped at once.
+      const req = session.request(h('/t.T/Hold'));
+      req.on('error', () => {});
+      req.end(framed(Buffer.alloc(0)));
+      await waitFor('the call in its handler', () => held.length > 0, 5000, 5);
+      server.forceShutdown();
+      const c = held.pop()!;
+      assert.equal(c.done, true);
+      attempt(() => c.reply(Buffer.from('after shutdown')));
+      attempt(() => c.fail(13, 'after shutdown'));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(thrown, []);
+    } finally {
+      session.destroy();
+      server.forceShutdown();
+    }
   });
 });
