@@ -358,6 +358,28 @@ describe('gRPC transport: what a call holds after it ends', function () {
     await waitFor('the overload gate at 0', () => srv.server.check.inFlight === 0, 10_000, 5);
   });
 
+  it('a rapid-reset flood (HEADERS then RST_STREAM, thousands of times) ends that connection, not the server: node:http2 (the reset rate limit of nghttp2) sends GOAWAY, the gate is back at 0', async () => {
+    const flood = connect(`http://${srv.grpcAddress}`);
+    flood.on('error', () => {});
+    const goaway = new Promise<number>((resolve) => flood.once('goaway', (code: number) => resolve(code)));
+    const closed = new Promise((resolve) => flood.once('close', resolve));
+    const body = framed(checkBytes(signCheck(trust)));
+    for (let i = 0; i < 5000 && !flood.closed && !flood.destroyed; i++) {
+      const r = flood.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+      r.on('error', () => {});
+      r.end(body);
+      r.close(constants.NGHTTP2_CANCEL);
+      if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+    }
+    // nghttp2 (since 1.57, node's is newer) ends a session past its reset rate limit with INTERNAL_ERROR.
+    assert.equal(await goaway, constants.NGHTTP2_INTERNAL_ERROR);
+    flood.destroy();
+    await closed;
+    await waitFor('the overload gate at 0', () => srv.server.check.inFlight === 0, 10_000, 5);
+    const a = await call(session, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '10S' }, [framed(checkBytes(signCheck(trust)))]);
+    assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
+  });
+
   it(`a connection may hold at most ${MAX_CONCURRENT_STREAMS} streams open: the server says so in its SETTINGS, and streams past it wait for one to close`, async () => {
     const own = connect(`http://${srv.grpcAddress}`);
     own.on('error', () => {});
