@@ -9,23 +9,10 @@
  * client has half-closed after exactly one message, as a unary or server-streaming handler in
  * grpc-js did, and with the same status codes for a call that breaks that (UNIMPLEMENTED).
  */
-import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { GrpcStatus, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, failStream, frame, ignore, responseHeaders, sendOkTrailers } from './grpc-wire.js';
 
-/** gRPC status codes (grpc/grpc doc/statuscodes.md) this transport sends. */
-export const GrpcStatus = Object.freeze({
-  OK: 0,
-  UNKNOWN: 2,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-} as const);
-export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
-
-/** As GRPC_SERVER_OPTIONS had it for grpc-js: a CheckRequest may carry a buffered body (Envoy's max_request_bytes). */
-export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
-export const MAX_SEND_MESSAGE_BYTES = 1024 * 1024;
+export { GrpcStatus, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, failStream, ignore, percentEncode } from './grpc-wire.js';
 
 /**
  * The bytes of unfinished request messages all calls together may hold, process-wide (a message
@@ -38,10 +25,9 @@ export const MAX_HELD_REQUEST_BYTES = 4 * MAX_RECEIVE_MESSAGE_BYTES;
 
 /**
  * How long a call may take to send its request (HEADERS to END_STREAM) when its grpc-timeout is
- * longer or absent. Without it a client that never half-closes held its stream, its call and its
- * bytes for as long as it liked. Envoy sends a check whole at once and half-closes; a health Watch
- * half-closes after its one message. Past it: DEADLINE_EXCEEDED, the server's own deadline for the
- * request half. (A call whose grpc-timeout is shorter has only its deadline timer, as before.)
+ * longer or absent: else a client that never half-closes holds its stream, call and bytes at will.
+ * Envoy sends a check whole and half-closes; a Watch half-closes after its one message. Past it:
+ * DEADLINE_EXCEEDED. A call whose grpc-timeout is shorter has only its deadline timer.
  */
 export const RECEIVE_LIMIT_MS = 30_000;
 let heldRequestBytes = 0;
@@ -77,58 +63,6 @@ export interface GrpcCall {
   onCancel(listener: () => void): void;
 }
 
-const { NGHTTP2_NO_ERROR } = constants;
-
-/** Response headers; `grpc-accept-encoding` says we take no compressed messages (doc/compression.md). */
-function responseHeaders(): Record<string, string | number> {
-  return { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity' };
-}
-
-/** 'wantTrailers' listener; node calls it with the stream as `this`, so one function serves every call. */
-function sendOkTrailers(this: ServerHttp2Stream): void {
-  this.sendTrailers({ 'grpc-status': '0' });
-}
-
-/** A stream error after a reset is expected and answered by nobody; without a listener it would be thrown. */
-export function ignore(): void {}
-
-/**
- * Percent-encoding of `grpc-message` (PROTOCOL-HTTP2.md, "Responses"): UTF-8, every byte outside
- * 0x20–0x7E, and '%' itself, as %XX. grpc-js's client decodes it with decodeURIComponent.
- */
-export function percentEncode(message: string): string {
-  const bytes = Buffer.from(message, 'utf8');
-  let out = '';
-  for (const b of bytes) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b < 16 ? '0' : ''}${b.toString(16).toUpperCase()}`;
-  return out;
-}
-
-/**
- * A Trailers-Only error response: one HEADERS frame with END_STREAM. If the client is still
- * sending, RST_STREAM(NO_ERROR) after it asks it to stop without error (RFC 9113 §8.1); node sends
- * the reset once the response is written.
- */
-export function failStream(stream: ServerHttp2Stream, code: GrpcStatus, message: string): void {
-  if (stream.destroyed || stream.closed) return;
-  if (stream.headersSent) {
-    // Headers went out with waitForTrailers (a server stream): the status follows its messages.
-    const trailers = { 'grpc-status': String(code), 'grpc-message': percentEncode(message) };
-    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
-    stream.end();
-  } else {
-    stream.respond({ ...responseHeaders(), 'grpc-status': String(code), 'grpc-message': percentEncode(message) }, { endStream: true });
-  }
-  if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
-}
-
-/** A message with its 5-byte prefix. */
-function frame(message: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(message.length + 5);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
-  return out;
-}
 
 export type Handler = (call: GrpcCall) => void;
 
@@ -240,11 +174,7 @@ export class StreamCall implements GrpcCall {
     this.request = message;
   }
 
-  /**
-   * Room in the call's own buffer for `size` bytes of the message being read, grown by doubling up
-   * to the announced length (a 5-byte prefix never buys 16 MiB at once), each growth counted
-   * against MAX_HELD_REQUEST_BYTES for all calls. False when that bound would be passed.
-   */
+  /** Room for `size` bytes of the message, grown by doubling up to its announced length (a 5-byte prefix never buys 16 MiB), counted against MAX_HELD_REQUEST_BYTES; false past it. */
   #room(size: number): boolean {
     const have = this.#buffer?.length ?? 0;
     if (size <= have) return true;
