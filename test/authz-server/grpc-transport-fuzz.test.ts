@@ -445,6 +445,27 @@ describe('gRPC transport: a request that never ends', function () {
     assert.equal(heldRequestByteCount(), 0);
   });
 
+  it('calls reset before they end leave no timer behind (a reset flood is not held for the receive limit or a long grpc-timeout)', async () => {
+    const long = new GrpcServer(undefined, { receiveLimitMs: 600_000 });
+    long.unary('/test.Slow/Echo', (c) => c.reply(c.request));
+    const own = connect(`http://127.0.0.1:${await long.listen('127.0.0.1:0')}`);
+    own.on('error', () => {});
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    try {
+      await call(own, { ':method': 'POST', ':path': '/test.Slow/Echo', 'content-type': 'application/grpc', te: 'trailers' }, [framed(Buffer.from('x'))]);
+      const before = timers();
+      for (let i = 0; i < 200; i++) {
+        // Without grpc-timeout and with one past the limit: each gets the receive timer, then is reset.
+        const headers = { ':method': 'POST', ':path': '/test.Slow/Echo', 'content-type': 'application/grpc', te: 'trailers', ...(i % 2 ? { 'grpc-timeout': '2H' } : {}) };
+        await call(own, headers, [Buffer.alloc(0)], { resetAfter: 1 });
+      }
+      await waitFor('the reset calls\' timers cleared', () => timers() <= before, 5000, 5);
+    } finally {
+      own.destroy();
+      long.forceShutdown();
+    }
+  });
+
   it('the limit is on the request only: a handler slower than it still answers, and a grpc-timeout past it still ends the call', async () => {
     const h = { ':method': 'POST', ':path': '/test.Slow/Echo', 'content-type': 'application/grpc', te: 'trailers' };
     const slow = await call(session, h, [framed(Buffer.from('late'))]);

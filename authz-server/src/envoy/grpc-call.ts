@@ -10,26 +10,11 @@
  * grpc-js did, and with the same status codes for a call that breaks that (UNIMPLEMENTED).
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { GrpcStatus, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, failStream, frame, ignore, responseHeaders, sendOkTrailers } from './grpc-wire.js';
+import { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, frame, ignore, responseHeaders, sendOkTrailers } from './grpc-wire.js';
 
-export { GrpcStatus, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, failStream, ignore, percentEncode } from './grpc-wire.js';
+export { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, ignore, percentEncode } from './grpc-wire.js';
 
-/**
- * The bytes of unfinished request messages all calls together may hold, process-wide (a message
- * split across DATA frames is copied into a buffer of its own, so what is held is what is counted).
- * Without it a client announcing 16 MiB and trickling it on many streams, never ending them, held
- * 16 MiB a stream with no bound but the heap. Four maximal messages at once; a call that would pass
- * it is RESOURCE_EXHAUSTED. A message whole in one DATA frame is not copied and not counted here.
- */
-export const MAX_HELD_REQUEST_BYTES = 4 * MAX_RECEIVE_MESSAGE_BYTES;
-
-/**
- * How long a call may take to send its request (HEADERS to END_STREAM) when its grpc-timeout is
- * longer or absent: else a client that never half-closes holds its stream, call and bytes at will.
- * Envoy sends a check whole and half-closes; a Watch half-closes after its one message. Past it:
- * DEADLINE_EXCEEDED. A call whose grpc-timeout is shorter has only its deadline timer.
- */
-export const RECEIVE_LIMIT_MS = 30_000;
+/** What MAX_HELD_REQUEST_BYTES bounds: bytes in the buffers of messages split across DATA frames, all calls. */
 let heldRequestBytes = 0;
 
 /** What MAX_HELD_REQUEST_BYTES bounds, now (tests). */
@@ -79,6 +64,7 @@ export class StreamCall implements GrpcCall {
   request: Buffer = EMPTY;
   #messages = 0;
   #halfClosed = false;
+  #watchingClose = false;
   /** The length of the message being read (-1: its prefix); a prefix split across frames, its bytes so far. */
   #need = -1;
   #prefix: Buffer | undefined;
@@ -102,6 +88,7 @@ export class StreamCall implements GrpcCall {
   ) {
     this.deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     if (timeoutMs !== undefined && timeoutMs <= receiveLimitMs) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
+    // A reset clears it too: node ends the readable side of a reset stream ('end' before 'close').
     else this.#timer = setTimeout(receiveLimit, receiveLimitMs, this, receiveLimitMs);
     stream.on('data', (chunk: Buffer) => this.#data(chunk));
     stream.once('end', () => this.#halfClose());
@@ -180,7 +167,7 @@ export class StreamCall implements GrpcCall {
     if (size <= have) return true;
     const next = Math.min(this.#need, Math.max(size, have * 2, 16 * 1024));
     if (heldRequestBytes + next - this.#held > MAX_HELD_REQUEST_BYTES) return false;
-    if (this.#held === 0) this.stream.once('close', () => this.#release());
+    this.#watchClose();
     heldRequestBytes += next - this.#held;
     this.#held = next;
     const grown = Buffer.allocUnsafe(next);
@@ -248,7 +235,7 @@ export class StreamCall implements GrpcCall {
     if (!first) return;
     // Reset before the handler got here (the RST_STREAM came in the same read as END_STREAM): at once.
     if (this.stream.destroyed || this.stream.closed) return this.#closed();
-    if (!this.#ended) this.stream.once('close', () => this.#closed());
+    if (!this.#ended) this.#watchClose();
   }
 
   /** The receive limit passed: refused if the request is still coming, else the deadline timer (if any) for the rest. */
@@ -258,6 +245,13 @@ export class StreamCall implements GrpcCall {
     const left = this.deadline - Date.now();
     // Past 2^31 − 1 ms (24.8 days) node would fire the timer at once; such a deadline never comes.
     if (left <= MAX_TIMER_MS) this.#timer = setTimeout(deadlineExceeded, Math.max(0, left), this);
+  }
+
+  /** Once per call: when the stream closes before the call ended, the call ends (timer cleared, bytes released, handler told). */
+  #watchClose(): void {
+    if (this.#watchingClose) return;
+    this.#watchingClose = true;
+    this.stream.once('close', () => this.#closed());
   }
 
   /** The deadline passed before the answer: DEADLINE_EXCEEDED, and the handler is told as on a reset. */
@@ -275,6 +269,8 @@ export class StreamCall implements GrpcCall {
   #closed(): void {
     if (this.#ended) return;
     this.#finish();
+    this.#buffer = undefined;
+    this.#release();
     this.#cancelled();
   }
 

@@ -22,6 +22,23 @@ export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
 export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_SEND_MESSAGE_BYTES = 1024 * 1024;
 
+/**
+ * The bytes of unfinished request messages all calls together may hold, process-wide (a message
+ * split across DATA frames is copied into a buffer of its own, so what is held is what is counted).
+ * Without it a client announcing 16 MiB and trickling it on many streams, never ending them, held
+ * 16 MiB a stream with no bound but the heap. Four maximal messages at once; a call that would pass
+ * it is RESOURCE_EXHAUSTED. A message whole in one DATA frame is not copied and not counted here.
+ */
+export const MAX_HELD_REQUEST_BYTES = 4 * MAX_RECEIVE_MESSAGE_BYTES;
+
+/**
+ * How long a call may take to send its request (HEADERS to END_STREAM) when its grpc-timeout is
+ * longer or absent: else a client that never half-closes holds its stream, call and bytes at will.
+ * Envoy sends a check whole and half-closes; a Watch half-closes after its one message. Past it:
+ * DEADLINE_EXCEEDED. A call whose grpc-timeout is shorter has only its deadline timer.
+ */
+export const RECEIVE_LIMIT_MS = 30_000;
+
 const { NGHTTP2_NO_ERROR } = constants;
 
 /** Response headers; `grpc-accept-encoding` says we take no compressed messages (doc/compression.md). */
