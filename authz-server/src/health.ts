@@ -43,6 +43,11 @@ export class Readiness {
     this.#publish();
   }
 
+  /** Open Watch streams (each is dropped when its stream ends, however it ends). */
+  get watching(): number {
+    return this.#watchers.size;
+  }
+
   get storeReachable(): boolean {
     return this.#storeOk;
   }

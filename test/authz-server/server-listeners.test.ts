@@ -1,6 +1,9 @@
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
 import { writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { decodeOfficialCheckResponse, CHECK_PATH } from '../support/envoy-api.js';
 import { makeCheckClient } from '../support/server-clients.js';
@@ -69,6 +72,26 @@ describe('authz server listeners: Unix socket, TLS and mTLS', function () {
     const plain = new grpc.Client(tlsOnly.grpcAddress, grpc.credentials.createInsecure());
     await assert.rejects(check(plain, checkBytes(signCheck(t))), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
     plain.close();
+    // Handshakes that fail (random bytes, a ClientHello cut short, TLS without h2 in ALPN) cost the
+    // connection, never the process: the next TLS check is answered.
+    const [host, port] = [tlsOnly.grpcAddress.slice(0, tlsOnly.grpcAddress.lastIndexOf(':')), Number(tlsOnly.grpcAddress.split(':').pop())];
+    for (const junk of [randomBytes(300), Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]), Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')]) {
+      await new Promise<void>((resolve) => {
+        const s = netConnect(port, host, () => s.end(junk));
+        s.on('error', () => resolve());
+        s.on('close', () => resolve());
+        s.resume();
+      });
+    }
+    await new Promise<void>((resolve) => {
+      const s = tlsConnect({ host, port, ca: ca.rootPem, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => s.end('GET / HTTP/1.1\r\nhost: x\r\n\r\n'));
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+      s.resume();
+    });
+    const again = new grpc.Client(tlsOnly.grpcAddress, grpc.credentials.createSsl(Buffer.from(ca.rootPem)));
+    assert.deepEqual(await check(again, checkBytes(signCheck(t))), { code: 0 });
+    again.close();
 
     const mtls = await startInProcess(t, { listen: { grpc: 'localhost:0' }, tls: { cert_file: files.cert, key_file: files.key, client_ca_file: files.ca } });
     running.push(mtls);

@@ -9,23 +9,18 @@
  * client has half-closed after exactly one message, as a unary or server-streaming handler in
  * grpc-js did, and with the same status codes for a call that breaks that (UNIMPLEMENTED).
  */
-import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, frame, ignore, responseHeaders, sendOkTrailers } from './grpc-wire.js';
 
-/** gRPC status codes (grpc/grpc doc/statuscodes.md) this transport sends. */
-export const GrpcStatus = Object.freeze({
-  OK: 0,
-  UNKNOWN: 2,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-} as const);
-export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
+export { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, ignore, percentEncode } from './grpc-wire.js';
 
-/** As GRPC_SERVER_OPTIONS had it for grpc-js: a CheckRequest may carry a buffered body (Envoy's max_request_bytes). */
-export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
-export const MAX_SEND_MESSAGE_BYTES = 1024 * 1024;
+/** What MAX_HELD_REQUEST_BYTES bounds: bytes in the buffers of messages split across DATA frames, all calls. */
+let heldRequestBytes = 0;
+
+/** What MAX_HELD_REQUEST_BYTES bounds, now (tests). */
+export function heldRequestByteCount(): number {
+  return heldRequestBytes;
+}
 
 /** What a method's handler sees of a call. */
 export interface GrpcCall {
@@ -45,62 +40,14 @@ export interface GrpcCall {
   end(): void;
   /** An error status (Trailers-Only when nothing was sent yet). */
   fail(code: GrpcStatus, message: string): void;
-  /** Called once if the stream closes before the call ended (client reset, connection lost). */
+  /**
+   * Called once if the call ends other than by the handler's own end/reply/fail: the client reset,
+   * the connection was lost, or the deadline ended it. A handler that keeps state for the call
+   * (health.ts's Watch) drops it here.
+   */
   onCancel(listener: () => void): void;
 }
 
-const { NGHTTP2_NO_ERROR } = constants;
-
-/** Response headers; `grpc-accept-encoding` says we take no compressed messages (doc/compression.md). */
-function responseHeaders(): Record<string, string | number> {
-  return { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity' };
-}
-
-/** 'wantTrailers' listener; node calls it with the stream as `this`, so one function serves every call. */
-function sendOkTrailers(this: ServerHttp2Stream): void {
-  this.sendTrailers({ 'grpc-status': '0' });
-}
-
-/** A stream error after a reset is expected and answered by nobody; without a listener it would be thrown. */
-export function ignore(): void {}
-
-/**
- * Percent-encoding of `grpc-message` (PROTOCOL-HTTP2.md, "Responses"): UTF-8, every byte outside
- * 0x20–0x7E, and '%' itself, as %XX. grpc-js's client decodes it with decodeURIComponent.
- */
-export function percentEncode(message: string): string {
-  const bytes = Buffer.from(message, 'utf8');
-  let out = '';
-  for (const b of bytes) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b < 16 ? '0' : ''}${b.toString(16).toUpperCase()}`;
-  return out;
-}
-
-/**
- * A Trailers-Only error response: one HEADERS frame with END_STREAM. If the client is still
- * sending, RST_STREAM(NO_ERROR) after it asks it to stop without error (RFC 9113 §8.1); node sends
- * the reset once the response is written.
- */
-export function failStream(stream: ServerHttp2Stream, code: GrpcStatus, message: string): void {
-  if (stream.destroyed || stream.closed) return;
-  if (stream.headersSent) {
-    // Headers went out with waitForTrailers (a server stream): the status follows its messages.
-    const trailers = { 'grpc-status': String(code), 'grpc-message': percentEncode(message) };
-    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
-    stream.end();
-  } else {
-    stream.respond({ ...responseHeaders(), 'grpc-status': String(code), 'grpc-message': percentEncode(message) }, { endStream: true });
-  }
-  if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
-}
-
-/** A message with its 5-byte prefix. */
-function frame(message: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(message.length + 5);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
-  return out;
-}
 
 export type Handler = (call: GrpcCall) => void;
 
@@ -116,10 +63,16 @@ export type Handler = (call: GrpcCall) => void;
 export class StreamCall implements GrpcCall {
   request: Buffer = EMPTY;
   #messages = 0;
-  /** Bytes received and not yet read, their total, and the length of the message being read (-1: its prefix). */
-  #chunks: Buffer[] = [];
-  #have = 0;
+  #halfClosed = false;
+  #watchingClose = false;
+  /** The length of the message being read (-1: its prefix); a prefix split across frames, its bytes so far. */
   #need = -1;
+  #prefix: Buffer | undefined;
+  #prefixLength = 0;
+  /** A message split across frames: its bytes so far, copied, and the bytes counted for this call. */
+  #buffer: Buffer | undefined;
+  #length = 0;
+  #held = 0;
   #ended = false;
   #cancel: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -131,10 +84,12 @@ export class StreamCall implements GrpcCall {
     timeoutMs: number | undefined,
     private readonly handler: Handler,
     private readonly streaming: boolean,
+    receiveLimitMs: number = RECEIVE_LIMIT_MS,
   ) {
     this.deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-    // Past 2^31 − 1 ms (24.8 days) node would fire the timer at once; such a deadline never comes.
-    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
+    if (timeoutMs !== undefined && timeoutMs <= receiveLimitMs) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
+    // A reset clears it too: node ends the readable side of a reset stream ('end' before 'close').
+    else this.#timer = setTimeout(receiveLimit, receiveLimitMs, this, receiveLimitMs);
     stream.on('data', (chunk: Buffer) => this.#data(chunk));
     stream.once('end', () => this.#halfClose());
   }
@@ -147,58 +102,92 @@ export class StreamCall implements GrpcCall {
 
   #data(chunk: Buffer): void {
     if (this.#ended) return;
-    this.#chunks.push(chunk);
-    this.#have += chunk.length;
-    for (;;) {
+    const n = chunk.length;
+    let off = 0;
+    while (off < n) {
       if (this.#need < 0) {
-        if (this.#have < 5) return;
-        const prefix = this.#take(5);
-        const length = prefix.readUInt32BE(1);
-        if (prefix[0] === 1) return this.fail(GrpcStatus.UNIMPLEMENTED, 'compressed message received; this server accepts grpc-accept-encoding identity only');
-        if (prefix[0] !== 0) return this.fail(GrpcStatus.INTERNAL, `invalid Compressed-Flag ${prefix[0]}`);
+        let prefix: Buffer;
+        let at: number;
+        if (this.#prefixLength === 0 && n - off >= 5) {
+          prefix = chunk;
+          at = off;
+          off += 5;
+        } else {
+          // A prefix split across DATA frames: its bytes are copied, never a frame held for them.
+          const k = Math.min(5 - this.#prefixLength, n - off);
+          this.#prefix ??= Buffer.allocUnsafe(5);
+          chunk.copy(this.#prefix, this.#prefixLength, off, off + k);
+          this.#prefixLength += k;
+          off += k;
+          if (this.#prefixLength < 5) return;
+          this.#prefixLength = 0;
+          prefix = this.#prefix;
+          at = 0;
+        }
+        const flag = prefix[at]!;
+        const length = prefix.readUInt32BE(at + 1);
+        if (flag === 1) return this.fail(GrpcStatus.UNIMPLEMENTED, 'compressed message received; this server accepts grpc-accept-encoding identity only');
+        if (flag !== 0) return this.fail(GrpcStatus.INTERNAL, `invalid Compressed-Flag ${flag}`);
         // Refused from the prefix, before any of it is held.
         if (length > MAX_RECEIVE_MESSAGE_BYTES) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `received message larger than max (${length} vs. ${MAX_RECEIVE_MESSAGE_BYTES})`);
+        // A second message is refused from its prefix too: none of it is held only to be refused.
+        if (this.#messages > 0) return this.fail(GrpcStatus.UNIMPLEMENTED, `received a second request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
         this.#need = length;
       }
-      if (this.#have < this.#need) return;
-      const message = this.#take(this.#need);
-      this.#need = -1;
-      if (++this.#messages > 1) return this.fail(GrpcStatus.UNIMPLEMENTED, `received a second request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
-      this.request = message;
+      const need = this.#need;
+      if (need > 0 && off === n) return;
+      if (this.#length === 0 && n - off >= need) {
+        // The usual case: the whole message in one DATA frame, read without a copy.
+        this.#message(need === 0 ? EMPTY : chunk.subarray(off, off + need));
+        off += need;
+        continue;
+      }
+      const k = Math.min(need - this.#length, n - off);
+      if (!this.#room(this.#length + k)) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `server is holding ${MAX_HELD_REQUEST_BYTES} bytes of unfinished request messages`);
+      chunk.copy(this.#buffer!, this.#length, off, off + k);
+      this.#length += k;
+      off += k;
+      if (this.#length < need) return;
+      const message = this.#buffer!;
+      this.#buffer = undefined;
+      this.#length = 0;
+      this.#message(message);
     }
   }
 
-  /** The next n received bytes; without a copy when one chunk holds them (the usual case: one DATA frame). */
-  #take(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    const first = this.#chunks[0]!;
-    this.#have -= n;
-    if (first.length === n) {
-      this.#chunks.shift();
-      return first;
-    }
-    if (first.length > n) {
-      this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    for (let off = 0; off < n; ) {
-      const c = this.#chunks[0]!;
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
-      if (k === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(k);
-      off += k;
-    }
-    return out;
+  #message(message: Buffer): void {
+    this.#messages++;
+    this.#need = -1;
+    this.request = message;
+  }
+
+  /** Room for `size` bytes of the message, grown by doubling up to its announced length (a 5-byte prefix never buys 16 MiB), counted against MAX_HELD_REQUEST_BYTES; false past it. */
+  #room(size: number): boolean {
+    const have = this.#buffer?.length ?? 0;
+    if (size <= have) return true;
+    const next = Math.min(this.#need, Math.max(size, have * 2, 16 * 1024));
+    if (heldRequestBytes + next - this.#held > MAX_HELD_REQUEST_BYTES) return false;
+    this.#watchClose();
+    heldRequestBytes += next - this.#held;
+    this.#held = next;
+    const grown = Buffer.allocUnsafe(next);
+    this.#buffer?.copy(grown, 0, 0, this.#length);
+    this.#buffer = grown;
+    return true;
+  }
+
+  /** The call's buffer leaves the count: handed to the handler, or the call over. */
+  #release(): void {
+    heldRequestBytes -= this.#held;
+    this.#held = 0;
   }
 
   #halfClose(): void {
     if (this.#ended) return;
-    if (this.#have > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
+    this.#halfClosed = true;
+    if (this.#prefixLength > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
     if (this.#messages === 0) return this.fail(GrpcStatus.UNIMPLEMENTED, `received no request message for ${this.streaming ? 'server streaming' : 'unary'} call`);
-    this.#chunks = [];
-    if (this.streaming) this.stream.once('close', () => this.#closed());
+    this.#release();
     try {
       this.handler(this);
     } catch (error) {
@@ -235,12 +224,41 @@ export class StreamCall implements GrpcCall {
   fail(code: GrpcStatus, message: string): void {
     if (this.done) return;
     this.#finish();
-    this.#chunks = [];
+    this.#buffer = undefined;
+    this.#release();
     failStream(this.stream, code, message);
   }
 
   onCancel(listener: () => void): void {
+    const first = this.#cancel === undefined;
     this.#cancel = listener;
+    if (!first) return;
+    // Reset before the handler got here (the RST_STREAM came in the same read as END_STREAM): at once.
+    if (this.stream.destroyed || this.stream.closed) return this.#closed();
+    if (!this.#ended) this.#watchClose();
+  }
+
+  /** The receive limit passed: refused if the request is still coming, else the deadline timer (if any) for the rest. */
+  receiveLimit(limitMs: number): void {
+    if (this.done) return;
+    if (!this.#halfClosed) return this.fail(GrpcStatus.DEADLINE_EXCEEDED, `request not finished within ${limitMs} ms`);
+    const left = this.deadline - Date.now();
+    // Past 2^31 − 1 ms (24.8 days) node would fire the timer at once; such a deadline never comes.
+    if (left <= MAX_TIMER_MS) this.#timer = setTimeout(deadlineExceeded, Math.max(0, left), this);
+  }
+
+  /** Once per call: when the stream closes before the call ended, the call ends (timer cleared, bytes released, handler told). */
+  #watchClose(): void {
+    if (this.#watchingClose) return;
+    this.#watchingClose = true;
+    this.stream.once('close', () => this.#closed());
+  }
+
+  /** The deadline passed before the answer: DEADLINE_EXCEEDED, and the handler is told as on a reset. */
+  expire(): void {
+    if (this.done) return;
+    this.fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+    this.#cancelled();
   }
 
   #finish(): void {
@@ -251,7 +269,15 @@ export class StreamCall implements GrpcCall {
   #closed(): void {
     if (this.#ended) return;
     this.#finish();
-    this.#cancel?.();
+    this.#buffer = undefined;
+    this.#release();
+    this.#cancelled();
+  }
+
+  #cancelled(): void {
+    const listener = this.#cancel;
+    this.#cancel = ignore;
+    listener?.();
   }
 }
 
@@ -260,5 +286,9 @@ const MAX_TIMER_MS = 0x7fffffff;
 
 /** The deadline timer's callback; the call comes as its argument, so no closure per call. */
 function deadlineExceeded(call: StreamCall): void {
-  call.fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+  call.expire();
+}
+
+function receiveLimit(call: StreamCall, limitMs: number): void {
+  call.receiveLimit(limitMs);
 }

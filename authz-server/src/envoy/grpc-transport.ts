@@ -10,7 +10,8 @@
  *   or `application/grpc;…`: HTTP 415 (the spec's SHOULD, so that no HTTP client takes the answer
  *   for a success). Neither is a gRPC answer: there is no gRPC call to answer.
  * - an unregistered `:path`: Trailers-Only UNIMPLEMENTED.
- * - `grpc-timeout` (1–8 digits and one of H M S m u n, nothing else): the call's deadline. A value
+ * - `grpc-timeout` (1–8 digits and one of H M S m u n, nothing else): the call's deadline; the request
+ *   itself must end within RECEIVE_LIMIT_MS (grpc-call.ts) whatever the deadline. A value
  *   that breaks that grammar is INTERNAL, as grpc-js answered it (grpc-js also took a value with
  *   junk around a match; this reads the spec's grammar exactly).
  * The messages and the answer: grpc-call.ts.
@@ -18,10 +19,11 @@
  * grpc-js's server options (GRPC_SERVER_OPTIONS before) map as: max receive 16 MiB and max send
  * 1 MiB → grpc-call.ts's limits; channelz off → nothing to turn off; node's session memory limit
  * and header block limit lifted as grpc-js lifted them. grpc-js set no keepalive pings, idle or
- * connection-age limits and no max concurrent streams by default, and neither does this.
+ * connection-age limits by default, and neither does this; unlike grpc-js, a connection has at most
+ * MAX_CONCURRENT_STREAMS streams open.
  */
 import { constants, createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
-import { GrpcStatus, StreamCall, failStream, ignore, type Handler } from './grpc-call.js';
+import { GrpcStatus, RECEIVE_LIMIT_MS, StreamCall, failStream, ignore, type Handler } from './grpc-call.js';
 
 export { GrpcStatus, type GrpcCall, type Handler } from './grpc-call.js';
 
@@ -33,8 +35,27 @@ export interface GrpcTls {
   readonly requireClientCert: boolean;
 }
 
-/** As grpc-js set them: node's session memory and header block limits lifted. */
-const SESSION_OPTIONS = Object.freeze({ maxSessionMemory: Number.MAX_SAFE_INTEGER, maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER });
+/**
+ * Streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS, RFC 9113 §6.5.2). node's
+ * default is 2^32 − 1, which grpc-js kept: a client could open streams that never send DATA or
+ * END_STREAM without any bound but the heap (each one a node stream and a call). A compliant client,
+ * Envoy among them, queues or opens another connection at the limit; 1000 is four times the
+ * overload gate's default in flight (overload.ts), past which checks are shed anyway.
+ */
+export const MAX_CONCURRENT_STREAMS = 1000;
+
+/**
+ * grpc-js lifted node's session memory limit (its source: "Node's behavior degrades badly when this
+ * limit is reached", new streams refused with ENHANCE_YOUR_CALM) and the header block limit; this
+ * keeps both lifted, because what that memory holds is now bounded otherwise: the streams by
+ * MAX_CONCURRENT_STREAMS, received bytes by grpc-call.ts's MAX_HELD_REQUEST_BYTES, sent messages by
+ * MAX_SEND_MESSAGE_BYTES.
+ */
+const SESSION_OPTIONS = Object.freeze({
+  maxSessionMemory: Number.MAX_SAFE_INTEGER,
+  maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
+  settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+});
 
 const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = Object.freeze({ H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 });
 
@@ -81,7 +102,11 @@ export class GrpcServer {
   readonly #sessions = new Set<Http2Session>();
   readonly #server: Http2Server;
 
-  constructor(tls?: GrpcTls) {
+  readonly #receiveLimitMs: number;
+
+  /** `receiveLimitMs`: grpc-call.ts's RECEIVE_LIMIT_MS unless a test needs it shorter. */
+  constructor(tls?: GrpcTls, limits: { receiveLimitMs?: number } = {}) {
+    this.#receiveLimitMs = limits.receiveLimitMs ?? RECEIVE_LIMIT_MS;
     const options: SecureServerOptions = { ...SESSION_OPTIONS };
     this.#server = tls
       ? createSecureServer({
@@ -132,7 +157,7 @@ export class GrpcServer {
       timeoutMs = parseGrpcTimeout(String(timeout));
       if (timeoutMs === undefined) return failStream(stream, GrpcStatus.INTERNAL, `invalid grpc-timeout value "${timeout}"`);
     }
-    new StreamCall(stream, headers, timeoutMs, method.handler, method.streaming);
+    new StreamCall(stream, headers, timeoutMs, method.handler, method.streaming, this.#receiveLimitMs);
   }
 
   /** Binds `host:port` (port 0: any free one), `[v6]:port` or `unix:/path`; resolves with the port (0 for a socket). */
