@@ -1,6 +1,6 @@
 /**
  * The reason-code registry is API, and docs/reason-codes.md documents it: this test fails when the
- * two disagree in either direction: the registry (core/src/reasons.ts) and the doc are one contract, and neither may drift from the other.
+ * two disagree in either direction (the registry is core/src/reasons.ts).
  */
 import { PACKAGE_ROOT } from '../../core/src/package-root.js';
 import { strict as assert } from 'node:assert';
