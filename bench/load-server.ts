@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { CheckService } from '../authz-server/src/check-service.js';
 import type { CompiledBundle } from '../core/src/bundle/compile.js';
 import { buildBundle, signBundle, type BundleDocument } from '../core/src/bundle/index.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/options.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../core/src/engine/options.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
 import type { Decision, PublicJwk, SigningAlg } from '../core/src/types.js';
 import { generateSigningKey, importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
@@ -115,13 +115,17 @@ export function writeBenchTrust(dir: string, holderAlg: SigningAlg = 'EdDSA', re
   return { ...trust, bundlePath, jwksPath };
 }
 
-/** An in-process CheckService on `bundle` as the server runs it by default (memory store, no trusted filter header). */
-export function benchCheckService(bundle: CompiledBundle, onDecision: (decision: Decision, seconds: number) => void = () => {}): CheckService {
+/**
+ * An in-process CheckService on `bundle` as the server runs it by default (memory store, no trusted
+ * filter header); `engine` replaces the engine options (e.g. with the verified-passport cache the
+ * server gives it, bench/reusable-in-process.ts).
+ */
+export function benchCheckService(bundle: CompiledBundle, onDecision: (decision: Decision, seconds: number) => void = () => {}, engine: EngineOptions = DEFAULT_ENGINE_OPTIONS): CheckService {
   return new CheckService({
     bundle: () => bundle,
     store: new MemoryReplayStore({ maxEntries: 1_000_000, generationStartMs: -Infinity }),
     settings: { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false },
-    engine: DEFAULT_ENGINE_OPTIONS,
+    engine,
     onDecision,
     // A bench decision that fails internally is a bench bug: stop rather than count it as a deny.
     onInternalError: (error) => {
