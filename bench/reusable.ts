@@ -36,7 +36,7 @@ import { exportPrivateJwk, generateSigningKey } from '../core/src/keys.js';
 import type { SigningAlg } from '../core/src/types.js';
 import { createSigner } from '../sdk/src/signer.js';
 import { spawnServerProcess } from '../test/support/server-harness.js';
-import { cpuMsOf, median } from './server.js';
+import { cpuMsOf, median, range, us, verdict } from './server.js';
 import { inProcessModes } from './reusable-in-process.js';
 import {
   BENCH_AUDIENCE,
@@ -62,10 +62,6 @@ const SDK_BATCH = 300;
 
 const TARGET_CPU_RATIO = 0.6;
 const TARGET_RATE_RATIO = 1.6;
-
-const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
-const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
-const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
 
 interface Round {
   readonly cpuMs: number;
