@@ -136,8 +136,8 @@ export const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
 export const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
 export const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
 
-/** The server under test, as `npm run bench` runs it: one process, the memory store, audit to a file. */
-function benchServerConfig(dir: string, bundlePath: string, jwksPath: string, auditFile: string): Record<string, unknown> {
+/** The server under test, as `npm run bench` runs it: one process, the memory store, audit to a file (bench/reusable.ts too). */
+export function benchServerConfig(dir: string, bundlePath: string, jwksPath: string, auditFile: string): Record<string, unknown> {
   return {
     bundle: { path: bundlePath, signing_keys: jwksPath },
     replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
