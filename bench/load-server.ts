@@ -17,9 +17,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CheckService } from '../authz-server/src/check-service.js';
+import type { RequestViewSettings } from '../authz-server/src/envoy/request-view.js';
 import type { CompiledBundle } from '../core/src/bundle/compile.js';
 import { buildBundle, signBundle, type BundleDocument } from '../core/src/bundle/index.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/options.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../core/src/engine/options.js';
 import { MemoryReplayStore } from '../core/src/replay/memory.js';
 import type { Decision, PublicJwk, SigningAlg } from '../core/src/types.js';
 import { generateSigningKey, importPrivateJwk, type PrivateJwk, type SigningKey } from '../core/src/keys.js';
@@ -115,13 +116,20 @@ export function writeBenchTrust(dir: string, holderAlg: SigningAlg = 'EdDSA', re
   return { ...trust, bundlePath, jwksPath };
 }
 
-/** An in-process CheckService on `bundle` as the server runs it by default (memory store, no trusted filter header). */
-export function benchCheckService(bundle: CompiledBundle, onDecision: (decision: Decision, seconds: number) => void = () => {}): CheckService {
+/** The request reader's settings as the server's defaults give them: no trusted body-hash header, Envoy does not buffer bodies. */
+const BENCH_VIEW_SETTINGS: RequestViewSettings = Object.freeze({ bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false });
+
+/**
+ * An in-process CheckService on `bundle` as the server runs it by default (memory store, no trusted
+ * filter header); `engine` replaces the engine options (e.g. with the verified-passport cache the
+ * server gives it, bench/reusable-in-process.ts).
+ */
+export function benchCheckService(bundle: CompiledBundle, onDecision: (decision: Decision, seconds: number) => void = () => {}, engine: EngineOptions = DEFAULT_ENGINE_OPTIONS): CheckService {
   return new CheckService({
     bundle: () => bundle,
     store: new MemoryReplayStore({ maxEntries: 1_000_000, generationStartMs: -Infinity }),
-    settings: { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false },
-    engine: DEFAULT_ENGINE_OPTIONS,
+    settings: BENCH_VIEW_SETTINGS,
+    engine,
     onDecision,
     // A bench decision that fails internally is a bench bug: stop rather than count it as a deny.
     onInternalError: (error) => {
@@ -577,10 +585,9 @@ async function serveCheck(allow: (headers: ReadonlyMap<string, string>) => boole
   const { CHECK_METHOD_PATH } = await import('../authz-server/src/envoy/services.js');
   const { readCheckRequest } = await import('../authz-server/src/envoy/check-request.js');
   const { writeCheckResponse } = await import('../authz-server/src/envoy/check-response.js');
-  const settings = { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false };
   const server = new GrpcServer();
   server.unary(CHECK_METHOD_PATH, (call) => {
-    const view = readCheckRequest(call.request, settings);
+    const view = readCheckRequest(call.request, BENCH_VIEW_SETTINGS);
     call.reply(writeCheckResponse(!('reason' in view) && allow(view.headers) ? NOOP_DECISION : LOWER_BOUND_DENIAL));
   });
   void server.listen('127.0.0.1:0').then((port) => process.send!({ port }));
@@ -597,14 +604,13 @@ async function rawNoopServer(): Promise<void> {
   const { createServer } = await import('node:http2');
   const { readCheckRequest } = await import('../authz-server/src/envoy/check-request.js');
   const { writeCheckResponse } = await import('../authz-server/src/envoy/check-response.js');
-  const settings = { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false };
   const framed = frameGrpcMessage(writeCheckResponse(NOOP_DECISION));
   const server = createServer();
   server.on('stream', (stream) => {
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
-      readCheckRequest(Buffer.concat(chunks).subarray(5), settings);
+      readCheckRequest(Buffer.concat(chunks).subarray(5), BENCH_VIEW_SETTINGS);
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': '' }));
       stream.end(framed);

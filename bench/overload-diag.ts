@@ -17,14 +17,13 @@
  * session's connection window (session.setLocalWindowSize; docs/performance.md, "The overload
  * section"), on the transport's node:http2 server.
  */
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { ANSWER_KINDS, benchCheckService, benchTrust, loadProcess } from './load-server.js';
 import { cpuMsOf, quantile } from './server.js';
-
-const DEADLINE_MS = 200;
+import { DEADLINE_MS, pin } from './overload.js';
 
 interface Report {
   sent: number[];
@@ -37,10 +36,6 @@ interface Report {
 
 const f1 = (x: number): string => x.toFixed(1);
 const dist = (xs: readonly number[]): string => `p50 ${f1(quantile(xs, 0.5))}  p90 ${f1(quantile(xs, 0.9))}  p99 ${f1(quantile(xs, 0.99))}  max ${f1(Math.max(...xs))}`;
-
-export function pin(pid: number, cpu: number): void {
-  execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
-}
 
 async function main(): Promise<void> {
   const factor = Number(process.argv[2] ?? 1.5);

@@ -32,7 +32,7 @@ import { ANSWER_KINDS, loadProcess, untilPresignedValid, writeBenchTrust, type b
 import { cpuMsOf, quantile } from './server.js';
 
 /** Envoy's default ext_authz timeout (`GrpcService.timeout`), sent as grpc-timeout. */
-const DEADLINE_MS = 200;
+export const DEADLINE_MS = 200;
 const WARMUP_CHECKS = 4000;
 const CAPACITY_CHECKS = 3000;
 const CAPACITY_CONCURRENCY = 32;
@@ -103,6 +103,11 @@ function cpuMark(pid: number): { cpuMs: number; wallMs: number } {
   return { cpuMs: c.user + c.system, wallMs: performance.now() };
 }
 
+/** Pins process `pid` and all its threads to CPU `cpu` (taskset; throws where it fails). */
+export function pin(pid: number, cpu: number): void {
+  execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
 /**
  * TRUSTPLANE_BENCH_PIN (default 1 on a machine with 2 or more CPUs and `taskset`): the server on
  * CPU 0, the load process on CPU 1, so neither takes the other's core (docs/performance.md, "The
@@ -111,8 +116,8 @@ function cpuMark(pid: number): { cpuMs: number; wallMs: number } {
 function pinning(serverPid: number, loadPid: number): string {
   if ((process.env['TRUSTPLANE_BENCH_PIN'] ?? '1') === '0' || cpus().length < 2) return 'not pinned';
   try {
-    execFileSync('taskset', ['-a', '-cp', '0', String(serverPid)], { stdio: 'ignore' });
-    execFileSync('taskset', ['-a', '-cp', '1', String(loadPid)], { stdio: 'ignore' });
+    pin(serverPid, 0);
+    pin(loadPid, 1);
     return 'server on CPU 0, load process on CPU 1';
   } catch {
     return 'not pinned (taskset failed)';

@@ -13,10 +13,8 @@
 import { compileBundle } from '../core/src/bundle/compile.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../core/src/engine/options.js';
 import { PASSPORT_CACHE_DEFAULT_MAX_ENTRIES, VerifiedPassportCache } from '../core/src/engine/passport-cache.js';
-import { MemoryReplayStore } from '../core/src/replay/memory.js';
-import type { SigningAlg } from '../core/src/types.js';
-import { CheckService } from '../authz-server/src/check-service.js';
-import { BENCH_REUSABLE_LIFETIME_S, benchTrust, presign, untilPresignedValid } from './load-server.js';
+import type { Decision, SigningAlg } from '../core/src/types.js';
+import { BENCH_REUSABLE_LIFETIME_S, benchCheckService, benchTrust, presign, untilPresignedValid } from './load-server.js';
 import { median } from './server.js';
 
 const BATCHES = 8;
@@ -35,19 +33,10 @@ export async function inProcessModes(alg: SigningAlg): Promise<InProcessModes> {
   const { issuerKey, holder, doc } = benchTrust(alg, true);
   const bundle = compileBundle(doc);
   let denied = '';
-  const service = new CheckService({
-    bundle: () => bundle,
-    store: new MemoryReplayStore({ maxEntries: 1_000_000, generationStartMs: -Infinity }),
-    settings: { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false },
-    engine: { ...DEFAULT_ENGINE_OPTIONS, passportCache: new VerifiedPassportCache(PASSPORT_CACHE_DEFAULT_MAX_ENTRIES) },
-    onDecision: (decision) => {
-      if (!decision.allow && denied === '') denied = `${decision.reason} (${decision.detail ?? ''})`;
-    },
-    // A bench decision that fails internally is a bench bug: stop rather than count it as a deny.
-    onInternalError: (error) => {
-      throw error;
-    },
-  });
+  const onDecision = (decision: Decision): void => {
+    if (!decision.allow && denied === '') denied = `${decision.reason} (${decision.detail ?? ''})`;
+  };
+  const service = benchCheckService(bundle, onDecision, { ...DEFAULT_ENGINE_OPTIONS, passportCache: new VerifiedPassportCache(PASSPORT_CACHE_DEFAULT_MAX_ENTRIES) });
   const count = (BATCHES + 1) * BATCH;
   const perRequest = presign(issuerKey, holder, count).map((r) => r.bytes);
   const reusable = presign(issuerKey, holder, count, BENCH_REUSABLE_LIFETIME_S, true).map((r) => r.bytes);

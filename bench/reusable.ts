@@ -36,7 +36,7 @@ import { exportPrivateJwk, generateSigningKey } from '../core/src/keys.js';
 import type { SigningAlg } from '../core/src/types.js';
 import { createSigner } from '../sdk/src/signer.js';
 import { spawnServerProcess } from '../test/support/server-harness.js';
-import { cpuMsOf, median } from './server.js';
+import { benchServerConfig, cpuMsOf, median, range, us, verdict } from './server.js';
 import { inProcessModes } from './reusable-in-process.js';
 import {
   BENCH_AUDIENCE,
@@ -63,10 +63,6 @@ const SDK_BATCH = 300;
 const TARGET_CPU_RATIO = 0.6;
 const TARGET_RATE_RATIO = 1.6;
 
-const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
-const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
-const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
-
 interface Round {
   readonly cpuMs: number;
   readonly perS: number;
@@ -90,17 +86,7 @@ function denyReasons(file: string): string {
 async function serverModes(alg: SigningAlg): Promise<{ perRequest: Round[]; reusable: Round[]; dpop: Round[]; denied: number; denyReasons: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-reusable-'));
   const { issuerKey, holder, bundlePath, jwksPath } = writeBenchTrust(dir, alg, true);
-  const server = await spawnServerProcess(
-    dir,
-    {
-      bundle: { path: bundlePath, signing_keys: jwksPath },
-      replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
-      audit: process.env.TRUSTPLANE_BENCH_AUDIT === 'none' ? { sink: 'none' } : { sink: 'file', file: join(dir, 'audit.jsonl') },
-      log_level: 'warn',
-      workers: 1,
-    },
-    { name: `bench-reusable-${alg}` },
-  );
+  const server = await spawnServerProcess(dir, benchServerConfig(dir, bundlePath, jwksPath, 'audit.jsonl'), { name: `bench-reusable-${alg}` });
   // The server's replay generation began before it answered ready. DPoP proofs are dated when the
   // `dpop` client makes them, so they are made once that generation is older than the clock tolerance.
   const dpopNotBeforeMs = Date.now() + (DEFAULT_ENGINE_OPTIONS.clockToleranceS + 1) * 1000;

@@ -131,11 +131,13 @@ function mainThreadCpuMs(pid: number): number {
   return t.user + t.system;
 }
 
-const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
-const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
+/** The benches' formats: milliseconds as µs to 0.1, a figure's range over rounds, a target's verdict. */
+export const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
+export const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+export const verdict = (ok: boolean): string => (ok ? 'MET' : 'MISSED');
 
-/** The server under test, as `npm run bench` runs it: one process, the memory store, audit to a file. */
-function benchServerConfig(dir: string, bundlePath: string, jwksPath: string, auditFile: string): Record<string, unknown> {
+/** The server under test, as `npm run bench` runs it: one process, the memory store, audit to a file (bench/reusable.ts too). */
+export function benchServerConfig(dir: string, bundlePath: string, jwksPath: string, auditFile: string): Record<string, unknown> {
   return {
     bundle: { path: bundlePath, signing_keys: jwksPath },
     replay: { store: 'memory', memory: { max_entries: 1_000_000 } },
@@ -233,7 +235,6 @@ export async function bench(): Promise<void> {
     const openTotal = durationsAfter.count - durationsBefore.count;
     const within = (le: string): string => `${(((durationsAfter.le[le]! - durationsBefore.le[le]!) / openTotal) * 100).toFixed(2)}%`;
     const ab = baseCheckout && base ? await abRounds(baseCheckout, base, server, ask) : undefined;
-    const range = (xs: readonly number[], f: (x: number) => string): string => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
     // Printed at once: on a busy machine a later section can still fail the run.
     if (ab) {
       console.log(`  A/B server CPU per allowed check          base ${us(ab.baseMs)}, this ${us(ab.thisMs)}: this/base ${ab.ratio.toFixed(3)}  (base: ${ab.base}; ${AB_ROUND_PAIRS} alternating round pairs of ${CLOSED_CHECKS_PER_ROUND}, median of the pairs' ratios, ${range(ab.ratios, (x) => x.toFixed(3))})`);
