@@ -4,7 +4,7 @@
  * is reported at once. Defaults live only in DEFAULTS below; `docs/configuration.md` lists them.
  */
 import { availableParallelism } from 'node:os';
-import { PASSPORT_CACHE_DEFAULT_MAX_ENTRIES } from '../../core/src/server-api.js';
+import { PASSPORT_CACHE_DEFAULT_MAX_ENTRIES, PASSPORT_CACHE_MAX_ENTRIES_LIMIT } from '../../core/src/server-api.js';
 import { ConfigError, ConfigReader, isMapping, mergeSettings, type Settings } from '../../service/src/config.js';
 
 export interface RedisSettings {
@@ -205,7 +205,7 @@ function read(r: ConfigReader): ServerConfig {
       max_passport_lifetime_s: r.int('engine.max_passport_lifetime_s', DEFAULTS.engine.max_passport_lifetime_s, 1, 86_400),
       default_route_lifetime_s: r.int('engine.default_route_lifetime_s', DEFAULTS.engine.default_route_lifetime_s, 1, 86_400),
       // docs/transcript-v1.md §15.4; 0 turns the verified-passport cache off.
-      passport_cache_max_entries: r.int('engine.passport_cache_max_entries', DEFAULTS.engine.passport_cache_max_entries, 0, 1_000_000),
+      passport_cache_max_entries: r.int('engine.passport_cache_max_entries', DEFAULTS.engine.passport_cache_max_entries, 0, PASSPORT_CACHE_MAX_ENTRIES_LIMIT),
     },
     log_level: r.oneOf('log_level', ['debug', 'info', 'warn', 'error'] as const, DEFAULTS.log_level),
     overload: {

@@ -20,7 +20,7 @@
 export * from './index.js';
 export { verifyRequest, edgeDecision, type VerifyInput } from './engine/verify.js';
 export { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './engine/options.js';
-export { VerifiedPassportCache, PASSPORT_CACHE_DEFAULT_MAX_ENTRIES, type PassportCache, type VerifiedPassport } from './engine/passport-cache.js';
+export { VerifiedPassportCache, PASSPORT_CACHE_DEFAULT_MAX_ENTRIES, PASSPORT_CACHE_MAX_ENTRIES_LIMIT, type PassportCache, type VerifiedPassport } from './engine/passport-cache.js';
 export * from './bundle/index.js';
 export { ROUTE_ID } from './bundle/lib/rules.js';
 export { createReplayStore, MemoryReplayStore, RedisReplayStore, type ReplayStore, type ConsumeResult, type ReplayStoreConfig } from './replay/index.js';

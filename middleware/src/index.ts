@@ -14,7 +14,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { Decision, Identity } from '../../core/src/index.js';
+import { HEADER_NAMESPACE, type Decision, type Identity } from '../../core/src/index.js';
 import { Verifier, type DenyResponse, type VerifierOptions } from './verifier.js';
 
 export { Verifier, denyResponse, type DenyResponse, type Verdict, type VerifierOptions } from './verifier.js';
@@ -34,7 +34,7 @@ function sendDeny(res: ServerResponse, deny: DenyResponse): void {
 }
 
 function attach(req: WithState, decision: Decision, body: Buffer): void {
-  for (const name of Object.keys(req.headers)) if (name.startsWith('x-trustplane-')) delete req.headers[name];
+  for (const name of Object.keys(req.headers)) if (name.startsWith(HEADER_NAMESPACE)) delete req.headers[name];
   const credentials = decision.credentialHeaders;
   if (credentials !== undefined) for (const name of credentials) delete req.headers[name];
   req.trustplane = { decision, body, ...(decision.reason === 'ok' && decision.identity ? { identity: decision.identity } : {}) };

@@ -17,7 +17,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_ENGINE_OPTIONS, PASSPORT_CACHE_DEFAULT_MAX_ENTRIES, VerifiedPassportCache, edgeDecision, verifyRequest, parseKeySet, createReplayStore, type CompiledBundle, type EngineOptions, type ReplayStoreConfig, type ReplayStore, type Decision, type PublicJwk, type RequestView } from '../../core/src/server-api.js';
+import { DEFAULT_ENGINE_OPTIONS, PASSPORT_CACHE_DEFAULT_MAX_ENTRIES, PASSPORT_CACHE_MAX_ENTRIES_LIMIT, VerifiedPassportCache, edgeDecision, verifyRequest, parseKeySet, createReplayStore, type CompiledBundle, type EngineOptions, type ReplayStoreConfig, type ReplayStore, type Decision, type PublicJwk, type RequestView } from '../../core/src/server-api.js';
 import { AuditSink } from '../../authz-server/src/audit-sink.js';
 import { BundleSource } from '../../authz-server/src/bundle-source.js';
 import { ServerMetrics } from '../../authz-server/src/metrics.js';
@@ -87,8 +87,8 @@ export class Verifier {
   static async open(options: VerifierOptions): Promise<Verifier> {
     // Checked before anything opens: a bad bound is the caller's mistake, named, with nothing to close.
     const cacheMax = options.passportCacheMaxEntries ?? PASSPORT_CACHE_DEFAULT_MAX_ENTRIES;
-    if (!Number.isSafeInteger(cacheMax) || cacheMax < 0 || cacheMax > 1_000_000) {
-      throw new TypeError(`Verifier.open passportCacheMaxEntries: must be an integer from 0 to 1000000, got ${String(options.passportCacheMaxEntries)}`);
+    if (!Number.isSafeInteger(cacheMax) || cacheMax < 0 || cacheMax > PASSPORT_CACHE_MAX_ENTRIES_LIMIT) {
+      throw new TypeError(`Verifier.open passportCacheMaxEntries: must be an integer from 0 to ${PASSPORT_CACHE_MAX_ENTRIES_LIMIT}, got ${String(options.passportCacheMaxEntries)}`);
     }
     const metrics = new ServerMetrics({ processMetrics: false });
     const keys =

@@ -187,6 +187,12 @@ describe('trustplane sign / request: reusable passports against a real server', 
     assert.equal(viaBroker.code, 1);
     assert.equal(viaBroker.stderr, 'trustplane sign: --passport-out broker.jwt exists already; refusing to replace it (pass --force to replace it)\n');
     assert.deepEqual(counters(), before);
+    // A broker that is not there: only a check made before the passport is asked for names the file.
+    for (const command of ['sign', 'request']) {
+      const early = await run([command, '--broker', file('no-broker.sock'), '--audience', AUDIENCE, '--holder-key', 'holder.jwk', '--route', 'sessions-read', '--reusable', '--passport-out', 'session.jwt', sessions()]);
+      assert.equal(early.code, 1);
+      assert.equal(early.stderr, `trustplane ${command}: --passport-out session.jwt exists already; refusing to replace it (pass --force to replace it)\n`);
+    }
     const forced = await run(['sign', ...mint, '--route', 'sessions-read', '--reusable', '--passport-out', 'session.jwt', '--force', '--json', sessions()]);
     assert.equal(forced.code, 0, forced.stderr);
     const replaced = readFileSync(file('session.jwt'), 'utf8');

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { verifyRequest } from '../../core/src/engine/verify.js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
+import { issuePassport } from '../../core/src/passport.js';
+import type { PublicJwk } from '../../core/src/types.js';
 import { readPassportClaims } from '../../core/src/sign-request.js';
 import { collectHeaders } from '../../core/src/sign-request.js';
 import type { ReasonCode } from '../../core/src/reasons.js';
@@ -40,6 +42,10 @@ describe('SDK reusable passports', () => {
       reusable: true,
       ...over,
     });
+
+  /** What a custom passport source returns: a passport for `holder` from the world's issuer, reusable or per-request. */
+  const issued = (holder: PublicJwk, reusable: boolean): string =>
+    issuePassport({ key: w.issuerKey, issuer: ISSUER, subject: SUBJECT, audience: AUDIENCE, trustDomain: TRUST_DOMAIN, holder, keyBinding: 'software', lifetimeS: 600, nowMs: now, ...(reusable ? { reusable: true } : {}) });
 
   const sendAndDecide = async (headers: Record<string, string>, path = '/v1/payments'): Promise<ReasonCode> => {
     const all = collectHeaders({ 'content-type': 'application/json', ...headers });
@@ -89,8 +95,7 @@ describe('SDK reusable passports', () => {
           assert.equal(reusable, true);
           await new Promise((r) => setTimeout(r, 5));
           if (fail) throw new Error('issuer unreachable');
-          const { issuePassport } = await import('../../core/src/passport.js');
-          return issuePassport({ key: w.issuerKey, issuer: ISSUER, subject: SUBJECT, audience: AUDIENCE, trustDomain: TRUST_DOMAIN, holder: holder.publicJwk, keyBinding: 'software', lifetimeS: 600, nowMs: now, reusable: true });
+          return issued(holder.publicJwk, true);
         },
       },
     });
@@ -125,8 +130,7 @@ describe('SDK reusable passports', () => {
         get: async ({ holder }) => {
           calls++;
           if (calls === 1) return 'not-a-passport';
-          const { issuePassport } = await import('../../core/src/passport.js');
-          return issuePassport({ key: w.issuerKey, issuer: ISSUER, subject: SUBJECT, audience: AUDIENCE, trustDomain: TRUST_DOMAIN, holder: holder.publicJwk, keyBinding: 'software', lifetimeS: 600, nowMs: now, reusable: true });
+          return issued(holder.publicJwk, true);
         },
       },
     });
@@ -143,8 +147,7 @@ describe('SDK reusable passports', () => {
         kind: 'custom',
         get: async ({ holder }) => {
           calls++;
-          const { issuePassport } = await import('../../core/src/passport.js');
-          return issuePassport({ key: w.issuerKey, issuer: ISSUER, subject: SUBJECT, audience: AUDIENCE, trustDomain: TRUST_DOMAIN, holder: holder.publicJwk, keyBinding: 'software', lifetimeS: 600, nowMs: now });
+          return issued(holder.publicJwk, false);
         },
       },
     });

@@ -33,6 +33,8 @@ export interface PassportCache {
 
 /** The bound of the server's cache (`engine.passport_cache_max_entries`) and of the middleware's (`passportCacheMaxEntries`). */
 export const PASSPORT_CACHE_DEFAULT_MAX_ENTRIES = 10_000;
+/** The largest bound either accepts (docs/configuration.md, docs/middleware.md). */
+export const PASSPORT_CACHE_MAX_ENTRIES_LIMIT = 1_000_000;
 
 /**
  * The verified-passport cache (docs/transcript-v1.md §15.4): reusable passports the
