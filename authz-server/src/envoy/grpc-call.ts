@@ -10,7 +10,7 @@
  * grpc-js did, and with the same status codes for a call that breaks that (UNIMPLEMENTED).
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, frame, ignore, responseHeaders, sendOkTrailers } from './grpc-wire.js';
+import { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, frame, ignore, RESPONSE_HEADERS, sendOkTrailers } from './grpc-wire.js';
 
 export { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, ignore, percentEncode } from './grpc-wire.js';
 
@@ -201,7 +201,7 @@ export class StreamCall implements GrpcCall {
     this.#finish();
     if (message.length > MAX_SEND_MESSAGE_BYTES) return failStream(this.stream, GrpcStatus.RESOURCE_EXHAUSTED, `sent message larger than max (${message.length} vs. ${MAX_SEND_MESSAGE_BYTES})`);
     const stream = this.stream;
-    stream.respond(responseHeaders(), { waitForTrailers: true });
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     stream.once('wantTrailers', sendOkTrailers);
     stream.end(frame(message));
   }
@@ -209,7 +209,7 @@ export class StreamCall implements GrpcCall {
   write(message: Buffer): void {
     if (this.done) return;
     if (message.length > MAX_SEND_MESSAGE_BYTES) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `sent message larger than max (${message.length} vs. ${MAX_SEND_MESSAGE_BYTES})`);
-    if (!this.stream.headersSent) this.stream.respond(responseHeaders(), { waitForTrailers: true });
+    if (!this.stream.headersSent) this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     this.stream.write(frame(message));
   }
 
