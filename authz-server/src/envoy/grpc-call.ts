@@ -210,7 +210,7 @@ export class StreamCall implements GrpcCall {
     if (message.length > MAX_SEND_MESSAGE_BYTES) return failStream(this.stream, GrpcStatus.RESOURCE_EXHAUSTED, `sent message larger than max (${message.length} vs. ${MAX_SEND_MESSAGE_BYTES})`);
     const stream = this.stream;
     stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    stream.once('wantTrailers', sendOkTrailers);
+    stream.on('wantTrailers', sendOkTrailers);
     stream.end(frame(message));
   }
 
@@ -225,7 +225,7 @@ export class StreamCall implements GrpcCall {
     if (this.done) return;
     this.#finish();
     if (!this.stream.headersSent) return failStream(this.stream, GrpcStatus.OK, '');
-    this.stream.once('wantTrailers', sendOkTrailers);
+    this.stream.on('wantTrailers', sendOkTrailers);
     this.stream.end();
   }
 

@@ -49,7 +49,7 @@ const { NGHTTP2_NO_ERROR } = constants;
 export const RESPONSE_HEADERS: Readonly<Record<string, string | number>> = Object.freeze({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity' });
 const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
 
-/** 'wantTrailers' listener; node calls it with the stream as `this`, so one function serves every call. */
+/** 'wantTrailers' listener; node calls it with the stream as `this`, so one function serves every call; added with on(), not once(): node emits it once per stream, and once() would wrap it anew per call. */
 export function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
 }
