@@ -142,19 +142,19 @@ export class OverloadGate {
   }
 
   /**
-   * Admits a check or sheds it. `deadline` is the call's deadline from its grpc-timeout: a Date or
-   * Unix milliseconds, Infinity when the client sent none. Returns when the answer must be on its way
+   * Admits a check or sheds it. `deadline` is the call's deadline from its grpc-timeout (GrpcCall's
+   * `deadline`): Unix milliseconds, Infinity when the client sent none. Returns when the answer must be on its way
    * (performance.now() clock; Infinity without a deadline), counting the check as in flight until
    * release(); or undefined: shed, answer `overloaded` at once.
    */
-  admit(deadline: Date | number): number | undefined {
+  admit(deadline: number): number | undefined {
     const now = performance.now();
     if (this.#turnStart === undefined) {
       this.#turnStart = now;
       setImmediate(this.#endTurn);
     } else if (this.#overloaded && now - this.#turnStart >= this.#turnBudgetMs) return undefined;
     if (this.#inFlight >= this.#maxInFlight) return undefined;
-    const rawMs = (typeof deadline === 'number' ? deadline : deadline.getTime()) - Date.now();
+    const rawMs = deadline - Date.now();
     const lagMs = this.eventLoopLagMs;
     let waitMs = lagMs;
     if (rawMs !== Infinity) {

@@ -5,7 +5,8 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { AUDIT_SCHEMA, type Decision } from '../../core/src/types.js';
 import { REASONS, REASON_CODES, type ReasonCode } from '../../core/src/reasons.js';
-import { AuthorizationService, CHECK_METHOD_PATH, HealthService, type AuthorizationHandlers } from '../../authz-server/src/envoy/services.js';
+import { CHECK_METHOD_PATH, HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, readHealthRequest, writeHealthResponse } from '../../authz-server/src/envoy/services.js';
+import { GrpcServer, GrpcStatus } from '../../authz-server/src/envoy/grpc-transport.js';
 import { readCheckRequest } from '../../authz-server/src/envoy/check-request.js';
 import { writeAllow, writeCheckResponse, writeDeny } from '../../authz-server/src/envoy/check-response.js';
 import { AuthorizationClientService } from '../../dev/gateway/authz-client.js';
@@ -309,28 +310,20 @@ describe('wire compatibility with Envoy\'s official ext_authz definitions', () =
   });
 
   describe('over a real gRPC channel', () => {
-    let server: grpc.Server;
+    let server: GrpcServer;
     let address: string;
     const seen: unknown[] = [];
 
     before(async () => {
-      server = new grpc.Server();
-      const handlers: AuthorizationHandlers = {
-        Check: (call, callback) => {
-          const result = readCheckRequest(call.request, SETTINGS);
-          seen.push(result);
-          if (!('reason' in result) && result.path === '/grpc-error') {
-            callback({ code: grpc.status.UNAVAILABLE, details: 'store down' });
-            return;
-          }
-          callback(null, writeCheckResponse('reason' in result ? deny(result.reason) : decision({ routeId: result.routeId })));
-        },
-      };
-      server.addService(AuthorizationService, handlers);
-      const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      );
-      address = `127.0.0.1:${port}`;
+      // The server's own transport, with a handler that shows what the reader saw.
+      server = new GrpcServer();
+      server.unary(CHECK_METHOD_PATH, (call) => {
+        const result = readCheckRequest(call.request, SETTINGS);
+        seen.push(result);
+        if (!('reason' in result) && result.path === '/grpc-error') return call.fail(GrpcStatus.INTERNAL, 'store down');
+        call.reply(writeCheckResponse('reason' in result ? deny(result.reason) : decision({ routeId: result.routeId })));
+      });
+      address = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
     });
 
     after(() => {
@@ -338,7 +331,7 @@ describe('wire compatibility with Envoy\'s official ext_authz definitions', () =
     });
 
     it('serves the method path Envoy calls', () => {
-      assert.equal(AuthorizationService.Check.path, '/envoy.service.auth.v3.Authorization/Check');
+      assert.equal(CHECK_METHOD_PATH, '/envoy.service.auth.v3.Authorization/Check');
       assert.equal(CHECK_METHOD_PATH, CHECK_PATH);
     });
 
@@ -387,7 +380,7 @@ describe('wire compatibility with Envoy\'s official ext_authz definitions', () =
       const client = makeRawCheckClient(address);
       try {
         await assert.rejects(client.checkBytes(envoyCheckRequest({ path: '/grpc-error' })), (err: grpc.ServiceError) => {
-          assert.equal(err.code, grpc.status.UNAVAILABLE);
+          assert.equal(err.code, grpc.status.INTERNAL);
           assert.equal(err.details, 'store down');
           return true;
         });
@@ -399,12 +392,11 @@ describe('wire compatibility with Envoy\'s official ext_authz definitions', () =
 
   describe('grpc.health.v1', () => {
     it('uses the standard names, paths and field numbers', () => {
-      assert.equal(HealthService.Check.path, '/grpc.health.v1.Health/Check');
-      assert.equal(HealthService.Watch.path, '/grpc.health.v1.Health/Watch');
-      assert.equal(HealthService.Watch.responseStream, true);
-      assert.equal(HealthService.Check.responseSerialize({ status: 1 }).toString('hex'), '0801');
-      assert.equal(HealthService.Check.responseSerialize({ status: 3 }).toString('hex'), '0803');
-      assert.deepEqual(HealthService.Check.requestDeserialize(Buffer.from('0a03616263', 'hex')), { service: 'abc' });
+      assert.equal(HEALTH_CHECK_PATH, '/grpc.health.v1.Health/Check');
+      assert.equal(HEALTH_WATCH_PATH, '/grpc.health.v1.Health/Watch');
+      assert.equal(writeHealthResponse({ status: 1 }).toString('hex'), '0801');
+      assert.equal(writeHealthResponse({ status: 3 }).toString('hex'), '0803');
+      assert.deepEqual(readHealthRequest(Buffer.from('0a03616263', 'hex')), { service: 'abc' });
     });
   });
 });

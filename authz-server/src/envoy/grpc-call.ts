@@ -10,9 +10,12 @@
  * grpc-js did, and with the same status codes for a call that breaks that (UNIMPLEMENTED).
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, frame, ignore, responseHeaders, sendOkTrailers } from './grpc-wire.js';
+import { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, frame, ignore, RESPONSE_HEADERS, sendOkTrailers } from './grpc-wire.js';
 
 export { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, ignore, percentEncode } from './grpc-wire.js';
+
+const CALL = Symbol('grpc call'); // the call a stream carries, for StreamCall's shared listeners
+type CallStream = ServerHttp2Stream & { [CALL]: StreamCall };
 
 /** What MAX_HELD_REQUEST_BYTES bounds: bytes in the buffers of messages split across DATA frames, all calls. */
 let heldRequestBytes = 0;
@@ -47,7 +50,6 @@ export interface GrpcCall {
    */
   onCancel(listener: () => void): void;
 }
-
 
 export type Handler = (call: GrpcCall) => void;
 
@@ -90,9 +92,15 @@ export class StreamCall implements GrpcCall {
     if (timeoutMs !== undefined && timeoutMs <= receiveLimitMs) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
     // A reset clears it too: node ends the readable side of a reset stream ('end' before 'close').
     else this.#timer = setTimeout(receiveLimit, receiveLimitMs, this, receiveLimitMs);
-    stream.on('data', (chunk: Buffer) => this.#data(chunk));
-    stream.once('end', () => this.#halfClose());
+    (stream as CallStream)[CALL] = this;
+    stream.on('data', StreamCall.#onData);
+    stream.once('end', StreamCall.#onEnd);
   }
+
+  /** The stream's listeners, one function each for every call: node calls them with the stream as `this`, and the stream carries its call. */
+  static readonly #onData = function (this: CallStream, chunk: Buffer): void { this[CALL].#data(chunk); };
+  static readonly #onEnd = function (this: CallStream): void { this[CALL].#halfClose(); };
+  static readonly #onClose = function (this: CallStream): void { this[CALL].#closed(); };
 
   readonly deadline: number;
 
@@ -201,15 +209,15 @@ export class StreamCall implements GrpcCall {
     this.#finish();
     if (message.length > MAX_SEND_MESSAGE_BYTES) return failStream(this.stream, GrpcStatus.RESOURCE_EXHAUSTED, `sent message larger than max (${message.length} vs. ${MAX_SEND_MESSAGE_BYTES})`);
     const stream = this.stream;
-    stream.respond(responseHeaders(), { waitForTrailers: true });
-    stream.once('wantTrailers', sendOkTrailers);
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    stream.on('wantTrailers', sendOkTrailers);
     stream.end(frame(message));
   }
 
   write(message: Buffer): void {
     if (this.done) return;
     if (message.length > MAX_SEND_MESSAGE_BYTES) return this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `sent message larger than max (${message.length} vs. ${MAX_SEND_MESSAGE_BYTES})`);
-    if (!this.stream.headersSent) this.stream.respond(responseHeaders(), { waitForTrailers: true });
+    if (!this.stream.headersSent) this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     this.stream.write(frame(message));
   }
 
@@ -217,7 +225,7 @@ export class StreamCall implements GrpcCall {
     if (this.done) return;
     this.#finish();
     if (!this.stream.headersSent) return failStream(this.stream, GrpcStatus.OK, '');
-    this.stream.once('wantTrailers', sendOkTrailers);
+    this.stream.on('wantTrailers', sendOkTrailers);
     this.stream.end();
   }
 
@@ -251,7 +259,7 @@ export class StreamCall implements GrpcCall {
   #watchClose(): void {
     if (this.#watchingClose) return;
     this.#watchingClose = true;
-    this.stream.once('close', () => this.#closed());
+    this.stream.once('close', StreamCall.#onClose);
   }
 
   /** The deadline passed before the answer: DEADLINE_EXCEEDED, and the handler is told as on a reset. */
@@ -285,10 +293,6 @@ const EMPTY = Buffer.alloc(0);
 const MAX_TIMER_MS = 0x7fffffff;
 
 /** The deadline timer's callback; the call comes as its argument, so no closure per call. */
-function deadlineExceeded(call: StreamCall): void {
-  call.expire();
-}
+function deadlineExceeded(call: StreamCall): void { call.expire(); }
 
-function receiveLimit(call: StreamCall, limitMs: number): void {
-  call.receiveLimit(limitMs);
-}
+function receiveLimit(call: StreamCall, limitMs: number): void { call.receiveLimit(limitMs); }

@@ -41,14 +41,17 @@ export const RECEIVE_LIMIT_MS = 30_000;
 
 const { NGHTTP2_NO_ERROR } = constants;
 
-/** Response headers; `grpc-accept-encoding` says we take no compressed messages (doc/compression.md). */
-export function responseHeaders(): Record<string, string | number> {
-  return { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity' };
-}
+/**
+ * Response headers; `grpc-accept-encoding` says we take no compressed messages (doc/compression.md).
+ * One frozen object for every call: node:http2's respond() and sendTrailers() copy what they are
+ * given (lib/internal/http2/core.js), so nothing per call is built for them.
+ */
+export const RESPONSE_HEADERS: Readonly<Record<string, string | number>> = Object.freeze({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity' });
+const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
 
-/** 'wantTrailers' listener; node calls it with the stream as `this`, so one function serves every call. */
+/** 'wantTrailers' listener; node calls it with the stream as `this`, so one function serves every call; added with on(), not once(): node emits it once per stream, and once() would wrap it anew per call. */
 export function sendOkTrailers(this: ServerHttp2Stream): void {
-  this.sendTrailers({ 'grpc-status': '0' });
+  this.sendTrailers(OK_TRAILERS);
 }
 
 /** A stream error after a reset is expected and answered by nobody; without a listener it would be thrown. */
@@ -78,7 +81,7 @@ export function failStream(stream: ServerHttp2Stream, code: GrpcStatus, message:
     stream.once('wantTrailers', () => stream.sendTrailers(trailers));
     stream.end();
   } else {
-    stream.respond({ ...responseHeaders(), 'grpc-status': String(code), 'grpc-message': percentEncode(message) }, { endStream: true });
+    stream.respond({ ...RESPONSE_HEADERS, 'grpc-status': String(code), 'grpc-message': percentEncode(message) }, { endStream: true });
   }
   if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
 }

@@ -1,7 +1,7 @@
 /**
  * The gRPC services Envoy calls: their paths and our own (de)serialisers; no .proto is loaded at run
- * time. The server serves them on grpc-transport.ts; the grpc-js service definitions here are for
- * clients (tests, benches). protos/ holds the definitions these follow, and
+ * time. The server serves them on grpc-transport.ts (check-service.ts, health.ts register them).
+ * protos/ holds the definitions these follow, and
  * test/authz-server/wire-compat.test.ts checks paths and bytes against them.
  *
  * - `envoy.service.auth.v3.Authorization/Check` carries bytes both ways: the handler reads the
@@ -10,31 +10,10 @@
  *   answers with the bytes check-response.ts wrote.
  * - `grpc.health.v1.Health` (Check, Watch): one string in, one enum out.
  */
-import type * as grpc from '@grpc/grpc-js';
-import { LEN, Reader, VARINT, constantField, declared, WireError } from './wire.js';
+import { LEN, Reader, declared, WireError } from './wire.js';
 
 /** The gRPC path Envoy calls. */
 export const CHECK_METHOD_PATH = '/envoy.service.auth.v3.Authorization/Check';
-
-const asBuffer = (bytes: Buffer): Buffer => bytes;
-
-export interface AuthorizationHandlers extends grpc.UntypedServiceImplementation {
-  Check: grpc.handleUnaryCall<Buffer, Buffer>;
-}
-
-/** `envoy.service.auth.v3.Authorization`, CheckRequest and CheckResponse as their bytes. */
-export const AuthorizationService: grpc.ServiceDefinition<AuthorizationHandlers> = {
-  Check: {
-    path: CHECK_METHOD_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: asBuffer,
-    requestDeserialize: asBuffer,
-    responseSerialize: asBuffer,
-    responseDeserialize: asBuffer,
-    originalName: 'check',
-  },
-};
 
 export const ServingStatus = Object.freeze({ UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const);
 export type ServingStatus = (typeof ServingStatus)[keyof typeof ServingStatus];
@@ -47,13 +26,7 @@ export interface HealthCheckResponse {
   status: ServingStatus;
 }
 
-export interface HealthHandlers extends grpc.UntypedServiceImplementation {
-  Check: grpc.handleUnaryCall<HealthCheckRequest, HealthCheckResponse>;
-  Watch: grpc.handleServerStreamingCall<HealthCheckRequest, HealthCheckResponse>;
-}
-
 const HEALTH_CHECK_REQUEST = declared({ 1: LEN });
-const HEALTH_CHECK_RESPONSE = declared({ 1: VARINT });
 
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
 export const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch';
@@ -76,33 +49,3 @@ export function writeHealthResponse(response: HealthCheckResponse): Buffer {
   if (!Number.isInteger(response.status) || response.status < 0 || response.status > 0x7f) throw new WireError(`status ${response.status}`);
   return response.status === 0 ? Buffer.alloc(0) : Buffer.from([0x08, response.status]);
 }
-
-function writeHealthRequest(request: HealthCheckRequest): Buffer {
-  return request.service === '' ? Buffer.alloc(0) : constantField(1, request.service);
-}
-
-function readHealthResponse(bytes: Buffer): HealthCheckResponse {
-  const r = new Reader(bytes);
-  const end = r.buf.length;
-  let status = 0;
-  while (r.pos < end) {
-    const tag = r.tag(end, HEALTH_CHECK_RESPONSE);
-    if (tag >>> 3 === 1) status = r.uint32(end);
-    else r.skip(tag & 7, end);
-  }
-  return { status: status as ServingStatus };
-}
-
-const healthMethod = {
-  requestSerialize: writeHealthRequest,
-  requestDeserialize: readHealthRequest,
-  responseSerialize: writeHealthResponse,
-  responseDeserialize: readHealthResponse,
-  requestStream: false,
-};
-
-/** `grpc.health.v1.Health`. */
-export const HealthService: grpc.ServiceDefinition<HealthHandlers> = {
-  Check: { ...healthMethod, path: HEALTH_CHECK_PATH, responseStream: false, originalName: 'check' },
-  Watch: { ...healthMethod, path: HEALTH_WATCH_PATH, responseStream: true, originalName: 'watch' },
-};
