@@ -9,7 +9,7 @@
  * client has half-closed after exactly one message, as a unary or server-streaming handler in
  * grpc-js did, and with the same status codes for a call that breaks that (UNIMPLEMENTED).
  */
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, frame, ignore, RESPONSE_HEADERS, sendOkTrailers } from './grpc-wire.js';
 
 export { GrpcStatus, MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, MAX_SEND_MESSAGE_BYTES, RECEIVE_LIMIT_MS, failStream, ignore, percentEncode } from './grpc-wire.js';
@@ -54,6 +54,15 @@ export interface GrpcCall {
 export type Handler = (call: GrpcCall) => void;
 
 /**
+ * A unary method's look at a call when its HEADERS are read, before any of its message
+ * (check-service.ts sheds load here: overload.ts, rule 2). It may answer the call there (call.reply
+ * or call.fail): then its message is read and dropped, and the handler is not called.
+ */
+export interface Admission {
+  admit(call: GrpcCall): void;
+}
+
+/**
  * The call: reads the request messages as the DATA arrives, runs the handler at half-close, and
  * sends what the handler answers. The deadline is a timer per call, armed when the HEADERS are
  * read, as grpc-js's was: when it fires before the answer, the call ends DEADLINE_EXCEEDED and a
@@ -78,6 +87,8 @@ export class StreamCall implements GrpcCall {
   #ended = false;
   #cancel: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Answered before the client finished sending (an early answer): the rest of the request is read and dropped. */
+  #early = false;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -86,7 +97,8 @@ export class StreamCall implements GrpcCall {
     timeoutMs: number | undefined,
     private readonly handler: Handler,
     private readonly streaming: boolean,
-    receiveLimitMs: number = RECEIVE_LIMIT_MS,
+    private readonly receiveLimitMs: number = RECEIVE_LIMIT_MS,
+    admission?: Admission,
   ) {
     this.deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     if (timeoutMs !== undefined && timeoutMs <= receiveLimitMs) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
@@ -95,6 +107,7 @@ export class StreamCall implements GrpcCall {
     (stream as CallStream)[CALL] = this;
     stream.on('data', StreamCall.#onData);
     stream.once('end', StreamCall.#onEnd);
+    admission?.admit(this);
   }
 
   /** The stream's listeners, one function each for every call: node calls them with the stream as `this`, and the stream carries its call. */
@@ -191,6 +204,7 @@ export class StreamCall implements GrpcCall {
   }
 
   #halfClose(): void {
+    if (this.#early) return this.#stopReading();
     if (this.#ended) return;
     this.#halfClosed = true;
     if (this.#prefixLength > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
@@ -212,6 +226,36 @@ export class StreamCall implements GrpcCall {
     stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     stream.on('wantTrailers', sendOkTrailers);
     stream.end(frame(message));
+    if (!this.#halfClosed) this.#answeredEarly();
+  }
+
+  /**
+   * The answer went out before the client finished sending (an Admission answered at the HEADERS).
+   * No RST_STREAM follows it, though RFC 9113 §8.1 allows RST_STREAM(NO_ERROR) here: Envoy before
+   * envoyproxy/envoy#44749 (2026) discarded an upstream response that such a reset followed and
+   * answered an error instead, which ext_authz turns into `status_on_error` or, with
+   * failure_mode_allow, an allow (docs/envoy-integration.md). The rest of the request is read and
+   * dropped, as node's readable side keeps flowing; a client that never finishes it is reset when
+   * the receive limit passes, so the stream does not stay open for ever.
+   */
+  #answeredEarly(): void {
+    this.#early = true;
+    this.#buffer = undefined;
+    this.#release();
+    this.#timer = setTimeout(stopReading, this.receiveLimitMs, this);
+    this.#watchClose();
+  }
+
+  /** After an early answer: the client finished sending, the stream closed, or the receive limit passed. */
+  #stopReading(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.stream.closed && !this.stream.destroyed && !this.stream.readableEnded) this.stream.close(constants.NGHTTP2_NO_ERROR);
+  }
+
+  /** The receive-limit timer after an early answer. */
+  static stopReading(call: StreamCall): void {
+    call.#stopReading();
   }
 
   write(message: Buffer): void {
@@ -275,6 +319,7 @@ export class StreamCall implements GrpcCall {
   }
 
   #closed(): void {
+    if (this.#early) return this.#stopReading();
     if (this.#ended) return;
     this.#finish();
     this.#buffer = undefined;
@@ -296,3 +341,5 @@ const MAX_TIMER_MS = 0x7fffffff;
 function deadlineExceeded(call: StreamCall): void { call.expire(); }
 
 function receiveLimit(call: StreamCall, limitMs: number): void { call.receiveLimit(limitMs); }
+
+function stopReading(call: StreamCall): void { StreamCall.stopReading(call); }

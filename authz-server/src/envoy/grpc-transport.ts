@@ -23,9 +23,9 @@
  * MAX_CONCURRENT_STREAMS streams open.
  */
 import { constants, createSecureServer, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
-import { GrpcStatus, RECEIVE_LIMIT_MS, StreamCall, failStream, ignore, type Handler } from './grpc-call.js';
+import { GrpcStatus, RECEIVE_LIMIT_MS, StreamCall, failStream, ignore, type Admission, type Handler } from './grpc-call.js';
 
-export { GrpcStatus, type GrpcCall, type Handler } from './grpc-call.js';
+export { GrpcStatus, type Admission, type GrpcCall, type Handler } from './grpc-call.js';
 
 /** TLS for the listener: the server's chain and key; with `ca`, client certificates are asked for and, when required, verified. */
 export interface GrpcTls {
@@ -95,6 +95,7 @@ function refuse(stream: ServerHttp2Stream, headers: Record<string, string | numb
 interface Method {
   readonly handler: Handler;
   readonly streaming: boolean;
+  readonly admission?: Admission;
 }
 
 export class GrpcServer {
@@ -135,9 +136,12 @@ export class GrpcServer {
     return this.#server;
   }
 
-  /** A unary method: the handler answers with call.reply or call.fail. */
-  unary(path: string, handler: Handler): void {
-    this.#methods.set(path, { handler, streaming: false });
+  /**
+   * A unary method: the handler answers with call.reply or call.fail. With `admission`, each call is
+   * first shown to it at its HEADERS, which may answer it there (grpc-call.ts, Admission).
+   */
+  unary(path: string, handler: Handler, admission?: Admission): void {
+    this.#methods.set(path, admission === undefined ? { handler, streaming: false } : { handler, streaming: false, admission });
   }
 
   /** A server-streaming method: call.write, then call.end or call.fail. */
@@ -157,7 +161,7 @@ export class GrpcServer {
       timeoutMs = parseGrpcTimeout(String(timeout));
       if (timeoutMs === undefined) return failStream(stream, GrpcStatus.INTERNAL, `invalid grpc-timeout value "${timeout}"`);
     }
-    new StreamCall(stream, headers, timeoutMs, method.handler, method.streaming, this.#receiveLimitMs);
+    new StreamCall(stream, headers, timeoutMs, method.handler, method.streaming, this.#receiveLimitMs, method.admission);
   }
 
   /** Binds `host:port` (port 0: any free one), `[v6]:port` or `unix:/path`; resolves with the port (0 for a socket). */
