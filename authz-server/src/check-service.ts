@@ -6,15 +6,16 @@
  * `internal_error` deny — never a gRPC error (the transport would answer a throw with UNKNOWN, and
  * Envoy routes that through failure_mode_allow, docs/envoy-integration.md F2.1) and never an allow.
  *
- * Load shedding happens before any of that, in overload.ts.
+ * Load shedding happens before any of that, in overload.ts: at the call's HEADERS, when its message
+ * is whole, and when its turn in the gate's run queue comes.
  */
 import { edgeDecision, verifyRequest, type CompiledBundle, type EngineOptions, type ReplayStore, type Decision } from '../../core/src/server-api.js';
 import { readCheckRequest } from './envoy/check-request.js';
 import type { RequestViewSettings } from './envoy/request-view.js';
 import { writeCheckResponse } from './envoy/check-response.js';
 import { CHECK_METHOD_PATH } from './envoy/services.js';
-import type { GrpcCall, GrpcServer } from './envoy/grpc-transport.js';
-import { OverloadGate, type OverloadSettings } from './overload.js';
+import type { Admission, GrpcCall, GrpcServer } from './envoy/grpc-transport.js';
+import { OVERLOAD_DEFAULTS, OverloadGate, type OverloadSettings } from './overload.js';
 
 export interface CheckDeps {
   readonly bundle: () => CompiledBundle | undefined;
@@ -29,10 +30,10 @@ export interface CheckDeps {
 }
 
 export class CheckService {
-  readonly #gate: OverloadGate;
+  readonly #gate: OverloadGate<GrpcCall>;
 
   constructor(private readonly deps: CheckDeps) {
-    this.#gate = new OverloadGate(deps.overload);
+    this.#gate = new OverloadGate(deps.overload ?? OVERLOAD_DEFAULTS, this.#run);
   }
 
   /** Stops the overload gate's lag probe (server shutdown). */
@@ -50,16 +51,39 @@ export class CheckService {
   }
 
   /**
-   * The Check method (grpc-transport.ts). A client that resets the stream mid-call does not cut
-   * this short: the check is decided, its reply is dropped (call.reply on a closed stream does
-   * nothing), and the gate is released once, when the decision is made.
+   * At a Check call's HEADERS (grpc-call.ts, Admission): overload.ts's rules 1–3. A check shed here
+   * is answered `overloaded` at once and its message is never read.
+   */
+  readonly #admission: Admission = {
+    admit: (call) => {
+      if (!this.#gate.admit(call.deadline)) call.reply(this.#shed('shed on arrival by the overload gate; not read'));
+    },
+  };
+
+  /** The whole message is in: the check waits its turn in the gate's run queue, or is shed now. */
+  readonly #onMessage = (call: GrpcCall): void => {
+    if (!this.#gate.enqueue(call, call.deadline)) call.reply(this.#shed('shed by the overload gate when its message arrived; not read'));
+  };
+
+  /**
+   * The Check method for a caller that has the whole call at once (bench/overload-diag.ts): the
+   * admission and the handler of addToServer in one.
    */
   readonly check = (call: GrpcCall): void => {
-    const answerBy = this.#gate.admit(call.deadline);
-    if (answerBy === undefined) {
-      call.reply(this.#shed());
-      return;
-    }
+    this.#admission.admit(call);
+    if (!call.done) this.#onMessage(call);
+  };
+
+  /**
+   * A check's turn in the run queue. One the client reset, or whose deadline ended it, while it was
+   * queued is not decided at all: nobody would read the answer, and its jti stays unused. Once
+   * started, a reset does not cut it short: it is decided, its reply is dropped (call.reply on a
+   * closed stream does nothing), and the gate is released once, when the decision is made.
+   */
+  readonly #run = (call: GrpcCall): void => {
+    if (call.done) return this.#gate.abandon();
+    const answerBy = this.#gate.start(call.deadline);
+    if (answerBy === undefined) return this.#finish(() => call.reply(this.#shed('shed by the overload gate before it was decided: its deadline came while it was queued; not read')));
     this.decide(call.request, answerBy === Infinity ? undefined : answerBy).then(
       (response) => this.#finish(() => call.reply(response)),
       // decide() never rejects; if it somehow does, answer a deny rather than leave Envoy waiting.
@@ -102,9 +126,9 @@ export class CheckService {
   }
 
   /** A shed check: decided without reading it, counted and audited like every other decision. */
-  #shed(): Buffer {
+  #shed(detail: string): Buffer {
     const started = performance.now();
-    const decision = edgeDecision('overloaded', {}, this.deps.engine, 'shed on arrival by the overload gate; not read');
+    const decision = edgeDecision('overloaded', {}, this.deps.engine, detail);
     this.#report(decision, started);
     return writeCheckResponse(decision);
   }
@@ -122,7 +146,8 @@ export class CheckService {
     }
   }
 
-  addToServer(server: GrpcServer): void {
-    server.unary(CHECK_METHOD_PATH, this.check);
+  /** Registers the Check method: its admission at the HEADERS, its handler once the message is in. */
+  addToServer(server: Pick<GrpcServer, 'unary'>): void {
+    server.unary(CHECK_METHOD_PATH, this.#onMessage, this.#admission);
   }
 }

@@ -1,36 +1,40 @@
 /**
- * Load shedding for the Check handler (docs/reason-codes.md, "Overload"). The Check handler calls
- * admit() when the transport (envoy/grpc-transport.ts) hands it a check, and release() once an admitted check is answered.
+ * Load shedding for the Check method (docs/reason-codes.md, "Overload"). The gate sees a check
+ * three times: when the transport (envoy/grpc-transport.ts) has read its HEADERS, before any of its
+ * message (admit); when its message is whole (enqueue), from when it is in flight; and when it is
+ * about to be decided (start). Between the last two the check waits in the gate's run queue, which
+ * decides checks in slices of one event-loop turn each.
  *
- * Three rules, each answered `overloaded` at once, without a signature checked or the store touched:
+ * Rules, each answered `overloaded` at once, without a signature checked or the store touched:
  *
- * 1. The deadline. Envoy sends its ext_authz timeout as `grpc-timeout`; the transport turns it into the
- *    call's deadline when it reads the call's headers. A check with less than `answerMarginMs` of it
- *    left, after this process's event-loop lag (the time it may have waited unseen in socket buffers
- *    while the loop was busy), is shed; otherwise the deadline less the margin and the lag bounds the
- *    wait on the replay store.
- * 2. Work per event-loop turn, while overloaded. Everything the server reads from its sockets in one
- *    poll phase reaches the handler in that same turn, and the server reads nothing more until the
- *    turn ends. If the handler decides every check it is given, a turn under overload lasts as long
- *    as its checks take, and checks queue behind the server's HTTP/2 flow-control window (the client
- *    holds their DATA; the server has read their headers, and their deadline runs) or in the kernel:
- *    bench/overload-diag.ts measured checks reaching the handler 85 ms (p90) after grpc-js (then the server's transport) read their
- *    headers, at most ~22 per turn, and the shed ones answered at about the deadline. So the gate
- *    tells overload from mere full use: the loop saturated (busy at least SATURATED_UTILISATION of
- *    the last SATURATION_WINDOW_MS) while every check reaching the handler in that window had
- *    already waited 5% of the deadline or more (STANDING_WAIT_SHARE; a standing queue, not a burst:
- *    the time since the transport read its headers, from the longest time left seen recently, plus the
- *    loop's lag). Once overloaded, and until the loop has idle time again, a turn decides checks for
- *    `turnBudgetMs` and sheds the rest of what it read: the socket is read again within a few
- *    milliseconds, the queue outside drains, and a shed check is answered within about two turns.
- *    A closed loop with many checks in flight saturates the loop too, but its checks do not wait:
- *    it is not shed.
- * 3. Work in flight: `maxInFlight` checks handled at once (those waiting on the replay store among
- *    them); one more is shed.
+ * 1. The deadline. Envoy sends its ext_authz timeout as `grpc-timeout`; the transport turns it into
+ *    the call's deadline when it reads the call's headers. A check with less than `answerMarginMs`
+ *    of it left, after this process's event-loop lag (the time it may have waited unseen in socket
+ *    buffers while the loop was busy), is shed, at its headers or when its turn to be decided comes;
+ *    otherwise the deadline less the margin and the lag bounds the wait on the replay store.
+ * 2. Work queued ahead, at the headers and again at the message. The checks queued and not yet
+ *    started, times what one check costs this process's event loop (its busy time per check started, measured every 10 ms),
+ *    is how long a check entering now would wait before it is decided. When that is more than
+ *    QUEUE_SHARE of its own time left, the check is shed at its headers: its message is not read
+ *    and the answer goes out in the same turn. The queue therefore holds at most about a quarter of
+ *    Envoy's deadline of work, whatever the offered load, and the checks it admits are decided in
+ *    time; what exceeds the capacity is answered within a turn of arriving.
+ * 3. Work in flight: `maxInFlight` checks whose message is whole and that are not yet answered
+ *    (those waiting on the replay store among them); one more is shed.
  *
- * A shed check still costs what HTTP/2, the gRPC framing, decoding it and answering it cost, about a fifth of
- * an allowed check; the overload section of `npm run bench` measures both, and the goodput ceiling
- * that ratio allows (docs/performance.md, "The overload section").
+ * The slices are what keeps shed answers fast. A check whose message completes while nothing is
+ * queued is decided at once, in the turn that read it, until that turn has decided for a slice's
+ * time (or as many checks as that time allows at the measured cost); the rest is queued and decided
+ * in slices of the same size, one per later turn, each after the loop has read its sockets again
+ * (new headers are admitted or shed there, answers written). A slice is `sliceMs` (2 ms) while the
+ * gate has shed a check in the last SHEDDING_MS, so that no check waits unseen for long behind a run
+ * of decisions, in the kernel or behind HTTP/2 flow control; otherwise it is CALM_SLICE_MS, and a
+ * server below its capacity decides as it reads. Checks are decided in the order their messages
+ * completed.
+ *
+ * A shed check still costs what HTTP/2, its headers and the `overloaded` answer cost; the overload
+ * section of `npm run bench` measures it against an allowed check, and the goodput ceiling that
+ * ratio allows (docs/performance.md, "The overload section").
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
@@ -39,87 +43,92 @@ export interface OverloadSettings {
   readonly maxInFlight: number;
   /** Time kept back from Envoy's deadline to send the answer, milliseconds. */
   readonly answerMarginMs: number;
-  /** While overloaded (rule 2): milliseconds of one event-loop turn spent deciding before the rest is shed. */
-  readonly turnBudgetMs?: number;
+  /** While shedding: milliseconds of one event-loop turn spent deciding before the loop reads its sockets again. */
+  readonly sliceMs?: number;
 }
 
-export const OVERLOAD_DEFAULTS: OverloadSettings = Object.freeze({ maxInFlight: 256, answerMarginMs: 5, turnBudgetMs: 4 });
+export const OVERLOAD_DEFAULTS: OverloadSettings = Object.freeze({ maxInFlight: 256, answerMarginMs: 5, sliceMs: 2 });
 
-/** Period of the event-loop probe: a timer due this often that fires late when the loop is busy. */
-const LAG_PROBE_MS = 10;
-/** The loop counts as saturated when it was busy this share of the last SATURATION_WINDOW_MS. */
-export const SATURATED_UTILISATION = 0.9;
-/** Probe ticks over which saturation and a standing queue are judged (50 ms). */
-const SATURATION_TICKS = 5;
-export const SATURATION_WINDOW_MS = LAG_PROBE_MS * SATURATION_TICKS;
 /**
- * A standing queue: every check reaching the handler over the window had waited at least this share
- * of the full deadline (10 ms of Envoy's default 200 ms), and at least STANDING_WAIT_MIN_MS. A wait
- * that small against the deadline is no harm: a server whose checks have 2 s to live and that is
- * starved of CPU for 10 ms at a time is not shed (scripts/soak.ts saw that on a busy machine).
+ * Rule 2: a check is shed at its headers when the work queued ahead of it would take more than
+ * this share of its time left (50 ms of Envoy's default 200 ms). The rest of its time is for its
+ * own decision, a wait on the replay store and the answer's way back. A closed loop of a few dozen
+ * checks in flight queues well under it and is never shed.
  */
-export const STANDING_WAIT_SHARE = 0.05;
-export const STANDING_WAIT_MIN_MS = 10;
-/** Probe ticks per window of the longest time left seen (1 s; the estimate spans this window and the last). */
-const FULL_WINDOW_TICKS = 100;
+export const QUEUE_SHARE = 0.25;
+/**
+ * A slice while the gate has not shed anything for SHEDDING_MS. Deciding in slices costs a turn of
+ * the event loop each (a socket poll, and the answers written in smaller batches): with 2 ms slices
+ * all the time, the server's CPU per allowed check with 32 in flight was 1.068× that of the build
+ * before slicing, against 0.947× with no slicing at all, 1.026× with 16 ms slices when calm and
+ * 0.933× with 32 ms (docs/performance.md, "Shedding at the HEADERS"). Below its capacity a worker
+ * has nothing to shed fast, so its slices are long; they still end, so that work past the capacity
+ * shows as a queue (rule 2) instead of one ever longer turn.
+ */
+export const CALM_SLICE_MS = 32;
+/** After a shed, slices are `sliceMs` long for this long. */
+export const SHEDDING_MS = 1000;
+/** Period of the event-loop probe: a timer due this often that fires late when the loop is busy. */
+export const PROBE_MS = 10;
+/** A probe tick updates the cost per check only when it saw at least this many checks started. */
+const COST_MIN_CHECKS = 4;
+/** Weight of the newest tick in the cost per check (an exponential moving average). */
+const COST_WEIGHT = 0.25;
 
-export class OverloadGate {
+export class OverloadGate<T> {
+  /** Queued or started, not yet answered (or abandoned). */
   #inFlight = 0;
+  /** In the run queue, not yet started. */
+  #queued = 0;
+  #started = 0;
   #idle: (() => void)[] = [];
 
   readonly #maxInFlight: number;
   readonly #marginMs: number;
-  readonly #turnBudgetMs: number;
-  /** When the lag probe is next due (performance.now()), and how late it fired last time. */
-  #probeDue = performance.now() + LAG_PROBE_MS;
-  #lastLagMs = 0;
-  readonly #probe: NodeJS.Timeout;
-  /** Event-loop utilisation samples of the last SATURATION_TICKS probe ticks, oldest first. */
-  readonly #elu: EventLoopUtilization[] = [];
-  /** The least wait of a check reaching admit() in each of the last SATURATION_TICKS ticks, and in this one. */
-  readonly #minWaits: number[] = [];
-  #tickMinWaitMs = Infinity;
-  #overloaded = false;
-  /**
-   * The longest time left seen at arrival, this window and the last: close to the timeout Envoy
-   * sends, so `full - left` is how long ago the transport read the
-   * check's headers.
-   */
-  #fullMs = 0;
-  #windowMaxMs = 0;
-  #ticks = 0;
-  /** When the first check of the current turn reached admit(); undefined between turns. */
+  readonly #sliceMs: number;
+  readonly #run: (item: T) => void;
+  /** The run queue: #items[#head..] in order. */
+  #items: T[] = [];
+  #head = 0;
+  #scheduled = false;
+  /** When the turn reading the sockets decided its first check (undefined between turns), and how many more it may. */
   #turnStart: number | undefined;
+  #turnMs = 0;
+  #turnLeft = 0;
+  /** When a check was last shed (performance.now()). */
+  #shedAt = -Infinity;
   readonly #endTurn = (): void => {
     this.#turnStart = undefined;
   };
 
-  constructor(settings: OverloadSettings = OVERLOAD_DEFAULTS) {
+  /** When the lag probe is next due (performance.now()), and how late it fired last time. */
+  #probeDue = performance.now() + PROBE_MS;
+  #lastLagMs = 0;
+  readonly #probe: NodeJS.Timeout;
+  #elu: EventLoopUtilization = performance.eventLoopUtilization();
+  #startedAtProbe = 0;
+  /** Event-loop busy milliseconds per check started; 0 until measured. */
+  #costMs = 0;
+
+  /** `run` decides one check taken from the run queue (after start()). */
+  constructor(settings: OverloadSettings, run: (item: T) => void) {
     this.#maxInFlight = settings.maxInFlight;
     this.#marginMs = settings.answerMarginMs;
-    this.#turnBudgetMs = settings.turnBudgetMs ?? OVERLOAD_DEFAULTS.turnBudgetMs!;
-    this.#elu.push(performance.eventLoopUtilization());
+    this.#sliceMs = settings.sliceMs ?? OVERLOAD_DEFAULTS.sliceMs!;
+    this.#run = run;
     this.#probe = setInterval(() => {
       const now = performance.now();
       this.#lastLagMs = now - this.#probeDue;
-      this.#probeDue = now + LAG_PROBE_MS;
+      this.#probeDue = now + PROBE_MS;
       const elu = performance.eventLoopUtilization();
-      const since = this.#elu.length >= SATURATION_TICKS ? this.#elu.shift()! : this.#elu[0]!;
-      const saturated = performance.eventLoopUtilization(elu, since).utilization >= SATURATED_UTILISATION;
-      this.#elu.push(elu);
-      if (this.#minWaits.length >= SATURATION_TICKS) this.#minWaits.shift();
-      this.#minWaits.push(this.#tickMinWaitMs);
-      this.#tickMinWaitMs = Infinity;
-      // Enter on a standing queue (every tick of the window saw only checks that waited), stay while saturated.
-      const standingMs = Math.max(STANDING_WAIT_MIN_MS, STANDING_WAIT_SHARE * Math.max(this.#fullMs, this.#windowMaxMs));
-      const standing = this.#minWaits.length >= SATURATION_TICKS && Math.min(...this.#minWaits) >= standingMs && Math.max(...this.#minWaits) < Infinity;
-      this.#overloaded = saturated && (this.#overloaded || standing);
-      if (++this.#ticks >= FULL_WINDOW_TICKS) {
-        this.#ticks = 0;
-        this.#fullMs = this.#windowMaxMs;
-        this.#windowMaxMs = 0;
+      const checks = this.#started - this.#startedAtProbe;
+      if (checks >= COST_MIN_CHECKS) {
+        const sample = (elu.active - this.#elu.active) / checks;
+        this.#costMs = this.#costMs === 0 ? sample : this.#costMs + COST_WEIGHT * (sample - this.#costMs);
       }
-    }, LAG_PROBE_MS);
+      this.#elu = elu;
+      this.#startedAtProbe = this.#started;
+    }, PROBE_MS);
     this.#probe.unref();
   }
 
@@ -132,9 +141,14 @@ export class OverloadGate {
     return Math.max(0, this.#lastLagMs, performance.now() - this.#probeDue);
   }
 
-  /** Whether rule 2 applies: a standing queue while the loop is saturated. */
-  get overloaded(): boolean {
-    return this.#overloaded;
+  /** Event-loop busy milliseconds per check, as last measured (0 before any). */
+  get costMs(): number {
+    return this.#costMs;
+  }
+
+  /** How long a check entering now would wait before it is decided, by rule 2's estimate (milliseconds). */
+  get queuedWorkMs(): number {
+    return this.#queued * this.#costMs;
   }
 
   get inFlight(): number {
@@ -142,39 +156,115 @@ export class OverloadGate {
   }
 
   /**
-   * Admits a check or sheds it. `deadline` is the call's deadline from its grpc-timeout (GrpcCall's
-   * `deadline`): Unix milliseconds, Infinity when the client sent none. Returns when the answer must be on its way
-   * (performance.now() clock; Infinity without a deadline), counting the check as in flight until
-   * release(); or undefined: shed, answer `overloaded` at once.
+   * At a check's headers, before its message. `deadline` is the call's deadline from its
+   * grpc-timeout (GrpcCall's `deadline`): Unix milliseconds, Infinity when the client sent none.
+   * True: let its message come; false: shed, answer `overloaded` at once. Nothing is counted for a
+   * check until its message is whole (enqueue): a client that opens streams and sends nothing holds
+   * no place in flight and adds no queued work, so it cannot make the gate shed other clients' checks.
    */
-  admit(deadline: number): number | undefined {
+  admit(deadline: number): boolean {
+    const leftMs = deadline - Date.now() - this.#marginMs - this.eventLoopLagMs;
+    if (this.#inFlight < this.#maxInFlight && leftMs > 0 && this.#queued * this.#costMs <= QUEUE_SHARE * leftMs) return true;
+    this.#shedAt = performance.now();
+    return false;
+  }
+
+  /**
+   * A check's message is whole: the same rules again (its message may have come long after its
+   * headers). True: it is in flight and queued, to be decided by `run` in a later slice, in order,
+   * after start(); false: shed, answer `overloaded` at once.
+   */
+  enqueue(item: T, deadline: number): boolean {
+    if (!this.admit(deadline)) return false;
+    this.#inFlight++;
+    this.#queued++;
+    // Nothing queued before it and room left in this turn: decided now, as the message arrives.
+    if (this.#head === this.#items.length && this.#turnRoom()) {
+      this.#run(item);
+      return true;
+    }
+    this.#items.push(item);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#slice);
+    }
+    return true;
+  }
+
+  /** Whether the turn that reads the sockets may decide one more check (a slice of its own starts with the first). */
+  #turnRoom(): boolean {
     const now = performance.now();
     if (this.#turnStart === undefined) {
       this.#turnStart = now;
+      this.#turnMs = this.#sliceLength(now);
+      this.#turnLeft = this.#perSlice(this.#turnMs);
       setImmediate(this.#endTurn);
-    } else if (this.#overloaded && now - this.#turnStart >= this.#turnBudgetMs) return undefined;
-    if (this.#inFlight >= this.#maxInFlight) return undefined;
-    const rawMs = deadline - Date.now();
-    const lagMs = this.eventLoopLagMs;
-    let waitMs = lagMs;
-    if (rawMs !== Infinity) {
-      if (rawMs > this.#windowMaxMs) this.#windowMaxMs = rawMs;
-      waitMs += Math.max(0, Math.max(this.#fullMs, this.#windowMaxMs) - rawMs);
-    }
-    if (waitMs < this.#tickMinWaitMs) this.#tickMinWaitMs = waitMs;
-    const leftMs = rawMs - this.#marginMs - lagMs;
-    if (leftMs <= 0) return undefined;
-    this.#inFlight++;
-    return leftMs === Infinity ? Infinity : now + leftMs;
+    } else if (now - this.#turnStart >= this.#turnMs) return false;
+    return this.#turnLeft-- > 0;
   }
 
-  /** An admitted check has been answered. */
+  /** How long a slice may decide: `sliceMs` while this gate is shedding, CALM_SLICE_MS otherwise. */
+  #sliceLength(now: number): number {
+    return now - this.#shedAt < SHEDDING_MS ? this.#sliceMs : CALM_SLICE_MS;
+  }
+
+  /** Checks a slice of `ms` may decide at the measured cost per check (no bound before it is measured). */
+  #perSlice(ms: number): number {
+    return this.#costMs > 0 ? Math.max(1, Math.floor(ms / this.#costMs)) : Infinity;
+  }
+
+  /**
+   * One slice: queued checks, in order, until the slice's time has passed or as many as it allows
+   * at the measured cost per check. The count matters as much as the clock: a decision goes on
+   * after this returns (its answer is written once the replay store's promise settles, in the same
+   * turn for the memory store), and what the clock here sees is only the part before that.
+   */
+  readonly #slice = (): void => {
+    const now = performance.now();
+    const ms = this.#sliceLength(now);
+    const end = now + ms;
+    const items = this.#items;
+    let left = this.#perSlice(ms);
+    do {
+      const item = items[this.#head]!;
+      items[this.#head++] = undefined as T;
+      this.#run(item);
+    } while (this.#head < items.length && --left > 0 && performance.now() < end);
+    if (this.#head < items.length) {
+      setImmediate(this.#slice);
+      return;
+    }
+    this.#items = [];
+    this.#head = 0;
+    this.#scheduled = false;
+  };
+
+  /**
+   * A queued check is about to be decided. Returns when its answer must be on its way
+   * (performance.now() clock; Infinity without a deadline), or undefined: its time ran out while it
+   * was queued (rule 1), answer `overloaded` and release(). Either way it stays in flight until release().
+   */
+  start(deadline: number): number | undefined {
+    this.#queued--;
+    this.#started++;
+    const leftMs = deadline - Date.now() - this.#marginMs - this.eventLoopLagMs;
+    if (leftMs <= 0) return undefined;
+    return leftMs === Infinity ? Infinity : performance.now() + leftMs;
+  }
+
+  /** A queued check is dropped without a start (the client reset it, or its deadline ended it, while it was queued). */
+  abandon(): void {
+    this.#queued--;
+    this.release();
+  }
+
+  /** A started check has been answered. */
   release(): void {
     this.#inFlight--;
     if (this.#inFlight === 0) for (const r of this.#idle.splice(0)) r();
   }
 
-  /** Resolves once no admitted check is in flight (graceful shutdown). */
+  /** Resolves once no check is in flight (graceful shutdown). */
   drained(): Promise<void> {
     return this.#inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.#idle.push(resolve));
   }

@@ -6,15 +6,15 @@
  * grpc-timeout, a length prefix with no message behind it). Every case asserts the exact status.
  */
 import assert from 'node:assert/strict';
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import type { ConsumeResult } from '../../core/src/replay/types.js';
 import { GrpcServer, GrpcStatus, isGrpcContentType, parseGrpcTimeout } from '../../authz-server/src/envoy/grpc-transport.js';
 import { percentEncode } from '../../authz-server/src/envoy/grpc-call.js';
-import { assertAllow } from '../support/check-assertions.js';
+import { assertAllow, reasonOf } from '../support/check-assertions.js';
 import { waitFor } from '../support/clock.js';
-import { CHECK_PATH } from '../support/envoy-api.js';
+import { CHECK_PATH, decodeOfficialCheckResponse } from '../support/envoy-api.js';
 import { makeCheckClient } from '../support/server-clients.js';
 import { startInProcess, type InProcessServer } from '../support/server-harness.js';
 import { checkBytes, signCheck } from '../support/signed-check.js';
@@ -144,6 +144,26 @@ describe('gRPC transport (node:http2, no grpc-js server)', function () {
       assert.equal(a.trailers['grpc-status'], '0');
     });
 
+    it('sheds a check at its HEADERS (grpc-timeout inside the answer margin): a complete `overloaded` answer before any of the message is sent, no RST_STREAM after it, the message sent later read and dropped, its jti unused', async () => {
+      const bytes = checkBytes(signCheck(trust));
+      const req = session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '3m' }, { endStream: false });
+      const out: RawAnswer = { headers: {}, trailers: {}, data: Buffer.alloc(0) };
+      req.on('response', (h) => (out.headers = h));
+      req.on('data', (c: Buffer) => (out.data = Buffer.concat([out.data, c])));
+      const closed = new Promise<void>((resolve) => req.on('close', resolve));
+      await new Promise<void>((resolve) => req.on('trailers', (t) => resolve(void (out.trailers = t))));
+      assert.equal(out.trailers['grpc-status'], '0');
+      assert.equal(reasonOf(decodeOfficialCheckResponse(out.data.subarray(5))), 'overloaded');
+      // The answer is whole and the request half is still open: no reset came (envoy-integration.md, "Shedding at the HEADERS").
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(req.closed, false, 'a reset would have closed the stream');
+      assert.equal(req.destroyed, false);
+      req.end(framed(bytes));
+      await closed;
+      assert.equal(out.data.length, out.data.readUInt32BE(1) + 5, 'one answer only');
+      assertAllow(await checkOn(srv, bytes), 'payments-create');
+    });
+
     it('answers HTTP 415 to a content-type that is not application/grpc, and 405 to a method other than POST', async () => {
       const wrongType = await raw(session, CHECK_PATH, framed(checkBytes(signCheck(trust))), { 'content-type': 'application/json' });
       assert.equal(wrongType.headers[':status'], 415);
@@ -232,6 +252,54 @@ describe('gRPC transport (node:http2, no grpc-js server)', function () {
       client.close();
       await srv.server.close();
       trust.dispose();
+    }
+  });
+
+  it('a check its client resets after its message, before its turn to be decided, is not decided: its jti stays unused', async () => {
+    const trust = makeTrust('tp-transport-queued-reset-');
+    trust.writeBundle(trust.bundle({ serial: 1 }));
+    const srv = await startInProcess(trust);
+    const session = connect(`http://${srv.grpcAddress}`);
+    session.on('error', () => {});
+    try {
+      const bytes = checkBytes(signCheck(trust));
+      // The whole message and the reset in one write: the server reads both in one turn, so the
+      // reset comes while the check is queued (overload.ts's run queue decides in a later phase).
+      const req = session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '5S' });
+      req.on('error', () => {});
+      let answered = false;
+      req.on('response', () => (answered = true));
+      req.end(framed(bytes));
+      req.close(constants.NGHTTP2_CANCEL);
+      await new Promise((resolve) => req.on('close', resolve));
+      await waitFor('the gate at 0', () => srv.server.check.inFlight === 0, 5000, 5);
+      assert.equal(answered, false);
+      assertAllow(await checkOn(srv, bytes), 'payments-create');
+    } finally {
+      session.close();
+      await srv.server.close();
+      trust.dispose();
+    }
+  });
+
+  it('an early answer (an Admission answering at the HEADERS) never calls the handler, and a client that never finishes its request is reset with NO_ERROR at the receive limit', async () => {
+    const server = new GrpcServer(undefined, { receiveLimitMs: 150 });
+    let handled = 0;
+    server.unary('/test.Early/Unary', () => void handled++, { admit: (call) => call.reply(Buffer.from('early')) });
+    const session = connect(`http://127.0.0.1:${await server.listen('127.0.0.1:0')}`);
+    session.on('error', () => {});
+    try {
+      const t0 = Date.now();
+      const a = await raw(session, '/test.Early/Unary', framed(Buffer.from('x')).subarray(0, 3), {}, false);
+      assert.equal(rawStatus(a), GrpcStatus.OK);
+      assert.equal(a.data.subarray(5).toString(), 'early');
+      assert.ok(Date.now() - t0 >= 140, `closed after ${Date.now() - t0} ms, at the receive limit`);
+      const whole = await raw(session, '/test.Early/Unary', framed(Buffer.from('x')));
+      assert.equal(whole.data.subarray(5).toString(), 'early');
+      assert.equal(handled, 0);
+    } finally {
+      session.close();
+      await server.shutdown(1000);
     }
   });
 

@@ -1,16 +1,16 @@
 /**
- * The overload gate's per-turn budget (authz-server/src/overload.ts, rule 2; docs/reason-codes.md,
- * "Overload") on this process's real event loop: a loop kept busy by back-to-back turns, with the
- * checks reaching the gate either already waited on (their deadline partly used: a standing queue)
- * or fresh (a closed loop at full use). admit() returning undefined is the Check handler's
- * `overloaded` answer (authz-server/src/check-service.ts); the end-to-end answers of the other rules
- * are in server-overload.test.ts.
+ * The overload gate (authz-server/src/overload.ts; docs/reason-codes.md, "Overload") on this
+ * process's real event loop: the work queued ahead of a check at its headers (rule 2), the slices
+ * its run queue decides in, the deadline (rule 1) at the headers and again when a check's turn
+ * comes, and the in-flight bound (rule 3). enter() or start() refusing is the Check handler's
+ * `overloaded` answer (authz-server/src/check-service.ts); the end-to-end answers are in
+ * server-overload.test.ts.
  */
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { OverloadGate, SATURATION_WINDOW_MS } from '../../authz-server/src/overload.js';
+import { CALM_SLICE_MS, OverloadGate, PROBE_MS, QUEUE_SHARE, SHEDDING_MS } from '../../authz-server/src/overload.js';
 
-/** Holds the event loop, as deciding checks does. */
+/** Holds the event loop, as deciding a check does. */
 function busy(ms: number): void {
   const end = performance.now() + ms;
   while (performance.now() < end) {
@@ -19,66 +19,190 @@ function busy(ms: number): void {
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * Keeps the loop busy for `forMs` in turns of `turnMs`, each admitting (and releasing) one check
- * whose deadline has `leftMs` left, after one with `fullMs` left set the gate's idea of the full deadline.
- */
-async function saturate(gate: OverloadGate, forMs: number, turnMs: number, fullMs: number, leftMs: number): Promise<void> {
-  if (gate.admit(Date.now() + fullMs) !== undefined) gate.release();
-  const end = performance.now() + forMs;
-  while (performance.now() < end) {
-    await nextTurn();
-    if (gate.admit(Date.now() + leftMs) !== undefined) gate.release();
-    busy(turnMs);
-  }
-}
-
-describe('overload gate: the per-turn budget (real event loop)', function () {
+describe('overload gate (real event loop)', function () {
   this.timeout(10_000);
-  let gate: OverloadGate;
-  afterEach(() => gate.close());
+  let gate: OverloadGate<number> | undefined;
+  afterEach(() => gate?.close());
 
-  it('sheds (`overloaded`) what a turn reads past turnBudgetMs once every check has waited while the loop is saturated, and stops once the loop idles', async () => {
-    gate = new OverloadGate({ maxInFlight: 1000, answerMarginMs: 5, turnBudgetMs: 4 });
-    // 50 ms of a 200 ms deadline used before the handler saw each check: a standing queue.
-    await saturate(gate, SATURATION_WINDOW_MS * 4, 5, 200, 150);
-    assert.equal(gate.overloaded, true, 'a saturated loop whose checks all waited is overloaded');
-    await nextTurn();
-    const first = gate.admit(Date.now() + 150);
-    assert.equal(typeof first, 'number', 'the first check of a turn is decided');
-    busy(5);
-    assert.equal(gate.admit(Date.now() + 150), undefined, 'past the turn budget the rest of the turn is shed');
-    gate.release();
-    // Idle: the loop has time to spare again, and a long turn is decided in full.
-    await new Promise((resolve) => setTimeout(resolve, SATURATION_WINDOW_MS * 3));
-    assert.equal(gate.overloaded, false);
-    await nextTurn();
-    assert.equal(typeof gate.admit(Date.now() + 150), 'number');
-    busy(5);
-    assert.equal(typeof gate.admit(Date.now() + 150), 'number', 'below saturation a long turn is not cut');
-    gate.release();
-    gate.release();
+  /** A gate whose run queue decides each check by holding the loop `costMs`, then answering it. */
+  const costly = (costMs: number, ran: number[] = []): OverloadGate<number> => {
+    const g: OverloadGate<number> = new OverloadGate<number>({ maxInFlight: 10_000, answerMarginMs: 5, sliceMs: 4 }, (i) => {
+      assert.notEqual(g.start(Infinity), undefined);
+      busy(costMs);
+      ran.push(i);
+      g.release();
+    });
+    return g;
+  };
+
+  /** Runs `count` checks through the gate, all at once, and waits until the run queue is empty. */
+  const runThrough = async (g: OverloadGate<number>, count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) assert.equal(g.enqueue(i, Infinity), true);
+    await g.drained();
+  };
+
+  it('measures what a check costs the event loop, and sheds the check that would wait more than a quarter of its time left, at its headers and at its message (rule 2)', async () => {
+    const ran: number[] = [];
+    gate = costly(1, ran);
+    assert.equal(gate.costMs, 0, 'nothing measured yet');
+    await runThrough(gate, 60);
+    await sleep(PROBE_MS * 3);
+    const cost = gate.costMs;
+    ran.length = 0;
+    assert.ok(cost >= 0.9 && cost < 3, `cost per check ${cost.toFixed(2)} ms for checks that hold the loop 1 ms`);
+    // 200 ms left: room for 0.25 × (200 − 5 − lag) ms of queued work, then every further check is shed.
+    const t0 = Date.now();
+    const deadline = t0 + 200;
+    let admitted = 0;
+    while (admitted < 1000 && gate.enqueue(admitted, deadline)) admitted++;
+    // The checks decided at once took time and held the loop: both come off the time left.
+    const spent = Date.now() - t0;
+    // The first were decided at once (the turn's slice: CALM_SLICE_MS before anything was shed, or as many checks as that allows at the cost measured); the rest queued.
+    const queued = admitted - ran.length;
+    assert.ok(ran.length >= 1 && ran.length <= Math.max(1, Math.floor(CALM_SLICE_MS / cost)), `${ran.length} decided at once at ${cost.toFixed(2)} ms each`);
+    const most = (QUEUE_SHARE * 195) / cost;
+    const least = (QUEUE_SHARE * (195 - 2 * spent - 2)) / cost;
+    assert.ok(queued >= Math.floor(least) - 1 && queued <= Math.ceil(most), `${queued} queued, the queue's room is ${least.toFixed(1)}–${most.toFixed(1)} checks`);
+    assert.equal(gate.queuedWorkMs, queued * cost);
+    assert.equal(gate.admit(deadline), false, 'the next check is shed at its headers');
+    assert.equal(gate.enqueue(-1, deadline), false, 'and at its message');
+    assert.equal(gate.inFlight, queued, 'a shed check is not in flight (and those decided at once are answered)');
+    // No deadline, no rule 2: nothing to be late for.
+    assert.equal(gate.admit(Infinity), true);
+    await gate.drained();
+    assert.equal(gate.admit(deadline), true, 'the queue decided, there is room again');
   });
 
-  it('does not shed a saturated loop whose checks do not wait (a closed loop at full use)', async () => {
-    gate = new OverloadGate({ maxInFlight: 1000, answerMarginMs: 5, turnBudgetMs: 4 });
-    await saturate(gate, SATURATION_WINDOW_MS * 4, 2, 200, 200);
-    assert.equal(gate.overloaded, false, 'checks that did not wait make no standing queue');
-    await nextTurn();
-    assert.equal(typeof gate.admit(Date.now() + 200), 'number');
-    busy(5);
-    assert.equal(typeof gate.admit(Date.now() + 200), 'number', 'a long turn is decided in full');
-    gate.release();
-    gate.release();
+  it('counts nothing for checks whose message has not come: headers alone never make it shed', async () => {
+    gate = costly(1);
+    await runThrough(gate, 60);
+    await sleep(PROBE_MS * 3);
+    const deadline = Date.now() + 200;
+    for (let i = 0; i < 10_000; i++) assert.equal(gate.admit(deadline), true);
+    assert.equal(gate.inFlight, 0);
+    assert.equal(gate.queuedWorkMs, 0);
   });
 
-  it('sheds a check with less than the answer margin left after the loop lag, whatever the load', async () => {
-    gate = new OverloadGate({ maxInFlight: 1000, answerMarginMs: 5, turnBudgetMs: 4 });
+  it('does not shed a closed loop: 32 checks in flight at once queue less than a quarter of a 200 ms deadline', async () => {
+    gate = costly(1);
+    await runThrough(gate, 60);
+    await sleep(PROBE_MS * 3);
+    const deadline = Date.now() + 200;
+    for (let i = 0; i < 32; i++) assert.equal(gate.enqueue(i, deadline), true, `check ${i + 1} of 32`);
+    await gate.drained();
+  });
+
+  /**
+   * A gate with sliceMs 4 whose checks hold the loop 1 ms each; run() enqueues `count` of them at once and
+   * returns how many were decided in each event-loop turn (a setImmediate chain counts the turns),
+   * after checking that they were decided in order.
+   */
+  const slicing = (): { g: OverloadGate<number>; run: (count: number) => Promise<number[]> } => {
+    const ran: number[] = [];
+    const turnOf: number[] = [];
+    let turn = 0;
+    const g: OverloadGate<number> = new OverloadGate<number>({ maxInFlight: 1000, answerMarginMs: 5, sliceMs: 4 }, (i) => {
+      g.start(Infinity);
+      busy(1);
+      ran.push(i);
+      turnOf.push(turn);
+      g.release();
+    });
+    const run = async (count: number): Promise<number[]> => {
+      let counting = true;
+      const tick = (): void => {
+        turn++;
+        if (counting) setImmediate(tick);
+      };
+      setImmediate(tick);
+      for (let i = 0; i < count; i++) assert.equal(g.enqueue(i, Infinity), true);
+      await g.drained();
+      counting = false;
+      assert.deepEqual(ran, Array.from({ length: count }, (_, i) => i), 'in order');
+      const sizes = new Map<number, number>();
+      for (const t of turnOf) sizes.set(t, (sizes.get(t) ?? 0) + 1);
+      return [...sizes.values()];
+    };
+    return { g, run };
+  };
+
+  it('while shedding, decides in slices of sliceMs, one per event-loop turn (the loop reads its sockets between them), in order', async () => {
+    const { g, run } = slicing();
+    gate = g;
+    assert.equal(g.admit(Date.now() - 1), false, 'a shed: the gate is shedding');
+    const sizes = await run(40);
+    assert.ok(Math.max(...sizes) <= 5 && sizes.length >= 8, `checks of 1 ms per turn: ${sizes.join(' ')} (slices of 4 ms)`);
+  });
+
+  it(`with nothing shed for ${SHEDDING_MS} ms, decides in slices of CALM_SLICE_MS (${CALM_SLICE_MS} ms): fewer turns below capacity, still bounded ones`, async () => {
+    const { g, run } = slicing();
+    gate = g;
+    assert.equal(g.admit(Date.now() - 1), false);
+    await sleep(SHEDDING_MS + 10);
+    const sizes = await run(CALM_SLICE_MS * 3);
+    assert.ok(Math.max(...sizes) >= CALM_SLICE_MS - 2 && Math.max(...sizes) <= CALM_SLICE_MS + 1 && sizes.length >= 3, `checks of 1 ms per turn: ${sizes.join(' ')} (slices of ${CALM_SLICE_MS} ms)`);
+  });
+
+  it('sheds a check with less than the answer margin left after the loop lag, at its headers, at its message and when its turn comes (rule 1)', async () => {
+    let started: number | undefined = -1;
+    const g: OverloadGate<number> = new OverloadGate<number>({ maxInFlight: 1000, answerMarginMs: 5 }, (deadline) => {
+      started = g.start(deadline);
+      g.release();
+    });
+    gate = g;
+    assert.equal(g.admit(Date.now() + 4), false);
+    assert.equal(g.admit(Date.now() - 1), false);
+    assert.equal(g.enqueue(Date.now() + 4, Date.now() + 4), false);
+    assert.equal(g.inFlight, 0, 'a shed check is not in flight');
+    // Its deadline comes while it is queued: the turn that queued it is held past it.
+    g.enqueue(Infinity, Infinity);
+    assert.equal(started, Infinity, 'decided at once: no grpc-timeout, no deadline');
+    busy(3); // this turn has decided for more than its 2 ms
+    const deadline = Date.now() + 20;
+    assert.equal(g.enqueue(deadline, deadline), true, 'queued for a later turn');
+    assert.equal(started, Infinity);
+    busy(30);
+    await g.drained();
+    assert.equal(started, undefined, 'shed when its turn came');
+    await sleep(PROBE_MS * 3); // the lag of the 30 ms held is measured, and then gone
+    const left = Date.now() + 100;
+    assert.equal(g.enqueue(left, left), true);
+    const t0 = performance.now();
+    await g.drained();
+    // Date.now() counts whole milliseconds: up to 1 ms either way.
+    assert.ok(started! - t0 > 80 && started! - t0 <= 96, `answer due in ${(started! - t0).toFixed(1)} ms: 100 less the 5 ms margin`);
+  });
+
+  it('sheds the check past maxInFlight (rule 3), counts a queued check dropped unstarted out, and drained() waits for the last one in flight', async () => {
+    const held: number[] = [];
+    const g: OverloadGate<number> = new OverloadGate<number>({ maxInFlight: 2, answerMarginMs: 5 }, (i) => {
+      if (i === 0) return g.abandon(); // its client reset it before its turn
+      g.start(Infinity);
+      held.push(i);
+    });
+    gate = g;
+    assert.equal(g.enqueue(1, Infinity), true);
+    assert.equal(g.admit(Infinity), true);
+    assert.equal(g.enqueue(0, Infinity), true);
+    assert.equal(g.admit(Infinity), true, 'a check dropped unstarted holds no place');
+    assert.equal(g.enqueue(4, Infinity), true);
+    assert.equal(g.admit(Infinity), false);
+    assert.equal(g.enqueue(2, Infinity), false);
     await nextTurn();
-    assert.equal(gate.admit(Date.now() + 4), undefined);
-    assert.equal(gate.admit(Date.now() - 1), undefined);
-    assert.equal(gate.admit(Infinity), Infinity, 'no grpc-timeout: no deadline');
-    gate.release();
+    assert.deepEqual(held, [1, 4]);
+    g.release();
+    assert.equal(g.inFlight, 1);
+    assert.equal(g.enqueue(3, Infinity), true);
+    let drained = false;
+    const d = g.drained().then(() => (drained = true));
+    await nextTurn();
+    g.release();
+    await nextTurn();
+    assert.equal(drained, false);
+    g.release();
+    await d;
+    assert.equal(g.inFlight, 0);
   });
 });
