@@ -313,7 +313,7 @@ function httpResponseOf(bytes: Uint8Array): 'ok_response' | 'denied_response' | 
 
 /** What one check got back, as `kinds` in an open-loop answer reports it. */
 export const ANSWER_KINDS = Object.freeze({ allow: 0, overloaded: 1, replay_store_unavailable: 2, other_deny: 3, error: 4 });
-const OVERLOADED = Buffer.from('overloaded');
+export const OVERLOADED = Buffer.from('overloaded');
 const STORE_UNAVAILABLE = Buffer.from('replay_store_unavailable');
 
 /** A response's kind; a deny's reason is found by its bytes (the reason header value is in them). */
@@ -626,13 +626,16 @@ export type Ask = (m: ToLoad) => Promise<FromLoad>;
 /**
  * The forked load process (this file run with --load-child) and a request/answer function over its
  * IPC channel. Its own garbage collection must stay out of the figures: it collects before each timed
- * phase (--expose-gc), and a 64 MB young generation lets a whole open-loop round run without a
- * scavenge (at the default 16 MB it stalled 5-25 ms about once a second, and every check in flight
- * then looked slow).
+ * phase (--expose-gc), and a young generation of 128 MB from the start lets a whole open-loop round
+ * run without a scavenge. At the default 16 MB it stalled 5-25 ms about once a second; with 64 MB as
+ * a maximum only, V8 started it small and grew it during the round, and its scavenges of the
+ * overload section's 5 s window took 20-59 ms each (--trace-gc), every check in flight then looking
+ * that much slower. A large initial old space (--initial-old-space-size=1024) was tried too and made
+ * it worse: scavenges of 76 and 145 ms inside the window.
  */
 export function loadProcess(): { ask: Ask; stop: () => Promise<void>; pid: number } {
   const script = fileURLToPath(import.meta.url);
-  const load = fork(script, ['--load-child'], { execArgv: ['--expose-gc', '--max-semi-space-size=64'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const load = fork(script, ['--load-child'], { execArgv: ['--expose-gc', '--max-semi-space-size=128', '--min-semi-space-size=128'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ask: Ask = (m) =>
     new Promise((resolve, reject) => {
       const onMessage = (r: FromLoad): void => {

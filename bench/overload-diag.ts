@@ -21,7 +21,8 @@ import { fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import { exportPrivateJwk } from '../core/src/keys.js';
-import { ANSWER_KINDS, benchCheckService, benchTrust, loadProcess } from './load-server.js';
+import type { GrpcCall } from '../authz-server/src/envoy/grpc-transport.js';
+import { ANSWER_KINDS, OVERLOADED, benchCheckService, benchTrust, loadProcess } from './load-server.js';
 import { cpuMsOf, quantile } from './server.js';
 import { DEADLINE_MS, pin } from './overload.js';
 
@@ -87,9 +88,9 @@ async function main(): Promise<void> {
     const late = r.kinds.filter((k, i) => k === ANSWER_KINDS.error || r.sentLatencyMs[i]! > DEADLINE_MS).length;
     const lag = r.scheduledLatencyMs.map((s, i) => s - r.sentLatencyMs[i]!);
     console.log(`pin=${pinMode || 'none'}  capacity ${Math.round(capacity)}/s (closed, 32 in flight)  offered ${rate}/s × ${seconds} s`);
-    console.log(`  goodput ${f1((100 * good) / (count / rate) / capacity)}% of capacity; late ${late}/${count}; shed ${rep.shed.filter((x) => x === 1).length}; server CPU ${f1((100 * cpuMs) / wallMs)}% of a core; allowed in time per server CPU-second ${Math.round(good / (cpuMs / 1000))}`);
+    console.log(`  goodput ${f1((100 * good) / (count / rate) / capacity)}% of capacity; late ${late}/${count}; shed ${rep.shed.filter((x) => x > 0).length}; server CPU ${f1((100 * cpuMs) / wallMs)}% of a core; allowed in time per server CPU-second ${Math.round(good / (cpuMs / 1000))}`);
     console.log(`  load process lag behind schedule (ms)      ${dist(lag)}`);
-    for (const [name, want] of [['admitted', 0], ['shed', 1]] as const) {
+    for (const [name, want] of [['admitted', 0], ['shed at its headers', 1], ['shed when its message came', 2], ['shed when its turn came', 3]] as const) {
       const idx = rep.shed.flatMap((s, i) => (s === want ? [i] : []));
       if (idx.length === 0) continue;
       console.log(` ${name} (${idx.length}):`);
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
       console.log(`  transport headers → handler (ms)         ${dist(idx.map((i) => rep.admit[i]! - rep.headers[i]!))}`);
       console.log(`  send → handler (ms)                       ${dist(idx.map((i) => rep.admit[i]! - rep.sent[i]!))}`);
       console.log(`  handler → answer handed to transport (ms) ${dist(idx.map((i) => rep.answer[i]! - rep.admit[i]!))}`);
+      console.log(`  send → answer handed to transport (ms)   ${dist(idx.map((i) => rep.answer[i]! - rep.sent[i]!))}`);
     }
     console.log(`  checks per event-loop turn                 ${dist(rep.turns)}  (${rep.turns.length} turns)`);
   } finally {
@@ -107,7 +109,6 @@ async function main(): Promise<void> {
 
 async function diagServer(): Promise<void> {
   const { GrpcServer } = await import('../authz-server/src/envoy/grpc-transport.js');
-  const { CHECK_METHOD_PATH } = await import('../authz-server/src/envoy/services.js');
   const bundle = compileBundle(JSON.parse(process.env['TRUSTPLANE_BENCH_DOC']!));
   const timeoutMs = Number(process.env['TRUSTPLANE_BENCH_TIMEOUT_MS']);
   const service = benchCheckService(bundle);
@@ -119,33 +120,56 @@ async function diagServer(): Promise<void> {
   };
   const now = (): number => performance.timeOrigin + performance.now();
   const server = new GrpcServer();
-  server.unary(CHECK_METHOD_PATH, (call) => {
-    const admit = now();
-    if (inTurn++ === 0) setImmediate(endTurn);
-    const i = rep.admit.length;
-    rep.admit.push(admit);
-    rep.sent.push(Number(call.headers['x-bench-sent-ms']));
-    rep.headers.push(call.deadline - timeoutMs);
-    let sync = true;
-    service.check({
-      request: call.request,
-      deadline: call.deadline,
-      headers: call.headers,
-      get done() {
-        return call.done;
-      },
-      reply: (response) => {
-        rep.answer[i] = now();
-        rep.shed[i] = sync ? 1 : 0;
-        call.reply(response);
-      },
-      write: (m) => call.write(m),
-      end: () => call.end(),
-      fail: (code, message) => call.fail(code, message),
-      onCancel: (l) => call.onCancel(l),
-    });
-    sync = false;
+  // The real Check method's admission and handler, each wrapped to stamp its call and to tell where a shed one was shed.
+  let phase: 'headers' | 'message' | 'later' = 'later';
+  const index = new WeakMap<object, number>();
+  const stamp = (call: GrpcCall): number => {
+    let i = index.get(call);
+    if (i === undefined) {
+      i = rep.sent.length;
+      index.set(call, i);
+      rep.sent.push(Number(call.headers['x-bench-sent-ms']));
+      rep.headers.push(call.deadline - timeoutMs);
+    }
+    return i;
+  };
+  service.addToServer({
+    unary: (path, handler, admission) =>
+      server.unary(
+        path,
+        (call) => {
+          const i = stamp(call);
+          rep.admit[i] = now();
+          if (inTurn++ === 0) setImmediate(endTurn);
+          phase = 'message';
+          handler(watched(call, i));
+          phase = 'later';
+        },
+        admission && {
+          admit: (call) => {
+            const i = stamp(call);
+            rep.admit[i] = now();
+            phase = 'headers';
+            admission.admit(watched(call, i));
+            phase = 'later';
+          },
+        },
+      ),
   });
+  /** The call, with its reply stamped: the answer's time and whether it was shed at its headers. */
+  const watched = (call: GrpcCall, i: number): GrpcCall =>
+    new Proxy(call, {
+      get(target, key) {
+        if (key === 'reply')
+          return (response: Buffer) => {
+            rep.answer[i] = now();
+            rep.shed[i] = response.includes(OVERLOADED) ? (phase === 'headers' ? 1 : phase === 'message' ? 2 : 3) : 0;
+            target.reply(response);
+          };
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
   const win = Number(process.env['TRUSTPLANE_DIAG_WINDOW'] ?? 0);
   if (win > 0) server.http2.on('session', (s) => s.setLocalWindowSize(win));
   void server.listen('127.0.0.1:0').then((port) => process.send!({ port }));
