@@ -13,12 +13,14 @@
  *    buffers while the loop was busy), is shed, at its headers or when its turn to be decided comes;
  *    otherwise the deadline less the margin and the lag bounds the wait on the replay store.
  * 2. Work queued ahead, at the headers and again at the message. The checks queued and not yet
- *    started, times what one check costs this process's event loop (its busy time per check started, measured every 10 ms),
- *    is how long a check entering now would wait before it is decided. When that is more than
- *    QUEUE_SHARE of its own time left, the check is shed at its headers: its message is not read
- *    and the answer goes out in the same turn. The queue therefore holds at most about a quarter of
- *    Envoy's deadline of work, whatever the offered load, and the checks it admits are decided in
- *    time; what exceeds the capacity is answered within a turn of arriving.
+ *    started, times what one check costs this process's event loop (its busy time per check
+ *    started, measured every 10 ms), is how long a check entering now would wait before it is
+ *    decided. When that is more than QUEUE_SHARE of its own time left, the check is shed at its
+ *    headers: its message is not parsed and the answer goes out in the same turn. The queue thus
+ *    holds about a quarter of Envoy's deadline of work at most, whatever the offered load, so that
+ *    the checks it admits can be decided in time, and what exceeds the capacity is answered within
+ *    a turn of being read. (What that gives, measured, and what it does not: docs/performance.md,
+ *    "Shedding at the HEADERS".)
  * 3. Work in flight: `maxInFlight` checks whose message is whole and that are not yet answered
  *    (those waiting on the replay store among them); one more is shed.
  *
