@@ -4,11 +4,14 @@
  *
  * The server is the real server's transport (authz-server/src/envoy/grpc-transport.ts) and the
  * real CheckService with its overload gate (memory store, no audit), in its
- * own process; its handler wraps CheckService.check to stamp, per check, the wall-clock times
+ * own process; it registers the real Check method (CheckService.addToServer) with its admission and
+ * handler wrapped to stamp, per check, the wall-clock times
  * (performance.timeOrigin + now(), shared by both processes on one machine) of
  * - the client's send (the `x-bench-sent-ms` header the load process adds),
  * - the transport reading the call's headers (its deadline less the grpc-timeout; 1 ms resolution),
- * - the handler being called (the gate's admit) and the answer being handed to the transport,
+ * - the admission at the HEADERS, or the handler once the message is whole, and the answer being
+ *   handed to the transport (and where a shed check was shed: at its HEADERS, at its message, or
+ *   when its turn came),
  * and counts the checks handled per event-loop turn (handler calls between two setImmediate
  * callbacks). The load process is bench/load-server.ts's, as the overload section uses it.
  *

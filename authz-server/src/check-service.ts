@@ -66,15 +66,6 @@ export class CheckService {
   };
 
   /**
-   * The Check method for a caller that has the whole call at once (bench/overload-diag.ts): the
-   * admission and the handler of addToServer in one.
-   */
-  readonly check = (call: GrpcCall): void => {
-    this.#admission.admit(call);
-    if (!call.done) this.#onMessage(call);
-  };
-
-  /**
    * A check's turn in the run queue. One the client reset, or whose deadline ended it, while it was
    * queued is not decided at all: nobody would read the answer, and its jti stays unused. Once
    * started, a reset does not cut it short: it is decided, its reply is dropped (call.reply on a

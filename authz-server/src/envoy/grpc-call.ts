@@ -101,13 +101,15 @@ export class StreamCall implements GrpcCall {
     admission?: Admission,
   ) {
     this.deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-    if (timeoutMs !== undefined && timeoutMs <= receiveLimitMs) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
-    // A reset clears it too: node ends the readable side of a reset stream ('end' before 'close').
-    else this.#timer = setTimeout(receiveLimit, receiveLimitMs, this, receiveLimitMs);
     (stream as CallStream)[CALL] = this;
     stream.on('data', StreamCall.#onData);
     stream.once('end', StreamCall.#onEnd);
     admission?.admit(this);
+    // Answered by the admission: #answeredEarly has set the only timer such a call needs.
+    if (this.#ended) return;
+    if (timeoutMs !== undefined && timeoutMs <= receiveLimitMs) this.#timer = setTimeout(deadlineExceeded, timeoutMs, this);
+    // A reset clears it too: node ends the readable side of a reset stream ('end' before 'close').
+    else this.#timer = setTimeout(receiveLimit, receiveLimitMs, this, receiveLimitMs);
   }
 
   /** The stream's listeners, one function each for every call: node calls them with the stream as `this`, and the stream carries its call. */
@@ -204,7 +206,7 @@ export class StreamCall implements GrpcCall {
   }
 
   #halfClose(): void {
-    if (this.#early) return this.#stopReading();
+    if (this.#early) return this.stopReading();
     if (this.#ended) return;
     this.#halfClosed = true;
     if (this.#prefixLength > 0 || this.#need >= 0) return this.fail(GrpcStatus.INTERNAL, 'stream ended inside a message');
@@ -247,15 +249,10 @@ export class StreamCall implements GrpcCall {
   }
 
   /** After an early answer: the client finished sending, the stream closed, or the receive limit passed. */
-  #stopReading(): void {
+  stopReading(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (!this.stream.closed && !this.stream.destroyed && !this.stream.readableEnded) this.stream.close(constants.NGHTTP2_NO_ERROR);
-  }
-
-  /** The receive-limit timer after an early answer. */
-  static stopReading(call: StreamCall): void {
-    call.#stopReading();
   }
 
   write(message: Buffer): void {
@@ -319,7 +316,7 @@ export class StreamCall implements GrpcCall {
   }
 
   #closed(): void {
-    if (this.#early) return this.#stopReading();
+    if (this.#early) return this.stopReading();
     if (this.#ended) return;
     this.#finish();
     this.#buffer = undefined;
@@ -342,4 +339,5 @@ function deadlineExceeded(call: StreamCall): void { call.expire(); }
 
 function receiveLimit(call: StreamCall, limitMs: number): void { call.receiveLimit(limitMs); }
 
-function stopReading(call: StreamCall): void { StreamCall.stopReading(call); }
+/** The receive-limit timer after an early answer. */
+function stopReading(call: StreamCall): void { call.stopReading(); }
