@@ -55,8 +55,10 @@ export type Handler = (call: GrpcCall) => void;
 
 /**
  * A unary method's look at a call when its HEADERS are read, before any of its message
- * (check-service.ts sheds load here: overload.ts, rule 2). It may answer the call there (call.reply
- * or call.fail): then its message is read and dropped, and the handler is not called.
+ * (check-service.ts sheds load here: overload.ts, rules 1–3). It may answer the call there, and the
+ * handler is then not called: after call.reply the rest of the message is read and dropped
+ * (#answeredEarly); after call.fail the stream is reset with NO_ERROR as after any error
+ * (grpc-wire.ts, failStream).
  */
 export interface Admission {
   admit(call: GrpcCall): void;

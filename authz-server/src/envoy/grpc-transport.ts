@@ -11,13 +11,13 @@
  *   for a success). Neither is a gRPC answer: there is no gRPC call to answer.
  * - an unregistered `:path`: Trailers-Only UNIMPLEMENTED.
  * - `grpc-timeout` (1–8 digits and one of H M S m u n, nothing else): the call's deadline; the request
- *   itself must end within RECEIVE_LIMIT_MS (grpc-call.ts) whatever the deadline. A value
+ *   itself must end within RECEIVE_LIMIT_MS (grpc-wire.ts) whatever the deadline. A value
  *   that breaks that grammar is INTERNAL, as grpc-js answered it (grpc-js also took a value with
  *   junk around a match; this reads the spec's grammar exactly).
  * The messages and the answer: grpc-call.ts.
  *
  * grpc-js's server options (GRPC_SERVER_OPTIONS before) map as: max receive 16 MiB and max send
- * 1 MiB → grpc-call.ts's limits; channelz off → nothing to turn off; node's session memory limit
+ * 1 MiB → grpc-wire.ts's limits; channelz off → nothing to turn off; node's session memory limit
  * and header block limit lifted as grpc-js lifted them. grpc-js set no keepalive pings, idle or
  * connection-age limits by default, and neither does this; unlike grpc-js, a connection has at most
  * MAX_CONCURRENT_STREAMS streams open.
@@ -39,7 +39,7 @@ export interface GrpcTls {
  * Streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS, RFC 9113 §6.5.2). node's
  * default is 2^32 − 1, which grpc-js kept: a client could open streams that never send DATA or
  * END_STREAM without any bound but the heap (each one a node stream and a call). A compliant client,
- * Envoy among them, queues or opens another connection at the limit; 1000 is four times the
+ * Envoy among them, queues or opens another connection at the limit; 1000 is about four times the
  * overload gate's default in flight (overload.ts), past which checks are shed anyway.
  */
 export const MAX_CONCURRENT_STREAMS = 1000;
@@ -48,7 +48,7 @@ export const MAX_CONCURRENT_STREAMS = 1000;
  * grpc-js lifted node's session memory limit (its source: "Node's behavior degrades badly when this
  * limit is reached", new streams refused with ENHANCE_YOUR_CALM) and the header block limit; this
  * keeps both lifted, because what that memory holds is now bounded otherwise: the streams by
- * MAX_CONCURRENT_STREAMS, received bytes by grpc-call.ts's MAX_HELD_REQUEST_BYTES, sent messages by
+ * MAX_CONCURRENT_STREAMS, received bytes by grpc-wire.ts's MAX_HELD_REQUEST_BYTES, sent messages by
  * MAX_SEND_MESSAGE_BYTES.
  */
 const SESSION_OPTIONS = Object.freeze({
@@ -86,7 +86,7 @@ export function isGrpcContentType(value: string | undefined): boolean {
   return rest === '' || rest.startsWith(';') || rest === '+proto' || rest.startsWith('+proto;');
 }
 
-/** A plain HTTP refusal; a client still sending is asked to stop without error, as after a gRPC error (grpc-call.ts). */
+/** A plain HTTP refusal; a client still sending is asked to stop without error, as after a gRPC error (grpc-wire.ts, failStream). */
 function refuse(stream: ServerHttp2Stream, headers: Record<string, string | number>): void {
   stream.respond(headers, { endStream: true });
   if (!stream.readableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
@@ -105,7 +105,7 @@ export class GrpcServer {
 
   readonly #receiveLimitMs: number;
 
-  /** `receiveLimitMs`: grpc-call.ts's RECEIVE_LIMIT_MS unless a test needs it shorter. */
+  /** `receiveLimitMs`: grpc-wire.ts's RECEIVE_LIMIT_MS unless a test needs it shorter. */
   constructor(tls?: GrpcTls, limits: { receiveLimitMs?: number } = {}) {
     this.#receiveLimitMs = limits.receiveLimitMs ?? RECEIVE_LIMIT_MS;
     const options: SecureServerOptions = { ...SESSION_OPTIONS };
