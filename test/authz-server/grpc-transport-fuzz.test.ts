@@ -19,6 +19,8 @@ import { assertAllow, reasonOf } from '../support/check-assertions.js';
 import { waitFor } from '../support/clock.js';
 import { CHECK_PATH, decodeOfficialCheckResponse } from '../support/envoy-api.js';
 import { GrpcServer, MAX_CONCURRENT_STREAMS, type GrpcCall } from '../../authz-server/src/envoy/grpc-transport.js';
+import { ServingStatus, readHealthRequest, writeHealthResponse } from '../../authz-server/src/envoy/services.js';
+import { SERVICE_NAMES } from '../../authz-server/src/health.js';
 import { startInProcess, type InProcessServer } from '../support/server-harness.js';
 import { checkBytes, signCheck } from '../support/signed-check.js';
 import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
@@ -241,7 +243,17 @@ describe('gRPC transport against a hostile client (fast-check, real server, raw 
     if (timeout !== undefined && (Array.isArray(timeout) || !/^[0-9]{1,8}[HMSmun]$/.test(timeout))) return { grpc: 13 };
     const read = expectedBody(bytes);
     if ('grpc' in read) return read;
-    if (path === HEALTH_CHECK) return read.request.length === 0 ? { message: Buffer.from([0x08, 0x01]) } : { grpc: 13 };
+    if (path === HEALTH_CHECK) {
+      // The health request is read by the server's own reader, as a Check's bytes are below: bytes
+      // that parse (unknown fields skipped) name a service, known or not; others are INTERNAL.
+      let service: string;
+      try {
+        service = readHealthRequest(read.request).service;
+      } catch {
+        return { grpc: 13 };
+      }
+      return SERVICE_NAMES.includes(service) ? { message: writeHealthResponse({ status: ServingStatus.SERVING }) } : { grpc: 5 };
+    }
     // A freshly signed check is the allow; any other bytes get the reason the check service gives
     // them read in-process (garbage never reaches the replay store, so reading it twice is the same).
     if (valid) return { allow: 'payments-create' };
@@ -392,7 +404,13 @@ describe('gRPC transport: what a call holds after it ends', function () {
         r.on('error', () => {});
         return r;
       });
-      const queued = call(own, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '30S' }, [framed(checkBytes(signCheck(trust)))]);
+      let answered = false;
+      const queued = call(own, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '30S' }, [framed(checkBytes(signCheck(trust)))]).then((a) => {
+        answered = true;
+        return a;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(answered, false, 'the stream past the limit waits while all 1000 are open');
       idle[0]!.close(constants.NGHTTP2_CANCEL);
       const a = await queued;
       assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');

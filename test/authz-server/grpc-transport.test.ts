@@ -264,7 +264,8 @@ describe('gRPC transport (node:http2, no grpc-js server)', function () {
     try {
       const bytes = checkBytes(signCheck(trust));
       // The whole message and the reset in one write: the server reads both in one turn, so the
-      // reset comes while the check is queued (overload.ts's run queue decides in a later phase).
+      // reset is known by the time the check's turn comes (here at once: the gate is idle and
+      // decides as it reads; the path through the run queue is in overload-gate.test.ts).
       const req = session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '5S' });
       req.on('error', () => {});
       let answered = false;

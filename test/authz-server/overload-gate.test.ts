@@ -2,7 +2,7 @@
  * The overload gate (authz-server/src/overload.ts; docs/reason-codes.md, "Overload") on this
  * process's real event loop: the work queued ahead of a check at its headers (rule 2), the slices
  * its run queue decides in, the deadline (rule 1) at the headers and again when a check's turn
- * comes, and the in-flight bound (rule 3). enter() or start() refusing is the Check handler's
+ * comes, and the in-flight bound (rule 3). admit(), enqueue() or start() refusing is the Check handler's
  * `overloaded` answer (authz-server/src/check-service.ts); the end-to-end answers are in
  * server-overload.test.ts.
  */
@@ -80,7 +80,8 @@ describe('overload gate (real event loop)', function () {
     await runThrough(gate, 60);
     await sleep(PROBE_MS * 3);
     const deadline = Date.now() + 200;
-    for (let i = 0; i < 10_000; i++) assert.equal(gate.admit(deadline), true);
+    // Past the gate's maxInFlight (10,000) and far past rule 2's room: neither counts headers.
+    for (let i = 0; i < 20_000; i++) assert.equal(gate.admit(deadline), true);
     assert.equal(gate.inFlight, 0);
     assert.equal(gate.queuedWorkMs, 0);
   });
@@ -89,8 +90,10 @@ describe('overload gate (real event loop)', function () {
     gate = costly(1);
     await runThrough(gate, 60);
     await sleep(PROBE_MS * 3);
+    assert.equal(gate.admit(Date.now() - 1), false, 'a shed: 4 ms slices, so most of the 32 queue');
     const deadline = Date.now() + 200;
     for (let i = 0; i < 32; i++) assert.equal(gate.enqueue(i, deadline), true, `check ${i + 1} of 32`);
+    assert.ok(gate.queuedWorkMs > 20, `${gate.queuedWorkMs.toFixed(1)} ms of work queued, all of it admitted`);
     await gate.drained();
   });
 
@@ -152,6 +155,11 @@ describe('overload gate (real event loop)', function () {
       g.release();
     });
     gate = g;
+    // The loop held 30 ms: the probe is that late, and its lag comes off the 20 ms a check has left.
+    busy(PROBE_MS + 20);
+    assert.equal(g.admit(Date.now() + 20), false, 'shed: 20 ms left, less the margin and the lag');
+    await sleep(PROBE_MS * 3);
+    assert.equal(g.admit(Date.now() + 20), true, 'the lag gone, 15 ms is left after the margin');
     assert.equal(g.admit(Date.now() + 4), false);
     assert.equal(g.admit(Date.now() - 1), false);
     assert.equal(g.enqueue(Date.now() + 4, Date.now() + 4), false);
@@ -183,14 +191,17 @@ describe('overload gate (real event loop)', function () {
       held.push(i);
     });
     gate = g;
-    assert.equal(g.enqueue(1, Infinity), true);
-    assert.equal(g.admit(Infinity), true);
-    assert.equal(g.enqueue(0, Infinity), true);
-    assert.equal(g.admit(Infinity), true, 'a check dropped unstarted holds no place');
+    assert.equal(g.enqueue(1, Infinity), true, 'decided at once');
+    busy(CALM_SLICE_MS + 1); // this turn's slice is spent: the next one queues
+    assert.equal(g.enqueue(0, Infinity), true, 'queued');
+    assert.equal(g.inFlight, 2);
+    assert.equal(g.admit(Infinity), false, 'a third check is shed at its headers');
+    assert.equal(g.enqueue(2, Infinity), false, 'and at its message');
+    await nextTurn();
+    assert.deepEqual(held, [1]);
+    assert.equal(g.inFlight, 1, 'the queued check dropped before its turn freed its place');
     assert.equal(g.enqueue(4, Infinity), true);
     assert.equal(g.admit(Infinity), false);
-    assert.equal(g.enqueue(2, Infinity), false);
-    await nextTurn();
     assert.deepEqual(held, [1, 4]);
     g.release();
     assert.equal(g.inFlight, 1);
