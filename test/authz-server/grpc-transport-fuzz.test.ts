@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
-import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
 import fc from 'fast-check';
 import { MAX_HELD_REQUEST_BYTES, MAX_RECEIVE_MESSAGE_BYTES, heldRequestByteCount } from '../../authz-server/src/envoy/grpc-call.js';
 import { assertAllow, reasonOf } from '../support/check-assertions.js';
@@ -21,25 +21,16 @@ import { CHECK_PATH, decodeOfficialCheckResponse } from '../support/envoy-api.js
 import { GrpcServer, MAX_CONCURRENT_STREAMS, type GrpcCall } from '../../authz-server/src/envoy/grpc-transport.js';
 import { ServingStatus, readHealthRequest, writeHealthResponse } from '../../authz-server/src/envoy/services.js';
 import { SERVICE_NAMES } from '../../authz-server/src/health.js';
-import { startInProcess, type InProcessServer } from '../support/server-harness.js';
+import { startInProcess } from '../support/server-harness.js';
 import { checkBytes, signCheck } from '../support/signed-check.js';
-import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { makeTrust } from '../support/trust-setup.js';
+import { collectAnswer, grpcFrame, useRawServer, type RawAnswer } from '../support/grpc-raw.js';
+import { splitAt } from '../support/bytes.js';
 
 const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
 
-function framed(message: Buffer, flag = 0, length = message.length): Buffer {
-  const out = Buffer.alloc(5 + message.length);
-  out[0] = flag;
-  out.writeUInt32BE(length, 1);
-  message.copy(out, 5);
-  return out;
-}
-
-interface Answer {
-  headers: IncomingHttpHeaders;
-  trailers: IncomingHttpHeaders;
-  data: Buffer;
-}
+const framed = grpcFrame;
+type Answer = RawAnswer;
 
 /** What the server must answer: an HTTP status, a gRPC error status, or a reply message. */
 type Expected = { http: number } | { grpc: number } | { message: Buffer } | { allow: string } | { reason: string };
@@ -47,12 +38,7 @@ type Expected = { http: number } | { grpc: number } | { message: Buffer } | { al
 /** Sends `pieces` one DATA frame each (a turn of the event loop between them), then END_STREAM unless `end` is false. */
 async function call(session: ClientHttp2Session, headers: OutgoingHttpHeaders, pieces: readonly Buffer[], opts: { end?: boolean; resetAfter?: number; resetAfterEnd?: boolean } = {}): Promise<Answer> {
   const req = session.request(headers);
-  const out: Answer = { headers: {}, trailers: {}, data: Buffer.alloc(0) };
-  req.on('response', (h) => (out.headers = h));
-  req.on('trailers', (t) => (out.trailers = t));
-  req.on('data', (c: Buffer) => (out.data = Buffer.concat([out.data, c])));
-  req.on('error', () => {});
-  const closed = new Promise<void>((resolve) => req.on('close', resolve));
+  const answer = collectAnswer(req);
   for (let i = 0; i < pieces.length && !req.closed; i++) {
     if (opts.resetAfter === i) break;
     await new Promise<void>((resolve) => req.write(pieces[i], () => resolve()));
@@ -68,8 +54,7 @@ async function call(session: ClientHttp2Session, headers: OutgoingHttpHeaders, p
     // Reset after half-close: between the request and the answer (a check may be in the store).
     if (opts.resetAfterEnd) setImmediate(() => req.close(constants.NGHTTP2_CANCEL));
   }
-  await closed;
-  return out;
+  return answer;
 }
 
 /** The protocol's reading of a request body, in arrival order (PROTOCOL-HTTP2.md, Length-Prefixed-Message). */
@@ -91,46 +76,21 @@ function expectedBody(body: Buffer): { grpc: number } | { request: Buffer } {
   return request === undefined ? { grpc: 12 } : { request };
 }
 
-/** Splits `bytes` at the given cut points (any order, duplicates allowed: an empty DATA frame). */
-function split(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const at = [...cuts.map((c) => c % (bytes.length + 1))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const c of at) {
-    out.push(bytes.subarray(prev, c));
-    prev = c;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
-}
+/** Splits `bytes` at the given cut points (any value and order, duplicates allowed: an empty DATA frame). */
+const split = (bytes: Buffer, cuts: readonly number[]): Buffer[] => splitAt(bytes, cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b));
 
 describe('gRPC transport against a hostile client (fast-check, real server, raw HTTP/2)', function () {
   this.timeout(180_000);
-  let trust: TrustSetup;
-  let srv: InProcessServer;
-  let session: ClientHttp2Session;
-
-  before(async () => {
-    trust = makeTrust('tp-transport-fuzz-');
-    trust.writeBundle(trust.bundle({ serial: 1 }));
-    srv = await startInProcess(trust);
-    session = connect(`http://${srv.grpcAddress}`);
-    session.on('error', () => {});
-  });
-  after(async () => {
-    session?.close();
-    await srv?.server.close();
-    trust?.dispose();
-  });
+  const env = useRawServer('tp-transport-fuzz-');
 
   const grpcHeaders = (over: OutgoingHttpHeaders = {}): OutgoingHttpHeaders => ({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', ...over });
 
   /** The exact allow on a fresh good check, and the gate back to 0: what every run ends with. */
   async function stillServes(): Promise<void> {
-    const a = await call(session, grpcHeaders({ 'grpc-timeout': '10S' }), [framed(checkBytes(signCheck(trust)))]);
+    const a = await call(env.session, grpcHeaders({ 'grpc-timeout': '10S' }), [framed(checkBytes(signCheck(env.trust)))]);
     assert.equal(a.trailers['grpc-status'], '0', JSON.stringify(a.headers));
     assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
-    await waitFor('the overload gate at 0', () => srv.server.check.inFlight === 0, 10_000, 5);
+    await waitFor('the overload gate at 0', () => env.srv.server.check.inFlight === 0, 10_000, 5);
   }
 
   async function assertAnswer(a: Answer, expected: Expected, what: string): Promise<void> {
@@ -156,14 +116,14 @@ describe('gRPC transport against a hostile client (fast-check, real server, raw 
   }
 
   it('a valid check split at every byte boundary into two DATA frames gets the exact allow', async () => {
-    const n = framed(checkBytes(signCheck(trust))).length;
+    const n = framed(checkBytes(signCheck(env.trust))).length;
     for (let k = 0; k <= n; k++) {
-      const body = framed(checkBytes(signCheck(trust)));
-      const a = await call(session, grpcHeaders({ 'grpc-timeout': '10S' }), [body.subarray(0, k), body.subarray(k)]);
+      const body = framed(checkBytes(signCheck(env.trust)));
+      const a = await call(env.session, grpcHeaders({ 'grpc-timeout': '10S' }), [body.subarray(0, k), body.subarray(k)]);
       assert.equal(a.trailers['grpc-status'], '0', `split at ${k}`);
       assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
     }
-    await waitFor('the overload gate at 0', () => srv.server.check.inFlight === 0, 10_000, 5);
+    await waitFor('the overload gate at 0', () => env.srv.server.check.inFlight === 0, 10_000, 5);
   });
 
   it('any header variant, body (valid, garbage, extra or short), split and reset: the exact answer or none, and the server still serves', async () => {
@@ -195,7 +155,7 @@ describe('gRPC transport against a hostile client (fast-check, real server, raw 
     await fc.assert(
       fc.asyncProperty(plan, async (p) => {
         let bytes: Buffer;
-        const signed = p.path === CHECK_PATH ? checkBytes(signCheck(trust)) : Buffer.alloc(0);
+        const signed = p.path === CHECK_PATH ? checkBytes(signCheck(env.trust)) : Buffer.alloc(0);
         switch (p.body.kind) {
           case 'valid': bytes = framed(signed); break;
           case 'garbage': bytes = Buffer.from(p.body.bytes); break;
@@ -210,7 +170,7 @@ describe('gRPC transport against a hostile client (fast-check, real server, raw 
         for (const k of Object.keys(headers)) if (headers[k] === undefined) delete headers[k];
         const pieces = split(bytes, p.cuts);
         const reset = p.reset ?? undefined;
-        const a = await call(session, headers, pieces, reset !== undefined ? { resetAfter: reset } : { end: p.end, resetAfterEnd: p.resetAfterEnd });
+        const a = await call(env.session, headers, pieces, reset !== undefined ? { resetAfter: reset } : { end: p.end, resetAfterEnd: p.resetAfterEnd });
         const expected = await expect(p.method, p.contentType, p.path, p.timeout, bytes, p.body.kind === 'valid');
         const what = JSON.stringify({ ...p, signed: signed.length, bytes: bytes.length });
         const complete = reset === undefined && p.end;
@@ -257,7 +217,7 @@ describe('gRPC transport against a hostile client (fast-check, real server, raw 
     // A freshly signed check is the allow; any other bytes get the reason the check service gives
     // them read in-process (garbage never reaches the replay store, so reading it twice is the same).
     if (valid) return { allow: 'payments-create' };
-    return { reason: reasonOf(decodeOfficialCheckResponse(await srv.server.check.decide(read.request))) };
+    return { reason: reasonOf(decodeOfficialCheckResponse(await env.srv.server.check.decide(read.request))) };
   }
 });
 
@@ -300,37 +260,23 @@ describe('gRPC transport: HTTP/2 framing garbage on a raw socket', function () {
 
 describe('gRPC transport: what a call holds after it ends', function () {
   this.timeout(60_000);
-  let trust: TrustSetup;
-  let srv: InProcessServer;
-  let session: ClientHttp2Session;
-  before(async () => {
-    trust = makeTrust('tp-transport-held-');
-    trust.writeBundle(trust.bundle({ serial: 1 }));
-    srv = await startInProcess(trust);
-    session = connect(`http://${srv.grpcAddress}`);
-    session.on('error', () => {});
-  });
-  after(async () => {
-    session?.close();
-    await srv?.server.close();
-    trust?.dispose();
-  });
+  const env = useRawServer('tp-transport-held-');
 
   it('a Watch ended by its grpc-timeout (status 4) or reset by the client leaves no watcher behind', async () => {
     const watch = { ':method': 'POST', ':path': '/grpc.health.v1.Health/Watch', 'content-type': 'application/grpc', te: 'trailers' };
     for (let i = 0; i < 20; i++) {
-      const a = await call(session, { ...watch, 'grpc-timeout': '100m' }, [framed(Buffer.alloc(0))]);
+      const a = await call(env.session, { ...watch, 'grpc-timeout': '100m' }, [framed(Buffer.alloc(0))]);
       assert.equal(a.trailers['grpc-status'], String(4), 'DEADLINE_EXCEEDED after the first status');
       assert.deepEqual(a.data, framed(Buffer.from([0x08, 0x01])), 'SERVING was sent first');
     }
-    assert.equal(srv.server.readiness.watching, 0, 'no watcher left by a deadline');
-    const req = session.request(watch);
+    assert.equal(env.srv.server.readiness.watching, 0, 'no watcher left by a deadline');
+    const req = env.session.request(watch);
     req.on('error', () => {});
     req.end(framed(Buffer.alloc(0)));
     await new Promise((resolve) => req.once('data', resolve));
-    assert.equal(srv.server.readiness.watching, 1);
+    assert.equal(env.srv.server.readiness.watching, 1);
     req.close(constants.NGHTTP2_CANCEL);
-    await waitFor('the reset Watch dropped', () => srv.server.readiness.watching === 0, 5000, 5);
+    await waitFor('the reset Watch dropped', () => env.srv.server.readiness.watching === 0, 5000, 5);
   });
 
   it('messages announced at 16 MiB and trickled on streams that never end are bounded all together: RESOURCE_EXHAUSTED (8) past the bound, released on reset', async () => {
@@ -341,7 +287,7 @@ describe('gRPC transport: what a call holds after it ends', function () {
     const h = { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' };
     const part = framed(Buffer.alloc(perStream / 2 + 1), 0, perStream);
     for (let i = 0; i <= streams; i++) {
-      const req = session.request(h);
+      const req = env.session.request(h);
       req.on('error', () => {});
       let status: string | undefined;
       req.on('response', (r) => (status = r['grpc-status'] as string | undefined));
@@ -356,26 +302,26 @@ describe('gRPC transport: what a call holds after it ends', function () {
     assert.equal(heldRequestByteCount(), MAX_HELD_REQUEST_BYTES);
     for (const req of open) req.close(constants.NGHTTP2_CANCEL);
     await waitFor('every held byte released by the resets', () => heldRequestByteCount() === 0, 10_000, 5);
-    const a = await call(session, { ...h, 'grpc-timeout': '10S' }, [framed(checkBytes(signCheck(trust)))]);
+    const a = await call(env.session, { ...h, 'grpc-timeout': '10S' }, [framed(checkBytes(signCheck(env.trust)))]);
     assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
   });
 
   it('a check sent one byte per DATA frame gets the exact allow and holds nothing after', async () => {
-    const body = framed(checkBytes(signCheck(trust)));
+    const body = framed(checkBytes(signCheck(env.trust)));
     const pieces = [...body].map((b) => Buffer.from([b]));
-    const a = await call(session, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '30S' }, pieces);
+    const a = await call(env.session, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '30S' }, pieces);
     assert.equal(a.trailers['grpc-status'], '0', JSON.stringify(a));
     assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
     assert.equal(heldRequestByteCount(), 0);
-    await waitFor('the overload gate at 0', () => srv.server.check.inFlight === 0, 10_000, 5);
+    await waitFor('the overload gate at 0', () => env.srv.server.check.inFlight === 0, 10_000, 5);
   });
 
   it('a rapid-reset flood (HEADERS then RST_STREAM, thousands of times) ends that connection, not the server: node:http2 (the reset rate limit of nghttp2) sends GOAWAY, the gate is back at 0', async () => {
-    const flood = connect(`http://${srv.grpcAddress}`);
+    const flood = connect(`http://${env.srv.grpcAddress}`);
     flood.on('error', () => {});
     const goaway = new Promise<number>((resolve) => flood.once('goaway', (code: number) => resolve(code)));
     const closed = new Promise((resolve) => flood.once('close', resolve));
-    const body = framed(checkBytes(signCheck(trust)));
+    const body = framed(checkBytes(signCheck(env.trust)));
     for (let i = 0; i < 5000 && !flood.closed && !flood.destroyed; i++) {
       const r = flood.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
       r.on('error', () => {});
@@ -383,17 +329,17 @@ describe('gRPC transport: what a call holds after it ends', function () {
       r.close(constants.NGHTTP2_CANCEL);
       if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
     }
-    // nghttp2 (since 1.57, node's is newer) ends a session past its reset rate limit with INTERNAL_ERROR.
+    // nghttp2 (since 1.57, node's is newer) ends a env.session past its reset rate limit with INTERNAL_ERROR.
     assert.equal(await goaway, constants.NGHTTP2_INTERNAL_ERROR);
     flood.destroy();
     await closed;
-    await waitFor('the overload gate at 0', () => srv.server.check.inFlight === 0, 10_000, 5);
-    const a = await call(session, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '10S' }, [framed(checkBytes(signCheck(trust)))]);
+    await waitFor('the overload gate at 0', () => env.srv.server.check.inFlight === 0, 10_000, 5);
+    const a = await call(env.session, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '10S' }, [framed(checkBytes(signCheck(env.trust)))]);
     assertAllow(decodeOfficialCheckResponse(a.data.subarray(5)), 'payments-create');
   });
 
   it(`a connection may hold at most ${MAX_CONCURRENT_STREAMS} streams open: the server says so in its SETTINGS, and streams past it wait for one to close`, async () => {
-    const own = connect(`http://${srv.grpcAddress}`);
+    const own = connect(`http://${env.srv.grpcAddress}`);
     own.on('error', () => {});
     try {
       await new Promise((resolve) => own.once('remoteSettings', resolve));
@@ -405,7 +351,7 @@ describe('gRPC transport: what a call holds after it ends', function () {
         return r;
       });
       let answered = false;
-      const queued = call(own, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '30S' }, [framed(checkBytes(signCheck(trust)))]).then((a) => {
+      const queued = call(own, { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '30S' }, [framed(checkBytes(signCheck(env.trust)))]).then((a) => {
         answered = true;
         return a;
       });
@@ -441,15 +387,10 @@ describe('gRPC transport: a request that never ends', function () {
 
   /** A request whose client never half-closes and never resets: only the server can end it. */
   function neverEnding(headers: OutgoingHttpHeaders, body: Buffer): Promise<Answer> {
-    return new Promise((resolve) => {
-      const out: Answer = { headers: {}, trailers: {}, data: Buffer.alloc(0) };
-      const req = session.request({ ':method': 'POST', ':path': '/test.Slow/Echo', 'content-type': 'application/grpc', te: 'trailers', ...headers });
-      req.on('response', (h) => (out.headers = h));
-      req.on('data', (c: Buffer) => (out.data = Buffer.concat([out.data, c])));
-      req.on('error', () => {});
-      req.on('close', () => resolve(out));
-      req.write(body);
-    });
+    const req = session.request({ ':method': 'POST', ':path': '/test.Slow/Echo', 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    const answer = collectAnswer(req);
+    req.write(body);
+    return answer;
   }
 
   it('without grpc-timeout, or with one longer than the receive limit, a call that never half-closes is ended DEADLINE_EXCEEDED (4) by the server', async () => {

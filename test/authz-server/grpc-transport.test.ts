@@ -6,7 +6,7 @@
  * grpc-timeout, a length prefix with no message behind it). Every case asserts the exact status.
  */
 import assert from 'node:assert/strict';
-import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { MemoryReplayStore } from '../../core/src/replay/memory.js';
 import type { ConsumeResult } from '../../core/src/replay/types.js';
@@ -18,40 +18,19 @@ import { CHECK_PATH, decodeOfficialCheckResponse } from '../support/envoy-api.js
 import { makeCheckClient } from '../support/server-clients.js';
 import { startInProcess, type InProcessServer } from '../support/server-harness.js';
 import { checkBytes, signCheck } from '../support/signed-check.js';
-import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
+import { makeTrust } from '../support/trust-setup.js';
+import { collectAnswer, grpcFrame, rawStatus, useRawServer, type RawAnswer } from '../support/grpc-raw.js';
 
-/** A message with its gRPC prefix; `flag` 1 marks it compressed. */
-function framed(message: Buffer, flag = 0): Buffer {
-  const out = Buffer.alloc(5 + message.length);
-  out[0] = flag;
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
-  return out;
-}
-
-interface RawAnswer {
-  headers: IncomingHttpHeaders;
-  trailers: IncomingHttpHeaders;
-  data: Buffer;
-}
+const framed = (message: Buffer, flag = 0): Buffer => grpcFrame(message, flag);
 
 /** One request on a raw HTTP/2 connection: the response headers, trailers and body, as sent. */
 function raw(session: ClientHttp2Session, path: string, body: Buffer, over: OutgoingHttpHeaders = {}, endStream = true): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...over });
-    const out: RawAnswer = { headers: {}, trailers: {}, data: Buffer.alloc(0) };
-    req.on('response', (h) => (out.headers = h));
-    req.on('trailers', (t) => (out.trailers = t));
-    req.on('data', (c: Buffer) => (out.data = Buffer.concat([out.data, c])));
-    req.on('close', () => resolve(out));
-    req.on('error', reject);
-    if (endStream) req.end(body);
-    else req.write(body);
-  });
+  const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...over });
+  const answer = collectAnswer(req);
+  if (endStream) req.end(body);
+  else req.write(body);
+  return answer;
 }
-
-/** grpc-status of a raw answer: in the trailers, or in the headers of a Trailers-Only response. */
-const rawStatus = (a: RawAnswer): number => Number(a.trailers['grpc-status'] ?? a.headers['grpc-status']);
 
 function unary(client: grpc.Client, path: string, message: Buffer, deadlineMs = 5000): Promise<{ code: number; response?: Buffer }> {
   return new Promise((resolve) => {
@@ -114,28 +93,13 @@ describe('gRPC transport (node:http2, no grpc-js server)', function () {
   });
 
   describe('the real server', () => {
-    let trust: TrustSetup;
-    let srv: InProcessServer;
+    const env = useRawServer('tp-transport-');
     let client: grpc.Client;
-    let session: ClientHttp2Session;
-
-    before(async () => {
-      trust = makeTrust('tp-transport-');
-      trust.writeBundle(trust.bundle({ serial: 1 }));
-      srv = await startInProcess(trust);
-      client = new grpc.Client(srv.grpcAddress, grpc.credentials.createInsecure());
-      session = connect(`http://${srv.grpcAddress}`);
-      session.on('error', () => {});
-    });
-    after(async () => {
-      client?.close();
-      session?.close();
-      await srv?.server.close();
-      trust?.dispose();
-    });
+    before(() => void (client = new grpc.Client(env.srv.grpcAddress, grpc.credentials.createInsecure())));
+    after(() => client?.close());
 
     it('answers a check: :status 200, application/grpc+proto, one framed message, grpc-status 0 in the trailers', async () => {
-      const a = await raw(session, CHECK_PATH, framed(checkBytes(signCheck(trust))), { 'grpc-timeout': '5S' });
+      const a = await raw(env.session, CHECK_PATH, framed(checkBytes(signCheck(env.trust))), { 'grpc-timeout': '5S' });
       assert.equal(a.headers[':status'], 200);
       assert.equal(a.headers['content-type'], 'application/grpc+proto');
       assert.equal(a.headers['grpc-accept-encoding'], 'identity');
@@ -145,8 +109,8 @@ describe('gRPC transport (node:http2, no grpc-js server)', function () {
     });
 
     it('sheds a check at its HEADERS (grpc-timeout inside the answer margin): a complete `overloaded` answer before any of the message is sent, no RST_STREAM after it, the message sent later read and dropped, its jti unused', async () => {
-      const bytes = checkBytes(signCheck(trust));
-      const req = session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '3m' }, { endStream: false });
+      const bytes = checkBytes(signCheck(env.trust));
+      const req = env.session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '3m' }, { endStream: false });
       const out: RawAnswer = { headers: {}, trailers: {}, data: Buffer.alloc(0) };
       req.on('response', (h) => (out.headers = h));
       req.on('data', (c: Buffer) => (out.data = Buffer.concat([out.data, c])));
@@ -161,36 +125,36 @@ describe('gRPC transport (node:http2, no grpc-js server)', function () {
       req.end(framed(bytes));
       await closed;
       assert.equal(out.data.length, out.data.readUInt32BE(1) + 5, 'one answer only');
-      assertAllow(await checkOn(srv, bytes), 'payments-create');
+      assertAllow(await checkOn(env.srv, bytes), 'payments-create');
     });
 
     it('answers HTTP 415 to a content-type that is not application/grpc, and 405 to a method other than POST', async () => {
-      const wrongType = await raw(session, CHECK_PATH, framed(checkBytes(signCheck(trust))), { 'content-type': 'application/json' });
+      const wrongType = await raw(env.session, CHECK_PATH, framed(checkBytes(signCheck(env.trust))), { 'content-type': 'application/json' });
       assert.equal(wrongType.headers[':status'], 415);
       assert.equal(wrongType.headers['grpc-status'], undefined);
-      const noType = await raw(session, CHECK_PATH, framed(Buffer.alloc(0)), { 'content-type': undefined as unknown as string });
+      const noType = await raw(env.session, CHECK_PATH, framed(Buffer.alloc(0)), { 'content-type': undefined as unknown as string });
       assert.equal(noType.headers[':status'], 415);
-      const get = await raw(session, CHECK_PATH, Buffer.alloc(0), { ':method': 'PUT' });
+      const get = await raw(env.session, CHECK_PATH, Buffer.alloc(0), { ':method': 'PUT' });
       assert.equal(get.headers[':status'], 405);
     });
 
     it('answers UNIMPLEMENTED (12) to a method it does not serve, Trailers-Only', async () => {
       assert.equal((await unary(client, '/envoy.service.auth.v3.Authorization/Nope', Buffer.alloc(0))).code, grpc.status.UNIMPLEMENTED);
       assert.equal((await unary(client, '/envoy.service.auth.v2.Authorization/Check', Buffer.alloc(0))).code, grpc.status.UNIMPLEMENTED);
-      const a = await raw(session, '/no.Such/Method', framed(Buffer.alloc(0)));
+      const a = await raw(env.session, '/no.Such/Method', framed(Buffer.alloc(0)));
       assert.equal(a.headers[':status'], 200);
       assert.equal(a.headers['grpc-status'], '12');
       assert.deepEqual(a.trailers, {});
     });
 
     it('answers UNIMPLEMENTED (12) to a compressed message: it accepts identity only', async () => {
-      const a = await raw(session, CHECK_PATH, framed(checkBytes(signCheck(trust)), 1), { 'grpc-encoding': 'gzip' });
+      const a = await raw(env.session, CHECK_PATH, framed(checkBytes(signCheck(env.trust)), 1), { 'grpc-encoding': 'gzip' });
       assert.equal(rawStatus(a), GrpcStatus.UNIMPLEMENTED);
       assert.equal(a.data.length, 0, 'no message was answered');
       // grpc-js compressing its first message, as a client configured for gzip does.
-      const gzip = new grpc.Client(srv.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2, 'grpc.use_local_subchannel_pool': 1 });
+      const gzip = new grpc.Client(env.srv.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2, 'grpc.use_local_subchannel_pool': 1 });
       try {
-        assert.equal((await unary(gzip, CHECK_PATH, checkBytes(signCheck(trust)))).code, grpc.status.UNIMPLEMENTED);
+        assert.equal((await unary(gzip, CHECK_PATH, checkBytes(signCheck(env.trust)))).code, grpc.status.UNIMPLEMENTED);
       } finally {
         gzip.close();
       }
@@ -199,27 +163,27 @@ describe('gRPC transport (node:http2, no grpc-js server)', function () {
     it('answers RESOURCE_EXHAUSTED (8) to a message over 16 MiB from its prefix, without waiting for the message', async () => {
       const prefix = Buffer.from([0, 0x7f, 0xff, 0xff, 0xff]);
       // The stream stays open, the 2 GiB never come: the answer is from the prefix alone.
-      const a = await raw(session, CHECK_PATH, Buffer.concat([prefix, Buffer.alloc(100)]), {}, false);
+      const a = await raw(env.session, CHECK_PATH, Buffer.concat([prefix, Buffer.alloc(100)]), {}, false);
       assert.equal(rawStatus(a), GrpcStatus.RESOURCE_EXHAUSTED);
       const big = await unary(client, CHECK_PATH, Buffer.alloc(16 * 1024 * 1024 + 1));
       assert.equal(big.code, grpc.status.RESOURCE_EXHAUSTED);
       // 16 MiB itself is read (and denied as a CheckRequest it is not), and the connection still serves.
       const atMax = await unary(client, CHECK_PATH, Buffer.alloc(16 * 1024 * 1024));
       assert.equal(atMax.code, grpc.status.OK);
-      assertAllow(await checkOn(srv, checkBytes(signCheck(trust))), 'payments-create');
+      assertAllow(await checkOn(env.srv, checkBytes(signCheck(env.trust))), 'payments-create');
     });
 
     it('answers UNIMPLEMENTED (12) to a unary call with two request messages or none, as grpc-js did', async () => {
-      const bytes = checkBytes(signCheck(trust));
+      const bytes = checkBytes(signCheck(env.trust));
       assert.equal(await sendMessages(client, CHECK_PATH, [bytes, bytes]), grpc.status.UNIMPLEMENTED);
       assert.equal(await sendMessages(client, CHECK_PATH, []), grpc.status.UNIMPLEMENTED);
-      const truncated = await raw(session, CHECK_PATH, framed(bytes).subarray(0, 20));
+      const truncated = await raw(env.session, CHECK_PATH, framed(bytes).subarray(0, 20));
       assert.equal(rawStatus(truncated), GrpcStatus.INTERNAL);
     });
 
     it('answers INTERNAL (13) to a grpc-timeout outside the spec grammar, as grpc-js did', async () => {
       for (const bad of ['1s', '123456789m', '1.5S', 'soon']) {
-        const a = await raw(session, CHECK_PATH, framed(checkBytes(signCheck(trust))), { 'grpc-timeout': bad });
+        const a = await raw(env.session, CHECK_PATH, framed(checkBytes(signCheck(env.trust))), { 'grpc-timeout': bad });
         assert.equal(rawStatus(a), GrpcStatus.INTERNAL, bad);
         assert.match(decodeURIComponent(String(a.headers['grpc-message'])), /grpc-timeout/);
       }

@@ -15,6 +15,7 @@ import { type InProcessServer, startInProcess } from '../support/server-harness.
 import { checkBytes, signCheck } from '../support/signed-check.js';
 import { makeTrust, type TrustSetup } from '../support/trust-setup.js';
 import { CHECK_PATH, decodeOfficialCheckResponse, encodeOfficialCheckRequest, structToPlain } from '../support/envoy-api.js';
+import { grpcFrame } from '../support/grpc-raw.js';
 
 const MIB = 1024 * 1024;
 
@@ -77,12 +78,7 @@ function h2Check(address: string, payload: Buffer, headers: Record<string, strin
   });
 }
 
-function frame(message: Buffer, compressed = 0, declaredLength = message.length): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt8(compressed, 0);
-  head.writeUInt32BE(declaredLength, 1);
-  return Buffer.concat([head, message]);
-}
+const frame = grpcFrame;
 
 /** The CheckResponse carried in a gRPC body (one length-prefixed message). */
 function messageOf(body: Buffer): Buffer {

@@ -63,17 +63,7 @@ export function runRequest(host: ProxyWasmHost, plan: RequestPlan): ProxyWasmStr
   return stream;
 }
 
-/** Splits `body` at the given sorted cut points. */
-export function splitAt(body: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
-  let start = 0;
-  for (const cut of cuts) {
-    chunks.push(body.subarray(start, cut));
-    start = cut;
-  }
-  chunks.push(body.subarray(start));
-  return chunks;
-}
+export { splitAt } from './bytes.js';
 
 let probe: Promise<WasmModule> | null = null;
 
