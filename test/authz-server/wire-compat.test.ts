@@ -330,7 +330,8 @@ describe('wire compatibility with Envoy\'s official ext_authz definitions', () =
       server.forceShutdown();
     });
 
-    it('serves the method path Envoy calls', () => {
+    // What the server registers under it is called end to end by every server test (CHECK_PATH).
+    it('CHECK_METHOD_PATH is the path Envoy calls, and the one the tests call', () => {
       assert.equal(CHECK_METHOD_PATH, '/envoy.service.auth.v3.Authorization/Check');
       assert.equal(CHECK_METHOD_PATH, CHECK_PATH);
     });
