@@ -29,10 +29,10 @@
  * time (or as many checks as that time allows at the measured cost); the rest is queued and decided
  * in slices of the same size, one per later turn, each after the loop has read its sockets again
  * (new headers are admitted or shed there, answers written). A slice is `sliceMs` (2 ms) while the
- * gate has shed a check in the last SHEDDING_MS, so that no check waits unseen for long behind a run
- * of decisions, in the kernel or behind HTTP/2 flow control; otherwise it is CALM_SLICE_MS, and a
- * server below its capacity decides as it reads. Checks are decided in the order their messages
- * completed.
+ * gate is pressed: it has shed a check, or had to leave a check for a later turn, in the last
+ * SHEDDING_MS, so that no check waits unseen for long behind a run of decisions, in the kernel or
+ * behind HTTP/2 flow control; otherwise it is CALM_SLICE_MS, and a server below its capacity
+ * decides as it reads. Checks are decided in the order their messages completed.
  *
  * A shed check still costs what HTTP/2, its headers and the `overloaded` answer cost; the overload
  * section of `npm run bench` measures it against an allowed check, and the goodput ceiling that
@@ -45,7 +45,7 @@ export interface OverloadSettings {
   readonly maxInFlight: number;
   /** Time kept back from Envoy's deadline to send the answer, milliseconds. */
   readonly answerMarginMs: number;
-  /** While shedding: milliseconds of one event-loop turn spent deciding before the loop reads its sockets again. */
+  /** While pressed (shedding, or queueing checks for later turns): milliseconds of one event-loop turn spent deciding before the loop reads its sockets again. */
   readonly sliceMs?: number;
 }
 
@@ -59,7 +59,8 @@ export const OVERLOAD_DEFAULTS: OverloadSettings = Object.freeze({ maxInFlight: 
  */
 export const QUEUE_SHARE = 0.25;
 /**
- * A slice while the gate has not shed anything for SHEDDING_MS. Deciding in slices costs a turn of
+ * A slice while the gate has not been pressed (shed a check or queued one for a later turn) for
+ * SHEDDING_MS. Deciding in slices costs a turn of
  * the event loop each (a socket poll, and the answers written in smaller batches): with 2 ms slices
  * all the time, the server's CPU per allowed check with 32 in flight was 1.068× that of the build
  * before slicing, against 0.947× with no slicing at all, 1.026× with 16 ms slices when calm and
@@ -68,7 +69,12 @@ export const QUEUE_SHARE = 0.25;
  * shows as a queue (rule 2) instead of one ever longer turn.
  */
 export const CALM_SLICE_MS = 32;
-/** After a shed, slices are `sliceMs` long for this long. */
+/**
+ * After a shed, or a check left for a later turn, slices are `sliceMs` long for this long. Going
+ * calm on sheds alone let a server that met overload after a calm spell run turns of 32 ms inline
+ * plus a 32 ms slice while its sockets filled, for half a second before its first shed
+ * (docs/performance.md, "Leaving the calm"); a check queued is the first sign of it.
+ */
 export const SHEDDING_MS = 1000;
 /** Period of the event-loop probe: a timer due this often that fires late when the loop is busy. */
 export const PROBE_MS = 10;
@@ -97,8 +103,8 @@ export class OverloadGate<T> {
   #turnStart: number | undefined;
   #turnMs = 0;
   #turnLeft = 0;
-  /** When a check was last shed (performance.now()). */
-  #shedAt = -Infinity;
+  /** When a check was last shed or queued for a later turn (performance.now()). */
+  #pressedAt = -Infinity;
   readonly #endTurn = (): void => {
     this.#turnStart = undefined;
   };
@@ -167,7 +173,7 @@ export class OverloadGate<T> {
   admit(deadline: number): boolean {
     const leftMs = deadline - Date.now() - this.#marginMs - this.eventLoopLagMs;
     if (this.#inFlight < this.#maxInFlight && leftMs > 0 && this.#queued * this.#costMs <= QUEUE_SHARE * leftMs) return true;
-    this.#shedAt = performance.now();
+    this.#pressedAt = performance.now();
     return false;
   }
 
@@ -186,6 +192,7 @@ export class OverloadGate<T> {
       return true;
     }
     this.#items.push(item);
+    this.#pressedAt = performance.now();
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#slice);
@@ -205,9 +212,9 @@ export class OverloadGate<T> {
     return this.#turnLeft-- > 0;
   }
 
-  /** How long a slice may decide: `sliceMs` while this gate is shedding, CALM_SLICE_MS otherwise. */
+  /** How long a slice may decide: `sliceMs` while this gate is pressed, CALM_SLICE_MS otherwise. */
   #sliceLength(now: number): number {
-    return now - this.#shedAt < SHEDDING_MS ? this.#sliceMs : CALM_SLICE_MS;
+    return now - this.#pressedAt < SHEDDING_MS ? this.#sliceMs : CALM_SLICE_MS;
   }
 
   /** Checks a slice of `ms` may decide at the measured cost per check (no bound before it is measured). */

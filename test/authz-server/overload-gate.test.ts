@@ -114,6 +114,8 @@ describe('overload gate (real event loop)', function () {
       g.release();
     });
     const run = async (count: number): Promise<number[]> => {
+      ran.length = 0;
+      turnOf.length = 0;
       let counting = true;
       const tick = (): void => {
         turn++;
@@ -139,13 +141,25 @@ describe('overload gate (real event loop)', function () {
     assert.ok(Math.max(...sizes) <= 5 && sizes.length >= 8, `checks of 1 ms per turn: ${sizes.join(' ')} (slices of 4 ms)`);
   });
 
-  it(`with nothing shed for ${SHEDDING_MS} ms, decides in slices of CALM_SLICE_MS (${CALM_SLICE_MS} ms): fewer turns below capacity, still bounded ones`, async () => {
+  it(`with nothing shed or queued for ${SHEDDING_MS} ms, decides for CALM_SLICE_MS (${CALM_SLICE_MS} ms) in the turn that reads; the first check left for a later turn makes the slices sliceMs again`, async () => {
     const { g, run } = slicing();
     gate = g;
     assert.equal(g.admit(Date.now() - 1), false);
     await sleep(SHEDDING_MS + 10);
+    // Calm: below its capacity the server decides as it reads, in one turn.
+    const calm = await run(CALM_SLICE_MS - 4);
+    assert.deepEqual(calm, [CALM_SLICE_MS - 4], `checks of 1 ms per turn: ${calm.join(' ')}`);
+    await nextTurn();
+    // Calm still: the turn that reads decides for CALM_SLICE_MS; what it leaves for later turns
+    // presses the gate, and those turns decide for sliceMs (4 ms) each, reading the sockets between them.
     const sizes = await run(CALM_SLICE_MS * 3);
-    assert.ok(Math.max(...sizes) >= CALM_SLICE_MS - 2 && Math.max(...sizes) <= CALM_SLICE_MS + 1 && sizes.length >= 3, `checks of 1 ms per turn: ${sizes.join(' ')} (slices of ${CALM_SLICE_MS} ms)`);
+    assert.ok(sizes[0]! >= CALM_SLICE_MS - 2 && sizes[0]! <= CALM_SLICE_MS + 1, `the reading turn decided ${sizes[0]} checks of 1 ms (${CALM_SLICE_MS} ms)`);
+    const later = sizes.slice(1);
+    assert.ok(Math.max(...later) <= 5 && later.length >= (CALM_SLICE_MS * 2) / 5, `later turns: ${later.join(' ')} (slices of 4 ms)`);
+    // Pressed: the reading turn itself now decides for sliceMs only.
+    await nextTurn();
+    const pressed = await run(20);
+    assert.ok(pressed[0]! <= 5 && pressed.length >= 4, `checks of 1 ms per turn: ${pressed.join(' ')} (slices of 4 ms)`);
   });
 
   it('sheds a check with less than the answer margin left after the loop lag, at its headers, at its message and when its turn comes (rule 1)', async () => {
