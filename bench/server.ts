@@ -34,6 +34,8 @@
  *    process, and closed-loop rounds alternate between the two (base, this, base, this, …), so both
  *    see the same machine within seconds of each other. The figure is the median of the paired
  *    rounds' ratios (this / base); a change on the request path quotes it.
+ *    TRUSTPLANE_BENCH_NODE_ARGS (space-separated Node flags) starts this build's server with them and
+ *    the base without: with TRUSTPLANE_BENCH_BASE naming this same checkout, an A/B of the flags alone.
  * Targets (issue 3): CPU per check / floor ≤ 1.6; p99 ≤ 2 ms at 500/s; speed-up ≥ 2×.
  */
 import { fork } from 'node:child_process';
@@ -159,7 +161,13 @@ export async function bench(): Promise<void> {
     dir,
     benchServerConfig(dir, bundlePath, jwksPath, 'audit.jsonl'),
     // TRUSTPLANE_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there (on exit).
-    { name: 'bench', ...(process.env.TRUSTPLANE_BENCH_CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.TRUSTPLANE_BENCH_CPU_PROF}`] } : {}) },
+    {
+      name: 'bench',
+      nodeArgs: [
+        ...(process.env.TRUSTPLANE_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TRUSTPLANE_BENCH_CPU_PROF}`] : []),
+        ...(process.env.TRUSTPLANE_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+      ],
+    },
   );
   // The A/B base server starts now too, so that both sit through the same idle spell while the load
   // process pre-signs: a server that idled costs more per check for a while afterwards

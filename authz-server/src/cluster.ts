@@ -29,6 +29,39 @@ export { IpcReplayStore } from './cluster/ipc.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 
+/**
+ * A worker's young generation, each of its two semi-spaces in MB: V8's own largest on 64-bit
+ * (`--max-semi-space-size` 0 means 16 here, Node 20), fixed at that from the start. V8 otherwise
+ * grows the young generation from 1 MB under load and shrinks it in lulls, and a worker's RSS swung
+ * with it (its reserved heap 24–49 MB within one soak) while its heap after a full GC held within
+ * 3%; fixed, a worker's memory after warm-up is what it holds (docs/performance.md, "Soak"). Under
+ * load V8 grows it to this size anyway: the server's CPU per allowed check with it fixed against
+ * V8's default was 0.974 (TRUSTPLANE_BENCH_NODE_ARGS, docs/performance.md).
+ */
+export const WORKER_SEMI_SPACE_MB = 16;
+
+/**
+ * The Node flags a worker starts with: the primary's own (`execArgv`), then a fixed young
+ * generation. An operator's `--max-semi-space-size` (on the command line or in NODE_OPTIONS) sets
+ * its size; an operator's `--min-semi-space-size` (command line only: Node refuses it in
+ * NODE_OPTIONS) leaves both to the operator.
+ */
+export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  const flags = [...(nodeOptions ?? '').split(/\s+/).filter((f) => f !== ''), ...execArgv];
+  // V8 takes `--name=value` and `--name value`, with `_` or `-` inside the name; the last one counts.
+  const value = (name: string): string | undefined => {
+    let found: string | undefined;
+    flags.forEach((f, i) => {
+      const [flag, inline] = f.replace(/_/g, '-').split('=', 2) as [string, string | undefined];
+      if (flag === name) found = inline ?? flags[i + 1];
+    });
+    return found;
+  };
+  if (value('--min-semi-space-size') !== undefined) return [...execArgv];
+  const max = value('--max-semi-space-size');
+  return [...execArgv, `--min-semi-space-size=${max ?? WORKER_SEMI_SPACE_MB}`, ...(max === undefined ? [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`] : [])];
+}
+
 /** True in a worker forked by runServer: it takes its config from the primary, not from argv. */
 export function isServerWorker(): boolean {
   return cluster.isWorker && process.env[CONFIG_ENV] !== undefined;
@@ -145,6 +178,7 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
     cannotStart(cause);
   };
 
+  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env['NODE_OPTIONS']) });
   const fork = (): Worker => {
     const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
     w.on('message', (m: ToPrimary) => {
