@@ -45,6 +45,14 @@ const OVERLOAD_FACTOR = 1.5;
 const CONNECTIONS = 4;
 const OVERLOAD_S = 5;
 const TARGET_GOODPUT = 0.9;
+/**
+ * Goodput per server CPU-second against the ceiling the shed cost allows (the server CPU per check
+ * line): what the gate keeps of what is possible. Goodput ≥ TARGET_GOODPUT is out of reach whenever
+ * a shed check costs more than about 15% of an allowed one (ceiling (1 − 1.5 f) / (1 − f) < 90%),
+ * as it did in about half the runs on the 2-core machine of docs/performance.md, "What the gate
+ * keeps of the ceiling"; this target is the part the gate decides.
+ */
+const TARGET_OF_CEILING = 0.95;
 /** A grpc-timeout within the server's answer margin (overload.answer_margin_ms, 5 ms): every check is shed at its HEADERS. */
 const SHED_ALL_TIMEOUT_MS = 5;
 const SHED_COST_CHECKS = 5000;
@@ -209,6 +217,7 @@ async function overloadRun(): Promise<void> {
     console.log(`  server CPU share                          ${f1(coreShare * 100)}% of one core during the offered window  (${coreShare >= BUSY_CORE_SHARE ? 'the server had its core' : `under ${BUSY_CORE_SHARE * 100}%: other processes took the server's CPU, the wall-clock goodput below understates it`})`);
     console.log(`  goodput, % of capacity                    ${f1(share * 100)}%  (${Math.round(goodput)} checks/s allowed within their deadline; target ≥ ${TARGET_GOODPUT * 100}%: ${verdict(share >= TARGET_GOODPUT)})`);
     console.log(`  goodput per server CPU-second             ${f1(cpuShare * 100)}% of the closed loop's  (${Math.round(goodInTime / cpuS)} allowed within their deadline per CPU-second, against ${Math.round(1000 / closedCpuMs)}; the ceiling above: ${f1(ceiling * 100)}%)`);
+    console.log(`  of the ceiling                            ${f1((cpuShare / ceiling) * 100)}%  (goodput per CPU-second against what the shed cost allows; target ≥ ${TARGET_OF_CEILING * 100}%: ${verdict(cpuShare >= TARGET_OF_CEILING * ceiling)})`);
     console.log(
       `  shed answers (overloaded)                 ${counts[ANSWER_KINDS.overloaded]}  (p50 ${f1(shedP50)} ms, p99 ${f1(shedP99)} ms from send; other denials ${counts[ANSWER_KINDS.other_deny]! + counts[ANSWER_KINDS.replay_store_unavailable]!}; target p50 ≤ ${SHED_P50_TARGET_MS} ms and p99 ≤ ${SHED_P99_TARGET_MS} ms: ${verdict(shedOk)})`,
     );
