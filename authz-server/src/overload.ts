@@ -29,8 +29,8 @@
  * time (or as many checks as that time allows at the measured cost); the rest is queued and decided
  * in slices of the same size, one per later turn, each after the loop has read its sockets again
  * (new headers are admitted or shed there, answers written). A slice is `sliceMs` (2 ms) while the
- * gate is pressed: it has shed a check, or had to leave a check for a later turn, in the last
- * SHEDDING_MS, so that no check waits unseen for long behind a run of decisions, in the kernel or
+ * gate is pressed (it shed a check, or was calm and had to leave one for a later turn, in the last
+ * SHEDDING_MS), so that no check waits unseen for long behind a run of decisions, in the kernel or
  * behind HTTP/2 flow control; otherwise it is CALM_SLICE_MS, and a server below its capacity
  * decides as it reads. Checks are decided in the order their messages completed.
  *
@@ -70,10 +70,10 @@ export const QUEUE_SHARE = 0.25;
  */
 export const CALM_SLICE_MS = 32;
 /**
- * After a shed, or a check left for a later turn, slices are `sliceMs` long for this long. Going
- * calm on sheds alone let a server that met overload after a calm spell run turns of 32 ms inline
- * plus a 32 ms slice while its sockets filled, for half a second before its first shed
- * (docs/performance.md, "Leaving the calm"); a check queued is the first sign of it.
+ * After a shed, or a check a calm gate had to leave for a later turn, slices are `sliceMs` long for
+ * this long. Leaving the calm on sheds alone let a server that met overload after a calm spell run
+ * turns of 32 ms inline plus a 32 ms slice while its sockets filled, for half a second before its
+ * first shed (docs/performance.md, "Leaving the calm"); a check queued is the first sign of it.
  */
 export const SHEDDING_MS = 1000;
 /** Period of the event-loop probe: a timer due this often that fires late when the loop is busy. */
@@ -192,7 +192,11 @@ export class OverloadGate<T> {
       return true;
     }
     this.#items.push(item);
-    this.#pressedAt = performance.now();
+    // A calm gate is pressed by the first check it must leave for a later turn. A pressed one is
+    // kept pressed by sheds only: its 2 ms turns leave checks for later by design, and a server
+    // below its capacity that got pressed once (a burst, a pause) must go calm again.
+    const now = performance.now();
+    if (now - this.#pressedAt >= SHEDDING_MS) this.#pressedAt = now;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#slice);

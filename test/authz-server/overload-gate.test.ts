@@ -154,14 +154,36 @@ describe('overload gate (real event loop)', function () {
     // presses the gate, and those turns decide for sliceMs (4 ms) each, reading the sockets between them.
     const sizes = await run(CALM_SLICE_MS * 3);
     // Up to CALM_SLICE_MS of them, or as many as that allows at the cost the first run measured
-    // (a little over 1 ms each): 29–32 here, fewer if the machine takes the core in the middle.
-    assert.ok(sizes[0]! >= CALM_SLICE_MS / 2 && sizes[0]! <= CALM_SLICE_MS + 1, `the reading turn decided ${sizes[0]} checks of 1 ms (${CALM_SLICE_MS} ms)`);
+    // (a little over 1 ms each): 29–32 here, about half that when other processes take half the
+    // core; in any case more than twice what a pressed turn decides (at most 5).
+    assert.ok(sizes[0]! > 10 && sizes[0]! <= CALM_SLICE_MS + 1, `the reading turn decided ${sizes[0]} checks of 1 ms (${CALM_SLICE_MS} ms)`);
     const later = sizes.slice(1);
     assert.ok(Math.max(...later) <= 5 && later.length >= (CALM_SLICE_MS * 2) / 5, `later turns: ${later.join(' ')} (slices of 4 ms)`);
     // Pressed: the reading turn itself now decides for sliceMs only.
     await nextTurn();
     const pressed = await run(20);
     assert.ok(pressed[0]! <= 5 && pressed.length >= 4, `checks of 1 ms per turn: ${pressed.join(' ')} (slices of 4 ms)`);
+  });
+
+  it(`a gate pressed by a queued check goes calm again ${SHEDDING_MS} ms later while nothing is shed, though its short slices keep leaving checks for later turns`, async function () {
+    this.timeout(SHEDDING_MS * 4);
+    const { g, run } = slicing();
+    gate = g;
+    assert.equal(g.admit(Date.now() - 1), false);
+    await sleep(SHEDDING_MS + 10);
+    const pressedAt = performance.now();
+    const first = await run(CALM_SLICE_MS * 2); // overflows a calm turn: pressed
+    assert.ok(first.length > 2, `checks of 1 ms per turn: ${first.join(' ')}`);
+    // Batches of 12 ms of work, under capacity: while pressed, each is split into 4 ms slices,
+    // leaving checks for later turns; that does not keep the gate pressed.
+    const batches: number[][] = [];
+    while (performance.now() - pressedAt < SHEDDING_MS + 300) {
+      await nextTurn();
+      batches.push(await run(12));
+      await sleep(30);
+    }
+    assert.ok(batches[0]!.length >= 3, `the first batch, pressed: ${batches[0]!.join(' ')}`);
+    assert.deepEqual(batches.at(-1), [12], `calm again, one turn: ${batches.map((b) => b.join('+')).join(' ')}`);
   });
 
   it('sheds a check with less than the answer margin left after the loop lag, at its headers, at its message and when its turn comes (rule 1)', async () => {
