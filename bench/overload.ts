@@ -47,7 +47,7 @@ const OVERLOAD_S = 5;
 const TARGET_GOODPUT = 0.9;
 /**
  * Goodput per server CPU-second against the ceiling the shed cost allows (the server CPU per check
- * line): what the gate keeps of what is possible. A shed check costing more than about 15% of an
+ * line): what the gate keeps of what is possible. A shed check costing more than about a sixth of an
  * allowed one (14–24% on the 2-core machine of docs/performance.md, "What the gate keeps of the
  * ceiling") puts that ceiling under TARGET_GOODPUT; this target is the part the gate decides.
  */

@@ -165,7 +165,7 @@ export async function bench(): Promise<void> {
       name: 'bench',
       nodeArgs: [
         ...(process.env.TRUSTPLANE_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TRUSTPLANE_BENCH_CPU_PROF}`] : []),
-        ...(process.env.TRUSTPLANE_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+        ...(process.env.TRUSTPLANE_BENCH_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== ''),
       ],
     },
   );

@@ -30,13 +30,15 @@ export { IpcReplayStore } from './cluster/ipc.js';
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 
 /**
- * A worker's young generation, each of its two semi-spaces in MB: V8's own largest on 64-bit
- * (`--max-semi-space-size` 0 means 16 here, Node 20), fixed at that from the start. V8 otherwise
- * grows the young generation from 1 MB under load and shrinks it in lulls, and a worker's RSS swung
- * with it (its reserved heap 24–49 MB within one soak) while its heap after a full GC held within
- * 3%; fixed, a worker's memory after warm-up is what it holds (docs/performance.md, "Soak"). Under
- * load V8 grows it to this size anyway: the server's CPU per allowed check with it fixed against
- * V8's default was 0.974 (TRUSTPLANE_BENCH_NODE_ARGS, docs/performance.md).
+ * A worker's young generation, each of its two semi-spaces in MB, fixed from the start: the largest
+ * V8 picks on its own on 64-bit, where Node sees 8 GB of memory or more (V8 sizes the young
+ * generation from the heap limit, which Node takes from the machine's or the container's memory;
+ * under a 512 MiB limit V8 picks far less, about 1 MB by its sizing rules). V8 otherwise grows the young generation under load and
+ * shrinks it in lulls, and a worker's RSS swung with it (its reserved heap 22–49 MB within one soak)
+ * while its heap after a full GC held within 3%; fixed, a worker's memory after warm-up is what it
+ * holds (docs/performance.md, "A worker's young generation, fixed"). On a machine where V8 grows it
+ * to this size anyway, the server's CPU per allowed check with it fixed against V8's default was
+ * 0.974 (TRUSTPLANE_BENCH_NODE_ARGS); under a memory limit it was not measured.
  */
 export const WORKER_SEMI_SPACE_MB = 16;
 
@@ -58,7 +60,9 @@ export function workerExecArgv(execArgv: readonly string[], nodeOptions: string 
     return found;
   };
   if (value('--min-semi-space-size') !== undefined) return [...execArgv];
-  const max = value('--max-semi-space-size');
+  // Only a size in MB counts; 0 (V8's own choice) or anything else is overridden.
+  const given = value('--max-semi-space-size');
+  const max = given !== undefined && /^[1-9][0-9]*$/.test(given) ? given : undefined;
   return [...execArgv, `--min-semi-space-size=${max ?? WORKER_SEMI_SPACE_MB}`, ...(max === undefined ? [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`] : [])];
 }
 

@@ -91,7 +91,7 @@ describe('authz server memory reports (TRUSTPLANE_MEMORY_REPORT_MS, real process
 describe('a worker\'s young generation (workerExecArgv)', () => {
   const fixed = [`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
 
-  it('is fixed at V8\'s largest default, after the primary\'s own flags', () => {
+  it('is fixed at 16 MB semi-spaces, after the primary\'s own flags', () => {
     assert.deepEqual(workerExecArgv([], undefined), fixed);
     assert.deepEqual(workerExecArgv(['--expose-gc'], '--max-old-space-size=400'), ['--expose-gc', ...fixed]);
   });
@@ -101,6 +101,8 @@ describe('a worker\'s young generation (workerExecArgv)', () => {
     assert.deepEqual(workerExecArgv([], '--max-semi-space-size=8'), ['--min-semi-space-size=8']);
     assert.deepEqual(workerExecArgv(['--max_semi_space_size', '64'], undefined), ['--max_semi_space_size', '64', '--min-semi-space-size=64']);
     assert.deepEqual(workerExecArgv(['--max-semi-space-size=4'], '--max-semi-space-size=8'), ['--max-semi-space-size=4', '--min-semi-space-size=4'], 'the command line after NODE_OPTIONS');
+    assert.deepEqual(workerExecArgv(['--max-semi-space-size=0'], undefined), ['--max-semi-space-size=0', ...fixed], '0 is V8\'s own choice: fixed over it');
+    assert.deepEqual(workerExecArgv([], '--max-semi-space-size=lots'), fixed);
   });
 
   it('is left to an operator who sets --min-semi-space-size', () => {
