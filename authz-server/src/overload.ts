@@ -261,8 +261,10 @@ export class OverloadGate<T> {
     this.#queued--;
     this.#started++;
     const leftMs = deadline - Date.now() - this.#marginMs - this.eventLoopLagMs;
-    if (leftMs <= 0) return undefined;
-    return leftMs === Infinity ? Infinity : performance.now() + leftMs;
+    if (leftMs > 0) return leftMs === Infinity ? Infinity : performance.now() + leftMs;
+    // A shed wherever it happens presses the gate (#sliceLength).
+    this.#pressedAt = performance.now();
+    return undefined;
   }
 
   /** A queued check is dropped without a start (the client reset it, or its deadline ended it, while it was queued). */
