@@ -34,7 +34,7 @@ const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
  * V8 picks on its own on 64-bit, where Node sees 8 GB of memory or more (V8 sizes the young
  * generation from the heap limit, which Node takes from the machine's or the container's memory;
  * under a 512 MiB limit V8 picks far less, about 1 MB by its sizing rules). V8 otherwise grows the young generation under load and
- * shrinks it in lulls, and a worker's RSS swung with it (its reserved heap 22–49 MB within one soak)
+ * shrinks it in lulls, and a worker's RSS swung with it (its reserved heap 24–49 MB within one soak)
  * while its heap after a full GC held within 3%; fixed, a worker's memory after warm-up is what it
  * holds (docs/performance.md, "A worker's young generation, fixed"). On a machine where V8 grows it
  * to this size anyway, the server's CPU per allowed check with it fixed against V8's default was
@@ -49,14 +49,17 @@ export const WORKER_SEMI_SPACE_MB = 16;
  * NODE_OPTIONS) leaves both to the operator.
  */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const flags = [...(nodeOptions ?? '').split(/\s+/).filter((f) => f !== ''), ...execArgv];
-  // V8 takes `--name=value` and `--name value`, with `_` or `-` inside the name; the last one counts.
+  // V8 takes `--name=value` and `--name value`, with `_` or `-` inside the name; the last one counts,
+  // the command line after NODE_OPTIONS. A value is looked for in the same source as its flag.
+  const sources = [(nodeOptions ?? '').split(/\s+/).filter((f) => f !== ''), execArgv];
   const value = (name: string): string | undefined => {
     let found: string | undefined;
-    flags.forEach((f, i) => {
-      const [flag, inline] = f.replace(/_/g, '-').split('=', 2) as [string, string | undefined];
-      if (flag === name) found = inline ?? flags[i + 1];
-    });
+    for (const flags of sources) {
+      flags.forEach((f, i) => {
+        const [flag, inline] = f.replace(/_/g, '-').split('=', 2) as [string, string | undefined];
+        if (flag === name) found = inline ?? flags[i + 1];
+      });
+    }
     return found;
   };
   if (value('--min-semi-space-size') !== undefined) return [...execArgv];

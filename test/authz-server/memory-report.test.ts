@@ -92,6 +92,7 @@ describe('a worker\'s young generation (workerExecArgv)', () => {
   const fixed = [`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
 
   it('is fixed at 16 MB semi-spaces, after the primary\'s own flags', () => {
+    assert.equal(WORKER_SEMI_SPACE_MB, 16, 'the size docs/configuration.md and the chart\'s memory request assume');
     assert.deepEqual(workerExecArgv([], undefined), fixed);
     assert.deepEqual(workerExecArgv(['--expose-gc'], '--max-old-space-size=400'), ['--expose-gc', ...fixed]);
   });
@@ -103,6 +104,7 @@ describe('a worker\'s young generation (workerExecArgv)', () => {
     assert.deepEqual(workerExecArgv(['--max-semi-space-size=4'], '--max-semi-space-size=8'), ['--max-semi-space-size=4', '--min-semi-space-size=4'], 'the command line after NODE_OPTIONS');
     assert.deepEqual(workerExecArgv(['--max-semi-space-size=0'], undefined), ['--max-semi-space-size=0', ...fixed], '0 is V8\'s own choice: fixed over it');
     assert.deepEqual(workerExecArgv([], '--max-semi-space-size=lots'), fixed);
+    assert.deepEqual(workerExecArgv(['--expose-gc'], '--max-semi-space-size'), ['--expose-gc', ...fixed], 'a flag without its value takes none from the command line');
   });
 
   it('is left to an operator who sets --min-semi-space-size', () => {
