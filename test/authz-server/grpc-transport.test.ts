@@ -259,6 +259,7 @@ describe('gRPC transport (node:http2, no grpc-js server)', function () {
       assert.equal(rawStatus(a), GrpcStatus.OK);
       assert.equal(a.data.subarray(5).toString(), 'early');
       assert.ok(Date.now() - t0 >= 140, `closed after ${Date.now() - t0} ms, at the receive limit`);
+      assert.equal(a.rstCode, constants.NGHTTP2_NO_ERROR, 'reset with NO_ERROR, so the answer stands');
       const whole = await raw(session, '/test.Early/Unary', framed(Buffer.from('x')));
       assert.equal(whole.data.subarray(5).toString(), 'early');
       assert.equal(handled, 0);

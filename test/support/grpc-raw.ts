@@ -22,6 +22,8 @@ export interface RawAnswer {
   headers: IncomingHttpHeaders;
   trailers: IncomingHttpHeaders;
   data: Buffer;
+  /** The stream's RST_STREAM code when it closed (0, NO_ERROR, also for a stream that simply ended). */
+  rstCode?: number;
 }
 
 /** grpc-status of an answer: in the trailers, or in the headers of a Trailers-Only response. */
@@ -34,7 +36,12 @@ export function collectAnswer(req: ClientHttp2Stream): Promise<RawAnswer> {
   req.on('trailers', (t) => (out.trailers = t));
   req.on('data', (c: Buffer) => (out.data = Buffer.concat([out.data, c])));
   req.on('error', () => {});
-  return new Promise((resolve) => req.on('close', () => resolve(out)));
+  return new Promise((resolve) =>
+    req.on('close', () => {
+      out.rstCode = req.rstCode;
+      resolve(out);
+    }),
+  );
 }
 
 /** The real server in process with bundle serial 1, and one raw HTTP/2 session to it, for the enclosing describe block. */
