@@ -313,11 +313,11 @@ function httpResponseOf(bytes: Uint8Array): 'ok_response' | 'denied_response' | 
 
 /** What one check got back, as `kinds` in an open-loop answer reports it. */
 export const ANSWER_KINDS = Object.freeze({ allow: 0, overloaded: 1, replay_store_unavailable: 2, other_deny: 3, error: 4 });
-export const OVERLOADED = Buffer.from('overloaded');
+const OVERLOADED = Buffer.from('overloaded');
 const STORE_UNAVAILABLE = Buffer.from('replay_store_unavailable');
 
 /** A response's kind; a deny's reason is found by its bytes (the reason header value is in them). */
-function answerKind(raw: Buffer | null): number {
+export function answerKind(raw: Buffer | null): number {
   if (raw === null) return ANSWER_KINDS.error;
   if (httpResponseOf(raw) === 'ok_response') return ANSWER_KINDS.allow;
   if (raw.includes(OVERLOADED)) return ANSWER_KINDS.overloaded;

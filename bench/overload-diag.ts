@@ -25,7 +25,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compileBundle } from '../core/src/bundle/compile.js';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import type { GrpcCall } from '../authz-server/src/envoy/grpc-transport.js';
-import { ANSWER_KINDS, OVERLOADED, benchCheckService, benchTrust, loadProcess } from './load-server.js';
+import { ANSWER_KINDS, answerKind, benchCheckService, benchTrust, loadProcess } from './load-server.js';
 import { cpuMsOf, quantile } from './server.js';
 import { DEADLINE_MS, pin } from './overload.js';
 
@@ -159,14 +159,14 @@ async function diagServer(): Promise<void> {
         },
       ),
   });
-  /** The call, with its reply stamped: the answer's time and whether it was shed at its headers. */
+  /** The call, with its reply stamped: the answer's time, and where it was shed (at its headers, at its message, or when its turn came). */
   const watched = (call: GrpcCall, i: number): GrpcCall =>
     new Proxy(call, {
       get(target, key) {
         if (key === 'reply')
           return (response: Buffer) => {
             rep.answer[i] = now();
-            rep.shed[i] = response.includes(OVERLOADED) ? (phase === 'headers' ? 1 : phase === 'message' ? 2 : 3) : 0;
+            rep.shed[i] = answerKind(response) === ANSWER_KINDS.overloaded ? (phase === 'headers' ? 1 : phase === 'message' ? 2 : 3) : 0;
             target.reply(response);
           };
         const v = Reflect.get(target, key, target) as unknown;

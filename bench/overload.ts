@@ -10,7 +10,8 @@
  *    goodput any shedding can keep (the ceiling); then an open loop offering 1.5× the capacity for
  *    OVERLOAD_S seconds, and the capacity once more. Printed, each target with PASS or FAIL:
  *    goodput (checks allowed within their deadline, per second) as a share of the capacity (target
- *    ≥ 90%), the same per second of the server's CPU, how fast shed checks (`overloaded`) were
+ *    ≥ 90%), the same per second of the server's CPU and against the ceiling (target ≥ 95%,
+ *    TARGET_OF_CEILING), how fast shed checks (`overloaded`) were
  *    answered (p50 ≤ 5 ms, p99 ≤ 20 ms), how many checks were answered after the deadline their
  *    client set or not at all (target 0); and, so that a run that measured the machine says so, the
  *    load process's own lag and CPU and the server's share of its core.
@@ -57,8 +58,9 @@ const SHED_ALL_TIMEOUT_MS = 5;
 const SHED_COST_CHECKS = 5000;
 /**
  * "Shed answers within a few milliseconds" (issue 12), from the send: the median within
- * SHED_P50_TARGET_MS and the 99th percentile within SHED_P99_TARGET_MS. A check is shed when the
- * server reads its HEADERS, and the answer goes out at the end of that turn; a turn decides queued
+ * SHED_P50_TARGET_MS and the 99th percentile within SHED_P99_TARGET_MS. Under overload a check is
+ * mostly shed when the server reads its HEADERS (also when its message is whole, or when its turn
+ * comes: docs/reason-codes.md, "Overload"), and the answer goes out at the end of that turn; a turn decides queued
  * checks for at most OVERLOAD_DEFAULTS.sliceMs (2 ms) before the server reads its sockets again.
  */
 const SHED_P50_TARGET_MS = 5;
@@ -216,7 +218,9 @@ async function overloadRun(): Promise<void> {
     console.log(`  server CPU share                          ${f1(coreShare * 100)}% of one core during the offered window  (${coreShare >= BUSY_CORE_SHARE ? 'the server had its core' : `under ${BUSY_CORE_SHARE * 100}%: other processes took the server's CPU, the wall-clock goodput below understates it`})`);
     console.log(`  goodput, % of capacity                    ${f1(share * 100)}%  (${Math.round(goodput)} checks/s allowed within their deadline; target ≥ ${TARGET_GOODPUT * 100}%: ${verdict(share >= TARGET_GOODPUT)})`);
     console.log(`  goodput per server CPU-second             ${f1(cpuShare * 100)}% of the closed loop's  (${Math.round(goodInTime / cpuS)} allowed within their deadline per CPU-second, against ${Math.round(1000 / closedCpuMs)}; the ceiling above: ${f1(ceiling * 100)}%)`);
-    console.log(`  of the ceiling                            ${f1((cpuShare / ceiling) * 100)}%  (goodput per CPU-second against what the shed cost allows; target ≥ ${TARGET_OF_CEILING * 100}%: ${verdict(cpuShare >= TARGET_OF_CEILING * ceiling)})`);
+    // A shed costing 2/3 of an allowed check or more leaves no ceiling to compare with (≤ 0).
+    const ofCeiling = ceiling > 0 ? cpuShare / ceiling : Number.NaN;
+    console.log(`  of the ceiling                            ${ceiling > 0 ? `${f1(ofCeiling * 100)}%` : 'none'}  (goodput per CPU-second against what the shed cost allows; target ≥ ${TARGET_OF_CEILING * 100}%: ${verdict(ofCeiling >= TARGET_OF_CEILING)})`);
     console.log(
       `  shed answers (overloaded)                 ${counts[ANSWER_KINDS.overloaded]}  (p50 ${f1(shedP50)} ms, p99 ${f1(shedP99)} ms from send; other denials ${counts[ANSWER_KINDS.other_deny]! + counts[ANSWER_KINDS.replay_store_unavailable]!}; target p50 ≤ ${SHED_P50_TARGET_MS} ms and p99 ≤ ${SHED_P99_TARGET_MS} ms: ${verdict(shedOk)})`,
     );
