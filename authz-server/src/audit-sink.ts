@@ -13,11 +13,16 @@
  * - Lines are coalesced, because a stream write per decision (a Writable entry, a callback, a libuv
  *   request and a syscall each) cost more than building the line. `write` appends the line to a
  *   batch; the batch goes to the stream `flushIntervalMs` after its first line (at the end of the
- *   event-loop turn when that is 0), and lines that arrive while a write is in flight go in the next
- *   write, started when that one completes. Under load a turn already holds many decisions; at a
- *   moderate rate (a few hundred a second) each turn holds one, and the interval is what keeps it
- *   from costing a thread-pool write (about 40 µs of CPU here) per decision. A hard crash loses at
- *   most the lines of that interval; a graceful shutdown loses none (`close()`).
+ *   event-loop turn when that is 0). Lines that arrive while a write is in flight go in the next
+ *   write, started `flushIntervalMs` after the one in flight started (or when it completes, if
+ *   later), and at once when a whole batch (`maxBatchBytes`) is waiting. So a busy server makes at
+ *   most one write per interval unless it fills batches faster: starting the next write as each one
+ *   completed made one write per event-loop turn under load, and an overloaded server turns every
+ *   2 ms (authz-server/src/overload.ts); those writes took 5–12% of its event loop
+ *   (docs/performance.md, "The audit file under load"). At a moderate rate (a few hundred decisions
+ *   a second) each turn holds one decision, and the interval is what keeps it from costing a
+ *   thread-pool write (about 40 µs of CPU here) per decision. A hard crash loses at most the lines
+ *   of one interval and the write in flight; a graceful shutdown loses none (`close()`).
  *   One write at a time: a Writable asked for several merges them into one writev, which a pipe
  *   may split anywhere. A batch holds whole lines only, at most `maxBatchBytes`, which for stdout is
  *   PIPE_BUF (4096 bytes), so on a pipe shared by several workers each write lands whole.
@@ -30,6 +35,7 @@
  *   never closed). Graceful shutdown awaits `close()`.
  */
 import { close as closeFd, open as openFd, write as writeFd } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import type { AuditEvent } from '../../core/src/server-api.js';
 import { auditLine } from './audit-sink/line.js';
@@ -88,6 +94,9 @@ export class AuditSink {
   /** UTF-8 bytes of the write in flight. */
   #inFlightBytes = 0;
   #turnScheduled = false;
+  /** When the last write was handed to the stream (performance.now()). */
+  #lastWriteAt = -Infinity;
+  #writes = 0;
   #waiters: Array<() => void> = [];
   #written = 0;
   #dropped = 0;
@@ -128,6 +137,11 @@ export class AuditSink {
     return this.#dropped;
   }
 
+  /** Writes handed to the OS (or to stdout), a batch of whole lines each. */
+  get writes(): number {
+    return this.#writes;
+  }
+
   /** The exact line (with its newline) that `write` emits for `event`. */
   static line(event: AuditEvent): string {
     return auditLine(event);
@@ -157,12 +171,19 @@ export class AuditSink {
     this.#openBytes += bytes;
     this.#queuedBytes += bytes;
     this.#pending++;
-    // While a write is in flight its completion sends what queued meanwhile; else the turn's end does.
-    if (!this.#inFlight && !this.#turnScheduled) {
-      this.#turnScheduled = true;
-      if (this.#flushIntervalMs > 0) setTimeout(this.#endOfTurn, this.#flushIntervalMs);
-      else setImmediate(this.#endOfTurn);
-    }
+    // While a write is in flight, its completion sends or schedules what queued meanwhile.
+    if (this.#inFlight) return;
+    // A whole batch goes at once; a part-filled one when the interval has passed.
+    if (this.#full.length > 0) this.#next();
+    else this.#schedule(this.#flushIntervalMs);
+  }
+
+  /** Sends the open batch `ms` from now (at the end of this turn for 0), unless a send is already due. */
+  #schedule(ms: number): void {
+    if (this.#turnScheduled) return;
+    this.#turnScheduled = true;
+    if (ms > 0) setTimeout(this.#endOfTurn, ms);
+    else setImmediate(this.#endOfTurn);
   }
 
   flush(): Promise<void> {
@@ -194,6 +215,8 @@ export class AuditSink {
     this.#queuedBytes -= batch.bytes;
     this.#inFlight = true;
     this.#inFlightBytes = batch.bytes;
+    this.#writes++;
+    this.#lastWriteAt = performance.now();
     const done = (error: Error | null | undefined): void => {
       this.#inFlight = false;
       this.#inFlightBytes = 0;
@@ -208,7 +231,10 @@ export class AuditSink {
       }
       this.#written += batch.lines;
       if (this.#pending === 0) this.#wake();
-      else this.#next();
+      // A whole batch waiting goes now (the disk must keep up); a part-filled one waits out the
+      // interval from this write's start (see the file header).
+      else if (this.#full.length > 0 || this.#waiters.length > 0) this.#next();
+      else this.#schedule(Math.max(0, this.#lastWriteAt + this.#flushIntervalMs - performance.now()));
     };
     if (this.#fd !== null) writeFully(this.#fd, batch.text, batch.bytes, done);
     else this.#stream!.write(batch.text, done);

@@ -4,6 +4,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AuditSink } from '../../authz-server/src/audit-sink.js';
 import { REDACTED, REDACTED_JWS, isSensitiveKey, looksLikeJws, redactForLog } from '../../core/src/redact.js';
@@ -206,6 +207,48 @@ describe('AuditSink', () => {
     await sink.flush();
     assert.equal(sink.written, 4);
     assert.equal(readFileSync(file, 'utf8'), EXPECTED_LINE.repeat(4));
+    await sink.close();
+  });
+
+  it('while lines keep coming, starts at most one write per flushIntervalMs, not one per completed write', async () => {
+    const file = path.join(dir, 'audit.jsonl');
+    const intervalMs = 50;
+    const sink = await AuditSink.open({ sink: 'file', file }, { flushIntervalMs: intervalMs });
+    const started = performance.now();
+    let lines = 0;
+    // A line about every millisecond for 600 ms (a batch of 50 ms holds far less than maxBatchBytes):
+    // a write completes within a millisecond or two, so a sink that started the next write at each
+    // completion made hundreds of writes here.
+    while (performance.now() - started < 600) {
+      sink.write(event({ latency_us: lines++ }));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const elapsedMs = performance.now() - started;
+    await sink.flush();
+    assert.equal(sink.written, lines);
+    assert.ok(sink.writes >= 2, `${sink.writes} writes`);
+    // One per interval started, the first after the first interval, and the flush.
+    assert.ok(sink.writes <= Math.floor(elapsedMs / intervalMs) + 1, `${sink.writes} writes in ${Math.round(elapsedMs)} ms`);
+    assert.equal(readFileSync(file, 'utf8'), Array.from({ length: lines }, (_, i) => AuditSink.line(event({ latency_us: i }))).join(''));
+    await sink.close();
+  });
+
+  it('writes whole batches one after the other without waiting for the interval', async () => {
+    const file = path.join(dir, 'audit.jsonl');
+    const sink = await AuditSink.open({ sink: 'file', file }, { flushIntervalMs: 60_000, maxBatchBytes: EXPECTED_LINE.length * 4 });
+    // 41 lines in one turn: ten whole batches of four and one line in a part-filled batch.
+    for (let i = 0; i < 41; i++) sink.write(event());
+    const deadline = Date.now() + 5000;
+    while (sink.written < 40 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(sink.written, 40);
+    assert.equal(sink.writes, 10);
+    // The part-filled batch waits for the interval (a minute), or for flush().
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(sink.written, 40);
+    await sink.flush();
+    assert.equal(sink.written, 41);
+    assert.equal(sink.writes, 11);
+    assert.equal(readFileSync(file, 'utf8'), EXPECTED_LINE.repeat(41));
     await sink.close();
   });
 
