@@ -29,46 +29,6 @@ export { IpcReplayStore } from './cluster/ipc.js';
 
 const CONFIG_ENV = 'TRUSTPLANE_WORKER_CONFIG';
 
-/**
- * A worker's young generation, each of its two semi-spaces in MB, fixed from the start: the largest
- * V8 picks on its own on 64-bit, where Node sees 8 GB of memory or more (V8 sizes the young
- * generation from the heap limit, which Node takes from the machine's or the container's memory;
- * under a 512 MiB limit V8 picks far less, about 1 MB by its sizing rules). V8 otherwise grows the young generation under load and
- * shrinks it in lulls, and a worker's RSS swung with it (its reserved heap 24–49 MB within one soak)
- * while its heap after a full GC held within 3%; fixed, a worker's memory after warm-up is what it
- * holds (docs/performance.md, "A worker's young generation, fixed"). On a machine where V8 grows it
- * to this size anyway, the server's CPU per allowed check with it fixed against V8's default was
- * 0.974 (TRUSTPLANE_BENCH_NODE_ARGS); under a memory limit it was not measured.
- */
-export const WORKER_SEMI_SPACE_MB = 16;
-
-/**
- * The Node flags a worker starts with: the primary's own (`execArgv`), then a fixed young
- * generation. An operator's `--max-semi-space-size` (on the command line or in NODE_OPTIONS) sets
- * its size; an operator's `--min-semi-space-size` (command line only: Node refuses it in
- * NODE_OPTIONS) leaves both to the operator.
- */
-export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  // V8 takes `--name=value` and `--name value`, with `_` or `-` inside the name; the last one counts,
-  // the command line after NODE_OPTIONS. A value is looked for in the same source as its flag.
-  const sources = [(nodeOptions ?? '').split(/\s+/).filter((f) => f !== ''), execArgv];
-  const value = (name: string): string | undefined => {
-    let found: string | undefined;
-    for (const flags of sources) {
-      flags.forEach((f, i) => {
-        const [flag, inline] = f.replace(/_/g, '-').split('=', 2) as [string, string | undefined];
-        if (flag === name) found = inline ?? flags[i + 1];
-      });
-    }
-    return found;
-  };
-  if (value('--min-semi-space-size') !== undefined) return [...execArgv];
-  // Only a size in MB counts; 0 (V8's own choice) or anything else is overridden.
-  const given = value('--max-semi-space-size');
-  const max = given !== undefined && /^[1-9][0-9]*$/.test(given) ? given : undefined;
-  return [...execArgv, `--min-semi-space-size=${max ?? WORKER_SEMI_SPACE_MB}`, ...(max === undefined ? [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`] : [])];
-}
-
 /** True in a worker forked by runServer: it takes its config from the primary, not from argv. */
 export function isServerWorker(): boolean {
   return cluster.isWorker && process.env[CONFIG_ENV] !== undefined;
@@ -185,7 +145,10 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
     cannotStart(cause);
   };
 
-  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env['NODE_OPTIONS']) });
+  // Workers start with the primary's Node flags (node:cluster's default) and V8's own young
+  // generation, which it grows under load and shrinks in lulls: fixed from the start, at any size
+  // from 2 to 16 MB, an overloaded server kept less goodput and answered late (docs/performance.md,
+  // "A worker's young generation, V8's again").
   const fork = (): Worker => {
     const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
     w.on('message', (m: ToPrimary) => {

@@ -3,12 +3,11 @@
  * "Environment variables"; docs/performance.md, "Soak"), on the real server as a real process with
  * two workers and the memory replay store held by the primary: with TRUSTPLANE_MEMORY_REPORT_MS
  * set, every process logs `memory` lines, and on SIGUSR2 one after a full garbage collection
- * (--expose-gc), the primary's with the replay store's entries. And the workers' fixed young
- * generation (workerExecArgv), which keeps a worker's RSS from following V8's resizing of it.
+ * (--expose-gc), the primary's with the replay store's entries. Workers run with the primary's
+ * Node flags and V8's own young generation (docs/performance.md, "A worker's young generation, V8's again").
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { WORKER_SEMI_SPACE_MB, workerExecArgv } from '../../authz-server/src/cluster.js';
 import { assertAllow, assertDeny } from '../support/check-assertions.js';
 import { afterStart, nextSecond, waitFor } from '../support/clock.js';
 import { makeCheckClient } from '../support/server-clients.js';
@@ -69,15 +68,15 @@ describe('authz server memory reports (TRUSTPLANE_MEMORY_REPORT_MS, real process
     const roles = memoryLines(p).filter((l) => !l.after_gc);
     assert.deepEqual([...new Set(roles.map((l) => l.role))].sort(), ['primary', 'worker']);
     assert.ok(roles.every((l) => l.role === 'primary' || l.replay_entries === undefined), 'only the primary holds the store');
-    // Each worker runs with the primary's flags and a fixed young generation; the primary keeps its own.
+    // Each worker runs with the primary's flags (the soak's --expose-gc) and nothing that fixes V8's young generation.
     const argv = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const workers = [...new Set(roles.filter((l) => l.role === 'worker').map((l) => l.pid))];
     assert.equal(workers.length, 2);
-    for (const pid of workers) {
+    for (const pid of [...workers, p.pid]) {
       const flags = argv(pid);
-      for (const f of ['--expose-gc', `--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`]) assert.ok(flags.includes(f), `worker ${pid}: ${flags.join(' ')}`);
+      assert.ok(flags.includes('--expose-gc'), `${pid}: ${flags.join(' ')}`);
+      assert.ok(!flags.some((f) => f.includes('semi-space') || f.includes('semi_space')), `${pid}: ${flags.join(' ')}`);
     }
-    assert.ok(!argv(p.pid).some((f) => f.includes('semi-space')), `primary: ${argv(p.pid).join(' ')}`);
 
     process.kill(p.pid, 'SIGUSR2');
     await waitFor('a report after a full GC from the primary', () => memoryLines(p).some((l) => l.after_gc && l.pid === p.pid));
@@ -85,30 +84,5 @@ describe('authz server memory reports (TRUSTPLANE_MEMORY_REPORT_MS, real process
     assert.equal(afterGc.role, 'primary');
     assert.equal(afterGc.replay_entries, 1, 'the one consumed jti');
     assert.ok(afterGc.heap_used > 0 && afterGc.rss > afterGc.heap_used);
-  });
-});
-
-describe('a worker\'s young generation (workerExecArgv)', () => {
-  const fixed = [`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
-
-  it('is fixed at 16 MB semi-spaces, after the primary\'s own flags', () => {
-    assert.equal(WORKER_SEMI_SPACE_MB, 16, 'the size docs/configuration.md and the chart\'s memory request assume');
-    assert.deepEqual(workerExecArgv([], undefined), fixed);
-    assert.deepEqual(workerExecArgv(['--expose-gc'], '--max-old-space-size=400'), ['--expose-gc', ...fixed]);
-  });
-
-  it('takes its size from an operator\'s --max-semi-space-size, in any spelling V8 takes, the last one counting', () => {
-    assert.deepEqual(workerExecArgv(['--max-semi-space-size=32'], undefined), ['--max-semi-space-size=32', '--min-semi-space-size=32']);
-    assert.deepEqual(workerExecArgv([], '--max-semi-space-size=8'), ['--min-semi-space-size=8']);
-    assert.deepEqual(workerExecArgv(['--max_semi_space_size', '64'], undefined), ['--max_semi_space_size', '64', '--min-semi-space-size=64']);
-    assert.deepEqual(workerExecArgv(['--max-semi-space-size=4'], '--max-semi-space-size=8'), ['--max-semi-space-size=4', '--min-semi-space-size=4'], 'the command line after NODE_OPTIONS');
-    assert.deepEqual(workerExecArgv(['--max-semi-space-size=0'], undefined), ['--max-semi-space-size=0', ...fixed], '0 is V8\'s own choice: fixed over it');
-    assert.deepEqual(workerExecArgv([], '--max-semi-space-size=lots'), fixed);
-    assert.deepEqual(workerExecArgv(['--expose-gc'], '--max-semi-space-size'), ['--expose-gc', ...fixed], 'a flag without its value takes none from the command line');
-  });
-
-  it('is left to an operator who sets --min-semi-space-size', () => {
-    assert.deepEqual(workerExecArgv(['--min-semi-space-size=2'], undefined), ['--min-semi-space-size=2']);
-    assert.deepEqual(workerExecArgv(['--min_semi_space_size=2', '--max-semi-space-size=4'], undefined), ['--min_semi_space_size=2', '--max-semi-space-size=4']);
   });
 });
