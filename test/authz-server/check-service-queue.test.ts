@@ -10,6 +10,8 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http2';
 import { CheckService } from '../../authz-server/src/check-service.js';
+import { DEFAULTS } from '../../authz-server/src/config.js';
+import { CHECK_METHOD_PATH } from '../../authz-server/src/envoy/services.js';
 import type { Admission, GrpcCall, Handler } from '../../authz-server/src/envoy/grpc-call.js';
 import { compileBundle } from '../../core/src/bundle/compile.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../../core/src/engine/options.js';
@@ -72,7 +74,8 @@ describe('a check reset while it waits in the run queue (CheckService)', () => {
     service = new CheckService({
       bundle: () => bundle,
       store,
-      settings: { bodyHeader: { trusted: false, name: 'x-trustplane-body-sha256' }, envoyBuffersBody: false },
+      // The server's defaults (authz-server/src/config.ts), as server.ts turns them into the view's settings.
+      settings: { bodyHeader: { trusted: DEFAULTS.body.filter_header.trusted, name: DEFAULTS.body.filter_header.name }, envoyBuffersBody: DEFAULTS.body.envoy_buffers_body },
       engine: DEFAULT_ENGINE_OPTIONS,
       onDecision: (decision) => reasons.push(decision.reason),
       onInternalError: (error) => {
@@ -83,7 +86,7 @@ describe('a check reset while it waits in the run queue (CheckService)', () => {
     });
     service.addToServer({
       unary: (path: string, handler: Handler, admit?: Admission) => {
-        assert.equal(path, '/envoy.service.auth.v3.Authorization/Check');
+        assert.equal(path, CHECK_METHOD_PATH);
         onMessage = handler;
         admission = admit!;
       },
