@@ -219,7 +219,7 @@ describe('gRPC transport (node:http2, no grpc-js server)', function () {
     }
   });
 
-  it('a check its client resets after its message, before its turn to be decided, is not decided: its jti stays unused', async () => {
+  it('a check whose client sends its message and resets the stream at once: no answer, nothing left in flight, its jti unused', async () => {
     const trust = makeTrust('tp-transport-queued-reset-');
     trust.writeBundle(trust.bundle({ serial: 1 }));
     const srv = await startInProcess(trust);
