@@ -14,9 +14,10 @@
  *    otherwise the deadline less the margin and the lag bounds the wait on the replay store.
  * 2. Work queued ahead, at the headers and again at the message. The checks queued and not yet
  *    started, times what one check costs this process's event loop (its busy time per check
- *    started, measured every 10 ms), is how long a check entering now would wait before it is
- *    decided. When that is more than QUEUE_SHARE of its own time left, the check is shed at its
- *    headers: its message is not parsed and the answer goes out in the same turn. The queue thus
+ *    started, measured over at least COST_SAMPLE_CHECKS checks), is how long a check entering now
+ *    would wait before it is decided. When that is more than QUEUE_SHARE of its own time left, the
+ *    check is shed at its headers: its message is not parsed and the answer goes out in the same
+ *    turn. The queue thus
  *    holds about a quarter of Envoy's deadline of work at most, whatever the offered load, so that
  *    the checks it admits can be decided in time, and what exceeds the capacity is answered within
  *    a turn of being read. (What that gives, measured, and what it does not: docs/performance.md,
@@ -26,8 +27,9 @@
  *
  * The slices are what keeps shed answers fast. A check whose message completes while nothing is
  * queued is decided at once, in the turn that read it, until that turn has decided for a slice's
- * time (or as many checks as that time allows at the measured cost); the rest is queued and decided
- * in slices of the same size, one per later turn, each after the loop has read its sockets again
+ * time (or as many checks as that time allows at the measured cost, and never fewer than it allows
+ * at twice a decision's own time: OWN_COST_FACTOR); the rest is queued and decided in slices of the
+ * same size, one per later turn, each after the loop has read its sockets again
  * (new headers are admitted or shed there, answers written). A slice is `sliceMs` (2 ms) while the
  * gate is pressed (it shed a check, or was calm and had to leave one for a later turn, in the last
  * SHEDDING_MS), so that no check waits unseen for long behind a run of decisions, in the kernel or
@@ -78,9 +80,32 @@ export const CALM_SLICE_MS = 32;
 export const SHEDDING_MS = 1000;
 /** Period of the event-loop probe: a timer due this often that fires late when the loop is busy. */
 export const PROBE_MS = 10;
-/** A probe tick updates the cost per check only when it saw at least this many checks started. */
-const COST_MIN_CHECKS = 4;
-/** Weight of the newest tick in the cost per check (an exponential moving average). */
+/**
+ * A slice decides at least as many checks as sliceMs allows at OWN_COST_FACTOR times a decision's
+ * own time (from its slice's start to its answer, its promise continuations included). The busy
+ * time per check started counts everything the loop does, sheds and socket reads among them, and
+ * at few checks a turn a whole turn's worth per check: a count from it alone fed on itself down to
+ * one check a turn (docs/performance.md, "A collapse"). A decision's own time does not grow with the
+ * turn around it. Twice it leaves room for what follows a decision out of its slice's sight (its
+ * answer's bytes written by node:http2 in a later phase, the garbage it leaves): under a steady
+ * overload the busy time per check started was 1.3–1.6 times a decision's own time.
+ */
+export const OWN_COST_FACTOR = 2;
+/** Microtask hops a slice's measurement waits for its checks' continuations, at most (with the memory store, all were answered within 4). */
+const DRAIN_HOPS = 32;
+/** Weight of the newest slice in a decision's own time (an exponential moving average). */
+const OWN_WEIGHT = 0.1;
+/**
+ * A sample of the busy time per check started spans probe ticks until it holds at least this many
+ * checks (a tick with none starts it over). One garbage collection of 20–30 ms, or the first
+ * turns after an idle spell, in a 10 ms tick of a few checks made a sample of several milliseconds
+ * a check: the cost rose fivefold within half a second (0.59 to 3.17 ms), rule 2 counted 180 ms of
+ * queued work and shed nearly every check, and the slices shrank to one or two checks
+ * (docs/performance.md, "A collapse"). Over 64 checks such a pause adds about a third of a
+ * millisecond a check.
+ */
+export const COST_SAMPLE_CHECKS = 64;
+/** Weight of the newest sample in the cost per check (an exponential moving average). */
 const COST_WEIGHT = 0.25;
 
 export class OverloadGate<T> {
@@ -117,6 +142,16 @@ export class OverloadGate<T> {
   #startedAtProbe = 0;
   /** Event-loop busy milliseconds per check started; 0 until measured. */
   #costMs = 0;
+  /** A decision's own milliseconds (#slice, #drain); 0 until measured. */
+  #ownMs = 0;
+  /** Checks released so far (start of a slice's measurement: how many of its checks are answered). */
+  #released = 0;
+  /** The slice being measured: its start, its checks, #released when it started, its last answer so far, hops left. */
+  #drainFrom = 0;
+  #drainChecks = 0;
+  #drainReleased = 0;
+  #drainLast = 0;
+  #drainHops = 0;
 
   /** `run` decides one check taken from the run queue (after start()). */
   constructor(settings: OverloadSettings, run: (item: T) => void) {
@@ -128,9 +163,10 @@ export class OverloadGate<T> {
       const now = performance.now();
       this.#lastLagMs = now - this.#probeDue;
       this.#probeDue = now + PROBE_MS;
-      const elu = performance.eventLoopUtilization();
       const checks = this.#started - this.#startedAtProbe;
-      if (checks >= COST_MIN_CHECKS) {
+      if (checks > 0 && checks < COST_SAMPLE_CHECKS) return;
+      const elu = performance.eventLoopUtilization();
+      if (checks > 0) {
         const sample = (elu.active - this.#elu.active) / checks;
         this.#costMs = this.#costMs === 0 ? sample : this.#costMs + COST_WEIGHT * (sample - this.#costMs);
       }
@@ -152,6 +188,11 @@ export class OverloadGate<T> {
   /** Event-loop busy milliseconds per check, as last measured (0 before any). */
   get costMs(): number {
     return this.#costMs;
+  }
+
+  /** A decision's own milliseconds, its continuations included, as last measured (0 before any). */
+  get ownMs(): number {
+    return this.#ownMs;
   }
 
   /** How long a check entering now would wait before it is decided, by rule 2's estimate (milliseconds). */
@@ -221,9 +262,14 @@ export class OverloadGate<T> {
     return now - this.#pressedAt < SHEDDING_MS ? this.#sliceMs : CALM_SLICE_MS;
   }
 
-  /** Checks a slice of `ms` may decide at the measured cost per check (no bound before it is measured). */
+  /**
+   * Checks a slice of `ms` may decide at the measured busy time per check, but not fewer than
+   * OWN_COST_FACTOR times a decision's own time allows (no bound before the busy time is measured).
+   */
   #perSlice(ms: number): number {
-    return this.#costMs > 0 ? Math.max(1, Math.floor(ms / this.#costMs)) : Infinity;
+    if (this.#costMs === 0) return Infinity;
+    const floor = this.#ownMs > 0 ? Math.floor(ms / (OWN_COST_FACTOR * this.#ownMs)) : 1;
+    return Math.max(1, floor, Math.floor(ms / this.#costMs));
   }
 
   /**
@@ -237,12 +283,22 @@ export class OverloadGate<T> {
     const ms = this.#sliceLength(now);
     const end = now + ms;
     const items = this.#items;
+    const released = this.#released;
     let left = this.#perSlice(ms);
+    let ran = 0;
     do {
       const item = items[this.#head]!;
       items[this.#head++] = undefined as T;
       this.#run(item);
+      ran++;
     } while (this.#head < items.length && --left > 0 && performance.now() < end);
+    // What the slice's checks cost until answered: measured once the continuations they queued have run.
+    this.#drainFrom = now;
+    this.#drainChecks = ran;
+    this.#drainReleased = released;
+    this.#drainLast = performance.now();
+    this.#drainHops = DRAIN_HOPS;
+    queueMicrotask(this.#drain);
     if (this.#head < items.length) {
       setImmediate(this.#slice);
       return;
@@ -250,6 +306,22 @@ export class OverloadGate<T> {
     this.#items = [];
     this.#head = 0;
     this.#scheduled = false;
+  };
+
+  /**
+   * One microtask hop of a slice's measurement: it ends when every check the slice ran has been
+   * answered (their continuations ran before this hop) or after DRAIN_HOPS hops (a check waiting
+   * on Redis, or on the primary's store, is answered in a later turn: its own time here is what
+   * the slice saw). Either way, the slice's time to its last answer so far, per check.
+   */
+  readonly #drain = (): void => {
+    if (--this.#drainHops > 0 && this.#released - this.#drainReleased < this.#drainChecks) {
+      queueMicrotask(this.#drain);
+      return;
+    }
+    this.#drainHops = 0;
+    const sample = (this.#drainLast - this.#drainFrom) / this.#drainChecks;
+    this.#ownMs = this.#ownMs === 0 ? sample : this.#ownMs + OWN_WEIGHT * (sample - this.#ownMs);
   };
 
   /**
@@ -275,6 +347,8 @@ export class OverloadGate<T> {
 
   /** A started check has been answered. */
   release(): void {
+    this.#released++;
+    if (this.#drainHops > 0) this.#drainLast = performance.now();
     this.#inFlight--;
     if (this.#inFlight === 0) for (const r of this.#idle.splice(0)) r();
   }
