@@ -14,7 +14,7 @@
  *    TARGET_OF_CEILING), how fast shed checks (`overloaded`) were
  *    answered (p50 ≤ 5 ms, p99 ≤ 20 ms), how many checks were answered after the deadline their
  *    client set or not at all (target 0); and, so that a run that measured the machine says so, the
- *    load process's own lag and CPU and the server's share of its core.
+ *    load process's own lag and CPU, the server's own event-loop delay and its share of its core.
  * 2. Store stall. The same server on a real redis-server (the replay.redis.command_timeout_ms
  *    default, 100 ms), warmed up, then Redis frozen with SIGSTOP while checks arrive at a steady
  *    rate: every check must be answered within its deadline, with the store's reason code
@@ -112,6 +112,28 @@ function cpuMark(pid: number): { cpuMs: number; wallMs: number } {
   return { cpuMs: c.user + c.system, wallMs: performance.now() };
 }
 
+/** The resolution of prom-client's event-loop monitor (its default `eventLoopMonitoringPrecision`). */
+const LOOP_MONITOR_MS = 10;
+
+/**
+ * The server's own event-loop delay since the last call: prom-client's default metrics
+ * (`nodejs_eventloop_lag_p99_seconds`, `…_max_seconds`, from node's monitorEventLoopDelay), which
+ * restart their histogram at every scrape of /metrics. Its samples are the intervals of a 10 ms
+ * timer; the delay is what exceeds the 10 ms. Scraped just before and just after the offered
+ * window, the second gives the window's: how long the server's loop was held (garbage collection,
+ * long turns) while checks waited in its sockets.
+ */
+async function serverLoopDelay(httpAddress: string): Promise<{ p99Ms: number; maxMs: number }> {
+  const text = await (await fetch(`http://${httpAddress}/metrics`)).text();
+  const seconds = (name: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    if (line === undefined) throw new Error(`/metrics has no ${name}`);
+    return Number(line.slice(name.length + 1));
+  };
+  const delay = (name: string): number => Math.max(0, seconds(name) * 1000 - LOOP_MONITOR_MS);
+  return { p99Ms: delay('nodejs_eventloop_lag_p99_seconds'), maxMs: delay('nodejs_eventloop_lag_max_seconds') };
+}
+
 /** Pins process `pid` and all its threads to CPU `cpu` (taskset; throws where it fails). */
 export function pin(pid: number, cpu: number): void {
   execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
@@ -168,11 +190,13 @@ async function overloadRun(): Promise<void> {
     const rate = Math.round(before.perS * OVERLOAD_FACTOR);
     const count = rate * OVERLOAD_S;
     await settled(load.ask({ op: 'init', address, ...keys, count: count + CAPACITY_CHECKS, timeoutMs: DEADLINE_MS, connections: CONNECTIONS }));
+    await serverLoopDelay(server.httpAddress);
     const o0 = cpuMark(server.pid);
     const l0 = cpuMark(load.pid);
     const r = await load.ask({ op: 'open', ratePerS: rate, count });
     const l1 = cpuMark(load.pid);
     const o1 = cpuMark(server.pid);
+    const serverLoop = await serverLoopDelay(server.httpAddress);
     const loadCoreShare = (l1.cpuMs - l0.cpuMs) / (l1.wallMs - l0.wallMs);
     if (r.op !== 'open') throw new Error('unexpected answer');
     await load.ask({ op: 'timeout', address, timeoutMs: 10_000 });
@@ -215,6 +239,7 @@ async function overloadRun(): Promise<void> {
     console.log(
       `  load process lag                          own event loop p50 ${f1(quantile(r.ownLagMs, 0.5))} ms, p99 ${f1(lagP99)} ms, max ${f1(Math.max(...r.ownLagMs))} ms; sends behind schedule p99 ${f1(quantile(scheduleLag, 0.99))} ms; its CPU ${f1(loadCoreShare * 100)}% of one core  (${lagP99 <= LOAD_LAG_OK_MS ? 'kept its schedule' : `COULD NOT keep its schedule: over ${LOAD_LAG_OK_MS} ms, its own delay is in the latencies below`})`,
     );
+    console.log(`  server event-loop delay                   p99 ${f1(serverLoop.p99Ms)} ms, max ${f1(serverLoop.maxMs)} ms during the offered window  (how long the server's loop was held past a 10 ms timer: garbage collection, long turns; a check arriving then waits before it is read)`);
     console.log(`  server CPU share                          ${f1(coreShare * 100)}% of one core during the offered window  (${coreShare >= BUSY_CORE_SHARE ? 'the server had its core' : `under ${BUSY_CORE_SHARE * 100}%: other processes took the server's CPU, the wall-clock goodput below understates it`})`);
     console.log(`  goodput, % of capacity                    ${f1(share * 100)}%  (${Math.round(goodput)} checks/s allowed within their deadline; target ≥ ${TARGET_GOODPUT * 100}%: ${verdict(share >= TARGET_GOODPUT)})`);
     console.log(`  goodput per server CPU-second             ${f1(cpuShare * 100)}% of the closed loop's  (${Math.round(goodInTime / cpuS)} allowed within their deadline per CPU-second, against ${Math.round(1000 / closedCpuMs)}; the ceiling above: ${f1(ceiling * 100)}%)`);
