@@ -17,11 +17,10 @@
  *    started, measured over at least COST_SAMPLE_CHECKS checks), is how long a check entering now
  *    would wait before it is decided. When that is more than QUEUE_SHARE of its own time left, the
  *    check is shed at its headers: its message is not parsed and the answer goes out in the same
- *    turn. The queue thus
- *    holds about a quarter of Envoy's deadline of work at most, whatever the offered load, so that
- *    the checks it admits can be decided in time, and what exceeds the capacity is answered within
- *    a turn of being read. (What that gives, measured, and what it does not: docs/performance.md,
- *    "Shedding at the HEADERS".)
+ *    turn. The queue thus holds about a quarter of Envoy's deadline of work at most, whatever the
+ *    offered load, so that the checks it admits can be decided in time, and what exceeds the
+ *    capacity is answered within a turn of being read. (What that gives, measured, and what it
+ *    does not: docs/performance.md, "Shedding at the HEADERS".)
  * 3. Work in flight: `maxInFlight` checks whose message is whole and that are not yet answered
  *    (those waiting on the replay store among them); one more is shed.
  *
@@ -29,12 +28,11 @@
  * queued is decided at once, in the turn that read it, until that turn has decided for a slice's
  * time (or as many checks as that time allows at the measured cost, and never fewer than it allows
  * at twice a decision's own time: OWN_COST_FACTOR); the rest is queued and decided in slices of the
- * same size, one per later turn, each after the loop has read its sockets again
- * (new headers are admitted or shed there, answers written). A slice is `sliceMs` (2 ms) while the
- * gate is pressed (it shed a check, or was calm and had to leave one for a later turn, in the last
- * SHEDDING_MS), so that no check waits unseen for long behind a run of decisions, in the kernel or
- * behind HTTP/2 flow control; otherwise it is CALM_SLICE_MS, and a server below its capacity
- * decides as it reads. Checks are decided in the order their messages completed.
+ * same size, one per later turn, each after the loop has read its sockets again (new headers are
+ * admitted or shed there, answers written). A slice is `sliceMs` (2 ms) while the gate is pressed
+ * (it shed a check, or was calm and had to leave one for a later turn, in the last SHEDDING_MS), so
+ * that no check waits unseen for long behind a run of decisions, in the kernel or behind HTTP/2
+ * flow control; otherwise it is CALM_SLICE_MS, and a server below its capacity decides as it reads. Checks are decided in the order their messages completed.
  *
  * A shed check still costs what HTTP/2, its headers and the `overloaded` answer cost; the overload
  * section of `npm run bench` measures it against an allowed check, and the goodput ceiling that
@@ -146,9 +144,12 @@ export class OverloadGate<T> {
   #ownMs = 0;
   /** Checks released so far (start of a slice's measurement: how many of its checks are answered). */
   #released = 0;
-  /** The slice being measured: its start, its checks, #released when it started, its last answer so far, hops left. */
+  /** Checks taken from the run queue and not decided: shed at start() or dropped (abandon()). */
+  #notDecided = 0;
+  /** The slice being measured: its start, its checks, those of them decided, #released when it started, its last answer so far, hops left. */
   #drainFrom = 0;
   #drainChecks = 0;
+  #drainDecided = 0;
   #drainReleased = 0;
   #drainLast = 0;
   #drainHops = 0;
@@ -284,6 +285,7 @@ export class OverloadGate<T> {
     const end = now + ms;
     const items = this.#items;
     const released = this.#released;
+    const notDecided = this.#notDecided;
     let left = this.#perSlice(ms);
     let ran = 0;
     do {
@@ -292,13 +294,18 @@ export class OverloadGate<T> {
       this.#run(item);
       ran++;
     } while (this.#head < items.length && --left > 0 && performance.now() < end);
-    // What the slice's checks cost until answered: measured once the continuations they queued have run.
-    this.#drainFrom = now;
-    this.#drainChecks = ran;
-    this.#drainReleased = released;
-    this.#drainLast = performance.now();
-    this.#drainHops = DRAIN_HOPS;
-    queueMicrotask(this.#drain);
+    // What the slice's decisions cost until answered: measured once the continuations they queued
+    // have run. A check shed or dropped when its turn came is no decision (its own time is a few µs).
+    const decided = ran - (this.#notDecided - notDecided);
+    if (decided > 0) {
+      this.#drainFrom = now;
+      this.#drainChecks = ran;
+      this.#drainDecided = decided;
+      this.#drainReleased = released;
+      this.#drainLast = performance.now();
+      this.#drainHops = DRAIN_HOPS;
+      queueMicrotask(this.#drain);
+    }
     if (this.#head < items.length) {
       setImmediate(this.#slice);
       return;
@@ -312,7 +319,7 @@ export class OverloadGate<T> {
    * One microtask hop of a slice's measurement: it ends when every check the slice ran has been
    * answered (their continuations ran before this hop) or after DRAIN_HOPS hops (a check waiting
    * on Redis, or on the primary's store, is answered in a later turn: its own time here is what
-   * the slice saw). Either way, the slice's time to its last answer so far, per check.
+   * the slice saw). Either way, the slice's time to its last answer so far, per check decided.
    */
   readonly #drain = (): void => {
     if (--this.#drainHops > 0 && this.#released - this.#drainReleased < this.#drainChecks) {
@@ -320,7 +327,7 @@ export class OverloadGate<T> {
       return;
     }
     this.#drainHops = 0;
-    const sample = (this.#drainLast - this.#drainFrom) / this.#drainChecks;
+    const sample = (this.#drainLast - this.#drainFrom) / this.#drainDecided;
     this.#ownMs = this.#ownMs === 0 ? sample : this.#ownMs + OWN_WEIGHT * (sample - this.#ownMs);
   };
 
@@ -336,12 +343,14 @@ export class OverloadGate<T> {
     if (leftMs > 0) return leftMs === Infinity ? Infinity : performance.now() + leftMs;
     // A shed wherever it happens presses the gate (#sliceLength).
     this.#pressedAt = performance.now();
+    this.#notDecided++;
     return undefined;
   }
 
   /** A queued check is dropped without a start (the client reset it, or its deadline ended it, while it was queued). */
   abandon(): void {
     this.#queued--;
+    this.#notDecided++;
     this.release();
   }
 

@@ -277,6 +277,38 @@ describe('overload gate (real event loop)', function () {
     );
   });
 
+  it('a decision\'s own time counts decided checks only: slices of checks shed or dropped when their turn comes do not lower it', async () => {
+    // Items are deadlines; a decided check holds the loop 0.5 ms in its continuation, a check whose
+    // deadline passed while queued is shed at start(), one marked dropped is abandoned (its client reset it).
+    const dropped = -1;
+    const g: OverloadGate<number> = new OverloadGate<number>({ maxInFlight: 10_000, answerMarginMs: 5, sliceMs: 4 }, (deadline) => {
+      if (deadline === dropped) return g.abandon();
+      if (g.start(deadline) === undefined) return g.release();
+      void Promise.resolve().then(() => {
+        busy(0.5);
+        g.release();
+      });
+    });
+    gate = g;
+    // The first round measures the busy time per check; the second, pressed, runs in slices.
+    for (let i = 0; i < 100; i++) assert.equal(g.enqueue(Infinity, Infinity), true);
+    await g.drained();
+    await sleep(PROBE_MS * 3);
+    assert.equal(g.admit(Date.now() - 1), false, 'pressed: slices of 4 ms');
+    for (let i = 0; i < 100; i++) assert.equal(g.enqueue(Infinity, Infinity), true);
+    await g.drained();
+    const before = g.ownMs;
+    assert.ok(before >= 0.45 && before < 1.5, `a decision's own time ${before.toFixed(3)} ms for checks of 0.5 ms`);
+    // 45 checks queued (rule 2 admits them: 400 ms left, room for 98 ms of queued work even at a
+    // cost of 2 ms a check), one in three dropped, the others' deadlines passing while the loop is
+    // held: past the few this turn decides, none is decided in a slice.
+    const deadline = Date.now() + 400;
+    for (let i = 0; i < 45; i++) assert.equal(g.enqueue(i % 3 === 2 ? dropped : deadline, deadline), true, `check ${i + 1} of 45 admitted`);
+    busy(410);
+    await g.drained();
+    assert.ok(g.ownMs >= before * 0.9, `a decision's own time ${before.toFixed(3)} ms before, ${g.ownMs.toFixed(3)} ms after slices of checks not decided`);
+  });
+
   it('keeps the values the docs quote (docs/reason-codes.md, "Overload"; docs/configuration.md)', () => {
     assert.deepEqual({ ...OVERLOAD_DEFAULTS }, { maxInFlight: 256, answerMarginMs: 5, sliceMs: 2 });
     assert.deepEqual([CALM_SLICE_MS, SHEDDING_MS, QUEUE_SHARE, PROBE_MS, COST_SAMPLE_CHECKS, OWN_COST_FACTOR], [32, 1000, 0.25, 10, 64, 2]);
