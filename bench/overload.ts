@@ -29,6 +29,7 @@ import { pathToFileURL } from 'node:url';
 import { exportPrivateJwk } from '../core/src/keys.js';
 import { spawnServerProcess, type ServerProcess } from '../test/support/server-harness.js';
 import { RedisServer, findRedisServer } from '../test/support/redis-server.js';
+import { httpGet, parseMetrics } from '../test/support/server-clients.js';
 import { ANSWER_KINDS, loadProcess, untilPresignedValid, writeBenchTrust, type benchTrust, type FromLoad } from './load-server.js';
 import { cpuMsOf, quantile } from './server.js';
 
@@ -124,11 +125,11 @@ const LOOP_MONITOR_MS = 10;
  * long turns) while checks waited in its sockets.
  */
 async function serverLoopDelay(httpAddress: string): Promise<{ p99Ms: number; maxMs: number }> {
-  const text = await (await fetch(`http://${httpAddress}/metrics`)).text();
+  const samples = parseMetrics((await httpGet(httpAddress, '/metrics')).body);
   const seconds = (name: string): number => {
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    if (line === undefined) throw new Error(`/metrics has no ${name}`);
-    return Number(line.slice(name.length + 1));
+    const sample = samples.find((m) => m.name === name);
+    if (sample === undefined) throw new Error(`/metrics has no ${name}`);
+    return sample.value;
   };
   const delay = (name: string): number => Math.max(0, seconds(name) * 1000 - LOOP_MONITOR_MS);
   return { p99Ms: delay('nodejs_eventloop_lag_p99_seconds'), maxMs: delay('nodejs_eventloop_lag_max_seconds') };
