@@ -147,8 +147,8 @@ async function runPrimary(config: ServerConfig, log: ReturnType<typeof createLog
 
   // Workers start with the primary's Node flags (node:cluster's default) and V8's own young
   // generation, which it grows under load and shrinks in lulls: fixed from the start, at any size
-  // from 2 to 16 MB, an overloaded server kept less goodput and answered late (docs/performance.md,
-  // "A worker's young generation, V8's again").
+  // from 2 to 16 MB, an overloaded server kept less goodput and answered late on the gate of that
+  // day, and no better than V8's own since (docs/performance.md, "A worker's young generation, V8's again").
   const fork = (): Worker => {
     const w = cluster.fork({ [CONFIG_ENV]: JSON.stringify(config) });
     w.on('message', (m: ToPrimary) => {
