@@ -137,7 +137,9 @@ export class OverloadGate<T> {
   #lastLagMs = 0;
   readonly #probe: NodeJS.Timeout;
   #elu: EventLoopUtilization = performance.eventLoopUtilization();
+  /** #started when the cost's sample began, and at the last probe tick. */
   #startedAtProbe = 0;
+  #startedAtTick = 0;
   /** Event-loop busy milliseconds per check started; 0 until measured. */
   #costMs = 0;
   /** A decision's own milliseconds (#slice, #drain); 0 until measured. */
@@ -164,10 +166,16 @@ export class OverloadGate<T> {
       const now = performance.now();
       this.#lastLagMs = now - this.#probeDue;
       this.#probeDue = now + PROBE_MS;
+      // A tick that started no check starts the sample over: the busy time of a spell without
+      // decisions (every check shed at its headers, /metrics scraped, a bundle reloaded) is not a
+      // check's cost. Counting only since the last sample, a few checks left over from before such
+      // a spell kept it open through the spell, and the first 64 checks after it carried all of it.
+      const tickChecks = this.#started - this.#startedAtTick;
+      this.#startedAtTick = this.#started;
       const checks = this.#started - this.#startedAtProbe;
-      if (checks > 0 && checks < COST_SAMPLE_CHECKS) return;
+      if (tickChecks > 0 && checks < COST_SAMPLE_CHECKS) return;
       const elu = performance.eventLoopUtilization();
-      if (checks > 0) {
+      if (tickChecks > 0) {
         const sample = (elu.active - this.#elu.active) / checks;
         this.#costMs = this.#costMs === 0 ? sample : this.#costMs + COST_WEIGHT * (sample - this.#costMs);
       }

@@ -96,6 +96,40 @@ describe('overload gate (real event loop)', function () {
     assert.ok(highest < before * 2.5, `cost per check ${before.toFixed(3)} ms before the pause, up to ${highest.toFixed(3)} ms after it`);
   });
 
+  it('a spell of busy turns in which no check starts (every check shed at its headers, a /metrics scrape) is no check\'s cost, though checks were left over from before it', async () => {
+    gate = costly(0.2);
+    await runThrough(gate, 200);
+    await sleep(PROBE_MS * 3);
+    // Until a sample closes (the cost changes), so that few checks are left over when the spell begins.
+    const measured = gate.costMs;
+    for (let round = 0; round < 50 && gate.costMs === measured; round++) {
+      await runThrough(gate, 8);
+      await sleep(PROBE_MS / 2);
+    }
+    const before = gate.costMs;
+    assert.notEqual(before, measured, 'a sample closed');
+    assert.ok(before > 0.15 && before < 1, `cost per check ${before.toFixed(3)} ms for checks that hold the loop 0.2 ms`);
+    // Fewer checks than a sample holds, then 300 ms of busy turns over some 30 probe ticks, none of
+    // them starting a check (as the bench's shed-only phase and the idle spell after it did, just
+    // before its overload window), then checks again.
+    await runThrough(gate, 30);
+    for (let i = 0; i < 30; i++) {
+      busy(10);
+      await sleep(0);
+    }
+    const atSpellEnd = gate.costMs;
+    let highest = before;
+    for (let round = 0; round < 20; round++) {
+      await runThrough(gate, 8);
+      await sleep(PROBE_MS / 2);
+      highest = Math.max(highest, gate.costMs);
+    }
+    assert.notEqual(gate.costMs, atSpellEnd, 'the checks after the spell were measured');
+    // Carried by the first 64 checks after it, the spell made one sample of about 300 / 94 ≈ 3 ms a
+    // check: the cost rose to about five times what it was (the bench's window began at 27–30 ms).
+    assert.ok(highest < before * 2, `cost per check ${before.toFixed(3)} ms before the spell, up to ${highest.toFixed(3)} ms after it`);
+  });
+
   it('counts nothing for checks whose message has not come: headers alone never make it shed', async () => {
     gate = costly(1);
     await runThrough(gate, 100);
