@@ -95,7 +95,7 @@ const DRAIN_HOPS = 32;
 const OWN_WEIGHT = 0.1;
 /**
  * A sample of the busy time per check started spans probe ticks until it holds at least this many
- * checks (a tick with none starts it over). One garbage collection of 20–30 ms, or the first
+ * checks (a tick that started none is left out of it). One garbage collection of 20–30 ms, or the first
  * turns after an idle spell, in a 10 ms tick of a few checks made a sample of several milliseconds
  * a check: the cost rose fivefold within half a second (0.59 to 3.17 ms), rule 2 counted 180 ms of
  * queued work and shed nearly every check, and the slices shrank to one or two checks
@@ -136,10 +136,12 @@ export class OverloadGate<T> {
   #probeDue = performance.now() + PROBE_MS;
   #lastLagMs = 0;
   readonly #probe: NodeJS.Timeout;
+  /** At the last probe tick: the event loop's utilization, and #started. */
   #elu: EventLoopUtilization = performance.eventLoopUtilization();
-  /** #started when the cost's sample began, and at the last probe tick. */
-  #startedAtProbe = 0;
   #startedAtTick = 0;
+  /** The cost's sample so far: busy milliseconds and checks started, of the ticks that started a check. */
+  #sampleBusyMs = 0;
+  #sampleChecks = 0;
   /** Event-loop busy milliseconds per check started; 0 until measured. */
   #costMs = 0;
   /** A decision's own milliseconds (#slice, #drain); 0 until measured. */
@@ -166,21 +168,25 @@ export class OverloadGate<T> {
       const now = performance.now();
       this.#lastLagMs = now - this.#probeDue;
       this.#probeDue = now + PROBE_MS;
-      // A tick that started no check starts the sample over: the busy time of a spell without
-      // decisions (every check shed at its headers, /metrics scraped, a bundle reloaded) is not a
-      // check's cost. Counting only since the last sample, a few checks left over from before such
-      // a spell kept it open through the spell, and the first 64 checks after it carried all of it.
-      const tickChecks = this.#started - this.#startedAtTick;
-      this.#startedAtTick = this.#started;
-      const checks = this.#started - this.#startedAtProbe;
-      if (tickChecks > 0 && checks < COST_SAMPLE_CHECKS) return;
+      // The sample is made of the ticks that started a check: the busy time of a tick that started
+      // none (every check shed at its headers, /metrics scraped, a bundle reloaded) is no check's
+      // cost, and is left out. Counting the busy time since the last sample instead, a few checks
+      // left over from before such a spell carried all of it into the next sample; starting the
+      // sample over at such a tick instead left a cost measured once standing for good where
+      // checks come in bursts of fewer than COST_SAMPLE_CHECKS with idle ticks between them.
       const elu = performance.eventLoopUtilization();
-      if (tickChecks > 0) {
-        const sample = (elu.active - this.#elu.active) / checks;
-        this.#costMs = this.#costMs === 0 ? sample : this.#costMs + COST_WEIGHT * (sample - this.#costMs);
-      }
+      const tickChecks = this.#started - this.#startedAtTick;
+      const tickBusyMs = elu.active - this.#elu.active;
       this.#elu = elu;
-      this.#startedAtProbe = this.#started;
+      this.#startedAtTick = this.#started;
+      if (tickChecks === 0) return;
+      this.#sampleBusyMs += tickBusyMs;
+      this.#sampleChecks += tickChecks;
+      if (this.#sampleChecks < COST_SAMPLE_CHECKS) return;
+      const sample = this.#sampleBusyMs / this.#sampleChecks;
+      this.#costMs = this.#costMs === 0 ? sample : this.#costMs + COST_WEIGHT * (sample - this.#costMs);
+      this.#sampleBusyMs = 0;
+      this.#sampleChecks = 0;
     }, PROBE_MS);
     this.#probe.unref();
   }

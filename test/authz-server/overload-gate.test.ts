@@ -130,6 +130,27 @@ describe('overload gate (real event loop)', function () {
     assert.ok(highest < before * 2, `cost per check ${before.toFixed(3)} ms before the spell, up to ${highest.toFixed(3)} ms after it`);
   });
 
+  it(`keeps measuring where checks come in bursts of fewer than ${COST_SAMPLE_CHECKS} with idle ticks between them`, async () => {
+    let costMs = 0.2;
+    const g: OverloadGate<number> = new OverloadGate<number>({ maxInFlight: 10_000, answerMarginMs: 5, sliceMs: 4 }, () => {
+      assert.notEqual(g.start(Infinity), undefined);
+      busy(costMs);
+      g.release();
+    });
+    gate = g;
+    await runThrough(g, 200);
+    await sleep(PROBE_MS * 3);
+    const before = g.costMs;
+    assert.ok(before > 0.15 && before < 1, `cost per check ${before.toFixed(3)} ms for checks that hold the loop 0.2 ms`);
+    // The checks now cost 1 ms, and come 16 at a time, three idle ticks apart.
+    costMs = 1;
+    for (let burst = 0; burst < 16; burst++) {
+      await runThrough(g, 16);
+      await sleep(PROBE_MS * 3);
+    }
+    assert.ok(g.costMs > 0.6, `cost per check ${before.toFixed(3)} ms before, ${g.costMs.toFixed(3)} ms after 256 checks of 1 ms in bursts of 16`);
+  });
+
   it('counts nothing for checks whose message has not come: headers alone never make it shed', async () => {
     gate = costly(1);
     await runThrough(gate, 100);
