@@ -126,6 +126,8 @@ export class OverloadGate<T> {
   #turnStart: number | undefined;
   #turnMs = 0;
   #turnLeft = 0;
+  /** Whether the turn reading the sockets began calm (its slice CALM_SLICE_MS long). */
+  #turnCalm = false;
   /** When a check was last shed or queued for a later turn (performance.now()). */
   #pressedAt = -Infinity;
   readonly #endTurn = (): void => {
@@ -250,9 +252,12 @@ export class OverloadGate<T> {
     this.#items.push(item);
     // A calm gate is pressed by the first check it must leave for a later turn. A pressed one is
     // kept pressed by sheds only: its 2 ms turns leave checks for later by design, and a server
-    // below its capacity that got pressed once (a burst, a pause) must go calm again.
+    // below its capacity that got pressed once (a burst, a pause) must go calm again. Calm is the
+    // turn's, not the moment's: a check left by a turn that began pressed does not press the gate
+    // again because the pressed second ended during that turn's short slice.
     const now = performance.now();
-    if (now - this.#pressedAt >= SHEDDING_MS) this.#pressedAt = now;
+    const calm = this.#turnStart !== undefined ? this.#turnCalm && this.#pressedAt < this.#turnStart : now - this.#pressedAt >= SHEDDING_MS;
+    if (calm) this.#pressedAt = now;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#slice);
@@ -265,7 +270,8 @@ export class OverloadGate<T> {
     const now = performance.now();
     if (this.#turnStart === undefined) {
       this.#turnStart = now;
-      this.#turnMs = this.#sliceLength(now);
+      this.#turnCalm = now - this.#pressedAt >= SHEDDING_MS;
+      this.#turnMs = this.#turnCalm ? CALM_SLICE_MS : this.#sliceMs;
       this.#turnLeft = this.#perSlice(this.#turnMs);
       setImmediate(this.#endTurn);
     } else if (now - this.#turnStart >= this.#turnMs) return false;
