@@ -32,7 +32,8 @@
  * admitted or shed there, answers written). A slice is `sliceMs` (2 ms) while the gate is pressed
  * (it shed a check, or was calm and had to leave one for a later turn, in the last SHEDDING_MS), so
  * that no check waits unseen for long behind a run of decisions, in the kernel or behind HTTP/2
- * flow control; otherwise it is CALM_SLICE_MS, and a server below its capacity decides as it reads. Checks are decided in the order their messages completed.
+ * flow control; otherwise it is CALM_SLICE_MS, and a server below its capacity decides as it reads.
+ * Checks are decided in the order their messages completed.
  *
  * A shed check still costs what HTTP/2, its headers and the `overloaded` answer cost; the overload
  * section of `npm run bench` measures it against an allowed check, and the goodput ceiling that
@@ -256,7 +257,7 @@ export class OverloadGate<T> {
     // turn's, not the moment's: a check left by a turn that began pressed does not press the gate
     // again because the pressed second ended during that turn's short slice.
     const now = performance.now();
-    const calm = this.#turnStart !== undefined ? this.#turnCalm && this.#pressedAt < this.#turnStart : now - this.#pressedAt >= SHEDDING_MS;
+    const calm = this.#turnStart !== undefined ? this.#turnCalm && this.#pressedAt < this.#turnStart : this.#calm(now);
     if (calm) this.#pressedAt = now;
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -270,8 +271,8 @@ export class OverloadGate<T> {
     const now = performance.now();
     if (this.#turnStart === undefined) {
       this.#turnStart = now;
-      this.#turnCalm = now - this.#pressedAt >= SHEDDING_MS;
-      this.#turnMs = this.#turnCalm ? CALM_SLICE_MS : this.#sliceMs;
+      this.#turnCalm = this.#calm(now);
+      this.#turnMs = this.#sliceLength(now);
       this.#turnLeft = this.#perSlice(this.#turnMs);
       setImmediate(this.#endTurn);
     } else if (now - this.#turnStart >= this.#turnMs) return false;
@@ -280,7 +281,12 @@ export class OverloadGate<T> {
 
   /** How long a slice may decide: `sliceMs` while this gate is pressed, CALM_SLICE_MS otherwise. */
   #sliceLength(now: number): number {
-    return now - this.#pressedAt < SHEDDING_MS ? this.#sliceMs : CALM_SLICE_MS;
+    return this.#calm(now) ? CALM_SLICE_MS : this.#sliceMs;
+  }
+
+  /** Whether the gate is calm: nothing shed, nor left for a later turn by a calm turn, in the last SHEDDING_MS. */
+  #calm(now: number): boolean {
+    return now - this.#pressedAt >= SHEDDING_MS;
   }
 
   /**
