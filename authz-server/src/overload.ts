@@ -84,10 +84,13 @@ export const PROBE_MS = 10;
  * own time (from its slice's start to its answer, its promise continuations included). The busy
  * time per check started counts everything the loop does, sheds and socket reads among them, and
  * at few checks a turn a whole turn's worth per check: a count from it alone fed on itself down to
- * one check a turn (docs/performance.md, "A collapse"). A decision's own time does not grow with the
+ * one check a turn (docs/performance.md, "A collapse"). A decision's own time does not carry the
  * turn around it. Twice it leaves room for what follows a decision out of its slice's sight (its
  * answer's bytes written by node:http2 in a later phase, the garbage it leaves): under a steady
- * overload the busy time per check started was 1.3–1.6 times a decision's own time.
+ * overload the busy time per check started was 1.3–1.6 times a decision's own time. The floor is
+ * one check once a decision's own time passes sliceMs / (2 × OWN_COST_FACTOR), 0.5 ms for 2 ms
+ * slices, and on a machine that slow the gate can still settle at one check a turn
+ * (docs/performance.md, "The second loop on a slower day").
  */
 export const OWN_COST_FACTOR = 2;
 /** Microtask hops a slice's measurement waits for its checks' continuations, at most (with the memory store, all were answered within 4). */
