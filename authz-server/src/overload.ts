@@ -260,8 +260,7 @@ export class OverloadGate<T> {
     // turn's, not the moment's: a check left by a turn that began pressed does not press the gate
     // again because the pressed second ended during that turn's short slice.
     const now = performance.now();
-    const calm = this.#turnStart !== undefined ? this.#turnCalm && this.#pressedAt < this.#turnStart : this.#calm(now);
-    if (calm) this.#pressedAt = now;
+    if ((this.#turnStart === undefined || this.#turnCalm) && this.#calm(now)) this.#pressedAt = now;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#slice);
